@@ -169,6 +169,14 @@ Status ValidateManifest(const Manifest& m, const ParseOptions& options = {},
 // Serialises to YAML (keys in the canonical order, unknown fields from `original` kept).
 std::string EmitManifest(const Manifest& m);
 
+// Parses a byte size as security.quotas.max_memory accepts it: a non-negative integer (bytes) or
+// a number with a unit: B, KB/MB/GB/TB (powers of 1000), KiB/MiB/GiB/TiB (powers of 1024), e.g.
+// "512MiB", "2GiB", "1GB", "1.5GiB" (fractions are rounded down to whole bytes).
+Result<uint64_t> ParseByteSize(const std::string& text);
+
+// "none", "process" or "strict".
+const char* SandboxModeName(SandboxMode mode);
+
 // Version constraint check used for spec.dependencies.models ("" matches anything).
 // Supports: "1.2.3", "=1.2.3", ">=1.2", ">1", "<2.0.0", "<=", "^1.2.0", "~1.4", and
 // space-separated conjunctions. Returns InvalidArgument for a malformed constraint.
