@@ -1,0 +1,149 @@
+// MLOS Core: the model registry, lifecycle, plugin host and inference path, as a library with
+// no network code. Every front-end (HTTP now; gRPC and IPC later) translates its wire format
+// into these calls, so all protocols behave the same.
+//
+// Thread-safety: every Core method may be called concurrently from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "core/tensor.h"
+
+namespace mlos::core {
+
+enum class ModelState { kRegistered, kLoading, kReady, kUnloading, kUnloaded, kFailed };
+const char* ModelStateName(ModelState s);  // "REGISTERED", "LOADING", "READY", ...
+
+struct CoreOptions {
+  std::filesystem::path state_dir;                  // SQLite db, plugin caches
+  std::vector<std::filesystem::path> plugin_dirs;   // searched for lib*.so SMI plugins
+  std::string plugin_config_json = "{}";            // passed to every plugin_init ({"onnx": {...}} keyed by plugin name)
+  bool lazy_load = true;                // load on first request when not loaded
+  bool verify_checksums = true;         // verify file sha256 at register
+  bool restore = true;                  // reload models that were loaded before a restart
+};
+
+// The payload `axon register` sends (POST /models/register), parsed by the front-end.
+struct RegisterRequest {
+  std::string model_id;         // "ns/name@version" (required)
+  std::string name;             // metadata.name (informational)
+  std::string framework;
+  std::string execution_format;
+  std::string path;             // the package directory (required)
+  std::string description;
+  std::string manifest_path;    // default: path/manifest.yaml
+};
+
+struct PluginStatus {
+  std::string name, version, framework;
+  std::vector<std::string> execution_formats;
+  std::vector<std::string> capabilities;  // "batching", "streaming", "thread_safe_infer", ...
+  std::string path;                       // the .so
+};
+
+struct ModelStatus {
+  std::string id;        // ns/name@version
+  std::string name;      // ns/name
+  std::string version;
+  ModelState state = ModelState::kRegistered;
+  std::string reason;    // why FAILED
+  std::string execution_format, framework, plugin, path, description;
+  bool is_default = false;             // the version requests without a version get
+  std::vector<std::string> aliases;    // e.g. "latest"
+  bool desired_loaded = false;
+  uint64_t memory_bytes = 0;
+  double load_time_ms = 0;
+  std::vector<TensorInfo> inputs, outputs;
+  std::vector<std::string> dependencies;  // ids this model depends on
+};
+
+struct InferRequest {
+  std::string model;              // "ns/name" or "ns/name@version" (or "@alias")
+  std::string version;            // optional; overrides the @version part
+  std::vector<Tensor> inputs;
+  std::vector<std::string> outputs;  // wanted outputs; empty = all
+  std::string principal;          // who asks (set by the front-end)
+  const char* protocol = "";      // "http", "kserve-http", "grpc", "ipc" (for metrics)
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  uint64_t request_id = 0;        // 0 = assigned by the core
+  // Where output bytes go. When unset, the core allocates Tensor::data / strings itself.
+  // When set, it is asked for each output's buffer (e.g. a shared-memory region); returning
+  // nullptr fails the request with kResourceExhausted.
+  std::function<void*(const std::string& name, DataType dtype, const std::vector<int64_t>& shape,
+                      uint64_t byte_size)>
+      output_allocator;
+};
+
+struct InferResponse {
+  std::string model_id;   // ns/name@version that ran
+  std::string model_name; // ns/name
+  std::string model_version;
+  std::vector<Tensor> outputs;  // with output_allocator set: external points at those buffers
+  uint64_t queue_time_us = 0;
+  uint64_t inference_time_us = 0;
+};
+
+struct CoreStats {
+  uint64_t requests = 0, errors = 0;
+  uint64_t models_registered = 0, models_ready = 0;
+  double uptime_s = 0;
+};
+
+// Observes what happens, for metrics; called synchronously, must be cheap and thread-safe.
+class CoreObserver {
+ public:
+  virtual ~CoreObserver() = default;
+  virtual void OnInfer(const std::string& /*model_id*/, const char* /*protocol*/, bool /*ok*/,
+                       uint64_t /*queue_us*/, uint64_t /*infer_us*/) {}
+  virtual void OnLoad(const std::string& /*model_id*/, bool /*ok*/, double /*load_ms*/) {}
+  virtual void OnStateChange(const std::string& /*model_id*/, ModelState /*state*/) {}
+};
+
+class Core {
+ public:
+  virtual ~Core() = default;
+  // Opens the store under options.state_dir, discovers plugins, restores registrations (and
+  // loads what was loaded when options.restore).
+  static Result<std::unique_ptr<Core>> Create(const CoreOptions& options);
+
+  virtual void SetObserver(CoreObserver* observer) = 0;  // before serving; not owned
+
+  // Validates the manifest, verifies checksums, checks a plugin serves the execution format,
+  // resolves dependencies (registered, no cycles), persists. kAlreadyExists if the id is
+  // registered with another path; re-registering the same id+path is idempotent.
+  virtual Result<ModelStatus> Register(const RegisterRequest& request) = 0;
+  // Unloads and forgets a version. kFailedPrecondition if another model depends on it.
+  virtual Status Unregister(const std::string& id) = 0;
+  // Loads (dependencies first) and waits until READY or FAILED.
+  virtual Result<ModelStatus> Load(const std::string& id) = 0;
+  // Drains in-flight requests, then unloads.
+  virtual Result<ModelStatus> Unload(const std::string& id) = 0;
+  // Makes `version` the default of `name` once it has loaded; requests in flight on the old
+  // one finish on it.
+  virtual Result<ModelStatus> SetDefault(const std::string& name, const std::string& version) = 0;
+  // Back to the previous default. kFailedPrecondition when there is none.
+  virtual Result<ModelStatus> Rollback(const std::string& name) = 0;
+
+  virtual std::vector<ModelStatus> List() const = 0;
+  // `id` may be "ns/name@version", "ns/name@alias" or "ns/name" (its default).
+  virtual Result<ModelStatus> Get(const std::string& id) const = 0;
+  virtual std::vector<PluginStatus> Plugins() const = 0;
+  virtual CoreStats Stats() const = 0;
+
+  // Validates inputs against the model's IO schema (name, dtype, rank, fixed dims; errors name
+  // the tensor), lazily loads if allowed (else kUnavailable), runs, returns outputs.
+  virtual Result<InferResponse> Infer(InferRequest request) = 0;
+
+  // Stop taking work, drain, unload everything, persist. Idempotent.
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace mlos::core
