@@ -1,2 +1,4 @@
-#include <cstdio>
-int main() { std::puts("axon"); return 0; }
+// axon: the model package manager CLI (see src/axon/cli).
+#include "axon/cli/cli.h"
+
+int main(int argc, char** argv) { return mlos::axon::cli::RunAxon(argc, argv); }
