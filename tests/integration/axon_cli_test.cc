@@ -22,6 +22,7 @@
 #include "axon/inspect/onnx_io.h"
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "mpf/archive.h"
 #include "mpf/manifest.h"
 #include "../hubs/hubtest.h"
 
@@ -462,6 +463,73 @@ TEST_F(AxonCliTest, LocalInstallPackUnpackAndRegister) {
                      "MLOS_CORE_ENDPOINT=" + core->url() + "/refuse");
   EXPECT_EQ(refused.rc, 1);
   EXPECT_NE(refused.err.find("409"), std::string::npos) << refused.err;
+}
+
+TEST_F(AxonCliTest, InstallFromAxonRegistryConfiguredInConfigFile) {
+  // Publish a package in a fake Axon registry.
+  fs::path src = root_ / "celsius";
+  fs::create_directories(src);
+  fs::copy_file(Fixture("demo_celsius.onnx"), src / "model.onnx");
+  ASSERT_EQ(Run("install " + Quote(src.string()) + " --name demo/celsius@1.0.0").rc, 0);
+  fs::path reg = root_ / "registry";
+  fs::create_directories(reg / "files");
+  fs::path pkg = reg / "files" / "celsius-1.0.0.axon";
+  ASSERT_EQ(Run("pack demo/celsius@1.0.0 -o " + Quote(pkg.string())).rc, 0);
+  auto yaml = mpf::ReadManifestFromArchive(pkg);
+  ASSERT_TRUE(yaml.ok());
+  uint64_t size = 0;
+  auto sha = Sha256File(pkg, &size);
+  ASSERT_TRUE(sha.ok());
+  std::string manifest = *yaml;
+  if (manifest.back() != '\n') manifest += '\n';
+  manifest += "distribution:\n  package:\n    url: /files/celsius-1.0.0.axon\n    size: " +
+              std::to_string(size) + "\n    sha256: " + *sha + "\n";
+  WriteText(reg / "models" / "team" / "celsius" / "1.0.0" / "manifest.yaml", manifest);
+  WriteText(reg / "index.json",
+            R"([{"namespace": "team", "name": "celsius", "version": "1.0.0",
+                 "description": "Celsius to Fahrenheit"}])");
+  auto server = hubtest::FakeServer::Start({"/usr/bin/python3",
+                                            hubtest::HubScript("fake_other_hubs.py"), "--kind",
+                                            "registry", "--root", reg.string()});
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  // The registry comes from $AXON_HOME/config.yaml (the original Axon's schema).
+  WriteText(home_ / "config.yaml", "registry:\n  url: " + server->url() + "\n  timeout: 30\n");
+
+  auto r = Run("install team/celsius@1.0.0");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::exists(VersionDir("team/celsius/1.0.0/manifest.yaml")));
+  EXPECT_EQ(Run("verify team/celsius@1.0.0").rc, 0);
+  auto s = Run("--json search celsius --hub registry");
+  ASSERT_EQ(s.rc, 0) << s.err;
+  auto hits = json::parse(s.out);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_NE(hits[0]["id"].get<std::string>().find("team/celsius"), std::string::npos);
+
+  // A tampered package on the registry is refused and leaves nothing installed.
+  ASSERT_EQ(Run("uninstall team/celsius@1.0.0").rc, 0);
+  ASSERT_EQ(Run("cache gc --partial-max-age 0").rc, 0);
+  {
+    std::fstream f(pkg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    f.put('\x7f');
+  }
+  auto bad = Run("install team/celsius@1.0.0");
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("sha256"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(VersionDir("team/celsius/1.0.0")));
+  // A malformed config file is one clear error.
+  WriteText(home_ / "config.yaml", "registry: [unclosed\n");
+  auto badcfg = Run("list");
+  EXPECT_EQ(badcfg.rc, 1);
+  EXPECT_NE(badcfg.err.find("config.yaml"), std::string::npos) << badcfg.err;
+}
+
+TEST_F(AxonCliTest, SearchHuggingFace) {
+  auto r = Run("--json search mlp");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto hits = json::parse(r.out);
+  ASSERT_GE(hits.size(), 1u);
+  EXPECT_EQ(hits[0]["id"], "org/mlp");
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "axon/cache.h"
 #include "axon/cli/progress.h"
 #include "axon/cli/yaml_json.h"
+#include "axon/config.h"
 #include "axon/hub/http.h"
 #include "axon/install.h"
 #include "common/fs.h"
@@ -381,6 +382,8 @@ int RunAxon(int argc, char** argv) {
 
   Cache cache = Cache::FromEnvironment();
   HubConfig hubs = HubConfig::FromEnvironment();
+  if (Status st = ApplyAxonConfigFile(Cache::AxonHome() / "config.yaml", &hubs); !st.ok())
+    return Fail(st);
   ireq.strict = g.strict;
 
   if (install->parsed()) {
