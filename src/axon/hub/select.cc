@@ -1,0 +1,352 @@
+// SelectFiles: which files of a resolved repo to install, and what runs them.
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "axon/hub/hub.h"
+#include "common/fs.h"
+
+namespace mlos::axon {
+namespace {
+
+enum class Kind {
+  kGguf,
+  kOnnx,
+  kOnnxData,  // external data of an .onnx file
+  kTorchScript,
+  kSafetensors,
+  kPytorch,
+  kTensorflow,
+  kCompanion,  // config, tokenizer, README...
+  kOther,
+};
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string Base(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+bool Contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+Kind Classify(const std::string& path) {
+  const std::string l = Lower(path);
+  const std::string b = Base(l);
+  if (EndsWith(b, ".gguf")) return Kind::kGguf;
+  if (EndsWith(b, ".onnx")) return Kind::kOnnx;
+  if (Contains(b, ".onnx_data") || Contains(b, ".onnx.data")) return Kind::kOnnxData;
+  if (EndsWith(b, ".torchscript") || EndsWith(b, ".ptl")) return Kind::kTorchScript;
+  const bool pt = EndsWith(b, ".pt") || EndsWith(b, ".pth");
+  if (pt && (Contains(b, "torchscript") || Contains(b, "traced") || Contains(b, "scripted") ||
+             Contains(b, "_jit") || Contains(b, "-jit")))
+    return Kind::kTorchScript;
+  if (EndsWith(b, ".safetensors")) return Kind::kSafetensors;
+  // Training state is not a model.
+  for (const char* skip : {"optimizer", "scheduler", "rng_state", "training_args"})
+    if (StartsWith(b, skip)) return Kind::kOther;
+  if (pt || EndsWith(b, ".bin") || EndsWith(b, ".ckpt")) return Kind::kPytorch;
+  if (EndsWith(b, ".h5") || EndsWith(b, ".keras") || EndsWith(b, ".tflite") ||
+      b == "saved_model.pb" || b == "saved_model.pbtxt" || Contains(l, "variables/variables."))
+    return Kind::kTensorflow;
+  if (EndsWith(b, ".json") || EndsWith(b, ".txt") || EndsWith(b, ".model") ||
+      StartsWith(b, "tokenizer") || StartsWith(b, "vocab") || StartsWith(b, "merges") ||
+      b == "readme.md")
+    return Kind::kCompanion;
+  return Kind::kOther;
+}
+
+bool IsAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// True when `quant` occurs in the file name as a whole token, case-insensitively
+// ("Q4_K_M" matches "llama.Q4_K_M.gguf" and "model-q4_k_m-00001-of-00002.gguf", "Q4_0" does not
+// match "IQ4_0").
+bool QuantMatches(const std::string& path, const std::string& quant) {
+  const std::string b = Lower(Base(path));
+  const std::string q = Lower(quant);
+  if (q.empty()) return false;
+  for (size_t at = b.find(q); at != std::string::npos; at = b.find(q, at + 1)) {
+    bool before_ok = at == 0 || !IsAlnum(b[at - 1]);
+    size_t end = at + q.size();
+    bool after_ok = end == b.size() || (!IsAlnum(b[end]) && b[end] != '_');
+    if (before_ok && after_ok) return true;
+  }
+  return false;
+}
+
+// "dir/model-Q4_K_M-00001-of-00003.gguf" -> "dir/model-Q4_K_M.gguf" (split GGUF key).
+std::string SplitKey(const std::string& path, bool* first_shard) {
+  *first_shard = true;
+  const std::string l = Lower(path);
+  // -NNNNN-of-NNNNN.gguf
+  const size_t n = l.size();
+  const size_t tail = std::string("-00001-of-00003.gguf").size();
+  if (n > tail && EndsWith(l, ".gguf") && l[n - tail] == '-' && l.compare(n - tail + 6, 4, "-of-") == 0) {
+    bool digits = true;
+    for (size_t i : {1, 2, 3, 4, 5, 10, 11, 12, 13, 14})
+      digits = digits && l[n - tail + i] >= '0' && l[n - tail + i] <= '9';
+    if (digits) {
+      *first_shard = l.compare(n - tail + 1, 5, "00001") == 0;
+      return path.substr(0, n - tail) + ".gguf";
+    }
+  }
+  return path;
+}
+
+// ONNX variant of a file: the suffix after the last '_' when it is a known precision/quant tag
+// ("model_fp16.onnx" -> "fp16"), else "" (the base model).
+std::string OnnxVariant(const std::string& path) {
+  std::string stem = Lower(Base(path));
+  stem = stem.substr(0, stem.size() - 5);  // ".onnx"
+  size_t us = stem.rfind('_');
+  if (us == std::string::npos) return "";
+  std::string tag = stem.substr(us + 1);
+  static const std::set<std::string> kTags = {"fp16", "fp32", "int8", "uint8", "quantized", "q4",
+                                              "q4f16", "bnb4", "int4", "q8", "quint8", "qint8"};
+  return kTags.count(tag) ? tag : "";
+}
+
+int OnnxVariantRank(const std::string& v) {
+  static const std::array<const char*, 12> kOrder = {"",     "fp32",  "fp16", "quantized",
+                                                     "int8", "uint8", "q8",   "qint8",
+                                                     "quint8", "q4f16", "q4", "int4"};
+  for (size_t i = 0; i < kOrder.size(); ++i)
+    if (v == kOrder[i]) return static_cast<int>(i);
+  return 100;
+}
+
+std::string JoinNames(const std::vector<const RemoteFile*>& files, size_t max = 8) {
+  std::string out;
+  for (size_t i = 0; i < files.size() && i < max; ++i) out += (i ? ", " : "") + files[i]->path;
+  if (files.size() > max) out += ", ...";
+  return out;
+}
+
+struct Picked {
+  std::vector<const RemoteFile*> files;       // weights/executables of the chosen format
+  std::vector<std::string> execution_files;
+};
+
+Result<Picked> PickGguf(const std::vector<const RemoteFile*>& all, const std::string& quant_opt) {
+  std::vector<const RemoteFile*> candidates;
+  for (const RemoteFile* f : all)
+    if (!Contains(Lower(Base(f->path)), "mmproj")) candidates.push_back(f);
+  if (candidates.empty()) candidates = all;
+  const std::string quant = quant_opt.empty() ? "Q4_K_M" : quant_opt;
+  std::vector<const RemoteFile*> matched;
+  for (const RemoteFile* f : candidates)
+    if (QuantMatches(f->path, quant)) matched.push_back(f);
+  if (matched.empty()) {
+    if (!quant_opt.empty()) {
+      return NotFound("no GGUF file matches quantization \"" + quant_opt + "\"; available: " +
+                      JoinNames(candidates));
+    }
+    matched = candidates;  // default Q4_K_M absent: any variant
+  }
+  // One variant: the first (by path) split group among the matches.
+  bool first = false;
+  const std::string key = SplitKey(matched.front()->path, &first);
+  Picked p;
+  for (const RemoteFile* f : candidates) {
+    bool is_first = false;
+    if (SplitKey(f->path, &is_first) != key) continue;
+    p.files.push_back(f);
+    if (is_first) p.execution_files.push_back(f->path);
+  }
+  return p;
+}
+
+Picked PickOnnx(const std::vector<const RemoteFile*>& onnx, const std::vector<const RemoteFile*>& data,
+                const std::string& quant, Status* error) {
+  std::map<std::string, std::vector<const RemoteFile*>> groups;
+  for (const RemoteFile* f : onnx) groups[OnnxVariant(f->path)].push_back(f);
+  std::string chosen;
+  bool found = false;
+  if (!quant.empty()) {
+    const std::string q = Lower(quant);
+    for (const auto& [variant, files] : groups) {
+      if (variant == q) {
+        chosen = variant;
+        found = true;
+      }
+    }
+    if (!found) {
+      std::string names;
+      for (const auto& [variant, files] : groups) names += (names.empty() ? "" : ", ") + (variant.empty() ? std::string("(base)") : variant);
+      *error = NotFound("no ONNX variant \"" + quant + "\"; available: " + names);
+      return {};
+    }
+  } else {
+    int best = 1 << 30;
+    for (const auto& [variant, files] : groups) {
+      int r = OnnxVariantRank(variant);
+      if (r < best) {
+        best = r;
+        chosen = variant;
+      }
+    }
+  }
+  Picked p;
+  for (const RemoteFile* f : groups[chosen]) {
+    p.files.push_back(f);
+    p.execution_files.push_back(f->path);
+    // External data beside it: "<model>.onnx_data", "<model>.onnx.data", "<model>.onnx_data_1"...
+    for (const RemoteFile* d : data)
+      if (StartsWith(d->path, f->path + "_data") || StartsWith(d->path, f->path + ".data"))
+        p.files.push_back(d);
+  }
+  return p;
+}
+
+const char* FrameworkOf(Kind k) {
+  switch (k) {
+    case Kind::kGguf: return "gguf";
+    case Kind::kOnnx: return "onnx";
+    case Kind::kTorchScript: return "pytorch";
+    case Kind::kSafetensors: return "safetensors";
+    case Kind::kPytorch: return "pytorch";
+    case Kind::kTensorflow: return "tensorflow";
+    default: return "";
+  }
+}
+
+const char* ExecutionFormatOf(Kind k) {
+  switch (k) {
+    case Kind::kGguf: return "gguf";
+    case Kind::kOnnx: return "onnx";
+    case Kind::kTorchScript: return "torchscript";
+    default: return "none";
+  }
+}
+
+}  // namespace
+
+Result<Selection> SelectFiles(const std::vector<RemoteFile>& files, const InstallOptions& opts) {
+  for (const RemoteFile& f : files) {
+    if (!IsSafeRelativePath(f.path))
+      return InvalidArgument("unsafe file path \"" + f.path + "\" in the repository listing");
+  }
+  const std::string format = Lower(opts.format.empty() ? "auto" : opts.format);
+  static const std::map<std::string, Kind> kFormats = {
+      {"gguf", Kind::kGguf},         {"onnx", Kind::kOnnx},
+      {"torchscript", Kind::kTorchScript}, {"safetensors", Kind::kSafetensors},
+      {"pytorch", Kind::kPytorch},   {"tensorflow", Kind::kTensorflow}};
+  if (format != "auto" && !kFormats.count(format)) {
+    return InvalidArgument("unknown format \"" + opts.format +
+                           "\" (expected auto, onnx, gguf, torchscript, safetensors or pytorch)");
+  }
+
+  // Candidates: everything, or what the --include globs match.
+  std::vector<const RemoteFile*> pool;
+  for (const RemoteFile& f : files) {
+    if (opts.include.empty()) {
+      pool.push_back(&f);
+      continue;
+    }
+    for (const std::string& glob : opts.include) {
+      if (::fnmatch(glob.c_str(), f.path.c_str(), 0) == 0) {
+        pool.push_back(&f);
+        break;
+      }
+    }
+  }
+  if (!opts.include.empty() && pool.empty()) {
+    std::string globs;
+    for (const auto& g : opts.include) globs += (globs.empty() ? "" : " ") + g;
+    return NotFound("no file matches --include " + globs + " (" + std::to_string(files.size()) +
+                    " files in the repository)");
+  }
+
+  std::map<Kind, std::vector<const RemoteFile*>> by_kind;
+  for (const RemoteFile* f : pool) by_kind[Classify(f->path)].push_back(f);
+  auto has = [&](Kind k) { return by_kind.count(k) && !by_kind[k].empty(); };
+
+  static const std::array<Kind, 6> kPreference = {Kind::kGguf,        Kind::kOnnx,
+                                                  Kind::kTorchScript, Kind::kSafetensors,
+                                                  Kind::kPytorch,     Kind::kTensorflow};
+  Kind chosen = Kind::kOther;
+  if (format != "auto") {
+    chosen = kFormats.at(format);
+    if (!has(chosen)) {
+      std::vector<const RemoteFile*> weights;
+      for (Kind k : kPreference)
+        for (const RemoteFile* f : by_kind[k]) weights.push_back(f);
+      return NotFound("no " + format + " file" + (opts.include.empty() ? "" : " among the included files") +
+                      (weights.empty() ? std::string() : "; model files present: " + JoinNames(weights)));
+    }
+  } else {
+    for (Kind k : kPreference) {
+      if (has(k)) {
+        chosen = k;
+        break;
+      }
+    }
+  }
+
+  Selection sel;
+  std::set<const RemoteFile*> picked;
+  if (!opts.include.empty()) {
+    // The user chose the files: keep all of them, and report what runs them.
+    for (const RemoteFile* f : pool) picked.insert(f);
+    if (chosen != Kind::kOther) {
+      for (const RemoteFile* f : by_kind[chosen]) {
+        bool first = true;
+        if (chosen == Kind::kGguf) {
+          SplitKey(f->path, &first);
+          if (Contains(Lower(Base(f->path)), "mmproj") && by_kind[chosen].size() > 1) first = false;
+        }
+        if (first && ExecutionFormatOf(chosen) != std::string("none"))
+          sel.execution_files.push_back(f->path);
+      }
+    }
+  } else {
+    if (chosen == Kind::kOther) {
+      return NotFound("no model files (gguf, onnx, torchscript, safetensors, pytorch, tensorflow) "
+                      "among the " + std::to_string(files.size()) + " files of the repository");
+    }
+    Picked p;
+    if (chosen == Kind::kGguf) {
+      MLOS_ASSIGN_OR_RETURN(p, PickGguf(by_kind[Kind::kGguf], opts.quant));
+    } else if (chosen == Kind::kOnnx) {
+      Status err;
+      p = PickOnnx(by_kind[Kind::kOnnx], by_kind[Kind::kOnnxData], opts.quant, &err);
+      if (!err.ok()) return err;
+    } else {
+      p.files = by_kind[chosen];
+      if (chosen == Kind::kTorchScript)
+        for (const RemoteFile* f : p.files) p.execution_files.push_back(f->path);
+    }
+    for (const RemoteFile* f : p.files) picked.insert(f);
+    for (const RemoteFile* f : by_kind[Kind::kCompanion]) picked.insert(f);
+    sel.execution_files = p.execution_files;
+  }
+
+  for (const RemoteFile& f : files)
+    if (picked.count(&f)) sel.files.push_back(f);
+  std::sort(sel.files.begin(), sel.files.end(),
+            [](const RemoteFile& a, const RemoteFile& b) { return a.path < b.path; });
+  std::sort(sel.execution_files.begin(), sel.execution_files.end());
+  sel.execution_format = chosen == Kind::kOther ? "none" : ExecutionFormatOf(chosen);
+  sel.framework = FrameworkOf(chosen);
+  return sel;
+}
+
+}  // namespace mlos::axon
