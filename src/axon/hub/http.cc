@@ -225,6 +225,11 @@ class FileSink {
       n -= take;
       if (fill_len_ == b.size()) Submit();
     }
+    // Bytes must not sit in memory for long: a killed install resumes from what is on disk.
+    if (fill_len_ > 0) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_submit_ >= std::chrono::milliseconds(250)) Submit();
+    }
   }
 
   // Writes everything buffered; returns the first write error.
@@ -266,6 +271,7 @@ class FileSink {
     if (!worker_.joinable()) worker_ = std::thread([this] { Run(); });
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait(l, [&] { return !busy_; });
+    last_submit_ = std::chrono::steady_clock::now();
     job_idx_ = fill_idx_;
     job_len_ = fill_len_;
     busy_ = true;
@@ -328,6 +334,7 @@ class FileSink {
   }
 
   std::filesystem::path path_;
+  std::chrono::steady_clock::time_point last_submit_ = std::chrono::steady_clock::now();
   int fd_ = -1;
   off_t written_ = 0;
   uint64_t size_ = 0;
