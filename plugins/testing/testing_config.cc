@@ -1,0 +1,251 @@
+#include "testing_config.h"
+
+#include <array>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace mlos::testing_plugin {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::array<std::pair<const char*, smi_dtype>, 14> kDtypes = {{
+    {"float32", SMI_DTYPE_FLOAT32}, {"float64", SMI_DTYPE_FLOAT64},
+    {"float16", SMI_DTYPE_FLOAT16}, {"bfloat16", SMI_DTYPE_BFLOAT16},
+    {"int8", SMI_DTYPE_INT8},       {"int16", SMI_DTYPE_INT16},
+    {"int32", SMI_DTYPE_INT32},     {"int64", SMI_DTYPE_INT64},
+    {"uint8", SMI_DTYPE_UINT8},     {"uint16", SMI_DTYPE_UINT16},
+    {"uint32", SMI_DTYPE_UINT32},   {"uint64", SMI_DTYPE_UINT64},
+    {"bool", SMI_DTYPE_BOOL},       {"string", SMI_DTYPE_STRING},
+}};
+
+constexpr std::array<std::pair<const char*, smi_error_code>, 7> kErrorCodes = {{
+    {"INVALID_ARGUMENT", SMI_ERROR_INVALID_ARGUMENT},
+    {"NOT_FOUND", SMI_ERROR_NOT_FOUND},
+    {"UNSUPPORTED", SMI_ERROR_UNSUPPORTED},
+    {"RESOURCE_EXHAUSTED", SMI_ERROR_RESOURCE_EXHAUSTED},
+    {"CANCELLED", SMI_ERROR_CANCELLED},
+    {"INTERNAL", SMI_ERROR_INTERNAL},
+    {"UNAVAILABLE", SMI_ERROR_UNAVAILABLE},
+}};
+
+constexpr std::array<std::pair<const char*, Behavior>, 7> kBehaviors = {{
+    {"identity", Behavior::kIdentity},
+    {"add", Behavior::kAdd},
+    {"sleep", Behavior::kSleep},
+    {"fail", Behavior::kFail},
+    {"alloc", Behavior::kAlloc},
+    {"hang", Behavior::kHang},
+    {"crash", Behavior::kCrash},
+}};
+
+// Thrown inside this file only; ParseModelConfig turns it into a ParseResult.
+struct ConfigError {
+  std::string message;
+};
+
+json ParseObject(const std::string& text, const char* what) {
+  if (text.empty()) return json::object();
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    throw ConfigError{std::string(what) + " is not a JSON object"};
+  }
+  return j;
+}
+
+int64_t GetNonNegativeInt(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (!v.is_number_integer() || v.get<int64_t>() < 0) {
+    throw ConfigError{std::string(key) + ": must be a non-negative integer"};
+  }
+  return v.get<int64_t>();
+}
+
+std::string GetString(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (!v.is_string()) throw ConfigError{std::string(key) + ": must be a string"};
+  return v.get<std::string>();
+}
+
+std::vector<TensorSpec> ParseSpecs(const json& list, const std::string& field) {
+  if (!list.is_array()) throw ConfigError{field + ": must be a list"};
+  std::vector<TensorSpec> specs;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& item = list[i];
+    const std::string path = field + "[" + std::to_string(i) + "]";
+    if (!item.is_object()) throw ConfigError{path + ": must be an object"};
+    TensorSpec spec;
+    if (!item.contains("name") || !item["name"].is_string() ||
+        item["name"].get<std::string>().empty()) {
+      throw ConfigError{path + ".name: must be a non-empty string"};
+    }
+    spec.name = item["name"].get<std::string>();
+    if (item.contains("dtype")) {
+      if (!item["dtype"].is_string()) throw ConfigError{path + ".dtype: must be a string"};
+      spec.dtype = DtypeFromName(item["dtype"].get<std::string>());
+      if (spec.dtype == SMI_DTYPE_INVALID) {
+        throw ConfigError{path + ".dtype: unknown dtype \"" + item["dtype"].get<std::string>() +
+                          "\""};
+      }
+    }
+    if (item.contains("shape")) {
+      const json& shape = item["shape"];
+      if (!shape.is_array() || shape.size() > SMI_MAX_RANK) {
+        throw ConfigError{path + ".shape: must be a list of at most 16 dims"};
+      }
+      for (const json& d : shape) {
+        if (!d.is_number_integer() || d.get<int64_t>() < -1) {
+          throw ConfigError{path + ".shape: dims must be integers >= -1"};
+        }
+        spec.shape.push_back(d.get<int64_t>());
+      }
+    } else {
+      spec.shape = {-1};
+    }
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+void Apply(const json& j, ModelConfig& config, bool& inputs_set, bool& outputs_set) {
+  if (j.contains("behavior")) {
+    const std::string name = GetString(j, "behavior");
+    bool found = false;
+    for (const auto& [n, b] : kBehaviors) {
+      if (name == n) {
+        config.behavior = b;
+        found = true;
+      }
+    }
+    if (!found) throw ConfigError{"behavior: unknown behaviour \"" + name + "\""};
+  }
+  if (j.contains("sleep_ms")) config.sleep_ms = GetNonNegativeInt(j, "sleep_ms");
+  if (j.contains("load_sleep_ms")) config.load_sleep_ms = GetNonNegativeInt(j, "load_sleep_ms");
+  if (j.contains("alloc_bytes")) {
+    config.alloc_bytes = static_cast<uint64_t>(GetNonNegativeInt(j, "alloc_bytes"));
+  }
+  if (j.contains("error_code")) {
+    const std::string name = GetString(j, "error_code");
+    bool found = false;
+    for (const auto& [n, c] : kErrorCodes) {
+      if (name == n) {
+        config.error_code = c;
+        found = true;
+      }
+    }
+    if (!found) throw ConfigError{"error_code: unknown code \"" + name + "\""};
+  }
+  if (j.contains("error_message")) config.error_message = GetString(j, "error_message");
+  if (j.contains("load_fail")) config.load_fail = GetString(j, "load_fail");
+  if (j.contains("inputs")) {
+    config.inputs = ParseSpecs(j["inputs"], "inputs");
+    inputs_set = true;
+  }
+  if (j.contains("outputs")) {
+    config.outputs = ParseSpecs(j["outputs"], "outputs");
+    outputs_set = true;
+  }
+}
+
+void ApplyManifest(const json& manifest, ModelConfig& config, bool& inputs_set,
+                   bool& outputs_set) {
+  const json* spec = manifest.contains("spec") && manifest["spec"].is_object()
+                         ? &manifest["spec"]
+                         : nullptr;
+  if (spec && spec->contains("io") && (*spec)["io"].is_object()) {
+    const json& io = (*spec)["io"];
+    if (io.contains("inputs")) {
+      config.inputs = ParseSpecs(io["inputs"], "manifest spec.io.inputs");
+      inputs_set = true;
+    }
+    if (io.contains("outputs")) {
+      config.outputs = ParseSpecs(io["outputs"], "manifest spec.io.outputs");
+      outputs_set = true;
+    }
+  }
+  if (manifest.contains("testing") && manifest["testing"].is_object()) {
+    Apply(manifest["testing"], config, inputs_set, outputs_set);
+  }
+  if (spec && spec->contains("testing") && (*spec)["testing"].is_object()) {
+    Apply((*spec)["testing"], config, inputs_set, outputs_set);
+  }
+}
+
+}  // namespace
+
+smi_dtype DtypeFromName(const std::string& name) {
+  for (const auto& [n, d] : kDtypes) {
+    if (name == n) return d;
+  }
+  return SMI_DTYPE_INVALID;
+}
+
+const char* DtypeName(smi_dtype dtype) {
+  for (const auto& [n, d] : kDtypes) {
+    if (dtype == d) return n;
+  }
+  return "invalid";
+}
+
+ParseResult ParseModelConfig(const std::string& manifest_json, const std::string& file_json,
+                             const std::string& options_json) {
+  ParseResult result;
+  try {
+    ModelConfig config;
+    bool inputs_set = false;
+    bool outputs_set = false;
+    ApplyManifest(ParseObject(manifest_json, "manifest"), config, inputs_set, outputs_set);
+    Apply(ParseObject(file_json, "the model file"), config, inputs_set, outputs_set);
+    Apply(ParseObject(options_json, "options"), config, inputs_set, outputs_set);
+
+    if (!inputs_set) {
+      if (config.behavior == Behavior::kAdd) {
+        config.inputs = {{"a", SMI_DTYPE_FLOAT32, {-1}}, {"b", SMI_DTYPE_FLOAT32, {-1}}};
+      } else {
+        config.inputs = {{"input", SMI_DTYPE_FLOAT32, {-1}}};
+      }
+    }
+    if (!outputs_set) {
+      if (config.behavior == Behavior::kAdd) {
+        config.outputs = {{"sum", SMI_DTYPE_FLOAT32, config.inputs.empty()
+                                                         ? std::vector<int64_t>{-1}
+                                                         : config.inputs[0].shape}};
+      } else if (config.inputs.size() == 1) {
+        config.outputs = {{"output", config.inputs[0].dtype, config.inputs[0].shape}};
+      } else {
+        for (size_t i = 0; i < config.inputs.size(); ++i) {
+          config.outputs.push_back(
+              {"output" + std::to_string(i), config.inputs[i].dtype, config.inputs[i].shape});
+        }
+      }
+    }
+    if (config.behavior == Behavior::kAdd) {
+      if (config.inputs.size() != 2 || config.outputs.size() != 1) {
+        throw ConfigError{"behavior add: needs 2 inputs and 1 output"};
+      }
+      for (const TensorSpec* s : {&config.inputs[0], &config.inputs[1], &config.outputs[0]}) {
+        if (s->dtype != SMI_DTYPE_FLOAT32) {
+          throw ConfigError{"behavior add: \"" + s->name + "\" must be float32"};
+        }
+      }
+    } else if (config.outputs.size() > config.inputs.size()) {
+      throw ConfigError{"outputs: identity needs an input for every output"};
+    } else {
+      for (size_t i = 0; i < config.outputs.size(); ++i) {
+        if (config.outputs[i].dtype != config.inputs[i].dtype) {
+          throw ConfigError{"outputs[" + std::to_string(i) + "]: dtype must equal input " +
+                            std::to_string(i) + "'s"};
+        }
+      }
+    }
+    result.config = std::move(config);
+  } catch (const ConfigError& e) {
+    result.error = "testing plugin config: " + e.message;
+  } catch (const nlohmann::json::exception& e) {
+    result.error = std::string("testing plugin config: ") + e.what();
+  }
+  return result;
+}
+
+}  // namespace mlos::testing_plugin

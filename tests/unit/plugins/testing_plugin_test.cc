@@ -1,0 +1,555 @@
+// The testing SMI plugin, loaded with dlopen as mlosd loads it: the handshake and each
+// behaviour (identity, add, sleep + cancel, fail, alloc, hang, crash, load_fail, load_sleep_ms),
+// config sources and the live-model counter.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "mlos/smi.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kPluginPath =
+    std::string(MLOS_BINARY_DIR) + "/lib/mlos/plugins/libmlos_testing.so";
+
+smi_plugin_get_api_fn GetApiFn() {
+  static void* handle = dlopen(kPluginPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return nullptr;
+  return reinterpret_cast<smi_plugin_get_api_fn>(dlsym(handle, SMI_PLUGIN_GET_API_SYMBOL));
+}
+
+// Output buffers handed to the plugin through the alloc callback, decoded after the call.
+struct Output {
+  std::string name;
+  smi_dtype dtype = SMI_DTYPE_INVALID;
+  std::vector<int64_t> dims;
+  uint64_t byte_size = 0;
+  uint8_t* buffer = nullptr;
+  std::vector<std::string> strings;  // decoded for SMI_DTYPE_STRING
+
+  template <typename T>
+  std::vector<T> values() const {
+    std::vector<T> v(byte_size / sizeof(T));
+    if (byte_size) std::memcpy(v.data(), buffer, byte_size);
+    return v;
+  }
+};
+
+struct Outputs {
+  std::deque<std::vector<uint8_t>> storage;
+  std::vector<Output> list;
+
+  static int Alloc(void* user_data, const char* name, smi_dtype dtype, uint32_t rank,
+                   const int64_t* dims, uint64_t byte_size, void** buffer) {
+    auto* self = static_cast<Outputs*>(user_data);
+    Output out;
+    out.name = name;
+    out.dtype = dtype;
+    out.dims.assign(dims, dims + rank);
+    out.byte_size = byte_size;
+    uint64_t count = 1;
+    for (uint32_t i = 0; i < rank; ++i) count *= static_cast<uint64_t>(dims[i]);
+    const uint64_t total = dtype == SMI_DTYPE_STRING ? count * sizeof(smi_string) + byte_size
+                                                     : byte_size;
+    self->storage.emplace_back(total + 1);
+    out.buffer = self->storage.back().data();
+    *buffer = out.buffer;
+    self->list.push_back(out);
+    return 0;
+  }
+
+  void Decode() {
+    for (Output& o : list) {
+      if (o.dtype != SMI_DTYPE_STRING) continue;
+      uint64_t count = 1;
+      for (int64_t d : o.dims) count *= static_cast<uint64_t>(d);
+      const auto* entries = reinterpret_cast<const smi_string*>(o.buffer);
+      for (uint64_t i = 0; i < count; ++i) o.strings.emplace_back(entries[i].data, entries[i].length);
+    }
+  }
+};
+
+smi_tensor Tensor(const char* name, smi_dtype dtype, std::vector<int64_t> dims, void* data,
+                  uint64_t byte_size) {
+  smi_tensor t{};
+  t.size = sizeof t;
+  t.name = name;
+  t.dtype = dtype;
+  t.rank = static_cast<uint32_t>(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) t.dims[i] = dims[i];
+  t.data = data;
+  t.byte_size = byte_size;
+  return t;
+}
+
+smi_tensor FloatTensor(const char* name, std::vector<float>& v) {
+  return Tensor(name, SMI_DTYPE_FLOAT32, {static_cast<int64_t>(v.size())}, v.data(),
+                v.size() * sizeof(float));
+}
+
+class TestingPluginTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    smi_plugin_get_api_fn get_api = GetApiFn();
+    ASSERT_NE(get_api, nullptr) << dlerror() << " (" << kPluginPath << ")";
+    api_ = get_api(SMI_VERSION_MAJOR, SMI_VERSION_MINOR);
+    ASSERT_NE(api_, nullptr);
+    dir_ = fs::temp_directory_path() /
+           ("mlos_testing_plugin_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    Init("");
+  }
+
+  void TearDown() override {
+    for (smi_model* m : models_) api_->model_unload(m);
+    if (plugin_) api_->plugin_shutdown(plugin_);
+    fs::remove_all(dir_);
+  }
+
+  void Init(const std::string& config) {
+    if (plugin_) api_->plugin_shutdown(plugin_);
+    plugin_ = nullptr;
+    smi_error* e = api_->plugin_init(config.empty() ? nullptr : config.c_str(), &plugin_);
+    ASSERT_EQ(e, nullptr) << api_->error_message(e);
+  }
+
+  // Writes testing.json with `json` and loads it; returns the error (caller frees) or NULL.
+  smi_error* TryLoad(const std::string& json, smi_model** model, const char* options = nullptr,
+                     const char* manifest = nullptr) {
+    const fs::path file = dir_ / "testing.json";
+    std::ofstream(file) << json;
+    const std::string path = file.string(), dir = dir_.string();
+    smi_model_load_params params{};
+    params.size = sizeof params;
+    params.model_dir = dir.c_str();
+    params.model_path = path.c_str();
+    params.model_id = "test/model@1";
+    params.manifest_json = manifest;
+    params.options_json = options;
+    params.cache_dir = dir.c_str();
+    return api_->model_load(plugin_, &params, model);
+  }
+
+  smi_model* Load(const std::string& json, const char* options = nullptr,
+                  const char* manifest = nullptr) {
+    smi_model* model = nullptr;
+    smi_error* e = TryLoad(json, &model, options, manifest);
+    EXPECT_EQ(e, nullptr) << api_->error_message(e);
+    api_->error_free(e);
+    if (model) models_.push_back(model);
+    return model;
+  }
+
+  void Unload(smi_model* model) {
+    api_->model_unload(model);
+    std::erase(models_, model);
+  }
+
+  // Runs; returns {code, message} ({0, ""} on success).
+  std::pair<int, std::string> Infer(smi_model* model, std::vector<smi_tensor> inputs,
+                                    Outputs& outputs, std::vector<const char*> names = {},
+                                    uint64_t request_id = 1) {
+    smi_infer_request request{};
+    request.size = sizeof request;
+    request.inputs = inputs.data();
+    request.input_count = static_cast<uint32_t>(inputs.size());
+    request.output_names = names.empty() ? nullptr : names.data();
+    request.output_count = static_cast<uint32_t>(names.size());
+    request.alloc = &Outputs::Alloc;
+    request.alloc_user_data = &outputs;
+    request.request_id = request_id;
+    smi_error* e = api_->model_infer(model, &request);
+    if (!e) {
+      outputs.Decode();
+      return {0, ""};
+    }
+    std::pair<int, std::string> r{api_->error_code(e), api_->error_message(e)};
+    api_->error_free(e);
+    return r;
+  }
+
+  std::string ReadFile(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  const smi_plugin_api* api_ = nullptr;
+  smi_plugin* plugin_ = nullptr;
+  std::vector<smi_model*> models_;
+  fs::path dir_;
+};
+
+TEST_F(TestingPluginTest, Handshake) {
+  smi_plugin_get_api_fn get_api = GetApiFn();
+  EXPECT_EQ(get_api(99, 0), nullptr);  // wrong ABI major: refused
+  EXPECT_EQ(get_api(0, 0), nullptr);
+  EXPECT_EQ(get_api(SMI_VERSION_MAJOR, SMI_VERSION_MINOR + 5), api_);  // newer host minor is fine
+  EXPECT_EQ(api_->size, sizeof(smi_plugin_api));
+  EXPECT_EQ(api_->abi_major, SMI_VERSION_MAJOR);
+  EXPECT_EQ(api_->abi_minor, SMI_VERSION_MINOR);
+  const smi_plugin_info* info = api_->get_info();
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->size, sizeof(smi_plugin_info));
+  EXPECT_STREQ(info->name, "testing");
+  EXPECT_STREQ(info->execution_formats[0], "testing");
+  EXPECT_EQ(info->execution_formats[1], nullptr);
+  EXPECT_TRUE(info->capabilities & SMI_CAP_THREAD_SAFE_INFER);
+  EXPECT_TRUE(info->capabilities & SMI_CAP_CANCEL);
+  EXPECT_FALSE(info->capabilities & SMI_CAP_STREAMING);
+  EXPECT_EQ(api_->model_generate, nullptr);
+  api_->error_free(nullptr);     // allowed
+  api_->model_unload(nullptr);   // allowed
+  api_->plugin_shutdown(nullptr);
+}
+
+TEST_F(TestingPluginTest, OnlyTheApiSymbolIsExported) {
+  FILE* nm = popen(("nm -D --defined-only " + kPluginPath + " 2>/dev/null").c_str(), "r");
+  ASSERT_NE(nm, nullptr);
+  std::string text;
+  char buf[512];
+  while (fgets(buf, sizeof buf, nm)) text += buf;
+  if (pclose(nm) != 0 || text.empty()) GTEST_SKIP() << "nm is not available";
+  std::vector<std::string> exported;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    // "<address> <type> <name>": code and data symbols (not the ABI-version markers).
+    std::istringstream fields(line);
+    std::string address, type, name;
+    fields >> address >> type >> name;
+    if (type != "A" && !name.empty()) exported.push_back(name);
+  }
+  EXPECT_EQ(exported, std::vector<std::string>{"smi_plugin_get_api"});
+}
+
+TEST_F(TestingPluginTest, InitFailsOnDemandAndOnBadConfig) {
+  smi_plugin* p = nullptr;
+  smi_error* e = api_->plugin_init(R"({"init_fail": "no thanks"})", &p);
+  ASSERT_NE(e, nullptr);
+  EXPECT_STREQ(api_->error_message(e), "no thanks");
+  EXPECT_EQ(p, nullptr);
+  api_->error_free(e);
+  e = api_->plugin_init("[1,2", &p);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(api_->error_code(e), SMI_ERROR_INVALID_ARGUMENT);
+  api_->error_free(e);
+}
+
+TEST_F(TestingPluginTest, IdentityDefaultsAndMetadata) {
+  smi_model* m = Load(R"({"behavior": "identity"})");
+  ASSERT_NE(m, nullptr);
+  ASSERT_EQ(api_->model_input_count(m), 1u);
+  ASSERT_EQ(api_->model_output_count(m), 1u);
+  const smi_tensor* t = nullptr;
+  ASSERT_EQ(api_->model_input(m, 0, &t), nullptr);
+  EXPECT_STREQ(t->name, "input");
+  EXPECT_EQ(t->dtype, SMI_DTYPE_FLOAT32);
+  EXPECT_EQ(t->rank, 1u);
+  EXPECT_EQ(t->dims[0], -1);
+  ASSERT_EQ(api_->model_output(m, 0, &t), nullptr);
+  EXPECT_STREQ(t->name, "output");
+  smi_error* e = api_->model_output(m, 1, &t);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(api_->error_code(e), SMI_ERROR_NOT_FOUND);
+  api_->error_free(e);
+
+  std::vector<float> x = {1.5f, -2.f, 3.25f};
+  Outputs out;
+  ASSERT_EQ(Infer(m, {FloatTensor("input", x)}, out).first, 0);
+  ASSERT_EQ(out.list.size(), 1u);
+  EXPECT_EQ(out.list[0].name, "output");
+  EXPECT_EQ(out.list[0].dims, std::vector<int64_t>{3});
+  EXPECT_EQ(out.list[0].values<float>(), x);
+}
+
+TEST_F(TestingPluginTest, IdentityManyDtypesAndStrings) {
+  smi_model* m = Load(R"({"inputs": [
+      {"name": "s", "dtype": "string", "shape": [-1]},
+      {"name": "i", "dtype": "int64", "shape": [2, 2]}],
+    "outputs": [{"name": "s_out", "dtype": "string"}, {"name": "i_out", "dtype": "int64"}]})");
+  ASSERT_NE(m, nullptr);
+  const std::string with_nul("a\0b", 3);
+  smi_string strs[3] = {{"hello", 5}, {"", 0}, {with_nul.data(), 3}};
+  std::vector<int64_t> ints = {1, -2, INT64_MAX, INT64_MIN};
+  Outputs out;
+  auto r = Infer(m,
+                 {Tensor("i", SMI_DTYPE_INT64, {2, 2}, ints.data(), 32),
+                  Tensor("s", SMI_DTYPE_STRING, {3}, strs, sizeof strs)},
+                 out);
+  ASSERT_EQ(r.first, 0) << r.second;
+  ASSERT_EQ(out.list.size(), 2u);
+  EXPECT_EQ(out.list[0].name, "s_out");
+  EXPECT_EQ(out.list[0].byte_size, 8u);  // total string bytes
+  EXPECT_EQ(out.list[0].strings, (std::vector<std::string>{"hello", "", with_nul}));
+  EXPECT_EQ(out.list[1].values<int64_t>(), ints);
+  EXPECT_EQ(out.list[1].dims, (std::vector<int64_t>{2, 2}));
+
+  // A subset, in the order asked.
+  Outputs sub;
+  ASSERT_EQ(Infer(m,
+                  {Tensor("i", SMI_DTYPE_INT64, {2, 2}, ints.data(), 32),
+                   Tensor("s", SMI_DTYPE_STRING, {3}, strs, sizeof strs)},
+                  sub, {"i_out"})
+                .first,
+            0);
+  ASSERT_EQ(sub.list.size(), 1u);
+  EXPECT_EQ(sub.list[0].name, "i_out");
+}
+
+TEST_F(TestingPluginTest, ValidationErrors) {
+  smi_model* m = Load(R"({"inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 4]}]})");
+  ASSERT_NE(m, nullptr);
+  std::vector<float> v(8);
+  Outputs out;
+  auto r = Infer(m, {}, out);
+  EXPECT_EQ(r, std::make_pair(int{SMI_ERROR_INVALID_ARGUMENT}, std::string("missing input \"x\"")));
+  r = Infer(m, {Tensor("y", SMI_DTYPE_FLOAT32, {2, 4}, v.data(), 32)}, out);
+  EXPECT_EQ(r.second, "unknown input \"y\"");
+  r = Infer(m, {Tensor("x", SMI_DTYPE_INT32, {2, 4}, v.data(), 32)}, out);
+  EXPECT_EQ(r.second, "input \"x\": expected float32, got int32");
+  r = Infer(m, {Tensor("x", SMI_DTYPE_FLOAT32, {8}, v.data(), 32)}, out);
+  EXPECT_EQ(r.second, "input \"x\": expected rank 2, got 1");
+  r = Infer(m, {Tensor("x", SMI_DTYPE_FLOAT32, {4, 2}, v.data(), 32)}, out);
+  EXPECT_EQ(r.second, "input \"x\": dim 1 must be 4, got 2");
+  r = Infer(m, {Tensor("x", SMI_DTYPE_FLOAT32, {2, 4}, v.data(), 31)}, out);
+  EXPECT_EQ(r.second, "input \"x\": byte_size 31 does not match dims (expected 32)");
+  r = Infer(m, {Tensor("x", SMI_DTYPE_FLOAT32, {2, 4}, v.data(), 32)}, out, {"nope"});
+  EXPECT_EQ(r, std::make_pair(int{SMI_ERROR_NOT_FOUND}, std::string("unknown output \"nope\"")));
+  EXPECT_TRUE(out.list.empty());
+}
+
+TEST_F(TestingPluginTest, Add) {
+  smi_model* m = Load(R"({"behavior": "add"})");
+  ASSERT_NE(m, nullptr);
+  ASSERT_EQ(api_->model_input_count(m), 2u);
+  std::vector<float> a = {1, 2, 3}, b = {10, 20, 30.5f};
+  Outputs out;
+  ASSERT_EQ(Infer(m, {FloatTensor("a", a), FloatTensor("b", b)}, out).first, 0);
+  ASSERT_EQ(out.list.size(), 1u);
+  EXPECT_EQ(out.list[0].name, "sum");
+  EXPECT_EQ(out.list[0].values<float>(), (std::vector<float>{11, 22, 33.5f}));
+  std::vector<float> c = {1, 2};
+  Outputs bad;
+  auto r = Infer(m, {FloatTensor("a", a), FloatTensor("b", c)}, bad);
+  EXPECT_EQ(r.first, SMI_ERROR_INVALID_ARGUMENT);
+}
+
+TEST_F(TestingPluginTest, SleepThenIdentity) {
+  smi_model* m = Load(R"({"behavior": "sleep", "sleep_ms": 50})");
+  ASSERT_NE(m, nullptr);
+  std::vector<float> x = {7};
+  Outputs out;
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(Infer(m, {FloatTensor("input", x)}, out).first, 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
+  EXPECT_EQ(out.list[0].values<float>(), x);
+}
+
+TEST_F(TestingPluginTest, SleepIsCancellable) {
+  smi_model* m = Load(R"({"behavior": "sleep", "sleep_ms": 20000})");
+  ASSERT_NE(m, nullptr);
+  api_->model_cancel(m, 42);  // not running: a no-op
+  std::vector<float> x = {7};
+  std::atomic<bool> done{false};
+  std::thread canceller([&] {
+    while (!done) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      api_->model_cancel(m, 42);
+    }
+  });
+  Outputs out;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = Infer(m, {FloatTensor("input", x)}, out, {}, 42);
+  done = true;
+  canceller.join();
+  EXPECT_EQ(r, std::make_pair(int{SMI_ERROR_CANCELLED}, std::string("request 42 cancelled")));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(out.list.empty());
+}
+
+TEST_F(TestingPluginTest, ConcurrentInfersOnOneModel) {
+  smi_model* m = Load(R"({"behavior": "sleep", "sleep_ms": 100})");
+  ASSERT_NE(m, nullptr);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      std::vector<float> x = {static_cast<float>(i)};
+      Outputs out;
+      if (Infer(m, {FloatTensor("input", x)}, out, {}, 100 + i).first == 0 &&
+          out.list[0].values<float>() == x) {
+        ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok, 4);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(380));
+}
+
+TEST_F(TestingPluginTest, FailWithGivenError) {
+  smi_model* m = Load(
+      R"({"behavior": "fail", "error_code": "UNAVAILABLE", "error_message": "try later"})");
+  ASSERT_NE(m, nullptr);
+  std::vector<float> x = {1};
+  Outputs out;
+  EXPECT_EQ(Infer(m, {FloatTensor("input", x)}, out),
+            std::make_pair(int{SMI_ERROR_UNAVAILABLE}, std::string("try later")));
+  smi_model* d = Load(R"({"behavior": "fail"})");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(Infer(d, {FloatTensor("input", x)}, out).first, SMI_ERROR_INTERNAL);
+}
+
+long ResidentBytes() {
+  std::ifstream in("/proc/self/statm");
+  long size = 0, resident = 0;
+  in >> size >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+TEST_F(TestingPluginTest, AllocHoldsTouchedMemory) {
+  const long before = ResidentBytes();
+  smi_model* m = Load(R"({"behavior": "alloc", "alloc_bytes": 67108864})");
+  ASSERT_NE(m, nullptr);
+  const long after = ResidentBytes();
+  EXPECT_GE(after - before, 60L << 20);
+  smi_memory_info info{};
+  info.size = sizeof info;
+  ASSERT_EQ(api_->model_memory(m, &info), nullptr);
+  EXPECT_GE(info.host_bytes, 67108864u);
+  EXPECT_EQ(info.device_bytes, 0u);
+  std::vector<float> x = {3};
+  Outputs out;
+  ASSERT_EQ(Infer(m, {FloatTensor("input", x)}, out).first, 0);  // then identity
+  EXPECT_EQ(out.list[0].values<float>(), x);
+  Unload(m);
+  EXPECT_LT(ResidentBytes(), after - (50L << 20));
+}
+
+TEST_F(TestingPluginTest, LoadFailAndLoadSleep) {
+  smi_model* m = nullptr;
+  smi_error* e = TryLoad(R"({"load_fail": "weights are corrupt", "error_code": "INVALID_ARGUMENT"})",
+                         &m);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(api_->error_code(e), SMI_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(api_->error_message(e), "weights are corrupt");
+  EXPECT_EQ(m, nullptr);
+  api_->error_free(e);
+
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_NE(Load(R"({"load_sleep_ms": 60})"), nullptr);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(60));
+}
+
+TEST_F(TestingPluginTest, BadConfigNamesTheField) {
+  smi_model* m = nullptr;
+  smi_error* e = TryLoad(R"({"behavior": "dance"})", &m);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(api_->error_code(e), SMI_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(api_->error_message(e), "testing plugin config: behavior: unknown behaviour \"dance\"");
+  api_->error_free(e);
+  e = TryLoad(R"({"inputs": [{"name": "x", "dtype": "complex"}]})", &m);
+  ASSERT_NE(e, nullptr);
+  EXPECT_STREQ(api_->error_message(e),
+               "testing plugin config: inputs[0].dtype: unknown dtype \"complex\"");
+  api_->error_free(e);
+  e = TryLoad("{not json", &m);
+  ASSERT_NE(e, nullptr);
+  api_->error_free(e);
+
+  smi_model_load_params params{};
+  params.size = sizeof params;
+  const std::string missing = (dir_ / "missing.json").string();
+  params.model_path = missing.c_str();
+  e = api_->model_load(plugin_, &params, &m);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(api_->error_code(e), SMI_ERROR_NOT_FOUND);
+  api_->error_free(e);
+}
+
+TEST_F(TestingPluginTest, OptionsOverrideFileOverridesManifest) {
+  const char* manifest = R"({"spec": {
+      "io": {"inputs": [{"name": "pixels", "dtype": "uint8", "shape": [-1]}],
+             "outputs": [{"name": "same", "dtype": "uint8", "shape": [-1]}]},
+      "testing": {"behavior": "fail", "error_message": "from manifest"}}})";
+  smi_model* m = Load(R"({"error_message": "from file"})", nullptr, manifest);
+  ASSERT_NE(m, nullptr);
+  const smi_tensor* t = nullptr;
+  ASSERT_EQ(api_->model_input(m, 0, &t), nullptr);
+  EXPECT_STREQ(t->name, "pixels");
+  EXPECT_EQ(t->dtype, SMI_DTYPE_UINT8);
+  std::vector<uint8_t> px = {1, 2};
+  Outputs out;
+  EXPECT_EQ(Infer(m, {Tensor("pixels", SMI_DTYPE_UINT8, {2}, px.data(), 2)}, out).second,
+            "from file");
+  smi_model* o = Load(R"({"error_message": "from file"})", R"({"behavior": "identity"})", manifest);
+  ASSERT_NE(o, nullptr);
+  ASSERT_EQ(Infer(o, {Tensor("pixels", SMI_DTYPE_UINT8, {2}, px.data(), 2)}, out).first, 0);
+  EXPECT_EQ(out.list[0].name, "same");
+  EXPECT_EQ(out.list[0].values<uint8_t>(), px);
+}
+
+TEST_F(TestingPluginTest, CountsLiveModels) {
+  const fs::path counter = dir_ / "live";
+  Init(R"({"live_models_file": ")" + counter.string() + R"("})");
+  EXPECT_EQ(ReadFile(counter), "0\n");
+  smi_model* a = Load("{}");
+  smi_model* b = Load("{}");
+  EXPECT_EQ(ReadFile(counter), "2\n");
+  smi_model* c = nullptr;
+  smi_error* e = TryLoad(R"({"load_fail": "x"})", &c);
+  api_->error_free(e);
+  EXPECT_EQ(ReadFile(counter), "2\n");  // a failed load holds nothing
+  Unload(a);
+  EXPECT_EQ(ReadFile(counter), "1\n");
+  Unload(b);
+  EXPECT_EQ(ReadFile(counter), "0\n");
+}
+
+TEST_F(TestingPluginTest, HangIgnoresCancellation) {
+  smi_model* m = Load(R"({"behavior": "hang", "sleep_ms": 80})");
+  ASSERT_NE(m, nullptr);
+  std::vector<float> x = {1};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    api_->model_cancel(m, 5);
+  });
+  Outputs out;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = Infer(m, {FloatTensor("input", x)}, out, {}, 5);
+  canceller.join();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(80));
+  // The cancel arrived while it hung: reported once it returns.
+  EXPECT_EQ(r.first, SMI_ERROR_CANCELLED);
+}
+
+TEST_F(TestingPluginTest, CrashAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  smi_model* m = Load(R"({"behavior": "crash"})");
+  ASSERT_NE(m, nullptr);
+  std::vector<float> x = {1};
+  Outputs out;
+  EXPECT_DEATH(Infer(m, {FloatTensor("input", x)}, out), "crashing on demand");
+}
+
+}  // namespace
