@@ -131,6 +131,15 @@ class Core {
   virtual Result<ModelStatus> SetDefault(const std::string& name, const std::string& version) = 0;
   // Back to the previous default. kFailedPrecondition when there is none.
   virtual Result<ModelStatus> Rollback(const std::string& name) = 0;
+  // Points the user alias `alias` of `name` at `version` ("" removes it); returns the status of
+  // the version it now names (or of the default after a removal). Setting "latest" pins it;
+  // otherwise "latest" is computed (highest semver, else most recently registered). Errors:
+  // kNotFound (name or version), kInvalidArgument (bad alias: letters, digits, '.', '_', '-';
+  // not a registered version string). (Added after the first contract; default: unimplemented.)
+  virtual Result<ModelStatus> SetAlias(const std::string& /*name*/, const std::string& /*alias*/,
+                                       const std::string& /*version*/) {
+    return Unimplemented("SetAlias");
+  }
 
   virtual std::vector<ModelStatus> List() const = 0;
   // `id` may be "ns/name@version", "ns/name@alias" or "ns/name" (its default).

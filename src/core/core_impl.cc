@@ -1,0 +1,234 @@
+#include "core/core_impl.h"
+
+#include <algorithm>
+#include <spdlog/spdlog.h>
+
+#include "store/sqlite_store.h"
+
+namespace mlos::core {
+namespace {
+
+std::vector<TensorInfo> FromSpecs(const std::vector<mpf::TensorSpec>& specs) {
+  std::vector<TensorInfo> out;
+  for (const mpf::TensorSpec& s : specs) {
+    TensorInfo t;
+    t.name = s.name;
+    t.dtype = DataTypeFromName(s.dtype).value_or(DataType::kInvalid);
+    t.shape = s.shape;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Core>> Core::Create(const CoreOptions& options) {
+  if (options.state_dir.empty()) return InvalidArgument("state_dir: required");
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir, ec);
+  if (ec) {
+    return Unavailable("state_dir: cannot create " + options.state_dir.string() + ": " +
+                       ec.message());
+  }
+  PluginHostOptions po;
+  po.plugin_dirs = options.plugin_dirs;
+  po.plugin_config_json = options.plugin_config_json;
+  MLOS_ASSIGN_OR_RETURN(auto plugins, PluginHost::Create(po));
+  MLOS_ASSIGN_OR_RETURN(auto store, store::OpenSqliteStore(options.state_dir / "registry.db"));
+  auto core = std::make_unique<CoreImpl>(options, std::move(store), std::move(plugins));
+  MLOS_RETURN_IF_ERROR(core->Restore());
+  return std::unique_ptr<Core>(std::move(core));
+}
+
+CoreImpl::CoreImpl(const CoreOptions& options, std::unique_ptr<store::RegistryStore> store,
+                   std::unique_ptr<PluginHost> plugins)
+    : options_(options), plugins_(std::move(plugins)), store_(std::move(store)) {}
+
+CoreImpl::~CoreImpl() { Shutdown(); }
+
+Status CoreImpl::Restore() {
+  MLOS_ASSIGN_OR_RETURN(store::RegistrySnapshot snap, store_->Load());
+  std::vector<std::string> to_load;
+  {
+    Lock lock(mu_);
+    for (auto& [name, d] : snap.defaults) names_[name].defaults = d;
+    for (auto& [name, a] : snap.aliases) names_[name].aliases = a;
+    for (const store::ModelRecord& rec : snap.models) {
+      auto prepared = PrepareEntry(rec, /*verify_checksums=*/false);
+      ModelEntry e;
+      if (prepared.ok()) {
+        e = std::move(prepared).value();
+        Status st = ResolveDepsLocked(rec.id, *e.manifest, &e.deps);
+        if (!st.ok()) {
+          e.state = ModelState::kFailed;
+          e.reason = "restore: " + st.message();
+        }
+      } else {
+        e.rec = rec;
+        e.state = ModelState::kFailed;
+        e.reason = "restore: " + prepared.status().message();
+      }
+      if (e.state == ModelState::kFailed) spdlog::warn("model {}: {}", rec.id, e.reason);
+      names_[rec.name].versions.push_back({rec.version, rec.seq});
+      models_.emplace(rec.id, std::move(e));
+      if (rec.desired_loaded) to_load.push_back(rec.id);
+    }
+  }
+  spdlog::info("registry: {} models restored from {}", snap.models.size(),
+               (options_.state_dir / "registry.db").string());
+  if (!options_.restore) return Status::Ok();
+  for (const std::string& id : to_load) {
+    Status st = LoadWithDeps(id, /*persist=*/false);
+    if (!st.ok()) spdlog::warn("restore: model {} did not load: {}", id, st.message());
+  }
+  return Status::Ok();
+}
+
+std::string CoreImpl::CacheDir(const std::string& id) const {
+  std::string safe = id;
+  std::replace(safe.begin(), safe.end(), '/', '_');
+  std::replace(safe.begin(), safe.end(), '@', '_');
+  return (options_.state_dir / "cache" / safe).string();
+}
+
+policy::NameSnapshot CoreImpl::SnapshotLocked(const std::string& name) const {
+  policy::NameSnapshot s;
+  auto it = names_.find(name);
+  if (it == names_.end()) return s;
+  s.versions = it->second.versions;
+  s.defaults = it->second.defaults;
+  s.aliases = it->second.aliases;
+  return s;
+}
+
+Result<std::string> CoreImpl::ResolveLocked(const std::string& ref,
+                                            const std::string& version) const {
+  MLOS_ASSIGN_OR_RETURN(policy::ModelRef r, policy::ParseModelRef(ref, version));
+  MLOS_ASSIGN_OR_RETURN(std::string v, policy::ResolveVersion(r.name, SnapshotLocked(r.name),
+                                                              r.requested));
+  return r.name + "@" + v;
+}
+
+policy::DepGraph CoreImpl::GraphLocked() const {
+  policy::DepGraph g;
+  for (const auto& [id, e] : models_) g[id] = e.deps;
+  return g;
+}
+
+std::vector<std::string> CoreImpl::DependentsLocked(const std::string& id) const {
+  std::vector<std::string> out;
+  for (const auto& [other, e] : models_) {
+    if (other != id && std::find(e.deps.begin(), e.deps.end(), id) != e.deps.end()) {
+      out.push_back(other);
+    }
+  }
+  return out;
+}
+
+void CoreImpl::SetStateLocked(ModelEntry& e, ModelState to, std::string reason) {
+  e.state = to;
+  e.reason = std::move(reason);
+  cv_.notify_all();
+  NotifyState(e.rec.id, to);
+}
+
+ModelStatus CoreImpl::StatusLocked(const ModelEntry& e) const {
+  ModelStatus s;
+  s.id = e.rec.id;
+  s.name = e.rec.name;
+  s.version = e.rec.version;
+  s.state = e.state;
+  s.reason = e.reason;
+  s.execution_format = e.rec.execution_format;
+  s.framework = e.rec.framework;
+  s.plugin = e.plugin ? e.plugin->name : "";
+  s.path = e.rec.path;
+  s.description = e.rec.description;
+  s.desired_loaded = e.rec.desired_loaded;
+  s.load_time_ms = e.load_time_ms;
+  s.dependencies = e.deps;
+  auto n = names_.find(e.rec.name);
+  if (n != names_.end()) {
+    policy::NameSnapshot snap = SnapshotLocked(e.rec.name);
+    auto def = policy::ResolveVersion(e.rec.name, snap, "");
+    s.is_default = def.ok() && *def == e.rec.version;
+    bool latest_pinned = n->second.aliases.count("latest") > 0;
+    if (!latest_pinned && policy::LatestVersion(n->second.versions) == e.rec.version) {
+      s.aliases.push_back("latest");
+    }
+    for (const auto& [alias, version] : n->second.aliases) {
+      if (version == e.rec.version) s.aliases.push_back(alias);
+    }
+  }
+  if (e.loaded) {
+    s.memory_bytes = e.loaded->memory_bytes();
+    s.inputs = e.loaded->inputs();
+    s.outputs = e.loaded->outputs();
+  } else if (e.manifest) {
+    s.inputs = FromSpecs(e.manifest->io.inputs);
+    s.outputs = FromSpecs(e.manifest->io.outputs);
+  }
+  return s;
+}
+
+std::vector<ModelStatus> CoreImpl::List() const {
+  Lock lock(mu_);
+  std::vector<const ModelEntry*> entries;
+  for (const auto& [id, e] : models_) entries.push_back(&e);
+  std::sort(entries.begin(), entries.end(), [](const ModelEntry* a, const ModelEntry* b) {
+    return a->rec.seq < b->rec.seq;
+  });
+  std::vector<ModelStatus> out;
+  for (const ModelEntry* e : entries) out.push_back(StatusLocked(*e));
+  return out;
+}
+
+Result<ModelStatus> CoreImpl::Get(const std::string& id) const {
+  Lock lock(mu_);
+  MLOS_ASSIGN_OR_RETURN(std::string resolved, ResolveLocked(id, ""));
+  auto it = models_.find(resolved);
+  if (it == models_.end()) return NotFound("model " + id + " is not registered");
+  return StatusLocked(it->second);
+}
+
+std::vector<PluginStatus> CoreImpl::Plugins() const { return plugins_->List(); }
+
+CoreStats CoreImpl::Stats() const {
+  CoreStats s;
+  s.requests = requests_.load();
+  s.errors = errors_.load();
+  s.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  Lock lock(mu_);
+  s.models_registered = models_.size();
+  for (const auto& [id, e] : models_) s.models_ready += e.state == ModelState::kReady ? 1 : 0;
+  return s;
+}
+
+void CoreImpl::Shutdown() {
+  std::vector<std::string> ids;
+  {
+    Lock lock(mu_);
+    if (shutting_down_) {
+      cv_.wait(lock, [&] { return shut_down_; });
+      return;
+    }
+    shutting_down_ = true;
+    cv_.notify_all();
+    for (const auto& [id, e] : models_) ids.push_back(id);
+  }
+  spdlog::info("core: shutting down, unloading {} models", ids.size());
+  // Dependents first: reverse registration order is a safe approximation.
+  std::reverse(ids.begin(), ids.end());
+  for (const std::string& id : ids) {
+    Status st = UnloadOne(id, /*persist=*/false);
+    if (!st.ok() && st.code() != StatusCode::kNotFound) {
+      spdlog::warn("shutdown: unload {}: {}", id, st.message());
+    }
+  }
+  store_->Close();
+  Lock lock(mu_);
+  shut_down_ = true;
+  cv_.notify_all();
+}
+
+}  // namespace mlos::core

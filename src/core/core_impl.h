@@ -1,0 +1,126 @@
+// CoreImpl: the mechanism behind mlos::core::Core. It keeps the live registry in memory (one
+// mutex, one condition variable for state changes), writes desired state through the
+// RegistryStore, performs state transitions via state_machine.h and asks policy.h what to do.
+// Plugin calls (load, unload, infer) run outside the lock.
+//
+// Split by concern: core_impl.cc (create, restore, queries, shutdown), core_register.cc
+// (register, unregister), core_lifecycle.cc (load, unload, defaults, aliases), core_infer.cc.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/core.h"
+#include "core/loaded_model.h"
+#include "core/plugin_host.h"
+#include "core/policy.h"
+#include "core/state_machine.h"
+#include "mpf/manifest.h"
+#include "store/store.h"
+
+namespace mlos::core {
+
+// One registered model version.
+struct ModelEntry {
+  store::ModelRecord rec;
+  std::shared_ptr<const mpf::Manifest> manifest;  // null when it could not be read at restore
+  std::string manifest_json;
+  const Plugin* plugin = nullptr;  // null when no plugin serves the format (after a restart)
+  std::string model_path;          // the execution file (absolute)
+  std::vector<std::string> deps;   // resolved dependency ids
+  ModelState state = ModelState::kRegistered;
+  std::string reason;              // why FAILED
+  std::shared_ptr<LoadedModel> loaded;  // set while READY
+  double load_time_ms = 0;
+  bool removing = false;           // Unregister in progress: no new loads or requests
+};
+
+// What the registry knows about one model name.
+struct NameEntry {
+  std::vector<policy::VersionEntry> versions;
+  store::DefaultRecord defaults;
+  std::map<std::string, std::string> aliases;  // user aliases
+};
+
+class CoreImpl final : public Core {
+ public:
+  CoreImpl(const CoreOptions& options, std::unique_ptr<store::RegistryStore> store,
+           std::unique_ptr<PluginHost> plugins);
+  ~CoreImpl() override;
+
+  // Rebuilds the registry from the store; loads desired models when options.restore.
+  Status Restore();
+
+  void SetObserver(CoreObserver* observer) override { observer_.store(observer); }
+  Result<ModelStatus> Register(const RegisterRequest& request) override;
+  Status Unregister(const std::string& id) override;
+  Result<ModelStatus> Load(const std::string& id) override;
+  Result<ModelStatus> Unload(const std::string& id) override;
+  Result<ModelStatus> SetDefault(const std::string& name, const std::string& version) override;
+  Result<ModelStatus> Rollback(const std::string& name) override;
+  Result<ModelStatus> SetAlias(const std::string& name, const std::string& alias,
+                               const std::string& version) override;
+  std::vector<ModelStatus> List() const override;
+  Result<ModelStatus> Get(const std::string& id) const override;
+  std::vector<PluginStatus> Plugins() const override;
+  CoreStats Stats() const override;
+  Result<InferResponse> Infer(InferRequest request) override;
+  void Shutdown() override;
+
+ private:
+  using Lock = std::unique_lock<std::mutex>;
+
+  // ---- helpers; "Locked" ones need mu_ held ----
+  ModelStatus StatusLocked(const ModelEntry& e) const;
+  policy::NameSnapshot SnapshotLocked(const std::string& name) const;
+  // Resolves "ns/name[@version|@alias]" to a registered id.
+  Result<std::string> ResolveLocked(const std::string& ref, const std::string& version) const;
+  policy::DepGraph GraphLocked() const;
+  std::vector<std::string> DependentsLocked(const std::string& id) const;
+  void SetStateLocked(ModelEntry& e, ModelState to, std::string reason = "");
+  Result<ModelEntry> PrepareEntry(const store::ModelRecord& rec, bool verify_checksums) const;
+  Status ResolveDepsLocked(const std::string& id, const mpf::Manifest& m,
+                           std::vector<std::string>* deps) const;
+  std::string CacheDir(const std::string& id) const;
+
+  // Loads one model (its dependencies must be loaded); waits for a transition in progress.
+  Status LoadOne(const std::string& id);
+  // Loads dependencies then the model; marks it desired loaded when `persist`.
+  Status LoadWithDeps(const std::string& id, bool persist);
+  // Drains and unloads; records desired_loaded=false when `persist`.
+  Status UnloadOne(const std::string& id, bool persist);
+  // Points the name's default at `next` once `next.current` is loaded.
+  Result<ModelStatus> SwitchDefault(const std::string& name, const std::string& version,
+                                    bool rollback);
+
+  Status AcquireForInfer(const InferRequest& request, std::string* id,
+                         std::shared_ptr<LoadedModel>* model);
+  Result<InferResponse> InferImpl(InferRequest& request, std::string* model_id, uint64_t* queue_us,
+                                  uint64_t* infer_us);
+
+  void NotifyState(const std::string& id, ModelState s) {
+    if (CoreObserver* o = observer_.load()) o->OnStateChange(id, s);
+  }
+
+  const CoreOptions options_;
+  std::unique_ptr<PluginHost> plugins_;     // outlives every loaded model
+  std::unique_ptr<store::RegistryStore> store_;
+  std::atomic<CoreObserver*> observer_{nullptr};
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::atomic<uint64_t> requests_{0}, errors_{0}, next_request_id_{1};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;               // any state change
+  std::map<std::string, ModelEntry> models_;  // by id; guarded by mu_
+  std::map<std::string, NameEntry> names_;    // by "ns/name"; guarded by mu_
+  bool shutting_down_ = false;                // guarded by mu_
+  bool shut_down_ = false;                    // guarded by mu_
+};
+
+}  // namespace mlos::core

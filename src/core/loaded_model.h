@@ -1,0 +1,96 @@
+// A model instance loaded by a plugin: owns the smi_model, knows its IO schema, runs infer
+// calls with host-allocated outputs, and counts requests in flight so an unload can drain.
+//
+// Lifetime: created by Load(); the core hands a shared_ptr to each request, and Unload()
+// waits (WaitIdle) until no request is in flight before calling Release().
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "core/core.h"
+#include "core/plugin_host.h"
+
+namespace mlos::core {
+
+struct LoadParams {
+  std::string model_id;
+  std::string model_dir;      // absolute
+  std::string model_path;     // absolute execution file
+  std::string manifest_json;  // may be empty
+  std::string cache_dir;
+};
+
+class LoadedModel {
+ public:
+  ~LoadedModel();  // Release()s if still loaded
+  LoadedModel(const LoadedModel&) = delete;
+  LoadedModel& operator=(const LoadedModel&) = delete;
+
+  // Calls plugin model_load and reads the IO schema and memory. Plugin errors keep their code.
+  static Result<std::unique_ptr<LoadedModel>> Load(const Plugin* plugin, const LoadParams& params);
+
+  const std::vector<TensorInfo>& inputs() const { return inputs_; }
+  const std::vector<TensorInfo>& outputs() const { return outputs_; }
+  uint64_t memory_bytes() const { return memory_bytes_; }
+  const Plugin* plugin() const { return plugin_; }
+  // Replaces an empty schema reported by the plugin (falls back to the manifest's).
+  void SetSchemaIfEmpty(std::vector<TensorInfo> inputs, std::vector<TensorInfo> outputs);
+
+  // Runs one inference on validated inputs. Output buffers come from request.output_allocator
+  // when set (numeric outputs), else they are allocated into response->outputs. Serialises
+  // calls when the plugin lacks SMI_CAP_THREAD_SAFE_INFER; *wait_us gets the time spent
+  // waiting for that lock.
+  Status Infer(const InferRequest& request, uint64_t request_id, InferResponse* response,
+               uint64_t* wait_us);
+
+  // Request accounting. Begin() is called while the core's lock is held (so an unload that
+  // takes the model away afterwards sees it); End() when the request is done.
+  void Begin() { in_flight_.fetch_add(1); }
+  void End();
+  uint64_t in_flight() const { return in_flight_.load(); }
+  int64_t last_used_ms() const { return last_used_ms_.load(); }
+  // Blocks until no request is in flight.
+  void WaitIdle();
+  // model_unload; no request may be in flight. Idempotent.
+  void Release();
+
+ private:
+  LoadedModel() = default;
+
+  const Plugin* plugin_ = nullptr;
+  smi_model* model_ = nullptr;
+  std::vector<TensorInfo> inputs_, outputs_;
+  uint64_t memory_bytes_ = 0;
+
+  std::mutex infer_mu_;  // serialises infer without SMI_CAP_THREAD_SAFE_INFER
+  std::atomic<uint64_t> in_flight_{0};
+  std::atomic<int64_t> last_used_ms_{0};
+  std::mutex idle_mu_;
+  std::condition_variable idle_cv_;
+};
+
+// RAII for Begin()/End().
+class InFlight {
+ public:
+  explicit InFlight(std::shared_ptr<LoadedModel> m) : m_(std::move(m)) {}
+  ~InFlight() {
+    if (m_) m_->End();
+  }
+  InFlight(InFlight&& o) noexcept = default;
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  LoadedModel* get() const { return m_.get(); }
+  LoadedModel* operator->() const { return m_.get(); }
+
+ private:
+  std::shared_ptr<LoadedModel> m_;
+};
+
+}  // namespace mlos::core

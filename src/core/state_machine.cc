@@ -1,0 +1,52 @@
+#include "core/state_machine.h"
+
+namespace mlos::core {
+
+const char* ModelStateName(ModelState s) {
+  switch (s) {
+    case ModelState::kRegistered: return "REGISTERED";
+    case ModelState::kLoading: return "LOADING";
+    case ModelState::kReady: return "READY";
+    case ModelState::kUnloading: return "UNLOADING";
+    case ModelState::kUnloaded: return "UNLOADED";
+    case ModelState::kFailed: return "FAILED";
+  }
+  return "UNKNOWN";
+}
+
+const char* LifecycleEventName(LifecycleEvent e) {
+  switch (e) {
+    case LifecycleEvent::kLoad: return "load";
+    case LifecycleEvent::kLoaded: return "loaded";
+    case LifecycleEvent::kLoadFailed: return "load_failed";
+    case LifecycleEvent::kUnload: return "unload";
+    case LifecycleEvent::kUnloaded: return "unloaded";
+  }
+  return "unknown";
+}
+
+std::optional<ModelState> NextState(ModelState from, LifecycleEvent event) {
+  using S = ModelState;
+  using E = LifecycleEvent;
+  switch (event) {
+    case E::kLoad:
+      if (from == S::kRegistered || from == S::kUnloaded || from == S::kFailed) return S::kLoading;
+      return std::nullopt;
+    case E::kLoaded:
+      if (from == S::kLoading) return S::kReady;
+      return std::nullopt;
+    case E::kLoadFailed:
+      if (from == S::kLoading) return S::kFailed;
+      return std::nullopt;
+    case E::kUnload:
+      if (from == S::kReady) return S::kUnloading;
+      if (from == S::kFailed) return S::kUnloaded;
+      return std::nullopt;
+    case E::kUnloaded:
+      if (from == S::kUnloading) return S::kUnloaded;
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace mlos::core

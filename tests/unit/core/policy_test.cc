@@ -1,0 +1,263 @@
+// Lifecycle policy: pure functions, table-tested without threads.
+#include "core/policy.h"
+
+#include <gtest/gtest.h>
+
+namespace mlos::core::policy {
+namespace {
+
+using store::DefaultRecord;
+using V = std::vector<std::string>;
+
+NameSnapshot Snap(std::vector<std::string> versions, DefaultRecord d = {},
+                  std::map<std::string, std::string> aliases = {}) {
+  NameSnapshot s;
+  int64_t seq = 1;
+  for (auto& v : versions) s.versions.push_back({v, seq++});
+  s.defaults = std::move(d);
+  s.aliases = std::move(aliases);
+  return s;
+}
+
+TEST(PolicyTest, ParseModelRef) {
+  struct Row {
+    std::string ref, override_, name, requested;
+    bool ok;
+  } rows[] = {
+      {"local/a", "", "local/a", "", true},
+      {"local/a@1.0.0", "", "local/a", "1.0.0", true},
+      {"local/a@stable", "", "local/a", "stable", true},
+      {"local/a@1.0.0", "2.0.0", "local/a", "2.0.0", true},
+      {"hf/org/m@latest", "", "hf/org/m", "latest", true},
+      {"@1", "", "", "", false},
+      {"local/a@", "", "", "", false},
+      {"local/a@1@2", "", "", "", false},
+  };
+  for (const Row& r : rows) {
+    auto got = ParseModelRef(r.ref, r.override_);
+    ASSERT_EQ(got.ok(), r.ok) << r.ref;
+    if (!r.ok) {
+      EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument);
+      continue;
+    }
+    EXPECT_EQ(got->name, r.name) << r.ref;
+    EXPECT_EQ(got->requested, r.requested) << r.ref;
+  }
+}
+
+TEST(PolicyTest, ValidateModelId) {
+  struct Row {
+    std::string id;
+    bool ok;
+  } rows[] = {
+      {"local/a@1.0.0", true},       {"hf/microsoft/resnet-50@1.0.0", true},
+      {"hf/bert_base.v2@1.0.0+b1", true}, {"a@1", false},
+      {"local/a", false},            {"", false},
+      {"local/../etc@1", false},     {"local//a@1", false},
+      {"/local/a@1", false},         {"local/a/@1", false},
+      {"local/a@1@2", false},        {"local/a@", false},
+      {"local/a b@1", false},        {"local/a@1/../x", false},
+      {"local/./a@1", false},        {"local/a@..", false},
+      {"lo$cal/a@1", false},
+  };
+  for (const Row& r : rows) {
+    Status st = ValidateModelId(r.id);
+    EXPECT_EQ(st.ok(), r.ok) << r.id << ": " << st.message();
+    if (!r.ok) { EXPECT_EQ(st.code(), StatusCode::kInvalidArgument); }
+  }
+}
+
+TEST(PolicyTest, CompareVersions) {
+  struct Row {
+    std::string a, b;
+    int want;
+  } rows[] = {
+      {"1.0.0", "1.0.0", 0},        {"1.0.0", "2.0.0", -1},     {"1.10.0", "1.9.0", 1},
+      {"1.0.0-rc.1", "1.0.0", -1},  {"1.0.0-rc.2", "1.0.0-rc.10", -1},
+      {"1.0.0-alpha", "1.0.0-1", 1}, {"1.0.0+b2", "1.0.0+b1", 0},
+      {"1.0.0", "main", 1},         {"abc", "abd", -1},         {"main", "0.0.1", -1},
+  };
+  for (const Row& r : rows) {
+    EXPECT_EQ(CompareVersions(r.a, r.b), r.want) << r.a << " vs " << r.b;
+    EXPECT_EQ(CompareVersions(r.b, r.a), -r.want) << r.b << " vs " << r.a;
+  }
+}
+
+TEST(PolicyTest, LatestVersion) {
+  struct Row {
+    std::vector<VersionEntry> versions;
+    std::string want;
+  } rows[] = {
+      {{}, ""},
+      {{{"1.0.0", 1}}, "1.0.0"},
+      {{{"2.0.0", 1}, {"1.5.0", 2}}, "2.0.0"},
+      {{{"1.0.0", 1}, {"1.10.0", 2}, {"1.9.0", 3}}, "1.10.0"},
+      {{{"2.0.0-rc.1", 1}, {"1.9.0", 2}}, "2.0.0-rc.1"},
+      {{{"abc123", 1}, {"def456", 2}}, "def456"},       // none semver: most recent
+      {{{"def456", 2}, {"abc123", 1}}, "def456"},
+      {{{"main", 3}, {"0.1.0", 1}}, "0.1.0"},           // semver wins
+  };
+  for (const Row& r : rows) EXPECT_EQ(LatestVersion(r.versions), r.want);
+}
+
+TEST(PolicyTest, ResolveVersion) {
+  NameSnapshot s = Snap({"1.0.0", "2.0.0", "1.5.0"}, {"1.0.0", {}}, {{"stable", "1.5.0"}});
+  struct Row {
+    std::string requested, want;
+    StatusCode code;
+  } rows[] = {
+      {"", "1.0.0", StatusCode::kOk},
+      {"2.0.0", "2.0.0", StatusCode::kOk},
+      {"latest", "2.0.0", StatusCode::kOk},
+      {"stable", "1.5.0", StatusCode::kOk},
+      {"3.0.0", "", StatusCode::kNotFound},
+      {"canary", "", StatusCode::kNotFound},
+  };
+  for (const Row& r : rows) {
+    auto got = ResolveVersion("local/a", s, r.requested);
+    EXPECT_EQ(got.status().code(), r.code) << r.requested;
+    if (got.ok()) { EXPECT_EQ(*got, r.want) << r.requested; }
+  }
+  // A user alias named "latest" wins over the computed one.
+  NameSnapshot pinned = Snap({"1.0.0", "2.0.0"}, {"1.0.0", {}}, {{"latest", "1.0.0"}});
+  EXPECT_EQ(*ResolveVersion("local/a", pinned, "latest"), "1.0.0");
+  // No default recorded: latest.
+  EXPECT_EQ(*ResolveVersion("local/a", Snap({"1.0.0", "2.0.0"}), ""), "2.0.0");
+  // Unknown name.
+  auto missing = ResolveVersion("local/zz", NameSnapshot{}, "");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("local/zz"), std::string::npos);
+}
+
+TEST(PolicyTest, DefaultsAfterSetAndRegister) {
+  EXPECT_EQ(DefaultsAfterRegister({}, "1.0.0").current, "1.0.0");
+  EXPECT_EQ(DefaultsAfterRegister({"1.0.0", {}}, "2.0.0").current, "1.0.0");
+  DefaultRecord d = DefaultsAfterSet({"1.0.0", {}}, "2.0.0");
+  EXPECT_EQ(d.current, "2.0.0");
+  EXPECT_EQ(d.history, V{"1.0.0"});
+  d = DefaultsAfterSet(d, "2.0.0");  // no-op
+  EXPECT_EQ(d.history, V{"1.0.0"});
+  d = DefaultsAfterSet(d, "3.0.0");
+  EXPECT_EQ(d.history, (V{"1.0.0", "2.0.0"}));
+  EXPECT_EQ(DefaultsAfterSet({}, "1.0.0").history, V{});
+}
+
+TEST(PolicyTest, NextDefaultOnRollback) {
+  struct Row {
+    DefaultRecord in;
+    std::set<std::string> registered;
+    std::optional<DefaultRecord> want;
+  } rows[] = {
+      {{"1.0.0", {}}, {"1.0.0"}, std::nullopt},
+      {{"2.0.0", {"1.0.0"}}, {"1.0.0", "2.0.0"}, DefaultRecord{"1.0.0", {}}},
+      {{"3.0.0", {"1.0.0", "2.0.0"}}, {"1.0.0", "2.0.0", "3.0.0"},
+       DefaultRecord{"2.0.0", {"1.0.0"}}},
+      // 2.0.0 was unregistered: skip it.
+      {{"3.0.0", {"1.0.0", "2.0.0"}}, {"1.0.0", "3.0.0"}, DefaultRecord{"1.0.0", {}}},
+      // history entries equal to the current one are skipped
+      {{"1.0.0", {"2.0.0", "1.0.0"}}, {"1.0.0", "2.0.0"}, DefaultRecord{"2.0.0", {}}},
+      {{"3.0.0", {"9.9.9"}}, {"3.0.0"}, std::nullopt},
+  };
+  for (const Row& r : rows) {
+    auto got = NextDefaultOnRollback(r.in, r.registered);
+    ASSERT_EQ(got.has_value(), r.want.has_value()) << r.in.current;
+    if (got) {
+      EXPECT_EQ(got->current, r.want->current);
+      EXPECT_EQ(got->history, r.want->history);
+    }
+  }
+}
+
+TEST(PolicyTest, DefaultsAfterUnregister) {
+  std::vector<VersionEntry> rem = {{"1.0.0", 1}, {"3.0.0", 3}};
+  // Not the default: only the history loses it.
+  DefaultRecord d = DefaultsAfterUnregister({"3.0.0", {"1.0.0", "2.0.0"}}, "2.0.0", rem);
+  EXPECT_EQ(d.current, "3.0.0");
+  EXPECT_EQ(d.history, V{"1.0.0"});
+  // The default: back to the previous default still registered.
+  d = DefaultsAfterUnregister({"2.0.0", {"1.0.0"}}, "2.0.0", rem);
+  EXPECT_EQ(d.current, "1.0.0");
+  EXPECT_TRUE(d.history.empty());
+  // No history: the latest remaining.
+  d = DefaultsAfterUnregister({"2.0.0", {}}, "2.0.0", rem);
+  EXPECT_EQ(d.current, "3.0.0");
+  // Nothing left.
+  d = DefaultsAfterUnregister({"2.0.0", {}}, "2.0.0", {});
+  EXPECT_EQ(d.current, "");
+}
+
+TEST(PolicyTest, LoadOrderDependenciesFirst) {
+  DepGraph g = {{"app@1", {"enc@1", "tok@1"}}, {"enc@1", {"tok@1"}}, {"tok@1", {}}};
+  auto order = LoadOrder(g, "app@1");
+  ASSERT_TRUE(order.ok());
+  EXPECT_EQ(*order, (V{"tok@1", "enc@1", "app@1"}));
+  EXPECT_EQ(*LoadOrder(g, "tok@1"), V{"tok@1"});
+  EXPECT_EQ(*LoadOrder(g, "unknown@1"), V{"unknown@1"});
+}
+
+TEST(PolicyTest, LoadOrderNamesTheCycle) {
+  struct Row {
+    DepGraph g;
+    std::string root, cycle;
+  } rows[] = {
+      {{{"a@1", {"a@1"}}}, "a@1", "dependency cycle: a@1 -> a@1"},
+      {{{"a@1", {"b@1"}}, {"b@1", {"a@1"}}}, "a@1", "dependency cycle: a@1 -> b@1 -> a@1"},
+      {{{"x@1", {"a@1"}}, {"a@1", {"b@1"}}, {"b@1", {"c@1"}}, {"c@1", {"a@1"}}}, "x@1",
+       "dependency cycle: a@1 -> b@1 -> c@1 -> a@1"},
+  };
+  for (const Row& r : rows) {
+    auto got = LoadOrder(r.g, r.root);
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(got.status().message(), r.cycle);
+  }
+}
+
+TEST(PolicyTest, ResolveDependency) {
+  NameSnapshot s = Snap({"1.0.0", "1.4.0", "2.0.0"}, {"1.0.0", {}});
+  struct Row {
+    std::string constraint, want;
+    StatusCode code;
+  } rows[] = {
+      {"", "1.0.0", StatusCode::kOk},          // the default satisfies
+      {">=1.2.0 <2.0.0", "1.4.0", StatusCode::kOk},
+      {"^1.0.0", "1.0.0", StatusCode::kOk},
+      {">=2", "2.0.0", StatusCode::kOk},
+      {">=3", "", StatusCode::kFailedPrecondition},
+      {"bogus!", "", StatusCode::kInvalidArgument},
+  };
+  for (const Row& r : rows) {
+    auto got = ResolveDependency("local/tok", &s, r.constraint);
+    EXPECT_EQ(got.status().code(), r.code) << r.constraint << " " << got.status().message();
+    if (got.ok()) { EXPECT_EQ(*got, r.want) << r.constraint; }
+  }
+  auto missing = ResolveDependency("local/none", nullptr, ">=1");
+  EXPECT_EQ(missing.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(missing.status().message(), "dependency local/none (>=1) is not registered");
+}
+
+TEST(PolicyTest, ChooseEvictionVictims) {
+  std::vector<EvictionCandidate> c = {
+      {"old_small", 100, 0, 10, false},
+      {"old_big", 1000, 0, 10, false},
+      {"new_idle", 500, 0, 50, false},
+      {"busy_oldest", 5000, 2, 1, false},
+      {"pinned", 10000, 0, 0, true},
+  };
+  struct Row {
+    uint64_t need;
+    V want;
+  } rows[] = {
+      {0, {}},
+      {1, {"old_big"}},                        // same age: bigger first
+      {1000, {"old_big"}},
+      {1001, {"old_big", "old_small"}},
+      {1500, {"old_big", "old_small", "new_idle"}},
+      {1601, {"old_big", "old_small", "new_idle", "busy_oldest"}},  // idle first, busy last
+      {7000, {}},                              // pinned never counts: impossible
+  };
+  for (const Row& r : rows) EXPECT_EQ(ChooseEvictionVictims(c, r.need), r.want) << r.need;
+}
+
+}  // namespace
+}  // namespace mlos::core::policy
