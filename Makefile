@@ -19,7 +19,7 @@ test: setup build
 demo: setup build
 	@scripts/demo.sh
 
-bench: build
+bench: setup build
 	@bench/run.sh
 
 format:

@@ -1,0 +1,245 @@
+// mlos-bench-http: per-request latency of mlosd's HTTP paths against ONNX Runtime called
+// directly on the same model in the same process run ("raw"). Closed loop, one connection
+// (keep-alive), one request in flight: the difference of medians is the server's overhead.
+//
+//   mlos-bench-http --host 127.0.0.1 --port P --model local/mlp@1.0.0 --onnx mlp.onnx
+//                   --input input --dim 16 --iters 5000 --warmup 500 --threads 1
+// Prints one JSON object: {"raw": {...}, "http_json": {...}, "kserve_json": {...},
+// "kserve_binary": {...}} with p50/p90/p99/max/mean in microseconds.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <onnxruntime_cxx_api.h>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Args {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string model = "local/mlp@1.0.0";
+  std::string onnx;
+  std::string input = "input";
+  int dim = 16;
+  int iters = 5000, warmup = 500, threads = 1;
+};
+
+std::string Encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char b[4];
+      std::snprintf(b, sizeof b, "%%%02X", c);
+      out += b;
+    }
+  }
+  return out;
+}
+
+// A minimal HTTP/1.1 client over one keep-alive connection.
+class Conn {
+ public:
+  Conn(const std::string& host, int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error("connect failed");
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~Conn() { ::close(fd_); }
+
+  // Sends a prepared request and reads one response; returns the status code.
+  int RoundTrip(const std::string& req, std::string* body) {
+    for (size_t off = 0; off < req.size();) {
+      ssize_t n = ::send(fd_, req.data() + off, req.size() - off, 0);
+      if (n <= 0) throw std::runtime_error("send failed");
+      off += static_cast<size_t>(n);
+    }
+    buf_.clear();
+    size_t header_end = std::string::npos;
+    while (header_end == std::string::npos) {
+      Read();
+      header_end = buf_.find("\r\n\r\n");
+    }
+    std::string headers = buf_.substr(0, header_end);
+    int status = std::atoi(headers.c_str() + 9);
+    size_t cl = 0;
+    std::string lower = headers;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    size_t p = lower.find("content-length:");
+    if (p != std::string::npos) cl = std::strtoul(headers.c_str() + p + 15, nullptr, 10);
+    while (buf_.size() < header_end + 4 + cl) Read();
+    if (body) *body = buf_.substr(header_end + 4, cl);
+    return status;
+  }
+
+ private:
+  void Read() {
+    char tmp[65536];
+    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) throw std::runtime_error("connection closed");
+    buf_.append(tmp, static_cast<size_t>(n));
+  }
+  int fd_;
+  std::string buf_;
+};
+
+struct Stats {
+  double p50, p90, p99, max, mean;
+};
+
+Stats Summarise(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))]; };
+  double sum = 0;
+  for (double x : v) sum += x;
+  return {at(0.50), at(0.90), at(0.99), v.back(), sum / v.size()};
+}
+
+std::string Json(const Stats& s) {
+  char b[256];
+  std::snprintf(b, sizeof b,
+                "{\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, \"max_us\": %.1f, "
+                "\"mean_us\": %.1f}",
+                s.p50, s.p90, s.p99, s.max, s.mean);
+  return b;
+}
+
+template <typename F>
+Stats Measure(const Args& a, F&& once) {
+  for (int i = 0; i < a.warmup; ++i) once();
+  std::vector<double> us;
+  us.reserve(a.iters);
+  for (int i = 0; i < a.iters; ++i) {
+    auto t0 = Clock::now();
+    once();
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  return Summarise(std::move(us));
+}
+
+std::string Post(const std::string& path, const std::string& body,
+                 const std::string& extra_headers = "") {
+  return "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+         extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--host") a.host = v;
+    else if (k == "--port") a.port = std::atoi(v.c_str());
+    else if (k == "--model") a.model = v;
+    else if (k == "--onnx") a.onnx = v;
+    else if (k == "--input") a.input = v;
+    else if (k == "--dim") a.dim = std::atoi(v.c_str());
+    else if (k == "--iters") a.iters = std::atoi(v.c_str());
+    else if (k == "--warmup") a.warmup = std::atoi(v.c_str());
+    else if (k == "--threads") a.threads = std::atoi(v.c_str());
+    else {
+      std::fprintf(stderr, "mlos-bench-http: unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  try {
+    std::vector<float> x(a.dim);
+    for (int i = 0; i < a.dim; ++i) x[i] = 0.01f * static_cast<float>(i) - 0.05f;
+
+    // Raw ONNX Runtime, same model, same thread settings as the daemon's plugin config.
+    Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "bench");
+    Ort::SessionOptions so;
+    so.SetIntraOpNumThreads(a.threads);
+    so.SetInterOpNumThreads(1);
+    Ort::Session session(env, a.onnx.c_str(), so);
+    Ort::AllocatorWithDefaultOptions alloc;
+    std::vector<std::string> out_names;
+    for (size_t i = 0; i < session.GetOutputCount(); ++i)
+      out_names.push_back(session.GetOutputNameAllocated(i, alloc).get());
+    std::vector<const char*> out_ptrs;
+    for (auto& n : out_names) out_ptrs.push_back(n.c_str());
+    const char* in_name = a.input.c_str();
+    auto mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    int64_t shape[2] = {1, a.dim};
+    Stats raw = Measure(a, [&] {
+      Ort::Value in = Ort::Value::CreateTensor<float>(mem, x.data(), x.size(), shape, 2);
+      auto outs = session.Run(Ort::RunOptions{nullptr}, &in_name, &in, 1, out_ptrs.data(),
+                              out_ptrs.size());
+      (void)outs;
+    });
+
+    Conn conn(a.host, a.port);
+    std::string body;
+    // Original MLOS API: {"input": [flat floats]}.
+    std::string arr = "[";
+    for (int i = 0; i < a.dim; ++i) arr += (i ? "," : "") + std::to_string(x[i]);
+    arr += "]";
+    std::string req_json = Post("/models/" + Encode(a.model) + "/inference",
+                                "{\"" + a.input + "\": " + arr + "}");
+    if (conn.RoundTrip(req_json, &body) != 200) {
+      std::fprintf(stderr, "mlos-bench-http: /inference failed: %s\n", body.c_str());
+      return 1;
+    }
+    Stats http_json = Measure(a, [&] { conn.RoundTrip(req_json, nullptr); });
+
+    std::string name = a.model.substr(0, a.model.find('@'));
+    std::string version = a.model.substr(a.model.find('@') + 1);
+    std::string infer_path = "/v2/models/" + Encode(name) + "/versions/" + Encode(version) + "/infer";
+    std::string kjson = "{\"inputs\":[{\"name\":\"" + a.input + "\",\"shape\":[1," +
+                        std::to_string(a.dim) + "],\"datatype\":\"FP32\",\"data\":" + arr + "}]}";
+    std::string req_kjson = Post(infer_path, kjson);
+    if (conn.RoundTrip(req_kjson, &body) != 200) {
+      std::fprintf(stderr, "mlos-bench-http: KServe JSON infer failed: %s\n", body.c_str());
+      return 1;
+    }
+    Stats kserve_json = Measure(a, [&] { conn.RoundTrip(req_kjson, nullptr); });
+
+    std::string header = "{\"inputs\":[{\"name\":\"" + a.input + "\",\"shape\":[1," +
+                         std::to_string(a.dim) +
+                         "],\"datatype\":\"FP32\",\"parameters\":{\"binary_data_size\":" +
+                         std::to_string(a.dim * 4) +
+                         "}}],\"parameters\":{\"binary_data_output\":true}}";
+    std::string bin_body = header;
+    bin_body.append(reinterpret_cast<const char*>(x.data()), x.size() * 4);
+    std::string req_bin =
+        "POST " + infer_path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Type: application/octet-stream\r\nInference-Header-Content-Length: " +
+        std::to_string(header.size()) + "\r\nContent-Length: " + std::to_string(bin_body.size()) +
+        "\r\n\r\n" + bin_body;
+    if (conn.RoundTrip(req_bin, &body) != 200) {
+      std::fprintf(stderr, "mlos-bench-http: KServe binary infer failed: %s\n", body.c_str());
+      return 1;
+    }
+    Stats kserve_bin = Measure(a, [&] { conn.RoundTrip(req_bin, nullptr); });
+
+    std::printf("{\"iters\": %d, \"raw\": %s, \"http_json\": %s, \"kserve_json\": %s, "
+                "\"kserve_binary\": %s}\n",
+                a.iters, Json(raw).c_str(), Json(http_json).c_str(), Json(kserve_json).c_str(),
+                Json(kserve_bin).c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mlos-bench-http: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
