@@ -1,0 +1,156 @@
+#include "config.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+namespace mlos::mlosd {
+namespace {
+
+std::filesystem::path BinaryDir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return std::filesystem::current_path(ec);
+  return exe.parent_path();
+}
+
+// A YAML scalar as the JSON value it most plausibly means.
+nlohmann::json ScalarToJson(const YAML::Node& n) {
+  const std::string s = n.Scalar();
+  if (n.Tag() == "!") return s;  // quoted: a string
+  if (s == "true" || s == "True" || s == "yes") return true;
+  if (s == "false" || s == "False" || s == "no") return false;
+  if (s == "null" || s == "~" || s.empty()) return nullptr;
+  int64_t i;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), i);
+  if (r.ec == std::errc() && r.ptr == s.data() + s.size()) return i;
+  double d;
+  auto rd = std::from_chars(s.data(), s.data() + s.size(), d);
+  if (rd.ec == std::errc() && rd.ptr == s.data() + s.size()) return d;
+  return s;
+}
+
+nlohmann::json YamlToJson(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const auto& e : n) a.push_back(YamlToJson(e));
+      return a;
+    }
+    case YAML::NodeType::Scalar:
+      return ScalarToJson(n);
+    default:
+      return nullptr;
+  }
+}
+
+template <typename T>
+Status Read(const YAML::Node& parent, const char* key, const std::string& path, T& out) {
+  const YAML::Node n = parent[key];
+  if (!n || n.IsNull()) return Status::Ok();
+  try {
+    out = n.as<T>();
+  } catch (const YAML::Exception&) {
+    return InvalidArgument("config field '" + path + "' has the wrong type");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+DaemonConfig DefaultConfig() {
+  DaemonConfig c;
+  if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) {
+    c.state_dir = std::filesystem::path(xdg) / "mlos";
+  } else {
+    c.state_dir = "var";
+  }
+  c.plugin_dirs.push_back((BinaryDir() / ".." / "lib" / "mlos" / "plugins").lexically_normal());
+  return c;
+}
+
+Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::BadFile&) {
+    return NotFound("cannot read config file " + file.string());
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument("config file " + file.string() + ": " + e.what());
+  }
+  if (!root || root.IsNull()) return Status::Ok();
+  if (!root.IsMap()) return InvalidArgument("config file " + file.string() + ": not a mapping");
+  if (const YAML::Node http = root["http"]; http) {
+    if (!http.IsMap()) return InvalidArgument("config field 'http' must be a mapping");
+    MLOS_RETURN_IF_ERROR(Read(http, "listen", "http.listen", c.http));
+    MLOS_RETURN_IF_ERROR(Read(http, "threads", "http.threads", c.threads));
+    MLOS_RETURN_IF_ERROR(Read(http, "max_body_bytes", "http.max_body_bytes", c.max_body_bytes));
+    MLOS_RETURN_IF_ERROR(
+        Read(http, "request_timeout_s", "http.request_timeout_s", c.request_timeout_s));
+  }
+  std::string state_dir;
+  MLOS_RETURN_IF_ERROR(Read(root, "state_dir", "state_dir", state_dir));
+  if (!state_dir.empty()) c.state_dir = state_dir;
+  if (const YAML::Node dirs = root["plugin_dirs"]; dirs) {
+    std::vector<std::string> v;
+    MLOS_RETURN_IF_ERROR(Read(root, "plugin_dirs", "plugin_dirs", v));
+    c.plugin_dirs.assign(v.begin(), v.end());
+  }
+  if (const YAML::Node plugins = root["plugins"]; plugins && !plugins.IsNull()) {
+    if (!plugins.IsMap()) return InvalidArgument("config field 'plugins' must be a mapping");
+    c.plugin_config_json = YamlToJson(plugins).dump();
+  }
+  MLOS_RETURN_IF_ERROR(Read(root, "lazy_load", "lazy_load", c.lazy_load));
+  if (const YAML::Node log = root["log"]; log) {
+    if (!log.IsMap()) return InvalidArgument("config field 'log' must be a mapping");
+    MLOS_RETURN_IF_ERROR(Read(log, "level", "log.level", c.log_level));
+    MLOS_RETURN_IF_ERROR(Read(log, "json", "log.json", c.log_json));
+  }
+  if (c.threads < 0) return InvalidArgument("config field 'http.threads' must be >= 0");
+  if (c.request_timeout_s <= 0) {
+    return InvalidArgument("config field 'http.request_timeout_s' must be > 0");
+  }
+  return Status::Ok();
+}
+
+void ApplyEnvironment(DaemonConfig& c) {
+  if (const char* v = std::getenv("MLOS_HTTP"); v && *v) c.http = v;
+  if (const char* v = std::getenv("MLOS_STATE_DIR"); v && *v) c.state_dir = v;
+}
+
+Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) {
+  std::string host, port;
+  if (!listen.empty() && listen.front() == '[') {
+    const size_t close = listen.find(']');
+    if (close == std::string::npos || close + 1 >= listen.size() || listen[close + 1] != ':') {
+      return InvalidArgument("--http must be HOST:PORT, got '" + listen + "'");
+    }
+    host = listen.substr(1, close - 1);
+    port = listen.substr(close + 2);
+  } else {
+    const size_t colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      return InvalidArgument("--http must be HOST:PORT, got '" + listen + "'");
+    }
+    host = listen.substr(0, colon);
+    port = listen.substr(colon + 1);
+  }
+  if (host.empty()) host = "127.0.0.1";
+  unsigned p = 0;
+  auto r = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() || p > 65535) {
+    return InvalidArgument("--http port must be 0..65535, got '" + port + "'");
+  }
+  return std::make_pair(host, static_cast<uint16_t>(p));
+}
+
+}  // namespace mlos::mlosd

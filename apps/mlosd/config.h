@@ -1,0 +1,40 @@
+// mlosd's settings: defaults, then the YAML config file, then the environment (MLOS_HTTP,
+// MLOS_STATE_DIR), then command-line flags; each later source overrides the earlier ones.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mlos::mlosd {
+
+struct DaemonConfig {
+  std::string http = "127.0.0.1:8080";  // HOST:PORT
+  int threads = 0;                      // io threads; 0 = hardware concurrency
+  uint64_t max_body_bytes = 64ull * 1024 * 1024;
+  double request_timeout_s = 30;
+  std::filesystem::path state_dir;      // default: $XDG_STATE_HOME/mlos or ./var
+  std::vector<std::filesystem::path> plugin_dirs;  // default: <bindir>/../lib/mlos/plugins
+  std::string plugin_config_json = "{}";           // plugins: {onnx: {...}} as JSON
+  bool lazy_load = true;
+  std::string log_level = "info";
+  bool log_json = false;
+};
+
+// Defaults that depend on the environment: state_dir and plugin_dirs.
+DaemonConfig DefaultConfig();
+
+// Applies a YAML config file over `config`. Errors name the file and the field.
+Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& config);
+
+// Applies MLOS_HTTP and MLOS_STATE_DIR when set.
+void ApplyEnvironment(DaemonConfig& config);
+
+// "HOST:PORT" (or "[v6]:PORT", or ":PORT" for 127.0.0.1) -> host, port.
+Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen);
+
+}  // namespace mlos::mlosd

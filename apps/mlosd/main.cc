@@ -1,0 +1,177 @@
+// mlosd: the MLOS daemon. Parses flags and config, creates the Core, serves HTTP, and on
+// SIGTERM/SIGINT stops accepting, drains requests in flight, shuts the Core down (persisting
+// its state) and exits 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "api/http/api.h"
+#include "api/http/json_writer.h"
+#include "api/http/metrics.h"
+#include "api/http/server.h"
+#include "config.h"
+#include "core/core.h"
+
+#ifndef MLOS_VERSION
+#define MLOS_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using mlos::mlosd::DaemonConfig;
+
+// %j: the log message, JSON-escaped (for the --log-json pattern).
+class JsonEscapedMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    std::string escaped;
+    mlos::http::JsonWriter::AppendEscaped(
+        escaped, std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
+int SetUpLogging(const DaemonConfig& c) {
+  auto logger = std::make_shared<spdlog::logger>(
+      "mlosd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  if (c.log_json) {
+    formatter->add_flag<JsonEscapedMessage>('j').set_pattern(
+        R"({"ts":"%Y-%m-%dT%H:%M:%S.%f%z","level":"%l","logger":"%n","thread":%t,"msg":"%j"})");
+  } else {
+    formatter->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%n] %v");
+  }
+  logger->set_formatter(std::move(formatter));
+  const auto level = spdlog::level::from_str(c.log_level);
+  if (level == spdlog::level::off && c.log_level != "off") {
+    std::fprintf(stderr, "mlosd: unknown log level '%s' (trace, debug, info, warn, error, "
+                 "critical, off)\n", c.log_level.c_str());
+    return 2;
+  }
+  logger->set_level(level);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Signals are taken by sigwait() below: block them before any thread starts.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  CLI::App app{"mlosd: the MLOS daemon (model registry, lifecycle, inference over HTTP)"};
+  std::string http_flag, state_dir_flag, config_file, log_level_flag;
+  std::vector<std::string> plugin_dirs_flag;
+  int threads_flag = -1;
+  bool log_json_flag = false;
+  app.add_option("--http", http_flag, "listen address HOST:PORT (default 127.0.0.1:8080; "
+                 "port 0 picks a free one)");
+  app.add_option("--state-dir", state_dir_flag,
+                 "registry state directory (default $XDG_STATE_HOME/mlos or ./var)");
+  app.add_option("--plugin-dir", plugin_dirs_flag,
+                 "plugin directory, repeatable (default <bindir>/../lib/mlos/plugins)");
+  app.add_option("--config", config_file, "YAML config file")->check(CLI::ExistingFile);
+  app.add_option("--threads", threads_flag, "HTTP io threads (default: CPU count)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--log-json", log_json_flag, "log one JSON object per line");
+  app.add_option("--log-level", log_level_flag, "trace|debug|info|warn|error|critical|off");
+  app.set_version_flag("--version", std::string("mlosd ") + MLOS_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  DaemonConfig config = mlos::mlosd::DefaultConfig();
+  if (!config_file.empty()) {
+    mlos::Status st = mlos::mlosd::ApplyConfigFile(config_file, config);
+    if (!st.ok()) {
+      std::fprintf(stderr, "mlosd: %s\n", st.message().c_str());
+      return 2;
+    }
+  }
+  mlos::mlosd::ApplyEnvironment(config);
+  if (!http_flag.empty()) config.http = http_flag;
+  if (!state_dir_flag.empty()) config.state_dir = state_dir_flag;
+  if (!plugin_dirs_flag.empty()) config.plugin_dirs.assign(plugin_dirs_flag.begin(),
+                                                           plugin_dirs_flag.end());
+  if (threads_flag >= 0) config.threads = threads_flag;
+  if (log_json_flag) config.log_json = true;
+  if (!log_level_flag.empty()) config.log_level = log_level_flag;
+
+  if (int rc = SetUpLogging(config)) return rc;
+  auto listen = mlos::mlosd::ParseListen(config.http);
+  if (!listen.ok()) {
+    spdlog::error("{}", listen.status().message());
+    return 2;
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.state_dir, ec);
+  if (ec) {
+    spdlog::error("cannot create state dir {}: {}", config.state_dir.string(), ec.message());
+    return 1;
+  }
+
+  mlos::core::CoreOptions core_options;
+  core_options.state_dir = config.state_dir;
+  core_options.plugin_dirs = config.plugin_dirs;
+  core_options.plugin_config_json = config.plugin_config_json;
+  core_options.lazy_load = config.lazy_load;
+  auto core = mlos::core::Core::Create(core_options);
+  if (!core.ok()) {
+    spdlog::error("cannot start the core: {}", core.status().ToString());
+    return 1;
+  }
+  mlos::http::Metrics metrics;
+  (*core)->SetObserver(&metrics);
+
+  mlos::http::ApiOptions api_options;
+  api_options.server_version = MLOS_VERSION;
+  api_options.request_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(config.request_timeout_s * 1000));
+  mlos::http::Api api(**core, &metrics, api_options);
+
+  mlos::http::ServerOptions server_options;
+  server_options.host = listen->first;
+  server_options.port = listen->second;
+  server_options.io_threads = config.threads;
+  server_options.max_body_bytes = config.max_body_bytes;
+  server_options.request_timeout = api_options.request_timeout;
+  mlos::http::Server server(api, server_options);
+  if (mlos::Status st = server.Start(); !st.ok()) {
+    spdlog::error("{}", st.message());
+    (*core)->Shutdown();
+    return 1;
+  }
+  const std::string& host = listen->first;
+  const bool v6 = host.find(':') != std::string::npos;
+  std::printf("mlosd listening on http://%s%s%s:%u\n", v6 ? "[" : "", host.c_str(),
+              v6 ? "]" : "", static_cast<unsigned>(server.port()));
+  std::fflush(stdout);
+  spdlog::info("serving on {}:{} (state {}, {} plugin dir(s))", host, server.port(),
+               config.state_dir.string(), config.plugin_dirs.size());
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("{} received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  server.Stop(std::chrono::seconds(30));
+  (*core)->Shutdown();
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,83 @@
+// The HTTP API as a transport-free unit: a parsed request in, a response out. The Beast server
+// (server.h) owns sockets and threads and calls Api::Handle; tests can call it directly with a
+// fake core::Core.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "api/http/router.h"
+#include "core/core.h"
+
+namespace mlos::http {
+
+class Metrics;
+
+struct HttpRequest {
+  Method method = Method::kGet;
+  std::string_view target;
+  std::string_view body;
+  std::optional<uint64_t> inference_header_length;  // Inference-Header-Content-Length
+  std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
+};
+
+// Reused across requests on a connection (keeps the body's capacity): call Reset() first.
+struct HttpResponse {
+  int status = 200;
+  const char* content_type = "application/json";
+  std::string body;
+  uint64_t inference_header_length = 0;  // > 0: sets Inference-Header-Content-Length
+  const char* allow = nullptr;           // for 405
+  void Reset() {
+    status = 200;
+    content_type = "application/json";
+    body.clear();
+    inference_header_length = 0;
+    allow = nullptr;
+  }
+};
+
+struct ApiOptions {
+  std::string server_name = "mlos";
+  std::string server_version;
+  // Deadline given to inference requests (0 = none): past it the core answers 504.
+  std::chrono::milliseconds request_timeout{0};
+};
+
+class Api {
+ public:
+  // `core` and `metrics` (may be null) must outlive the Api.
+  Api(core::Core& core, Metrics* metrics, ApiOptions options);
+
+  // Routes and answers one request. Never throws; every failure becomes a JSON error.
+  void Handle(const HttpRequest& request, HttpResponse& response);
+  // The same for an already matched route (the server matches first to pick a thread).
+  void Handle(const RouteMatch& match, const HttpRequest& request, HttpResponse& response);
+
+  // Sets a JSON error answer.
+  static void Error(HttpResponse& response, int status, std::string_view message);
+  static void Error(HttpResponse& response, const Status& status);
+
+ private:
+  void Dispatch(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
+  void Inference(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
+  void KServeInfer(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
+  void KServeMetadata(const RouteMatch& m, HttpResponse& res);
+  void KServeModelReady(const RouteMatch& m, HttpResponse& res);
+  void RepositoryIndex(HttpResponse& res);
+  void ModelAnswer(const Result<core::ModelStatus>& r, HttpResponse& res);
+  std::string KServeId(const RouteMatch& m) const;
+  void Record(const std::string& model, const char* protocol, bool ok,
+              std::chrono::steady_clock::time_point start);
+
+  core::Core& core_;
+  Metrics* metrics_;
+  ApiOptions options_;
+  std::string health_body_;
+  std::string v2_server_body_;
+};
+
+}  // namespace mlos::http

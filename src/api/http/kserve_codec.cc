@@ -1,0 +1,318 @@
+#include "api/http/kserve_codec.h"
+
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "api/http/json_writer.h"
+#include "api/http/tensor_json.h"
+
+namespace mlos::http {
+namespace {
+
+using nlohmann::json;
+
+Status FieldError(const std::string& where, const std::string& what) {
+  return InvalidArgument(where + ": " + what);
+}
+
+Result<std::optional<uint64_t>> BinarySize(const json& params, const std::string& where) {
+  if (params.is_null()) return std::optional<uint64_t>();
+  if (!params.is_object()) return FieldError(where + ".parameters", "must be an object");
+  auto it = params.find("binary_data_size");
+  if (it == params.end()) return std::optional<uint64_t>();
+  if (!it->is_number_unsigned() && !(it->is_number_integer() && it->get<int64_t>() >= 0)) {
+    return FieldError(where + ".parameters.binary_data_size", "must be a non-negative integer");
+  }
+  return std::optional<uint64_t>(it->get<uint64_t>());
+}
+
+Status DecodeBinaryInput(core::Tensor& t, std::string_view bytes, int64_t count) {
+  if (t.dtype == core::DataType::kString) {
+    size_t pos = 0;
+    while (pos < bytes.size()) {
+      if (bytes.size() - pos < 4) {
+        return InvalidArgument("tensor '" + t.name + "': truncated BYTES element length");
+      }
+      uint32_t len;
+      std::memcpy(&len, bytes.data() + pos, 4);  // little endian host
+      pos += 4;
+      if (bytes.size() - pos < len) {
+        return InvalidArgument("tensor '" + t.name + "': BYTES element longer than its data");
+      }
+      t.strings.emplace_back(bytes.substr(pos, len));
+      pos += len;
+    }
+    if (static_cast<int64_t>(t.strings.size()) != count) {
+      return InvalidArgument("tensor '" + t.name + "': binary data holds " +
+                             std::to_string(t.strings.size()) + " BYTES elements, shape " +
+                             ShapeToString(t.shape) + " needs " + std::to_string(count));
+    }
+    return Status::Ok();
+  }
+  const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
+  if (bytes.size() != want) {
+    return InvalidArgument("tensor '" + t.name + "': binary_data_size " +
+                           std::to_string(bytes.size()) + " does not match shape " +
+                           ShapeToString(t.shape) + " of " + core::DataTypeKServeName(t.dtype) +
+                           " (" + std::to_string(want) + " bytes)");
+  }
+  const uint64_t align = core::DataTypeSize(t.dtype);
+  if (align > 1 && reinterpret_cast<uintptr_t>(bytes.data()) % align != 0) {
+    // Misaligned for its element type (the JSON header's length decides): copy.
+    t.data.assign(bytes.begin(), bytes.end());
+    return Status::Ok();
+  }
+  t.external = bytes.data();
+  t.external_size = bytes.size();
+  return Status::Ok();
+}
+
+Result<core::Tensor> ParseInput(const json& in, size_t index, std::string_view binary,
+                                size_t& binary_pos) {
+  std::string where = "inputs[" + std::to_string(index) + "]";
+  if (!in.is_object()) return FieldError(where, "must be an object");
+  core::Tensor t;
+  auto name = in.find("name");
+  if (name == in.end() || !name->is_string() || name->get_ref<const std::string&>().empty()) {
+    return FieldError(where + ".name", "missing or not a non-empty string");
+  }
+  t.name = name->get<std::string>();
+  where = "input '" + t.name + "'";
+  auto dt = in.find("datatype");
+  if (dt == in.end() || !dt->is_string()) {
+    return FieldError(where + ".datatype", "missing or not a string");
+  }
+  auto dtype = core::DataTypeFromKServeName(dt->get_ref<const std::string&>());
+  if (!dtype) {
+    return FieldError(where + ".datatype", "unknown datatype '" + dt->get<std::string>() + "'");
+  }
+  t.dtype = *dtype;
+  auto shape = in.find("shape");
+  if (shape == in.end() || !shape->is_array()) {
+    return FieldError(where + ".shape", "missing or not an array");
+  }
+  t.shape.reserve(shape->size());
+  for (const json& d : *shape) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 0) {
+      return FieldError(where + ".shape", "dims must be non-negative integers");
+    }
+    t.shape.push_back(d.get<int64_t>());
+  }
+  const int64_t count = core::ElementCount(t.shape);
+  if (count < 0) return FieldError(where + ".shape", "too many elements");
+  auto params = in.find("parameters");
+  MLOS_ASSIGN_OR_RETURN(std::optional<uint64_t> bin,
+                        BinarySize(params == in.end() ? json() : *params, where));
+  auto data = in.find("data");
+  if (bin) {
+    if (data != in.end()) return FieldError(where, "has both data and binary_data_size");
+    if (binary.size() - binary_pos < *bin) {
+      return FieldError(where + ".parameters.binary_data_size",
+                        std::to_string(*bin) + " bytes, but only " +
+                            std::to_string(binary.size() - binary_pos) +
+                            " binary bytes remain in the body");
+    }
+    MLOS_RETURN_IF_ERROR(DecodeBinaryInput(t, binary.substr(binary_pos, *bin), count));
+    binary_pos += *bin;
+    return t;
+  }
+  if (data == in.end()) return FieldError(where + ".data", "missing");
+  std::vector<int64_t> nested;
+  MLOS_RETURN_IF_ERROR(DecodeJsonTensorData(*data, t, nested));
+  const int64_t got = core::ElementCount(nested);
+  if (got != count) {
+    return FieldError(where + ".data", "has " + std::to_string(got) + " elements, shape " +
+                                           ShapeToString(t.shape) + " needs " +
+                                           std::to_string(count));
+  }
+  return t;
+}
+
+void WriteOneBinary(const core::Tensor& t, std::string& tail) {
+  if (t.dtype == core::DataType::kString) {
+    for (const std::string& s : t.strings) {
+      const uint32_t len = static_cast<uint32_t>(s.size());
+      char b[4];
+      std::memcpy(b, &len, 4);
+      tail.append(b, 4);
+      tail.append(s);
+    }
+    return;
+  }
+  tail.append(reinterpret_cast<const char*>(t.bytes()), t.byte_size());
+}
+
+uint64_t BinarySizeOf(const core::Tensor& t) {
+  if (t.dtype != core::DataType::kString) return t.byte_size();
+  uint64_t n = 0;
+  for (const std::string& s : t.strings) n += 4 + s.size();
+  return n;
+}
+
+void WriteTensorInfos(JsonWriter& w, const std::vector<core::TensorInfo>& infos) {
+  w.BeginArray();
+  for (const core::TensorInfo& i : infos) {
+    w.BeginObject();
+    w.Key("name");
+    w.String(i.name);
+    w.Key("datatype");
+    w.String(core::DataTypeKServeName(i.dtype));
+    w.Key("shape");
+    WriteShape(w, i.shape);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+}  // namespace
+
+Result<KServeInferRequest> ParseKServeInferRequest(std::string_view body,
+                                                   std::optional<uint64_t> header_length) {
+  std::string_view header = body;
+  std::string_view binary;
+  if (header_length) {
+    if (*header_length > body.size()) {
+      return InvalidArgument("Inference-Header-Content-Length " + std::to_string(*header_length) +
+                             " exceeds the body size " + std::to_string(body.size()));
+    }
+    header = body.substr(0, *header_length);
+    binary = body.substr(*header_length);
+  }
+  json doc = json::parse(header.begin(), header.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return InvalidArgument("malformed JSON in the inference request");
+  if (!doc.is_object()) return InvalidArgument("the inference request must be a JSON object");
+  KServeInferRequest req;
+  if (auto id = doc.find("id"); id != doc.end()) {
+    if (!id->is_string()) return FieldError("id", "must be a string");
+    req.id = id->get<std::string>();
+  }
+  if (auto p = doc.find("parameters"); p != doc.end()) {
+    if (!p->is_object()) return FieldError("parameters", "must be an object");
+    if (auto b = p->find("binary_data_output"); b != p->end()) {
+      if (!b->is_boolean()) return FieldError("parameters.binary_data_output", "must be a boolean");
+      req.binary_output_default = b->get<bool>();
+    }
+  }
+  auto inputs = doc.find("inputs");
+  if (inputs == doc.end() || !inputs->is_array()) {
+    return FieldError("inputs", "missing or not an array");
+  }
+  size_t binary_pos = 0;
+  req.inputs.reserve(inputs->size());
+  for (size_t i = 0; i < inputs->size(); ++i) {
+    MLOS_ASSIGN_OR_RETURN(core::Tensor t, ParseInput((*inputs)[i], i, binary, binary_pos));
+    for (const core::Tensor& prev : req.inputs) {
+      if (prev.name == t.name) return FieldError("input '" + t.name + "'", "given twice");
+    }
+    req.inputs.push_back(std::move(t));
+  }
+  if (binary_pos != binary.size()) {
+    return InvalidArgument(std::to_string(binary.size() - binary_pos) +
+                           " bytes of binary data follow the JSON header that no input claims");
+  }
+  if (auto outs = doc.find("outputs"); outs != doc.end()) {
+    if (!outs->is_array()) return FieldError("outputs", "must be an array");
+    for (size_t i = 0; i < outs->size(); ++i) {
+      const json& o = (*outs)[i];
+      const std::string where = "outputs[" + std::to_string(i) + "]";
+      if (!o.is_object()) return FieldError(where, "must be an object");
+      auto name = o.find("name");
+      if (name == o.end() || !name->is_string()) {
+        return FieldError(where + ".name", "missing or not a string");
+      }
+      KServeOutputSpec spec;
+      spec.name = name->get<std::string>();
+      if (auto p = o.find("parameters"); p != o.end()) {
+        if (!p->is_object()) return FieldError(where + ".parameters", "must be an object");
+        if (auto b = p->find("binary_data"); b != p->end()) {
+          if (!b->is_boolean()) {
+            return FieldError(where + ".parameters.binary_data", "must be a boolean");
+          }
+          spec.binary = b->get<bool>();
+        }
+      }
+      req.outputs.push_back(std::move(spec));
+    }
+  }
+  return req;
+}
+
+void EncodeKServeInferResponse(const KServeInferRequest& request,
+                               const core::InferResponse& response, std::string& out,
+                               uint64_t* header_length) {
+  std::string tail;
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("model_name");
+  w.String(response.model_name);
+  w.Key("model_version");
+  w.String(response.model_version);
+  if (!request.id.empty()) {
+    w.Key("id");
+    w.String(request.id);
+  }
+  w.Key("outputs");
+  w.BeginArray();
+  for (const core::Tensor& t : response.outputs) {
+    bool binary = request.binary_output_default;
+    for (const KServeOutputSpec& s : request.outputs) {
+      if (s.name == t.name && s.binary) binary = *s.binary;
+    }
+    w.BeginObject();
+    w.Key("name");
+    w.String(t.name);
+    w.Key("datatype");
+    w.String(core::DataTypeKServeName(t.dtype));
+    w.Key("shape");
+    WriteShape(w, t.shape);
+    if (binary) {
+      w.Key("parameters");
+      w.BeginObject();
+      w.Key("binary_data_size");
+      w.UInt(BinarySizeOf(t));
+      w.EndObject();
+      WriteOneBinary(t, tail);
+    } else {
+      w.Key("data");
+      WriteTensorDataFlat(w, t);
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  *header_length = 0;
+  bool any_binary = false;
+  for (const core::Tensor& t : response.outputs) {
+    bool binary = request.binary_output_default;
+    for (const KServeOutputSpec& s : request.outputs) {
+      if (s.name == t.name && s.binary) binary = *s.binary;
+    }
+    any_binary |= binary;
+  }
+  if (any_binary) {
+    *header_length = out.size();
+    out += tail;
+  }
+}
+
+void EncodeKServeModelMetadata(const core::ModelStatus& model,
+                               const std::vector<std::string>& versions, std::string& out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("name");
+  w.String(model.name);
+  w.Key("versions");
+  w.BeginArray();
+  for (const std::string& v : versions) w.String(v);
+  w.EndArray();
+  w.Key("platform");
+  w.String(model.framework.empty() ? model.execution_format : model.framework);
+  w.Key("inputs");
+  WriteTensorInfos(w, model.inputs);
+  w.Key("outputs");
+  WriteTensorInfos(w, model.outputs);
+  w.EndObject();
+}
+
+}  // namespace mlos::http

@@ -1,0 +1,48 @@
+// KServe Open Inference Protocol v2 (REST) request/response codec, with Triton's binary tensor
+// data extension. Parses the wire format into native types at once (the core never sees JSON).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "core/core.h"
+
+namespace mlos::http {
+
+struct KServeOutputSpec {
+  std::string name;
+  std::optional<bool> binary;  // parameters.binary_data, when given
+};
+
+struct KServeInferRequest {
+  std::string id;
+  std::vector<core::Tensor> inputs;         // binary inputs point into the request body
+  std::vector<KServeOutputSpec> outputs;    // empty: all outputs
+  bool binary_output_default = false;       // parameters.binary_data_output
+};
+
+// Parses an infer request. `body` is the whole HTTP body; with `header_length` set (the
+// Inference-Header-Content-Length header) the first header_length bytes are the JSON and the
+// rest holds the binary inputs, in input order, for inputs whose parameters carry
+// binary_data_size. Binary numeric inputs are referenced (Tensor::external), not copied:
+// `body` must outlive the returned request. BYTES elements are a 4-byte little-endian length
+// followed by the bytes. Errors are kInvalidArgument naming the field or tensor.
+Result<KServeInferRequest> ParseKServeInferRequest(std::string_view body,
+                                                   std::optional<uint64_t> header_length);
+
+// Writes the response into `out`. Outputs requested as binary (per output, or by
+// binary_output_default) carry parameters.binary_data_size and their bytes follow the JSON;
+// *header_length is then the JSON's size, else 0 (a plain JSON body).
+void EncodeKServeInferResponse(const KServeInferRequest& request,
+                               const core::InferResponse& response, std::string& out,
+                               uint64_t* header_length);
+
+// GET /v2/models/{name}[/versions/{v}]: name, versions (of that name), platform, inputs, outputs.
+void EncodeKServeModelMetadata(const core::ModelStatus& model,
+                               const std::vector<std::string>& versions, std::string& out);
+
+}  // namespace mlos::http

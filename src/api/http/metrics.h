@@ -1,0 +1,83 @@
+// Prometheus metrics for GET /metrics (text format from prometheus-cpp's Registry and
+// TextSerializer; no separate exposer port). Also the core::CoreObserver that feeds the
+// model-side metrics.
+//
+//   mlos_requests_total{model,protocol}            counter, inference requests
+//   mlos_request_errors_total{model,protocol}      counter, failed inference requests
+//   mlos_request_duration_seconds{model,protocol}  histogram, front-end time per request
+//   mlos_queue_duration_seconds{model}             histogram, from the core
+//   mlos_model_load_duration_seconds{model}        histogram, from the core
+//   mlos_model_state{model,state}                  gauge, 1 for the current state
+//   mlos_model_memory_bytes{model}                 gauge, refreshed at scrape time
+//
+// Thread-safety: every method may be called concurrently.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/core.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace mlos::http {
+
+class Metrics : public core::CoreObserver {
+ public:
+  Metrics();
+  ~Metrics() override;
+
+  // One finished inference request as the front-end saw it. `model` is the resolved id
+  // ("unknown" when the model could not be resolved: keeps label cardinality bounded).
+  void RecordRequest(std::string_view model, const char* protocol, bool ok, double seconds);
+
+  // Refreshes per-model gauges from `models` and renders the text exposition format.
+  std::string Render(const std::vector<core::ModelStatus>& models);
+
+  // core::CoreObserver
+  void OnInfer(const std::string& model_id, const char* protocol, bool ok, uint64_t queue_us,
+               uint64_t infer_us) override;
+  void OnLoad(const std::string& model_id, bool ok, double load_ms) override;
+  void OnStateChange(const std::string& model_id, core::ModelState state) override;
+
+ private:
+  struct RequestSeries {
+    prometheus::Counter* requests;
+    prometheus::Counter* errors;
+    prometheus::Histogram* duration;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  RequestSeries& Series(std::string_view model, const char* protocol);
+  void SetState(const std::string& model_id, core::ModelState state);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Counter>* errors_;
+  prometheus::Family<prometheus::Histogram>* duration_;
+  prometheus::Family<prometheus::Histogram>* queue_;
+  prometheus::Family<prometheus::Histogram>* load_;
+  prometheus::Family<prometheus::Gauge>* state_;
+  prometheus::Family<prometheus::Gauge>* memory_;
+
+  std::shared_mutex mu_;
+  // key: model + '\n' + protocol
+  std::unordered_map<std::string, RequestSeries, StringHash, std::equal_to<>> series_;
+  std::mutex state_mu_;
+  std::unordered_map<std::string, core::ModelState> states_;  // last state set per model
+};
+
+}  // namespace mlos::http

@@ -1,0 +1,202 @@
+#include "api/http/router.h"
+
+#include <vector>
+
+#include "api/http/url.h"
+
+namespace mlos::http {
+namespace {
+
+RouteMatch NotFoundPath(std::string_view target) {
+  RouteMatch m;
+  m.error_status = 404;
+  const std::string_view path = target.substr(0, target.find_first_of("?#"));
+  m.error = "no route for " + std::string(path.substr(0, 200));
+  return m;
+}
+
+RouteMatch BadMethod(const char* allow) {
+  RouteMatch m;
+  m.error_status = 405;
+  m.allow = allow;
+  m.error = std::string("method not allowed; allowed: ") + allow;
+  return m;
+}
+
+RouteMatch BadId(const Status& st) {
+  RouteMatch m;
+  m.error_status = 400;
+  m.error = st.message();
+  return m;
+}
+
+bool IsGet(Method m) { return m == Method::kGet || m == Method::kHead; }
+
+// One route with one allowed method: the match or a 405.
+RouteMatch Only(Method have, Method want, Route r, const char* allow) {
+  const bool ok = want == Method::kGet ? IsGet(have) : have == want;
+  if (!ok) return BadMethod(allow);
+  RouteMatch m;
+  m.route = r;
+  return m;
+}
+
+RouteMatch MatchModels(Method method, const std::vector<std::string_view>& seg,
+                       std::string_view target) {
+  // seg[0] == "models"
+  if (seg.size() == 1) return Only(method, Method::kGet, Route::kModelsList, "GET");
+  if (seg.size() == 2 && seg[1] == "register") {
+    return Only(method, Method::kPost, Route::kModelsRegister, "POST");
+  }
+  // An action is the last segment when there are at least two after "models"; ids may arrive
+  // as one encoded segment or as several raw ones ("hf/bert@1" unencoded).
+  struct Action {
+    std::string_view name;
+    Route route;
+  };
+  static const Action kActions[] = {{"load", Route::kModelLoad},
+                                    {"unload", Route::kModelUnload},
+                                    {"rollback", Route::kModelRollback},
+                                    {"default", Route::kModelDefault},
+                                    {"inference", Route::kModelInference},
+                                    {"infer", Route::kModelInference}};
+  if (seg.size() >= 3) {
+    for (const Action& a : kActions) {
+      if (seg.back() != a.name) continue;
+      if (method != Method::kPost) return BadMethod("POST");
+      auto id = DecodeModelId(seg, 1, seg.size() - 1);
+      if (!id.ok()) return BadId(id.status());
+      RouteMatch m;
+      m.route = a.route;
+      m.model = std::move(id).value();
+      return m;
+    }
+  }
+  auto id = DecodeModelId(seg, 1, seg.size());
+  if (!id.ok()) return BadId(id.status());
+  RouteMatch m;
+  if (IsGet(method)) {
+    m.route = Route::kModelGet;
+  } else if (method == Method::kDelete) {
+    m.route = Route::kModelDelete;
+  } else {
+    return BadMethod("GET, DELETE");
+  }
+  m.model = std::move(id).value();
+  (void)target;
+  return m;
+}
+
+RouteMatch MatchV2Models(Method method, std::vector<std::string_view> seg) {
+  // seg = segments after "/v2/models"
+  Route route = Route::kV2ModelMetadata;
+  const char* allow = "GET";
+  Method want = Method::kGet;
+  if (!seg.empty() && seg.back() == "ready") {
+    route = Route::kV2ModelReady;
+    seg.pop_back();
+  } else if (!seg.empty() && seg.back() == "infer") {
+    route = Route::kV2ModelInfer;
+    allow = "POST";
+    want = Method::kPost;
+    seg.pop_back();
+  }
+  std::string version;
+  if (seg.size() >= 3 && seg[seg.size() - 2] == "versions") {
+    auto v = PercentDecode(seg.back());
+    if (!v.ok()) return BadId(v.status());
+    Status st = ValidateModelId(*v, "model version");
+    if (!st.ok()) return BadId(st);
+    version = std::move(v).value();
+    seg.resize(seg.size() - 2);
+  }
+  if (seg.empty()) return NotFoundPath("/v2/models/");
+  auto name = DecodeModelId(seg, 0, seg.size());
+  if (!name.ok()) return BadId(name.status());
+  RouteMatch m = Only(method, want, route, allow);
+  if (m.error_status) return m;
+  m.model = std::move(name).value();
+  m.version = std::move(version);
+  return m;
+}
+
+RouteMatch MatchV2(Method method, const std::vector<std::string_view>& seg,
+                   std::string_view target) {
+  // seg[0] == "v2"
+  if (seg.size() == 1) return Only(method, Method::kGet, Route::kV2Server, "GET");
+  if (seg[1] == "health" && seg.size() == 3) {
+    if (seg[2] == "live") return Only(method, Method::kGet, Route::kV2Live, "GET");
+    if (seg[2] == "ready") return Only(method, Method::kGet, Route::kV2Ready, "GET");
+    return NotFoundPath(target);
+  }
+  if (seg[1] == "models" && seg.size() >= 3) {
+    return MatchV2Models(method, std::vector<std::string_view>(seg.begin() + 2, seg.end()));
+  }
+  if (seg[1] == "repository" && seg.size() >= 3) {
+    if (seg.size() == 3 && seg[2] == "index") {
+      return Only(method, Method::kPost, Route::kV2RepoIndex, "POST");
+    }
+    if (seg[2] == "models" && seg.size() >= 5 && (seg.back() == "load" || seg.back() == "unload")) {
+      const Route r = seg.back() == "load" ? Route::kV2RepoLoad : Route::kV2RepoUnload;
+      if (method != Method::kPost) return BadMethod("POST");
+      auto name = DecodeModelId(seg, 3, seg.size() - 1);
+      if (!name.ok()) return BadId(name.status());
+      RouteMatch m;
+      m.route = r;
+      m.model = std::move(name).value();
+      return m;
+    }
+  }
+  return NotFoundPath(target);
+}
+
+}  // namespace
+
+Method MethodFromString(std::string_view m) {
+  if (m == "GET") return Method::kGet;
+  if (m == "POST") return Method::kPost;
+  if (m == "HEAD") return Method::kHead;
+  if (m == "PUT") return Method::kPut;
+  if (m == "DELETE") return Method::kDelete;
+  if (m == "OPTIONS") return Method::kOptions;
+  return Method::kOther;
+}
+
+RouteMatch MatchRoute(Method method, std::string_view target) {
+  if (target.empty() || target.front() != '/') {
+    RouteMatch m;
+    m.error_status = 400;
+    m.error = "request target must be an absolute path";
+    return m;
+  }
+  const std::vector<std::string_view> seg = SplitPath(target);
+  if (seg.empty()) return NotFoundPath(target);
+  const std::string_view first = seg[0];
+  if (seg.size() == 1) {
+    if (first == "health") return Only(method, Method::kGet, Route::kHealth, "GET");
+    if (first == "stats") return Only(method, Method::kGet, Route::kStats, "GET");
+    if (first == "plugins") return Only(method, Method::kGet, Route::kPlugins, "GET");
+    if (first == "metrics") return Only(method, Method::kGet, Route::kMetrics, "GET");
+  }
+  if (first == "models") return MatchModels(method, seg, target);
+  if (first == "v2") return MatchV2(method, seg, target);
+  return NotFoundPath(target);
+}
+
+bool IsBlockingRoute(Route r) {
+  switch (r) {
+    case Route::kModelsRegister:
+    case Route::kModelDelete:
+    case Route::kModelLoad:
+    case Route::kModelUnload:
+    case Route::kModelRollback:
+    case Route::kModelDefault:
+    case Route::kV2RepoLoad:
+    case Route::kV2RepoUnload:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace mlos::http

@@ -1,0 +1,61 @@
+// Routing as a pure function: method + request target -> which route, with decoded ids.
+// 404 for unknown paths, 405 (with the allowed methods) for a known path and the wrong method,
+// 400 for a bad id in the path.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace mlos::http {
+
+enum class Method { kGet, kHead, kPost, kPut, kDelete, kOptions, kOther };
+Method MethodFromString(std::string_view m);
+
+enum class Route {
+  kNone,
+  // The original MLOS API.
+  kHealth,           // GET /health
+  kStats,            // GET /stats
+  kPlugins,          // GET /plugins
+  kMetrics,          // GET /metrics
+  kModelsList,       // GET /models
+  kModelsRegister,   // POST /models/register
+  kModelGet,         // GET /models/{id}
+  kModelDelete,      // DELETE /models/{id}
+  kModelLoad,        // POST /models/{id}/load
+  kModelUnload,      // POST /models/{id}/unload
+  kModelRollback,    // POST /models/{name}/rollback
+  kModelDefault,     // POST /models/{ns/name@version}/default: make that version the default
+  kModelInference,   // POST /models/{id}/inference
+  // KServe Open Inference Protocol v2 (REST).
+  kV2Server,         // GET /v2
+  kV2Live,           // GET /v2/health/live
+  kV2Ready,          // GET /v2/health/ready
+  kV2ModelMetadata,  // GET /v2/models/{name}[/versions/{v}]
+  kV2ModelReady,     // GET /v2/models/{name}[/versions/{v}]/ready
+  kV2ModelInfer,     // POST /v2/models/{name}[/versions/{v}]/infer
+  kV2RepoIndex,      // POST /v2/repository/index
+  kV2RepoLoad,       // POST /v2/repository/models/{name}/load
+  kV2RepoUnload,     // POST /v2/repository/models/{name}/unload
+};
+
+struct RouteMatch {
+  Route route = Route::kNone;
+  std::string model;    // decoded, validated id or name ("" when the route has none)
+  std::string version;  // KServe /versions/{v}, decoded
+  // On failure: 404 (no such path), 405 (+ allow), 400 (bad id).
+  int error_status = 0;
+  std::string error;
+  const char* allow = "";  // for 405: the Allow header value
+};
+
+// Matches `target` (path + optional query). Never throws.
+RouteMatch MatchRoute(Method method, std::string_view target);
+
+// Routes whose handler may block for long (loading, registering with checksum verification):
+// the server runs them off the io threads.
+bool IsBlockingRoute(Route r);
+
+}  // namespace mlos::http

@@ -1,0 +1,308 @@
+// The only translation unit that includes Beast (they are heavy to compile).
+#include "api/http/server.h"
+
+#include <atomic>
+#include <charconv>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+
+namespace mlos::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+class Session;
+}
+
+struct Server::Impl {
+  Impl(Api& a, ServerOptions o) : api(a), options(std::move(o)) {}
+
+  Api& api;
+  ServerOptions options;
+  // Declared before the io_contexts: sessions destroyed with them still deregister here.
+  std::mutex sessions_mu;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(sessions_mu)
+  std::vector<std::unique_ptr<asio::io_context>> iocs;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::vector<std::thread> threads;
+  std::optional<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::thread_pool> blocking;
+  size_t next_ioc = 0;
+  uint16_t bound_port = 0;
+  std::atomic<bool> stopping{false};
+  bool started = false;
+  bool stopped = false;
+
+  void Accept();
+};
+
+namespace {
+
+std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server::Impl& server, tcp::socket socket)
+      : server_(server), stream_(std::move(socket)) {}
+
+  ~Session() {
+    std::lock_guard lock(server_.sessions_mu);
+    server_.sessions.erase(this);
+  }
+
+  void Start() {
+    {
+      std::lock_guard lock(server_.sessions_mu);
+      server_.sessions.emplace(this, weak_from_this());
+    }
+    beast::error_code ec;
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+    DoRead();
+  }
+
+  // Runs on the session's executor: closes the connection unless a request is in flight.
+  void CloseIfIdle() {
+    if (!busy_) {
+      beast::error_code ec;
+      stream_.socket().cancel(ec);
+      stream_.socket().close(ec);
+    }
+  }
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  void DoRead() {
+    if (server_.stopping.load(std::memory_order_relaxed)) return Close();
+    parser_.emplace();
+    parser_->body_limit(server_.options.max_body_bytes);
+    parser_->header_limit(64 * 1024);
+    stream_.expires_after(server_.options.request_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->OnRead(ec);
+                      });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) {
+      if (ec == bhttp::error::body_limit) {
+        keep_alive_ = false;
+        Api::Error(res_data_, 413,
+                   "request body exceeds the limit of " +
+                       std::to_string(server_.options.max_body_bytes) + " bytes");
+        return Write();
+      }
+      if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+        keep_alive_ = false;
+        Api::Error(res_data_, ec == bhttp::error::header_limit ? 431 : 400,
+                   "malformed HTTP request: " + ec.message());
+        return Write();
+      }
+      return Close();  // end of stream, timeout, reset
+    }
+    busy_ = true;
+    const auto& msg = parser_->get();
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+    head_ = msg.method() == bhttp::verb::head;
+    request_ = HttpRequest{};
+    request_.method = MethodFromString(View(msg.method_string()));
+    request_.target = View(msg.target());
+    request_.body = msg.body();
+    auto ihcl = msg.find("Inference-Header-Content-Length");
+    if (ihcl != msg.end()) {
+      const std::string_view v = View(ihcl->value());
+      uint64_t n = 0;
+      auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+      if (r.ec != std::errc() || r.ptr != v.data() + v.size()) {
+        Api::Error(res_data_, 400, "Inference-Header-Content-Length is not a number");
+        return Write();
+      }
+      request_.inference_header_length = n;
+    }
+    RouteMatch match = MatchRoute(request_.method, request_.target);
+    if (!match.error_status && IsBlockingRoute(match.route)) {
+      asio::post(*server_.blocking, [self = shared_from_this(), m = std::move(match)]() {
+        self->server_.api.Handle(m, self->request_, self->res_data_);
+        asio::post(self->executor(), [self]() { self->Write(); });
+      });
+      return;
+    }
+    server_.api.Handle(match, request_, res_data_);
+    Write();
+  }
+
+  void Write() {
+    const bool keep = keep_alive_ && !server_.stopping.load(std::memory_order_relaxed);
+    res_.clear();
+    res_.version(version_ == 10 ? 10 : 11);
+    res_.result(static_cast<unsigned>(res_data_.status));
+    res_.set(bhttp::field::content_type, res_data_.content_type);
+    if (res_data_.inference_header_length) {
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof buf, res_data_.inference_header_length);
+      res_.set("Inference-Header-Content-Length", beast::string_view(buf, r.ptr - buf));
+    }
+    if (res_data_.allow) res_.set(bhttp::field::allow, res_data_.allow);
+    res_.body().swap(res_data_.body);
+    res_.keep_alive(keep);
+    res_.prepare_payload();
+    if (head_) res_.body().clear();  // Content-Length stays that of the GET answer
+    keep_alive_ = keep;
+    stream_.expires_after(server_.options.request_timeout);
+    bhttp::async_write(stream_, res_,
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         self->OnWrite(ec);
+                       });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    busy_ = false;
+    res_.body().swap(res_data_.body);  // keep the capacity for the next answer
+    res_data_.Reset();
+    if (ec || !keep_alive_) return Close();
+    DoRead();
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  Server::Impl& server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::string_body> res_;
+  HttpRequest request_;
+  HttpResponse res_data_;
+  bool busy_ = false;
+  bool keep_alive_ = true;
+  bool head_ = false;
+  unsigned version_ = 11;
+};
+
+}  // namespace
+
+void Server::Impl::Accept() {
+  asio::io_context& target = *iocs[next_ioc];
+  next_ioc = (next_ioc + 1) % iocs.size();
+  acceptor->async_accept(target, [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+      // EMFILE and friends: try again shortly rather than spin.
+      if (stopping.load()) return;
+    } else {
+      std::make_shared<Session>(*this, std::move(socket))->Start();
+    }
+    if (!stopping.load()) Accept();
+  });
+}
+
+Server::Server(Api& api, ServerOptions options)
+    : impl_(std::make_unique<Impl>(api, std::move(options))) {}
+
+Server::~Server() { Stop(std::chrono::seconds(5)); }
+
+uint16_t Server::port() const { return impl_->bound_port; }
+
+Status Server::Start() {
+  Impl& s = *impl_;
+  if (s.started) return FailedPrecondition("server already started");
+  int n = s.options.io_threads;
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < n; ++i) {
+    s.iocs.push_back(std::make_unique<asio::io_context>(1));
+    s.guards.push_back(asio::make_work_guard(*s.iocs.back()));
+  }
+  beast::error_code ec;
+  asio::ip::address address = asio::ip::make_address(s.options.host, ec);
+  if (ec) {
+    tcp::resolver resolver(*s.iocs[0]);
+    auto results = resolver.resolve(s.options.host, std::to_string(s.options.port), ec);
+    if (ec || results.empty()) {
+      return InvalidArgument("cannot resolve listen host '" + s.options.host + "'");
+    }
+    address = results.begin()->endpoint().address();
+  }
+  const tcp::endpoint endpoint(address, s.options.port);
+  s.acceptor.emplace(*s.iocs[0]);
+  s.acceptor->open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) s.acceptor->bind(endpoint, ec);
+  if (!ec) s.acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Unavailable("cannot listen on " + s.options.host + ":" +
+                       std::to_string(s.options.port) + ": " + ec.message());
+  }
+  s.bound_port = s.acceptor->local_endpoint().port();
+  s.blocking = std::make_unique<asio::thread_pool>(
+      static_cast<size_t>(std::max(1, s.options.blocking_threads)));
+  s.Accept();
+  for (auto& ioc : s.iocs) {
+    s.threads.emplace_back([ctx = ioc.get()] {
+      for (;;) {
+        try {
+          ctx->run();
+          return;
+        } catch (...) {
+          // A handler threw: keep serving the other connections.
+        }
+      }
+    });
+  }
+  s.started = true;
+  return Status::Ok();
+}
+
+void Server::Stop(std::chrono::milliseconds drain_timeout) {
+  Impl& s = *impl_;
+  if (!s.started || s.stopped) return;
+  s.stopped = true;
+  s.stopping = true;
+  asio::post(*s.iocs[0], [&s] {
+    beast::error_code ec;
+    s.acceptor->close(ec);
+  });
+  {
+    std::lock_guard lock(s.sessions_mu);
+    for (auto& [raw, weak] : s.sessions) {
+      if (auto session = weak.lock()) {
+        asio::post(session->executor(), [session] { session->CloseIfIdle(); });
+      }
+    }
+  }
+  for (auto& g : s.guards) g.reset();
+  const auto deadline = std::chrono::steady_clock::now() + drain_timeout;
+  for (;;) {
+    bool idle;
+    {
+      std::lock_guard lock(s.sessions_mu);
+      idle = s.sessions.empty();
+    }
+    if (idle || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  s.blocking->join();
+  for (auto& ioc : s.iocs) ioc->stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+}
+
+}  // namespace mlos::http

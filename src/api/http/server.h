@@ -1,0 +1,49 @@
+// The HTTP/1.1 server: Boost.Beast over Asio, one io_context per io thread (a connection stays
+// on its thread: no strands, no locks on the hot path), keep-alive, a body size limit (413),
+// a per-request read/write timeout, and lifecycle routes run on a small blocking pool so model
+// loads never stall the io threads. Inference runs on the io thread that read the request.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "api/http/api.h"
+#include "common/status.h"
+
+namespace mlos::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;                            // 0 = pick a free port (see Server::port)
+  int io_threads = 0;                              // 0 = hardware concurrency
+  int blocking_threads = 2;                        // register/load/unload/rollback
+  uint64_t max_body_bytes = 64ull * 1024 * 1024;   // larger bodies get 413
+  std::chrono::milliseconds request_timeout{30000};  // read/write of one request; idle keep-alive
+};
+
+class Server {
+ public:
+  // `api` must outlive the server.
+  Server(Api& api, ServerOptions options);
+  ~Server();  // Stop()s if still running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, listens and starts the threads. kInvalidArgument for a bad host, kUnavailable when
+  // the address cannot be bound.
+  Status Start();
+  // The bound port (the real one when options.port was 0). Valid after Start().
+  uint16_t port() const;
+  // Stops accepting, closes idle connections, lets requests in flight finish (their responses
+  // say Connection: close) for up to `drain_timeout`, then stops the threads. Idempotent.
+  void Stop(std::chrono::milliseconds drain_timeout = std::chrono::seconds(30));
+
+  struct Impl;  // implementation detail (server.cc)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlos::http

@@ -1,0 +1,33 @@
+// Request-target handling: strict percent-decoding of path segments and model-id checks.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mlos::http {
+
+// Decodes %XX escapes (hex digits of either case). Strict: a '%' not followed by two hex digits
+// is kInvalidArgument, and so is a decoded NUL. '+' stays '+' (paths are not form-encoded).
+Result<std::string> PercentDecode(std::string_view in);
+
+// Splits the path of a request target (query string and fragment dropped) into raw, still
+// encoded, segments; empty segments (leading, trailing or doubled '/') are skipped.
+std::vector<std::string_view> SplitPath(std::string_view target);
+
+// The query string of a request target ("" when none).
+std::string_view QueryString(std::string_view target);
+
+// Checks a decoded model id or name taken from a URL or a body: non-empty, no NUL, no control
+// characters, no ".." and no leading '/' (ids become paths in places). kInvalidArgument naming
+// `what` otherwise.
+Status ValidateModelId(std::string_view id, std::string_view what = "model id");
+
+// Decodes and validates segments [first, last) joined with '/' as one model id: either one
+// segment holding "ns%2Fname%40ver" or several raw segments "ns/name@ver".
+Result<std::string> DecodeModelId(const std::vector<std::string_view>& segments, size_t first,
+                                  size_t last);
+
+}  // namespace mlos::http

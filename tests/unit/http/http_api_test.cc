@@ -1,0 +1,277 @@
+// Api over a fake core: routing, status mapping and the JSON each route answers, without
+// sockets or the real core.
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "api/http/api.h"
+#include "api/http/metrics.h"
+
+namespace mlos::http {
+namespace {
+
+using core::DataType;
+using nlohmann::json;
+
+core::Tensor MakeTensor(std::string name, core::DataType dtype,
+                        std::vector<int64_t> shape = {}) {
+  core::Tensor t;
+  t.name = std::move(name);
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  return t;
+}
+
+// A core with one model, "ns/mlp@1" (input float32 [-1, 4] -> output "y" = input * 2), that
+// records what it was asked.
+class FakeCore : public core::Core {
+ public:
+  FakeCore() {
+    model_.id = "ns/mlp@1";
+    model_.name = "ns/mlp";
+    model_.version = "1";
+    model_.state = core::ModelState::kReady;
+    model_.framework = "onnx";
+    model_.execution_format = "onnx";
+    model_.is_default = true;
+    model_.inputs = {{"x", DataType::kFloat32, {-1, 4}}};
+    model_.outputs = {{"y", DataType::kFloat32, {-1, 4}}};
+  }
+  void SetObserver(core::CoreObserver* o) override { observer_ = o; }
+  Result<core::ModelStatus> Register(const core::RegisterRequest& r) override {
+    last_register = r;
+    if (r.path == "/missing") return NotFound("no manifest at /missing/manifest.yaml");
+    return model_;
+  }
+  Status Unregister(const std::string& id) override {
+    if (!Known(id)) return NotFound("model '" + id + "' is not registered");
+    return FailedPrecondition("model '" + id + "' is needed by ns/other@1");
+  }
+  Result<core::ModelStatus> Load(const std::string& id) override { return Lookup(id); }
+  Result<core::ModelStatus> Unload(const std::string& id) override { return Lookup(id); }
+  Result<core::ModelStatus> SetDefault(const std::string& name, const std::string& v) override {
+    return Lookup(name + "@" + v);
+  }
+  Result<core::ModelStatus> Rollback(const std::string& name) override {
+    if (!Known(name)) return NotFound("model '" + name + "' is not registered");
+    return FailedPrecondition("no previous default for " + name);
+  }
+  std::vector<core::ModelStatus> List() const override { return {model_}; }
+  Result<core::ModelStatus> Get(const std::string& id) const override { return Lookup(id); }
+  std::vector<core::PluginStatus> Plugins() const override {
+    return {{"onnx", "1.0", "onnx", {"onnx"}, {"thread_safe_infer"}, "/p/libonnx.so"}};
+  }
+  core::CoreStats Stats() const override { return {3, 1, 1, 1, 2.5}; }
+  Result<core::InferResponse> Infer(core::InferRequest request) override {
+    std::lock_guard lock(mu_);
+    last_infer_model = request.model;
+    last_infer_version = request.version;
+    auto m = Lookup(request.version.empty() ? request.model
+                                            : request.model + "@" + request.version);
+    if (!m.ok()) return m.status();
+    if (request.inputs.size() != 1 || request.inputs[0].name != "x") {
+      return InvalidArgument("missing input 'x'");
+    }
+    const core::Tensor& in = request.inputs[0];
+    if (in.dtype != DataType::kFloat32) return InvalidArgument("input 'x': wrong dtype");
+    if (in.shape.size() != 2) return InvalidArgument("input 'x': wrong rank");
+    if (in.shape[1] != 4) return InvalidArgument("input 'x': dim 1 must be 4");
+    core::InferResponse r;
+    r.model_id = m->id;
+    r.model_name = m->name;
+    r.model_version = m->version;
+    core::Tensor y = MakeTensor("y", DataType::kFloat32, in.shape);
+    y.data.resize(in.byte_size());
+    const float* src = reinterpret_cast<const float*>(in.bytes());
+    float* dst = reinterpret_cast<float*>(y.data.data());
+    for (size_t i = 0; i < in.byte_size() / 4; ++i) dst[i] = src[i] * 2;
+    r.outputs.push_back(std::move(y));
+    if (observer_) observer_->OnInfer(m->id, request.protocol, true, 1, 2);
+    return r;
+  }
+  void Shutdown() override {}
+
+  core::RegisterRequest last_register;
+  std::string last_infer_model, last_infer_version;
+
+ private:
+  bool Known(const std::string& id) const {
+    return id == model_.id || id == model_.name || id == model_.name + "@latest";
+  }
+  Result<core::ModelStatus> Lookup(const std::string& id) const {
+    if (!Known(id)) return NotFound("model '" + id + "' is not registered");
+    return model_;
+  }
+  core::ModelStatus model_;
+  core::CoreObserver* observer_ = nullptr;
+  std::mutex mu_;
+};
+
+class ApiTest : public ::testing::Test {
+ protected:
+  ApiTest() : api_(core_, &metrics_, ApiOptions{.server_version = "9.9"}) {
+    core_.SetObserver(&metrics_);
+  }
+  HttpResponse Call(Method m, std::string_view target, std::string_view body = "",
+                    std::optional<uint64_t> ihcl = std::nullopt) {
+    HttpRequest req;
+    req.method = m;
+    req.target = target;
+    req.body = body;
+    req.inference_header_length = ihcl;
+    HttpResponse res;
+    api_.Handle(req, res);
+    return res;
+  }
+  static json Body(const HttpResponse& r) { return json::parse(r.body); }
+
+  FakeCore core_;
+  Metrics metrics_;
+  Api api_;
+};
+
+TEST_F(ApiTest, HealthAndServerMetadata) {
+  auto r = Call(Method::kGet, "/health");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(Body(r)["status"], "healthy");
+  auto v2 = Body(Call(Method::kGet, "/v2"));
+  EXPECT_EQ(v2["name"], "mlos");
+  EXPECT_EQ(v2["version"], "9.9");
+  EXPECT_NE(v2["extensions"].dump().find("binary_tensor_data"), std::string::npos);
+  EXPECT_EQ(Call(Method::kGet, "/v2/health/live").status, 200);
+  EXPECT_EQ(Body(Call(Method::kGet, "/stats"))["requests"], 3);
+  EXPECT_EQ(Body(Call(Method::kGet, "/plugins"))["plugins"][0]["name"], "onnx");
+}
+
+TEST_F(ApiTest, ErrorsAreJsonWithMappedStatus) {
+  auto r = Call(Method::kGet, "/nope");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_TRUE(Body(r).contains("error"));
+  r = Call(Method::kPost, "/health");
+  EXPECT_EQ(r.status, 405);
+  EXPECT_STREQ(r.allow, "GET");
+  r = Call(Method::kGet, "/models/ns%2Fnope%401");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(Body(r)["error"].get<std::string>().find("ns/nope@1"), std::string::npos);
+  EXPECT_EQ(Call(Method::kDelete, "/models/ns%2Fmlp%401").status, 409);
+  EXPECT_EQ(Call(Method::kPost, "/models/ns%2Fmlp/rollback").status, 409);
+  EXPECT_EQ(Call(Method::kPost, "/models/..%2Fx/inference", "{}").status, 400);
+}
+
+TEST_F(ApiTest, Register) {
+  auto r = Call(Method::kPost, "/models/register",
+                R"({"model_id":"ns/mlp@1","model_path":"/pkg","framework":"onnx"})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["model_id"], "ns/mlp@1");
+  EXPECT_EQ(core_.last_register.path, "/pkg");
+  r = Call(Method::kPost, "/models/register", R"({"model_id":"ns/mlp@1"})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(Body(r)["error"].get<std::string>().find("path"), std::string::npos);
+  r = Call(Method::kPost, "/models/register", R"({"model_id":"../x@1","path":"/p"})");
+  EXPECT_EQ(r.status, 400);
+  r = Call(Method::kPost, "/models/register", R"({"model_id":"a@1","path":"/missing"})");
+  EXPECT_EQ(r.status, 404);
+}
+
+TEST_F(ApiTest, OriginalInference) {
+  auto r = Call(Method::kPost, "/models/ns%2Fmlp%40latest/inference",
+                R"({"x":[1,2,3,4,5,6,7,8]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = Body(r);
+  EXPECT_EQ(j["status"], "success");
+  EXPECT_EQ(j["model_id"], "ns/mlp@1");
+  EXPECT_EQ(j["outputs"]["y"], json::parse("[2,4,6,8,10,12,14,16]"));
+  EXPECT_EQ(j["output_shapes"]["y"], json::parse("[2,4]"));
+  EXPECT_EQ(j["output_dtypes"]["y"], "float32");
+
+  r = Call(Method::kPost, "/models/ns%2Fmlp/inference", R"({"x":[1,2,3]})");
+  EXPECT_EQ(r.status, 400);
+  r = Call(Method::kPost, "/models/ns%2Fmlp/inference", R"({"x":[[1,2,3]]})");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(Body(r)["error"].get<std::string>().find("'x'"), std::string::npos);
+  r = Call(Method::kPost, "/models/ns%2Fmlp/inference", R"({"x":["a","b","c","d"]})");
+  EXPECT_EQ(r.status, 400);
+  r = Call(Method::kPost, "/models/ns%2Fmlp/inference", R"({"x":[1,2,3,4)");
+  EXPECT_EQ(r.status, 400);
+  r = Call(Method::kPost, "/models/ns%2Fnone/inference", R"({"x":[1,2,3,4]})");
+  EXPECT_EQ(r.status, 404);
+}
+
+TEST_F(ApiTest, KServeInferJsonAndBinary) {
+  auto r = Call(Method::kPost, "/v2/models/ns%2Fmlp/versions/1/infer",
+                R"({"id":"a","inputs":[{"name":"x","shape":[1,4],"datatype":"FP32",)"
+                R"("data":[1,2,3,4]}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(core_.last_infer_model, "ns/mlp");
+  EXPECT_EQ(core_.last_infer_version, "1");
+  json j = Body(r);
+  EXPECT_EQ(j["model_name"], "ns/mlp");
+  EXPECT_EQ(j["id"], "a");
+  EXPECT_EQ(j["outputs"][0]["data"], json::parse("[2,4,6,8]"));
+
+  const std::string header =
+      R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32",)"
+      R"("parameters":{"binary_data_size":16}}],"outputs":[{"name":"y",)"
+      R"("parameters":{"binary_data":true}}]})";
+  std::string body = header;
+  const float x[4] = {1, 2, 3, 4};
+  body.append(reinterpret_cast<const char*>(x), 16);
+  r = Call(Method::kPost, "/v2/models/ns%2Fmlp/infer", body, header.size());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_STREQ(r.content_type, "application/octet-stream");
+  ASSERT_GT(r.inference_header_length, 0u);
+  ASSERT_EQ(r.body.size(), r.inference_header_length + 16);
+  float y[4];
+  std::memcpy(y, r.body.data() + r.inference_header_length, 16);
+  EXPECT_EQ(y[3], 8.0f);
+
+  r = Call(Method::kPost, "/v2/models/ns%2Fmlp/infer",
+           R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"INT32","data":[1,2,3,4]}]})");
+  EXPECT_EQ(r.status, 400);
+  r = Call(Method::kPost, "/v2/models/ns%2Fnope/infer",
+           R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]})");
+  EXPECT_EQ(r.status, 404);
+}
+
+TEST_F(ApiTest, KServeMetadataReadyAndRepository) {
+  auto r = Call(Method::kGet, "/v2/models/ns%2Fmlp");
+  ASSERT_EQ(r.status, 200);
+  json j = Body(r);
+  EXPECT_EQ(j["name"], "ns/mlp");
+  EXPECT_EQ(j["versions"], json::parse(R"(["1"])"));
+  EXPECT_EQ(j["inputs"][0]["datatype"], "FP32");
+  EXPECT_EQ(j["inputs"][0]["shape"], json::parse("[-1,4]"));
+  EXPECT_EQ(Call(Method::kGet, "/v2/models/ns%2Fmlp/versions/1/ready").status, 200);
+  EXPECT_EQ(Call(Method::kGet, "/v2/models/ns%2Fmlp/versions/7/ready").status, 404);
+  auto idx = Body(Call(Method::kPost, "/v2/repository/index"));
+  ASSERT_TRUE(idx.is_array());
+  EXPECT_EQ(idx[0]["state"], "READY");
+  EXPECT_EQ(Call(Method::kPost, "/v2/repository/models/ns%2Fmlp/load").status, 200);
+}
+
+TEST_F(ApiTest, MetricsExposition) {
+  Call(Method::kPost, "/models/ns%2Fmlp/inference", R"({"x":[1,2,3,4]})");
+  Call(Method::kPost, "/models/ns%2Fmlp/inference", R"({"x":[1,2,3]})");
+  metrics_.OnLoad("ns/mlp@1", true, 12.0);
+  auto r = Call(Method::kGet, "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(std::string(r.content_type).find("text/plain"), std::string::npos);
+  const std::string& t = r.body;
+  EXPECT_NE(t.find(R"(mlos_requests_total{model="ns/mlp@1",protocol="http"} 2)"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find(R"(mlos_request_errors_total{model="ns/mlp@1",protocol="http"} 1)"),
+            std::string::npos);
+  EXPECT_NE(t.find("mlos_request_duration_seconds_bucket"), std::string::npos);
+  EXPECT_NE(t.find("mlos_queue_duration_seconds_count{model=\"ns/mlp@1\"} 1"),
+            std::string::npos);
+  EXPECT_NE(t.find("mlos_model_load_duration_seconds_count"), std::string::npos);
+  EXPECT_NE(t.find(R"(mlos_model_state{model="ns/mlp@1",state="READY"} 1)"), std::string::npos);
+  EXPECT_NE(t.find("mlos_model_memory_bytes{model=\"ns/mlp@1\"}"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mlos::http

@@ -1,0 +1,83 @@
+#include <gtest/gtest.h>
+
+#include "api/http/router.h"
+
+namespace mlos::http {
+namespace {
+
+TEST(Router, OriginalApiRoutes) {
+  EXPECT_EQ(MatchRoute(Method::kGet, "/health").route, Route::kHealth);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/health?x=1").route, Route::kHealth);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/stats").route, Route::kStats);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/plugins").route, Route::kPlugins);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/metrics").route, Route::kMetrics);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/models").route, Route::kModelsList);
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/register").route, Route::kModelsRegister);
+  auto get = MatchRoute(Method::kGet, "/models/hf%2Fbert-base-uncased%40latest");
+  EXPECT_EQ(get.route, Route::kModelGet);
+  EXPECT_EQ(get.model, "hf/bert-base-uncased@latest");
+  EXPECT_EQ(MatchRoute(Method::kDelete, "/models/a%2Fb%401").route, Route::kModelDelete);
+  auto inf = MatchRoute(Method::kPost, "/models/hf%2Fbert%40latest/inference");
+  EXPECT_EQ(inf.route, Route::kModelInference);
+  EXPECT_EQ(inf.model, "hf/bert@latest");
+  auto raw = MatchRoute(Method::kPost, "/models/hf/bert@1/load");
+  EXPECT_EQ(raw.route, Route::kModelLoad);
+  EXPECT_EQ(raw.model, "hf/bert@1");
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/a%2Fb/unload").route, Route::kModelUnload);
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/a%2Fb/rollback").route, Route::kModelRollback);
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/a%2Fb%402/default").route, Route::kModelDefault);
+}
+
+TEST(Router, KServeRoutes) {
+  EXPECT_EQ(MatchRoute(Method::kGet, "/v2").route, Route::kV2Server);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/v2/health/live").route, Route::kV2Live);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/v2/health/ready").route, Route::kV2Ready);
+  auto md = MatchRoute(Method::kGet, "/v2/models/ns%2Fmlp");
+  EXPECT_EQ(md.route, Route::kV2ModelMetadata);
+  EXPECT_EQ(md.model, "ns/mlp");
+  EXPECT_TRUE(md.version.empty());
+  auto mv = MatchRoute(Method::kGet, "/v2/models/ns%2Fmlp/versions/1.0.0/ready");
+  EXPECT_EQ(mv.route, Route::kV2ModelReady);
+  EXPECT_EQ(mv.version, "1.0.0");
+  auto inf = MatchRoute(Method::kPost, "/v2/models/ns%2Fmlp/versions/2/infer");
+  EXPECT_EQ(inf.route, Route::kV2ModelInfer);
+  EXPECT_EQ(inf.model, "ns/mlp");
+  EXPECT_EQ(inf.version, "2");
+  EXPECT_EQ(MatchRoute(Method::kPost, "/v2/models/ns/mlp/infer").model, "ns/mlp");
+  EXPECT_EQ(MatchRoute(Method::kPost, "/v2/repository/index").route, Route::kV2RepoIndex);
+  auto load = MatchRoute(Method::kPost, "/v2/repository/models/ns%2Fmlp/load");
+  EXPECT_EQ(load.route, Route::kV2RepoLoad);
+  EXPECT_EQ(load.model, "ns/mlp");
+  EXPECT_EQ(MatchRoute(Method::kPost, "/v2/repository/models/ns%2Fmlp/unload").route,
+            Route::kV2RepoUnload);
+}
+
+TEST(Router, Errors) {
+  EXPECT_EQ(MatchRoute(Method::kGet, "/nope").error_status, 404);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/").error_status, 404);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/v2/nope").error_status, 404);
+  auto m = MatchRoute(Method::kPost, "/health");
+  EXPECT_EQ(m.error_status, 405);
+  EXPECT_STREQ(m.allow, "GET");
+  EXPECT_EQ(MatchRoute(Method::kGet, "/models/register").error_status, 405);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/models/a/inference").error_status, 405);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/v2/models/m/infer").error_status, 405);
+  EXPECT_EQ(MatchRoute(Method::kPut, "/models/a%2Fb").error_status, 405);
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/..%2Fetc/inference").error_status, 400);
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/a%2F..%2Fb/inference").error_status, 400);
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/a/../b/inference").error_status, 400);
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/a%00b/inference").error_status, 400);
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/a%zz/inference").error_status, 400);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/v2/models/a/versions/..%2F..").error_status, 400);
+  EXPECT_EQ(MatchRoute(Method::kGet, "relative").error_status, 400);
+}
+
+TEST(Router, BlockingRoutes) {
+  EXPECT_TRUE(IsBlockingRoute(Route::kModelLoad));
+  EXPECT_TRUE(IsBlockingRoute(Route::kModelsRegister));
+  EXPECT_FALSE(IsBlockingRoute(Route::kModelInference));
+  EXPECT_FALSE(IsBlockingRoute(Route::kHealth));
+}
+
+}  // namespace
+}  // namespace mlos::http
