@@ -25,11 +25,13 @@ Status CheckOne(const TensorInfo& spec, const Tensor& t) {
                              std::to_string(t.shape[d]) + ")");
     }
   }
-  if (t.shape.size() != spec.shape.size()) {
+  // A schema shape of exactly [-1] accepts any rank (as the plugins treat it).
+  const bool any_rank = spec.shape.size() == 1 && spec.shape[0] == -1;
+  if (!any_rank && t.shape.size() != spec.shape.size()) {
     return InvalidArgument(what + ": expected rank " + std::to_string(spec.shape.size()) +
                            ", got " + std::to_string(t.shape.size()));
   }
-  for (size_t d = 0; d < spec.shape.size(); ++d) {
+  for (size_t d = 0; d < spec.shape.size() && !any_rank; ++d) {
     if (spec.shape[d] >= 0 && spec.shape[d] != t.shape[d]) {
       return InvalidArgument(what + ": dim " + std::to_string(d) + " must be " +
                              std::to_string(spec.shape[d]) + ", got " +

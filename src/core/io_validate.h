@@ -17,6 +17,7 @@
 namespace mlos::core {
 
 // An empty `inputs` schema accepts any inputs (the model declares none); likewise outputs.
+// A schema shape of exactly [-1] accepts any rank (the plugins' "anything goes" schema).
 Status ValidateInputs(const std::vector<TensorInfo>& schema, const std::vector<Tensor>& inputs);
 Status ValidateOutputNames(const std::vector<TensorInfo>& schema,
                            const std::vector<std::string>& wanted);
