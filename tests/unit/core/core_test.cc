@@ -119,6 +119,20 @@ TEST_F(CoreTest, PluginsAreListed) {
   EXPECT_TRUE(found);
 }
 
+TEST_F(CoreTest, PluginConfigSectionsReachTheirPlugin) {
+  options_.plugin_config_json = "not json";
+  EXPECT_EQ(Core::Create(options_).status().code(), StatusCode::kInvalidArgument);
+  // The testing plugin gets {"init_fail": ...}: its plugin_init fails, so it is skipped.
+  options_.plugin_config_json = R"({"testing": {"init_fail": "no thanks"}})";
+  Start();
+  for (const PluginStatus& p : core_->Plugins()) EXPECT_NE(p.name, "testing");
+  auto got = Register(Pkg{});
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.status().message().find("no plugin serves execution format \"testing\""),
+            std::string::npos)
+      << got.status().message();
+}
+
 TEST_F(CoreTest, RegisterRejectsBadRequestsAndChangesNothing) {
   Start();
   fs::path good = MakePackage(Pkg{});
