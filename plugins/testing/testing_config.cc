@@ -11,13 +11,20 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array<std::pair<const char*, smi_dtype>, 14> kDtypes = {{
-    {"float32", SMI_DTYPE_FLOAT32}, {"float64", SMI_DTYPE_FLOAT64},
-    {"float16", SMI_DTYPE_FLOAT16}, {"bfloat16", SMI_DTYPE_BFLOAT16},
-    {"int8", SMI_DTYPE_INT8},       {"int16", SMI_DTYPE_INT16},
-    {"int32", SMI_DTYPE_INT32},     {"int64", SMI_DTYPE_INT64},
-    {"uint8", SMI_DTYPE_UINT8},     {"uint16", SMI_DTYPE_UINT16},
-    {"uint32", SMI_DTYPE_UINT32},   {"uint64", SMI_DTYPE_UINT64},
-    {"bool", SMI_DTYPE_BOOL},       {"string", SMI_DTYPE_STRING},
+    {"float32", SMI_DTYPE_FLOAT32},
+    {"float64", SMI_DTYPE_FLOAT64},
+    {"float16", SMI_DTYPE_FLOAT16},
+    {"bfloat16", SMI_DTYPE_BFLOAT16},
+    {"int8", SMI_DTYPE_INT8},
+    {"int16", SMI_DTYPE_INT16},
+    {"int32", SMI_DTYPE_INT32},
+    {"int64", SMI_DTYPE_INT64},
+    {"uint8", SMI_DTYPE_UINT8},
+    {"uint16", SMI_DTYPE_UINT16},
+    {"uint32", SMI_DTYPE_UINT32},
+    {"uint64", SMI_DTYPE_UINT64},
+    {"bool", SMI_DTYPE_BOOL},
+    {"string", SMI_DTYPE_STRING},
 }};
 
 constexpr std::array<std::pair<const char*, smi_error_code>, 7> kErrorCodes = {{
@@ -148,11 +155,9 @@ void Apply(const json& j, ModelConfig& config, bool& inputs_set, bool& outputs_s
   }
 }
 
-void ApplyManifest(const json& manifest, ModelConfig& config, bool& inputs_set,
-                   bool& outputs_set) {
-  const json* spec = manifest.contains("spec") && manifest["spec"].is_object()
-                         ? &manifest["spec"]
-                         : nullptr;
+void ApplyManifest(const json& manifest, ModelConfig& config, bool& inputs_set, bool& outputs_set) {
+  const json* spec =
+      manifest.contains("spec") && manifest["spec"].is_object() ? &manifest["spec"] : nullptr;
   if (spec && spec->contains("io") && (*spec)["io"].is_object()) {
     const json& io = (*spec)["io"];
     if (io.contains("inputs")) {
@@ -208,9 +213,9 @@ ParseResult ParseModelConfig(const std::string& manifest_json, const std::string
     }
     if (!outputs_set) {
       if (config.behavior == Behavior::kAdd) {
-        config.outputs = {{"sum", SMI_DTYPE_FLOAT32, config.inputs.empty()
-                                                         ? std::vector<int64_t>{-1}
-                                                         : config.inputs[0].shape}};
+        config.outputs = {
+            {"sum", SMI_DTYPE_FLOAT32,
+             config.inputs.empty() ? std::vector<int64_t>{-1} : config.inputs[0].shape}};
       } else if (config.inputs.size() == 1) {
         config.outputs = {{"output", config.inputs[0].dtype, config.inputs[0].shape}};
       } else {

@@ -62,7 +62,9 @@ smi_error* Guard(F&& f) noexcept {
   }
 }
 
-std::string Quoted(const char* s) { return std::string("\"") + (s ? s : "") + "\""; }
+std::string Quoted(const char* s) {
+  return std::string("\"") + (s ? s : "") + "\"";
+}
 
 }  // namespace
 }  // namespace mlos::testing_plugin
@@ -93,7 +95,7 @@ struct smi_model {
   void* held = nullptr;             // alloc behaviour: alloc_bytes mapped and touched
   uint64_t held_bytes = 0;
 
-  std::mutex mu;  // guards running
+  std::mutex mu;                                                  // guards running
   std::unordered_multimap<uint64_t, std::atomic<bool>*> running;  // request_id -> cancelled
 
   ~smi_model() {
@@ -185,13 +187,13 @@ smi_error* MatchInputs(const smi_model& model, const smi_infer_request& request,
       }
       count *= static_cast<uint64_t>(t->dims[d]);
     }
-    const uint64_t element = t->dtype == SMI_DTYPE_STRING ? sizeof(smi_string)
-                                                          : smi_dtype_size(t->dtype);
+    const uint64_t element =
+        t->dtype == SMI_DTYPE_STRING ? sizeof(smi_string) : smi_dtype_size(t->dtype);
     if (t->byte_size != count * element) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT,
-                       who + ": byte_size " + std::to_string(t->byte_size) +
-                           " does not match dims (expected " + std::to_string(count * element) +
-                           ")");
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": byte_size " +
+                                                       std::to_string(t->byte_size) +
+                                                       " does not match dims (expected " +
+                                                       std::to_string(count * element) + ")");
     }
     if (count > 0 && t->data == nullptr) {
       return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": data is NULL");
@@ -274,16 +276,16 @@ smi_error* RunBehavior(smi_model& model, const smi_infer_request& request,
       std::fprintf(stderr, "testing plugin: crashing on demand\n");
       std::abort();
     case Behavior::kHang: {
-      const auto until = std::chrono::steady_clock::now() +
-                         std::chrono::milliseconds(config.sleep_ms);
+      const auto until =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(config.sleep_ms);
       while (config.sleep_ms == 0 || std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       break;
     }
     case Behavior::kSleep: {
-      const auto until = std::chrono::steady_clock::now() +
-                         std::chrono::milliseconds(config.sleep_ms);
+      const auto until =
+          std::chrono::steady_clock::now() + std::chrono::milliseconds(config.sleep_ms);
       while (std::chrono::steady_clock::now() < until) {
         if (cancelled.load()) {
           return MakeError(SMI_ERROR_CANCELLED,
@@ -297,9 +299,9 @@ smi_error* RunBehavior(smi_model& model, const smi_infer_request& request,
       const smi_tensor& a = *by_schema[0];
       const smi_tensor& b = *by_schema[1];
       if (ElementCount(a) != ElementCount(b)) {
-        return MakeError(SMI_ERROR_INVALID_ARGUMENT,
-                         "inputs " + Quoted(a.name) + " and " + Quoted(b.name) +
-                             " differ in element count");
+        return MakeError(
+            SMI_ERROR_INVALID_ARGUMENT,
+            "inputs " + Quoted(a.name) + " and " + Quoted(b.name) + " differ in element count");
       }
       const uint64_t n = ElementCount(a);
       std::vector<float> sum(n);
@@ -331,11 +333,17 @@ smi_error* RunBehavior(smi_model& model, const smi_infer_request& request,
 
 const char* const kFormats[] = {"testing", nullptr};
 const smi_plugin_info kInfo = {
-    sizeof(smi_plugin_info), "testing", "1.0.0", "mlos-testing 1.0.0", kFormats,
+    sizeof(smi_plugin_info),
+    "testing",
+    "1.0.0",
+    "mlos-testing 1.0.0",
+    kFormats,
     SMI_CAP_THREAD_SAFE_INFER | SMI_CAP_CANCEL | SMI_CAP_DEVICE_CPU,
 };
 
-const smi_plugin_info* GetInfo() { return &kInfo; }
+const smi_plugin_info* GetInfo() {
+  return &kInfo;
+}
 
 void ErrorFree(smi_error* error) {
   if (error != &g_out_of_memory) delete error;
@@ -381,12 +389,17 @@ smi_error* PluginInit(const char* config_json, smi_plugin** out) {
   });
 }
 
-void PluginShutdown(smi_plugin* plugin) { delete plugin; }
+void PluginShutdown(smi_plugin* plugin) {
+  delete plugin;
+}
 
 smi_error* ModelLoad(smi_plugin* plugin, const smi_model_load_params* params, smi_model** out) {
   return Guard([&]() -> smi_error* {
     if (!plugin || !params || !out) {
       return MakeError(SMI_ERROR_INVALID_ARGUMENT, "plugin, params and model must not be NULL");
+    }
+    if (params->size < sizeof(smi_model_load_params)) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "params: size is smaller than SMI 1.0's");
     }
     if (params->model_path == nullptr) {
       return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model_path is NULL");
@@ -400,8 +413,8 @@ smi_error* ModelLoad(smi_plugin* plugin, const smi_model_load_params* params, sm
     const std::string path = params->model_path;
     const bool json_file = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
     if (!json_file && !LooksLikeJson(file)) file.clear();
-    ParseResult parsed = ParseModelConfig(params->manifest_json ? params->manifest_json : "",
-                                          file, params->options_json ? params->options_json : "");
+    ParseResult parsed = ParseModelConfig(params->manifest_json ? params->manifest_json : "", file,
+                                          params->options_json ? params->options_json : "");
     if (!parsed.config) return MakeError(parsed.code, parsed.error);
     auto model = std::make_unique<smi_model>();
     model->plugin = plugin;
@@ -417,9 +430,9 @@ smi_error* ModelLoad(smi_plugin* plugin, const smi_model_load_params* params, sm
       void* p = mmap(nullptr, config.alloc_bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (p == MAP_FAILED) {
-        return MakeError(SMI_ERROR_RESOURCE_EXHAUSTED,
-                         "testing plugin: cannot allocate " + std::to_string(config.alloc_bytes) +
-                             " bytes");
+        return MakeError(
+            SMI_ERROR_RESOURCE_EXHAUSTED,
+            "testing plugin: cannot allocate " + std::to_string(config.alloc_bytes) + " bytes");
       }
       model->held = p;
       model->held_bytes = config.alloc_bytes;
@@ -494,7 +507,8 @@ smi_error* ModelMemory(const smi_model* model, smi_memory_info* info) {
 
 smi_error* ModelInfer(smi_model* model, const smi_infer_request* request) {
   return Guard([&]() -> smi_error* {
-    if (!model || !request) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model or request is NULL");
+    if (!model || !request)
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model or request is NULL");
     if (request->size < sizeof(smi_infer_request) || request->alloc == nullptr) {
       return MakeError(SMI_ERROR_INVALID_ARGUMENT, "request: size too small or alloc is NULL");
     }
@@ -509,9 +523,8 @@ smi_error* ModelInfer(smi_model* model, const smi_infer_request* request) {
       std::lock_guard<std::mutex> lock(model->mu);
       it = model->running.emplace(request->request_id, &cancelled);
     }
-    smi_error* result = Guard([&] {
-      return RunBehavior(*model, *request, by_schema, wanted, cancelled);
-    });
+    smi_error* result =
+        Guard([&] { return RunBehavior(*model, *request, by_schema, wanted, cancelled); });
     {
       std::lock_guard<std::mutex> lock(model->mu);
       model->running.erase(it);
@@ -564,7 +577,7 @@ const smi_plugin_api kApi = {
 extern "C" SMI_EXPORT const smi_plugin_api* smi_plugin_get_api(uint32_t host_major,
                                                                uint32_t host_minor) {
   if (!mlos::testing_plugin::HostCanServe(host_major, host_minor, SMI_VERSION_MAJOR,
-                                           SMI_VERSION_MINOR)) {
+                                          SMI_VERSION_MINOR)) {
     return nullptr;
   }
   return &mlos::testing_plugin::kApi;

@@ -65,8 +65,8 @@ struct Outputs {
     out.byte_size = byte_size;
     uint64_t count = 1;
     for (uint32_t i = 0; i < rank; ++i) count *= static_cast<uint64_t>(dims[i]);
-    const uint64_t total = dtype == SMI_DTYPE_STRING ? count * sizeof(smi_string) + byte_size
-                                                     : byte_size;
+    const uint64_t total =
+        dtype == SMI_DTYPE_STRING ? count * sizeof(smi_string) + byte_size : byte_size;
     self->storage.emplace_back(total + 1);
     out.buffer = self->storage.back().data();
     *buffer = out.buffer;
@@ -80,7 +80,8 @@ struct Outputs {
       uint64_t count = 1;
       for (int64_t d : o.dims) count *= static_cast<uint64_t>(d);
       const auto* entries = reinterpret_cast<const smi_string*>(o.buffer);
-      for (uint64_t i = 0; i < count; ++i) o.strings.emplace_back(entries[i].data, entries[i].length);
+      for (uint64_t i = 0; i < count; ++i)
+        o.strings.emplace_back(entries[i].data, entries[i].length);
     }
   }
 };
@@ -217,8 +218,8 @@ TEST_F(TestingPluginTest, Handshake) {
   EXPECT_TRUE(info->capabilities & SMI_CAP_CANCEL);
   EXPECT_FALSE(info->capabilities & SMI_CAP_STREAMING);
   EXPECT_EQ(api_->model_generate, nullptr);
-  api_->error_free(nullptr);     // allowed
-  api_->model_unload(nullptr);   // allowed
+  api_->error_free(nullptr);    // allowed
+  api_->model_unload(nullptr);  // allowed
   api_->plugin_shutdown(nullptr);
 }
 
@@ -408,8 +409,8 @@ TEST_F(TestingPluginTest, ConcurrentInfersOnOneModel) {
 }
 
 TEST_F(TestingPluginTest, FailWithGivenError) {
-  smi_model* m = Load(
-      R"({"behavior": "fail", "error_code": "UNAVAILABLE", "error_message": "try later"})");
+  smi_model* m =
+      Load(R"({"behavior": "fail", "error_code": "UNAVAILABLE", "error_message": "try later"})");
   ASSERT_NE(m, nullptr);
   std::vector<float> x = {1};
   Outputs out;
@@ -448,8 +449,8 @@ TEST_F(TestingPluginTest, AllocHoldsTouchedMemory) {
 
 TEST_F(TestingPluginTest, LoadFailAndLoadSleep) {
   smi_model* m = nullptr;
-  smi_error* e = TryLoad(R"({"load_fail": "weights are corrupt", "error_code": "INVALID_ARGUMENT"})",
-                         &m);
+  smi_error* e =
+      TryLoad(R"({"load_fail": "weights are corrupt", "error_code": "INVALID_ARGUMENT"})", &m);
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(api_->error_code(e), SMI_ERROR_INVALID_ARGUMENT);
   EXPECT_STREQ(api_->error_message(e), "weights are corrupt");
@@ -466,7 +467,8 @@ TEST_F(TestingPluginTest, BadConfigNamesTheField) {
   smi_error* e = TryLoad(R"({"behavior": "dance"})", &m);
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(api_->error_code(e), SMI_ERROR_INVALID_ARGUMENT);
-  EXPECT_STREQ(api_->error_message(e), "testing plugin config: behavior: unknown behaviour \"dance\"");
+  EXPECT_STREQ(api_->error_message(e),
+               "testing plugin config: behavior: unknown behaviour \"dance\"");
   api_->error_free(e);
   e = TryLoad(R"({"inputs": [{"name": "x", "dtype": "complex"}]})", &m);
   ASSERT_NE(e, nullptr);

@@ -92,8 +92,9 @@ int smi_header_c_calls(void) {
   request.alloc_user_data = &str;
   api.model_infer = c_infer;
   if (api.model_infer(NULL, &request) != NULL) return 0;
-  if (request.alloc(request.alloc_user_data, "y", SMI_DTYPE_FLOAT32, 1, tensor.dims, 4,
-                    &buffer) != 0 || buffer != &str) {
+  if (request.alloc(request.alloc_user_data, "y", SMI_DTYPE_FLOAT32, 1, tensor.dims, 4, &buffer) !=
+          0 ||
+      buffer != &str) {
     return 0;
   }
   if (smi_dtype_size(SMI_DTYPE_FLOAT64) != 8 || smi_dtype_size(SMI_DTYPE_BOOL) != 1 ||

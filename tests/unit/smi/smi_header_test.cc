@@ -67,7 +67,9 @@ TEST(SmiHeaderTest, CAndCxxAgreeOnLayout) {
   }
 }
 
-TEST(SmiHeaderTest, CCodeUsesTheTypes) { EXPECT_EQ(smi_header_c_calls(), 1); }
+TEST(SmiHeaderTest, CCodeUsesTheTypes) {
+  EXPECT_EQ(smi_header_c_calls(), 1);
+}
 
 TEST(SmiHeaderTest, Version1Layout) {
   // The 1.0 layout is frozen: these are what every 1.x plugin and host rely on (LP64).

@@ -1,0 +1,512 @@
+#include "onnx_model.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <system_error>
+
+#include "optimized_cache.h"
+#include "smi_error.h"
+
+namespace mlos::onnx_plugin {
+namespace {
+
+smi_dtype ToSmiDtype(ONNXTensorElementDataType t) {
+  switch (t) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
+      return SMI_DTYPE_FLOAT32;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE:
+      return SMI_DTYPE_FLOAT64;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16:
+      return SMI_DTYPE_FLOAT16;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16:
+      return SMI_DTYPE_BFLOAT16;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8:
+      return SMI_DTYPE_INT8;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16:
+      return SMI_DTYPE_INT16;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
+      return SMI_DTYPE_INT32;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
+      return SMI_DTYPE_INT64;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8:
+      return SMI_DTYPE_UINT8;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16:
+      return SMI_DTYPE_UINT16;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32:
+      return SMI_DTYPE_UINT32;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64:
+      return SMI_DTYPE_UINT64;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL:
+      return SMI_DTYPE_BOOL;
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING:
+      return SMI_DTYPE_STRING;
+    default:
+      return SMI_DTYPE_INVALID;
+  }
+}
+
+std::string OrtTypeName(ONNXTensorElementDataType t) {
+  switch (t) {
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_COMPLEX64:
+      return "complex64";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_COMPLEX128:
+      return "complex128";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E4M3FN:
+      return "float8e4m3fn";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E4M3FNUZ:
+      return "float8e4m3fnuz";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E5M2:
+      return "float8e5m2";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT8E5M2FNUZ:
+      return "float8e5m2fnuz";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT4:
+      return "uint4";
+    case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT4:
+      return "int4";
+    default: {
+      const smi_dtype d = ToSmiDtype(t);
+      return d == SMI_DTYPE_INVALID ? "element type " + std::to_string(static_cast<int>(t))
+                                    : DtypeName(d);
+    }
+  }
+}
+
+const char* OnnxTypeName(ONNXType t) {
+  switch (t) {
+    case ONNX_TYPE_SEQUENCE:
+      return "sequence";
+    case ONNX_TYPE_MAP:
+      return "map";
+    case ONNX_TYPE_OPAQUE:
+      return "opaque";
+    case ONNX_TYPE_SPARSETENSOR:
+      return "sparse tensor";
+    case ONNX_TYPE_OPTIONAL:
+      return "optional";
+    default:
+      return "unknown";
+  }
+}
+
+smi_error_code FromOrtCode(OrtErrorCode code) {
+  switch (code) {
+    case ORT_INVALID_ARGUMENT:
+    case ORT_INVALID_PROTOBUF:
+    case ORT_INVALID_GRAPH:
+    case ORT_NO_MODEL:
+      return SMI_ERROR_INVALID_ARGUMENT;
+    case ORT_NO_SUCHFILE:
+      return SMI_ERROR_NOT_FOUND;
+    case ORT_NOT_IMPLEMENTED:
+      return SMI_ERROR_UNSUPPORTED;
+    case ORT_MODEL_LOADED:
+    case ORT_ENGINE_ERROR:
+    case ORT_EP_FAIL:
+      return SMI_ERROR_UNAVAILABLE;
+    default:
+      return SMI_ERROR_INTERNAL;
+  }
+}
+
+// Where a zero-byte tensor's data points when the caller gave NULL (ORT wants non-NULL).
+alignas(16) char g_empty[16];
+
+// Reads the session's inputs or outputs into specs.
+template <typename NameFn, typename TypeFn>
+smi_error* ReadIo(size_t count, const char* what, NameFn name_at, TypeFn type_at,
+                  std::vector<IoSpec>& specs) {
+  for (size_t i = 0; i < count; ++i) {
+    IoSpec spec;
+    spec.name = name_at(i);
+    Ort::TypeInfo info = type_at(i);
+    if (info.GetONNXType() != ONNX_TYPE_TENSOR) {
+      return MakeError(SMI_ERROR_UNSUPPORTED,
+                       std::string(what) + " " + Quoted(spec.name.c_str()) + ": ONNX type " +
+                           OnnxTypeName(info.GetONNXType()) + " is not supported");
+    }
+    auto tensor = info.GetTensorTypeAndShapeInfo();
+    spec.ort_type = tensor.GetElementType();
+    spec.dtype = ToSmiDtype(spec.ort_type);
+    if (spec.dtype == SMI_DTYPE_INVALID) {
+      return MakeError(SMI_ERROR_UNSUPPORTED, std::string(what) + " " + Quoted(spec.name.c_str()) +
+                                                  ": element type " + OrtTypeName(spec.ort_type) +
+                                                  " is not supported");
+    }
+    spec.dims = tensor.GetShape();
+    if (spec.dims.size() > SMI_MAX_RANK) {
+      return MakeError(SMI_ERROR_UNSUPPORTED, std::string(what) + " " + Quoted(spec.name.c_str()) +
+                                                  ": rank " + std::to_string(spec.dims.size()) +
+                                                  " is above 16");
+    }
+    spec.is_static = true;
+    for (int64_t& d : spec.dims) {
+      if (d < 0) {
+        d = -1;
+        spec.is_static = false;
+      }
+    }
+    specs.push_back(std::move(spec));
+  }
+  return nullptr;
+}
+
+smi_tensor MakeSchemaTensor(const IoSpec& spec) {
+  smi_tensor t{};
+  t.size = sizeof(smi_tensor);
+  t.name = spec.name.c_str();
+  t.dtype = spec.dtype;
+  t.rank = static_cast<uint32_t>(spec.dims.size());
+  for (size_t i = 0; i < spec.dims.size(); ++i) t.dims[i] = spec.dims[i];
+  return t;
+}
+
+std::atomic<uint64_t> g_tmp_counter{0};
+
+}  // namespace
+
+smi_error* OnnxModel::Load(Ort::Env& env, const SessionConfig& config,
+                           const smi_model_load_params& params, std::unique_ptr<OnnxModel>* out) {
+  if (params.model_path == nullptr || *params.model_path == '\0') {
+    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model_path is empty");
+  }
+  const std::string path = params.model_path;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return MakeError(SMI_ERROR_NOT_FOUND, "model file not found: " + path);
+  }
+
+  std::unique_ptr<OnnxModel> model(new OnnxModel());
+  model->host_bytes_ = static_cast<uint64_t>(st.st_size);
+  model->cpu_ = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+
+  const bool use_cache = config.optimized_model_cache && params.cache_dir != nullptr &&
+                         *params.cache_dir != '\0' && config.optimization_level != ORT_DISABLE_ALL;
+  const std::string cached =
+      use_cache ? OptimizedModelPath(params.cache_dir, path, config.optimization_level) : "";
+  std::error_code ec;
+  if (!cached.empty() && std::filesystem::exists(cached, ec)) {
+    try {
+      model->session_ = std::make_unique<Ort::Session>(env, cached.c_str(),
+                                                       MakeSessionOptions(config, ORT_DISABLE_ALL));
+      model->loaded_from_cache_ = true;
+    } catch (const Ort::Exception&) {
+      std::filesystem::remove(cached, ec);  // unusable copy: rebuild it below
+    }
+  }
+  if (!model->session_ && !cached.empty()) {
+    std::filesystem::create_directories(params.cache_dir, ec);
+    // Written under a unique name, then renamed: concurrent loads never see a partial file.
+    const std::string tmp = cached + ".tmp." + std::to_string(::getpid()) + "." +
+                            std::to_string(g_tmp_counter.fetch_add(1));
+    try {
+      Ort::SessionOptions options = MakeSessionOptions(config, config.optimization_level);
+      options.SetOptimizedModelFilePath(tmp.c_str());
+      model->session_ = std::make_unique<Ort::Session>(env, path.c_str(), options);
+      std::filesystem::rename(tmp, cached, ec);
+    } catch (const Ort::Exception&) {
+      model->session_.reset();  // retried below without the cache; that error is reported
+    }
+    std::filesystem::remove(tmp, ec);
+  }
+  if (!model->session_) {
+    try {
+      model->session_ = std::make_unique<Ort::Session>(
+          env, path.c_str(), MakeSessionOptions(config, config.optimization_level));
+    } catch (const Ort::Exception& e) {
+      const smi_error_code code = FromOrtCode(e.GetOrtErrorCode());
+      return MakeError(code == SMI_ERROR_INTERNAL ? SMI_ERROR_INVALID_ARGUMENT : code,
+                       "onnxruntime cannot load " + path + ": " + e.what());
+    }
+  }
+  if (smi_error* e = model->ReadSchema()) return e;
+  *out = std::move(model);
+  return nullptr;
+}
+
+smi_error* OnnxModel::ReadSchema() {
+  Ort::AllocatorWithDefaultOptions allocator;
+  Ort::Session& s = *session_;
+  if (smi_error* e = ReadIo(
+          s.GetInputCount(), "input",
+          [&](size_t i) { return std::string(s.GetInputNameAllocated(i, allocator).get()); },
+          [&](size_t i) { return s.GetInputTypeInfo(i); }, inputs_)) {
+    return e;
+  }
+  if (smi_error* e = ReadIo(
+          s.GetOutputCount(), "output",
+          [&](size_t i) { return std::string(s.GetOutputNameAllocated(i, allocator).get()); },
+          [&](size_t i) { return s.GetOutputTypeInfo(i); }, outputs_)) {
+    return e;
+  }
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    input_tensors_.push_back(MakeSchemaTensor(inputs_[i]));
+    input_names_.push_back(inputs_[i].name.c_str());
+    input_index_.emplace(inputs_[i].name, i);
+  }
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    output_tensors_.push_back(MakeSchemaTensor(outputs_[i]));
+    output_index_.emplace(outputs_[i].name, i);
+  }
+  return nullptr;
+}
+
+smi_error* OnnxModel::ValidateInputs(const smi_infer_request& request,
+                                     std::vector<const smi_tensor*>& by_schema) const {
+  by_schema.assign(inputs_.size(), nullptr);
+  if (request.input_count > 0 && request.inputs == nullptr) {
+    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "inputs is NULL");
+  }
+  for (uint32_t i = 0; i < request.input_count; ++i) {
+    const smi_tensor& t = request.inputs[i];
+    if (t.name == nullptr) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "input " + std::to_string(i) + " has no name");
+    }
+    auto it = input_index_.find(t.name);
+    if (it == input_index_.end()) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "unknown input " + Quoted(t.name));
+    }
+    if (by_schema[it->second]) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "duplicate input " + Quoted(t.name));
+    }
+    by_schema[it->second] = &t;
+  }
+  for (size_t k = 0; k < inputs_.size(); ++k) {
+    const IoSpec& spec = inputs_[k];
+    const smi_tensor* t = by_schema[k];
+    const std::string who = "input " + Quoted(spec.name.c_str());
+    if (t == nullptr) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "missing " + who);
+    if (t->dtype != spec.dtype) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": expected " + DtypeName(spec.dtype) +
+                                                       ", got " + DtypeName(t->dtype));
+    }
+    if (t->rank != spec.dims.size()) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": expected rank " +
+                                                       std::to_string(spec.dims.size()) + ", got " +
+                                                       std::to_string(t->rank));
+    }
+    uint64_t count = 1;
+    bool overflow = false;
+    for (uint32_t d = 0; d < t->rank; ++d) {
+      const int64_t dim = t->dims[d];
+      if (dim < 0) {
+        return MakeError(
+            SMI_ERROR_INVALID_ARGUMENT,
+            who + ": dim " + std::to_string(d) + " is negative (" + std::to_string(dim) + ")");
+      }
+      if (spec.dims[d] >= 0 && spec.dims[d] != dim) {
+        return MakeError(SMI_ERROR_INVALID_ARGUMENT,
+                         who + ": dim " + std::to_string(d) + " must be " +
+                             std::to_string(spec.dims[d]) + ", got " + std::to_string(dim));
+      }
+      const uint64_t udim = static_cast<uint64_t>(dim);
+      if (udim != 0 && count > std::numeric_limits<uint64_t>::max() / udim) overflow = true;
+      count *= udim;
+    }
+    const uint64_t element =
+        spec.dtype == SMI_DTYPE_STRING ? sizeof(smi_string) : smi_dtype_size(spec.dtype);
+    if (overflow || (element != 0 && count > std::numeric_limits<uint64_t>::max() / element)) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": element count overflows");
+    }
+    if (t->byte_size != count * element) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": byte_size " +
+                                                       std::to_string(t->byte_size) +
+                                                       " does not match dims (expected " +
+                                                       std::to_string(count * element) + ")");
+    }
+    if (count > 0 && t->data == nullptr) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": data is NULL");
+    }
+    if (spec.dtype == SMI_DTYPE_STRING) {
+      const smi_string* s = static_cast<const smi_string*>(t->data);
+      for (uint64_t i = 0; i < count; ++i) {
+        if (s[i].length > 0 && s[i].data == nullptr) {
+          return MakeError(SMI_ERROR_INVALID_ARGUMENT,
+                           who + ": string " + std::to_string(i) + " has NULL data");
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+smi_error* OnnxModel::WantedOutputs(const smi_infer_request& request,
+                                    std::vector<size_t>& wanted) const {
+  if (request.output_count == 0) {
+    for (size_t i = 0; i < outputs_.size(); ++i) wanted.push_back(i);
+    return nullptr;
+  }
+  if (request.output_names == nullptr) {
+    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "output_names is NULL");
+  }
+  for (uint32_t i = 0; i < request.output_count; ++i) {
+    const char* name = request.output_names[i];
+    auto it = name ? output_index_.find(name) : output_index_.end();
+    if (it == output_index_.end()) {
+      return MakeError(SMI_ERROR_NOT_FOUND, "unknown output " + Quoted(name));
+    }
+    for (size_t w : wanted) {
+      if (w == it->second) {
+        return MakeError(SMI_ERROR_INVALID_ARGUMENT, "duplicate output " + Quoted(name));
+      }
+    }
+    wanted.push_back(it->second);
+  }
+  return nullptr;
+}
+
+smi_error* OnnxModel::Infer(const smi_infer_request& request) {
+  if (request.size < sizeof(smi_infer_request)) {
+    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "request: size is smaller than SMI 1.0's");
+  }
+  if (request.alloc == nullptr) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "alloc is NULL");
+  std::vector<const smi_tensor*> by_schema;
+  if (smi_error* e = ValidateInputs(request, by_schema)) return e;
+  std::vector<size_t> wanted;
+  if (smi_error* e = WantedOutputs(request, wanted)) return e;
+
+  Ort::RunOptions run_options;
+  std::unordered_multimap<uint64_t, Running>::iterator self;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    self = running_.emplace(request.request_id, Running{&run_options, false});
+  }
+  smi_error* error = nullptr;
+  try {
+    error = Run(request, by_schema, wanted, run_options);
+  } catch (const Ort::Exception& e) {
+    error = MakeError(FromOrtCode(e.GetOrtErrorCode()), std::string("onnxruntime: ") + e.what());
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.erase(self);
+    throw;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error && self->second.cancelled) {
+    FreeError(error);
+    error = MakeError(SMI_ERROR_CANCELLED,
+                      "request " + std::to_string(request.request_id) + " cancelled");
+  }
+  running_.erase(self);
+  return error;
+}
+
+smi_error* OnnxModel::Run(const smi_infer_request& request,
+                          const std::vector<const smi_tensor*>& by_schema,
+                          const std::vector<size_t>& wanted, Ort::RunOptions& run_options) {
+  // Inputs: numeric tensors are views of the caller's memory (no copy); strings are copied.
+  std::vector<Ort::Value> input_values;
+  input_values.reserve(inputs_.size());
+  Ort::AllocatorWithDefaultOptions allocator;
+  for (size_t k = 0; k < inputs_.size(); ++k) {
+    const smi_tensor& t = *by_schema[k];
+    if (inputs_[k].dtype == SMI_DTYPE_STRING) {
+      Ort::Value v =
+          Ort::Value::CreateTensor(allocator, t.dims, t.rank, ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING);
+      const smi_string* s = static_cast<const smi_string*>(t.data);
+      const uint64_t count = t.byte_size / sizeof(smi_string);
+      for (uint64_t i = 0; i < count; ++i) {
+        char* dst = v.GetResizedStringTensorElementBuffer(i, s[i].length);
+        if (s[i].length) std::memcpy(dst, s[i].data, s[i].length);
+      }
+      input_values.push_back(std::move(v));
+    } else {
+      void* data = t.byte_size == 0 && t.data == nullptr ? g_empty : t.data;
+      input_values.push_back(
+          Ort::Value::CreateTensor(cpu_, data, t.byte_size, t.dims, t.rank, inputs_[k].ort_type));
+    }
+  }
+  std::vector<const char*> output_names;
+  for (size_t w : wanted) output_names.push_back(outputs_[w].name.c_str());
+
+  // Fully static numeric outputs: the host's buffers are bound before the run and ONNX Runtime
+  // writes into them in place. Otherwise outputs are copied out after the run.
+  bool preallocate = true;
+  for (size_t w : wanted) {
+    if (!outputs_[w].is_static || outputs_[w].dtype == SMI_DTYPE_STRING) preallocate = false;
+  }
+  if (preallocate) {
+    std::vector<Ort::Value> output_values;
+    for (size_t w : wanted) {
+      const IoSpec& spec = outputs_[w];
+      uint64_t count = 1;
+      for (int64_t d : spec.dims) count *= static_cast<uint64_t>(d);
+      const uint64_t bytes = count * smi_dtype_size(spec.dtype);
+      void* buffer = nullptr;
+      if (request.alloc(request.alloc_user_data, spec.name.c_str(), spec.dtype,
+                        static_cast<uint32_t>(spec.dims.size()), spec.dims.data(), bytes,
+                        &buffer) != 0 ||
+          (buffer == nullptr && bytes > 0)) {
+        return MakeError(SMI_ERROR_RESOURCE_EXHAUSTED, "output " + Quoted(spec.name.c_str()) +
+                                                           ": the host refused to allocate " +
+                                                           std::to_string(bytes) + " bytes");
+      }
+      output_values.push_back(Ort::Value::CreateTensor(cpu_, buffer ? buffer : g_empty, bytes,
+                                                       spec.dims.data(), spec.dims.size(),
+                                                       spec.ort_type));
+    }
+    session_->Run(run_options, input_names_.data(), input_values.data(), input_values.size(),
+                  output_names.data(), output_values.data(), output_values.size());
+    return nullptr;
+  }
+
+  std::vector<Ort::Value> results =
+      session_->Run(run_options, input_names_.data(), input_values.data(), input_values.size(),
+                    output_names.data(), output_names.size());
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    const IoSpec& spec = outputs_[wanted[i]];
+    Ort::Value& value = results[i];
+    auto info = value.GetTensorTypeAndShapeInfo();
+    const std::vector<int64_t> dims = info.GetShape();
+    const uint64_t count = info.GetElementCount();
+    if (dims.size() > SMI_MAX_RANK) {
+      return MakeError(SMI_ERROR_INTERNAL,
+                       "output " + Quoted(spec.name.c_str()) + ": rank above 16");
+    }
+    uint64_t bytes = 0;
+    if (spec.dtype == SMI_DTYPE_STRING) {
+      bytes = count ? value.GetStringTensorDataLength() : 0;
+    } else {
+      bytes = value.GetTensorSizeInBytes();
+    }
+    void* buffer = nullptr;
+    if (request.alloc(request.alloc_user_data, spec.name.c_str(), spec.dtype,
+                      static_cast<uint32_t>(dims.size()), dims.data(), bytes, &buffer) != 0 ||
+        (buffer == nullptr && (bytes > 0 || (spec.dtype == SMI_DTYPE_STRING && count > 0)))) {
+      return MakeError(SMI_ERROR_RESOURCE_EXHAUSTED, "output " + Quoted(spec.name.c_str()) +
+                                                         ": the host refused to allocate " +
+                                                         std::to_string(bytes) + " bytes");
+    }
+    if (spec.dtype == SMI_DTYPE_STRING) {
+      if (count == 0) continue;
+      smi_string* entries = static_cast<smi_string*>(buffer);
+      char* storage = reinterpret_cast<char*>(entries + count);
+      std::vector<size_t> offsets(count);
+      value.GetStringTensorContent(bytes ? storage : g_empty, bytes, offsets.data(), count);
+      for (uint64_t j = 0; j < count; ++j) {
+        const size_t end = j + 1 < count ? offsets[j + 1] : bytes;
+        entries[j].data = storage + offsets[j];
+        entries[j].length = end - offsets[j];
+      }
+    } else if (bytes > 0) {
+      std::memcpy(buffer, value.GetTensorRawData(), bytes);
+    }
+  }
+  return nullptr;
+}
+
+void OnnxModel::Cancel(uint64_t request_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto [begin, end] = running_.equal_range(request_id);
+  for (auto it = begin; it != end; ++it) {
+    it->second.cancelled = true;
+    it->second.options->SetTerminate();
+  }
+}
+
+}  // namespace mlos::onnx_plugin

@@ -1,0 +1,79 @@
+// One loaded ONNX model: an Ort::Session, its IO schema as SMI tensors, and the requests
+// running on it (for cancellation).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <onnxruntime_cxx_api.h>
+
+#include "mlos/smi.h"
+#include "session_config.h"
+
+namespace mlos::onnx_plugin {
+
+// One model input or output as the session declares it.
+struct IoSpec {
+  std::string name;
+  smi_dtype dtype = SMI_DTYPE_INVALID;
+  ONNXTensorElementDataType ort_type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+  std::vector<int64_t> dims;  // -1 = symbolic/dynamic
+  bool is_static = false;     // every dim known
+};
+
+class OnnxModel {
+ public:
+  // Loads params.model_path into a session on `env` with `config` (already merged with the
+  // per-model options). With a cache_dir and config.optimized_model_cache, the first load saves
+  // ONNX Runtime's optimised graph there and later loads of the unchanged file read it.
+  // Returns NULL and sets *out on success; an error otherwise (NOT_FOUND: no file;
+  // INVALID_ARGUMENT: not a loadable model; UNSUPPORTED: an IO type SMI cannot carry).
+  static smi_error* Load(Ort::Env& env, const SessionConfig& config,
+                         const smi_model_load_params& params, std::unique_ptr<OnnxModel>* out);
+
+  const std::vector<smi_tensor>& inputs() const { return input_tensors_; }
+  const std::vector<smi_tensor>& outputs() const { return output_tensors_; }
+  // Estimate: the size of the model file loaded (its initializers dominate what the session
+  // keeps resident). Arenas grown by inference are not counted.
+  uint64_t host_bytes() const { return host_bytes_; }
+  // True when the session was read from the optimised-model cache.
+  bool loaded_from_cache() const { return loaded_from_cache_; }
+
+  // Validates request against the schema, runs the session, writes the outputs into buffers
+  // from request.alloc. Any thread, concurrently (Ort::Session::Run is thread-safe).
+  smi_error* Infer(const smi_infer_request& request);
+  // Sets the terminate flag of every running request with this id. Any thread.
+  void Cancel(uint64_t request_id);
+
+ private:
+  OnnxModel() = default;
+  smi_error* ReadSchema();
+  smi_error* ValidateInputs(const smi_infer_request& request,
+                            std::vector<const smi_tensor*>& by_schema) const;
+  smi_error* WantedOutputs(const smi_infer_request& request, std::vector<size_t>& wanted) const;
+  smi_error* Run(const smi_infer_request& request, const std::vector<const smi_tensor*>& by_schema,
+                 const std::vector<size_t>& wanted, Ort::RunOptions& run_options);
+
+  struct Running {
+    Ort::RunOptions* options;
+    bool cancelled;
+  };
+
+  std::unique_ptr<Ort::Session> session_;
+  Ort::MemoryInfo cpu_{nullptr};
+  std::vector<IoSpec> inputs_, outputs_;
+  std::vector<smi_tensor> input_tensors_, output_tensors_;  // names point into inputs_/outputs_
+  std::vector<const char*> input_names_;                    // schema order, for Run
+  std::unordered_map<std::string, size_t> input_index_, output_index_;
+  uint64_t host_bytes_ = 0;
+  bool loaded_from_cache_ = false;
+
+  std::mutex mu_;  // guards running_
+  std::unordered_multimap<uint64_t, Running> running_;
+};
+
+}  // namespace mlos::onnx_plugin

@@ -1,0 +1,59 @@
+#include "optimized_cache.h"
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
+namespace mlos::onnx_plugin {
+namespace {
+
+uint64_t Fnv1a(const std::string& bytes) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// The CPU's model name and feature flags: a graph optimised at level "all" may hold kernels
+// laid out for this CPU, so a cache directory shared between machines keeps one copy each.
+const std::string& CpuIdentity() {
+  static const std::string identity = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line, model, flags;
+    while (std::getline(in, line) && (model.empty() || flags.empty())) {
+      if (model.empty() && line.rfind("model name", 0) == 0) model = line;
+      if (flags.empty() && (line.rfind("flags", 0) == 0 || line.rfind("Features", 0) == 0)) {
+        flags = line;
+      }
+    }
+    return model + "\n" + flags;
+  }();
+  return identity;
+}
+
+}  // namespace
+
+std::string OptimizedModelPath(const std::string& cache_dir, const std::string& model_path,
+                               GraphOptimizationLevel level) {
+  struct stat st {};
+  if (::stat(model_path.c_str(), &st) != 0) return "";
+  std::error_code ec;
+  std::filesystem::path canonical = std::filesystem::canonical(model_path, ec);
+  if (ec) canonical = model_path;
+  const std::string key_source =
+      "mlos-onnx-cache-v1\n" + canonical.string() + "\n" + std::to_string(st.st_size) + "\n" +
+      std::to_string(static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec) +
+      "\n" + std::to_string(static_cast<int>(level)) + "\n" + Ort::GetVersionString() + "\n" +
+      CpuIdentity();
+  char key[17];
+  std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(Fnv1a(key_source)));
+  return (std::filesystem::path(cache_dir) / (std::string(key) + ".opt.onnx")).string();
+}
+
+}  // namespace mlos::onnx_plugin
