@@ -135,9 +135,10 @@ typedef struct smi_model_load_params {
 /* Output allocation: the host hands out the memory outputs are written to.
  * The plugin calls it once per output, with the output's final dtype and dims, and for
  * SMI_DTYPE_STRING with the total bytes of all strings in `byte_size` (the host then returns
- * a buffer of element_count smi_string entries followed by string storage; the plugin writes
- * the entries and copies bytes into the storage). On success *buffer points to at least
- * byte_size bytes valid until smi_model_infer returns; the host owns it. Returning non-zero
+ * a buffer of element_count smi_string entries followed by byte_size bytes of string storage,
+ * element_count * sizeof(smi_string) + byte_size bytes in all; the plugin writes the entries and
+ * copies bytes into the storage). For numeric dtypes *buffer points to at least byte_size bytes.
+ * The buffer is valid until smi_model_infer returns; the host owns it. Returning non-zero
  * (host refused: e.g. a shared-memory region too small) makes the plugin fail the call with
  * SMI_ERROR_RESOURCE_EXHAUSTED. Called on the thread running smi_model_infer. */
 typedef int (*smi_output_alloc_fn)(void* user_data, const char* name, smi_dtype dtype,
@@ -189,8 +190,9 @@ typedef struct smi_plugin_api {
   smi_error_code (*error_code)(const smi_error* error);
   const char* (*error_message)(const smi_error* error);
 
-  /* Creates the plugin instance. config_json: plugin settings from the daemon config (may be
-   * NULL), e.g. {"intra_op_threads":1,"graph_optimization_level":"all"}. On success *plugin is
+  /* Creates the plugin instance. config_json: this plugin's own section of the daemon config
+   * (the object under plugins.<name>, not the whole map; may be NULL), e.g.
+   * {"intra_op_threads":1,"graph_optimization_level":"all"}. On success *plugin is
    * owned by the host until plugin_shutdown. Called once, before anything else but get_info. */
   smi_error* (*plugin_init)(const char* config_json, smi_plugin** plugin);
   /* Destroys the instance; every model must have been unloaded. NULL allowed. */
@@ -219,7 +221,9 @@ typedef struct smi_plugin_api {
   smi_error* (*model_infer)(smi_model* model, const smi_infer_request* request);
 
   /* Asks a running infer/generate with this request_id to stop soon. Any thread; a no-op when
-   * the request is not running or SMI_CAP_CANCEL is not set. */
+   * the request is not running or SMI_CAP_CANCEL is not set (a cancel that arrives before the
+   * plugin has started the request is lost: the host checks its own cancellation flag before
+   * calling model_infer). */
   void (*model_cancel)(smi_model* model, uint64_t request_id);
 
   /* Streaming generation; NULL when SMI_CAP_STREAMING is not set. */
