@@ -173,10 +173,30 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnWrite(beast::error_code ec) {
     busy_ = false;
+    const bool unread_body = res_data_.status == 413 || res_data_.status == 400 ||
+                             res_data_.status == 431;
     res_.body().swap(res_data_.body);  // keep the capacity for the next answer
     res_data_.Reset();
+    if (!ec && !keep_alive_ && unread_body) return LingeringClose();
     if (ec || !keep_alive_) return Close();
     DoRead();
+  }
+
+  // After answering a request whose body was not read: stop sending, then discard what the
+  // client still sends (for a short while) so closing does not reset the connection before the
+  // client has read the answer.
+  void LingeringClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    Discard();
+  }
+  void Discard() {
+    stream_.async_read_some(asio::buffer(discard_, sizeof discard_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->Discard();
+                            });
   }
 
   void Close() {
@@ -192,6 +212,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bhttp::response<bhttp::string_body> res_;
   HttpRequest request_;
   HttpResponse res_data_;
+  char discard_[8192];
   bool busy_ = false;
   bool keep_alive_ = true;
   bool head_ = false;
