@@ -35,6 +35,7 @@ struct Args {
   std::string input = "input";
   int dim = 16;
   int iters = 5000, warmup = 500, threads = 1;
+  bool health_only = false;  // only the GET /health round trip (to measure any HTTP server)
 };
 
 std::string Encode(const std::string& s) {
@@ -158,12 +159,20 @@ int main(int argc, char** argv) {
     else if (k == "--iters") a.iters = std::atoi(v.c_str());
     else if (k == "--warmup") a.warmup = std::atoi(v.c_str());
     else if (k == "--threads") a.threads = std::atoi(v.c_str());
+    else if (k == "--health-only") a.health_only = v == "1";
     else {
       std::fprintf(stderr, "mlos-bench-http: unknown option %s\n", k.c_str());
       return 2;
     }
   }
   try {
+    if (a.health_only) {
+      Conn conn(a.host, a.port);
+      std::string req = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+      Stats health = Measure(a, [&] { conn.RoundTrip(req, nullptr); });
+      std::printf("{\"iters\": %d, \"health\": %s}\n", a.iters, Json(health).c_str());
+      return 0;
+    }
     std::vector<float> x(a.dim);
     for (int i = 0; i < a.dim; ++i) x[i] = 0.01f * static_cast<float>(i) - 0.05f;
 
@@ -191,6 +200,9 @@ int main(int argc, char** argv) {
 
     Conn conn(a.host, a.port);
     std::string body;
+    // The transport floor: GET /health on the same connection (no model, no JSON parsing).
+    std::string req_health = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    Stats health = Measure(a, [&] { conn.RoundTrip(req_health, nullptr); });
     // Original MLOS API: {"input": [flat floats]}.
     std::string arr = "[";
     for (int i = 0; i < a.dim; ++i) arr += (i ? "," : "") + std::to_string(x[i]);
@@ -233,10 +245,10 @@ int main(int argc, char** argv) {
     }
     Stats kserve_bin = Measure(a, [&] { conn.RoundTrip(req_bin, nullptr); });
 
-    std::printf("{\"iters\": %d, \"raw\": %s, \"http_json\": %s, \"kserve_json\": %s, "
-                "\"kserve_binary\": %s}\n",
-                a.iters, Json(raw).c_str(), Json(http_json).c_str(), Json(kserve_json).c_str(),
-                Json(kserve_bin).c_str());
+    std::printf("{\"iters\": %d, \"raw\": %s, \"health\": %s, \"http_json\": %s, "
+                "\"kserve_json\": %s, \"kserve_binary\": %s}\n",
+                a.iters, Json(raw).c_str(), Json(health).c_str(), Json(http_json).c_str(),
+                Json(kserve_json).c_str(), Json(kserve_bin).c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mlos-bench-http: %s\n", e.what());
     return 1;
