@@ -322,7 +322,8 @@ Result<InstallResult> InstallPackageFile(const Cache& cache, const fs::path& pac
 Result<InstallResult> InstallLocal(const Cache& cache, const fs::path& src,
                                    const InstallRequest& req, InstallObserver* obs) {
   std::error_code ec;
-  fs::path abs = fs::absolute(src, ec);
+  fs::path abs = fs::absolute(src, ec).lexically_normal();
+  if (abs.has_parent_path() && abs.filename().empty()) abs = abs.parent_path();  // "dir/"
   ModelRef forced;
   bool have_forced = false;
   if (!req.name.empty()) {
@@ -346,7 +347,7 @@ Result<InstallResult> InstallLocal(const Cache& cache, const fs::path& src,
   if (fs::is_directory(abs, ec) && fs::exists(abs / "manifest.yaml", ec)) {
     auto m = mpf::LoadManifestFile((abs / "manifest.yaml").string(), {.strict = req.strict},
                                    &warnings);
-    if (!m.ok()) return m.status().WithPrefix((abs / "manifest.yaml").string());
+    if (!m.ok()) return m.status();  // LoadManifestFile names the file
     given = std::move(m).value();
   }
   ModelRef ref;
@@ -431,7 +432,7 @@ Result<InstallResult> InstallLocal(const Cache& cache, const fs::path& src,
     if (m.metadata.source.empty()) m.metadata.source = "file://" + abs.string();
     if (m.format.execution_format.empty()) m.format.execution_format = "none";
     std::string yaml = mpf::EmitManifest(m);
-    auto parsed = mpf::ParseManifest(yaml, {.strict = req.strict}, &warnings);
+    auto parsed = mpf::ParseManifest(yaml, {.strict = req.strict});  // warned above already
     if (!parsed.ok()) return parsed.status().WithPrefix("manifest");
     InstalledVersion iv{ref.ns, ref.name, ref.version, {}, NowRfc3339(), "", m.metadata.source};
     MLOS_RETURN_IF_ERROR(WriteManifestAndMetadata(tx.dir(), m, iv));

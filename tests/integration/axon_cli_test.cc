@@ -524,6 +524,36 @@ TEST_F(AxonCliTest, InstallFromAxonRegistryConfiguredInConfigFile) {
   EXPECT_NE(badcfg.err.find("config.yaml"), std::string::npos) << badcfg.err;
 }
 
+TEST_F(AxonCliTest, LegacyManifestWarnsAndStrictRefuses) {
+  // A package directory whose manifest the original Axon wrote: apiVersion v1, version latest,
+  // empty file hashes, plus a field this version does not model.
+  fs::path src = root_ / "legacy";
+  fs::create_directories(src);
+  fs::copy_file(Fixture("demo_celsius.onnx"), src / "model.onnx");
+  WriteText(src / "manifest.yaml",
+            "apiVersion: v1\nkind: Model\nmetadata:\n  name: celsius-legacy\n  namespace: hf\n"
+            "  version: latest\nspec:\n  framework:\n    name: onnx\n  format:\n"
+            "    type: onnx\n    execution_format: onnx\n    files:\n      - path: model.onnx\n"
+            "        size: " + std::to_string(fs::file_size(src / "model.onnx")) +
+            "\n        sha256: \"\"\n  x_custom_field: keep-me\n");
+  auto strict = Run("--strict install " + Quote(src.string()));
+  EXPECT_EQ(strict.rc, 1);
+  EXPECT_NE(strict.err.find("apiVersion"), std::string::npos) << strict.err;
+  EXPECT_NE(strict.err.find("spec.format.files[0].sha256"), std::string::npos) << strict.err;
+  EXPECT_EQ(CountErrorLines(strict.err), 1) << strict.err;
+  EXPECT_TRUE(Run("list --json").out.find("celsius-legacy") == std::string::npos);
+
+  auto r = Run("install " + Quote(src.string()));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("axon: warning: apiVersion"), std::string::npos) << r.err;
+  fs::path dir = VersionDir("hf/celsius-legacy/1.0.0");
+  std::string written = Slurp(dir / "manifest.yaml");
+  EXPECT_NE(written.find("x_custom_field: keep-me"), std::string::npos) << written;
+  // The installed manifest now records the file's hash, so verify checks it.
+  EXPECT_NE(written.find(*Sha256File(src / "model.onnx")), std::string::npos) << written;
+  EXPECT_EQ(Run("verify hf/celsius-legacy@1.0.0").rc, 0);
+}
+
 TEST_F(AxonCliTest, SearchHuggingFace) {
   auto r = Run("--json search mlp");
   ASSERT_EQ(r.rc, 0) << r.err;
