@@ -89,7 +89,10 @@ Result<std::unique_ptr<PluginHost>> PluginHost::Create(const PluginHostOptions& 
     std::sort(libs.begin(), libs.end());
     for (const fs::path& lib : libs) {
       Status st = host->LoadOne(lib, config);
-      if (!st.ok()) spdlog::error("plugin {}: {}", lib.filename().string(), st.message());
+      if (!st.ok()) {
+        spdlog::error("plugin {}: {}", lib.filename().string(), st.message());
+        host->refused_.push_back(lib.filename().string() + ": " + st.message());
+      }
     }
   }
   return host;

@@ -53,6 +53,9 @@ class PluginHost {
   // "onnx, testing" (sorted), or "none".
   std::string Names() const;
   std::vector<PluginStatus> List() const;
+  // Why each library in the plugin dirs that was not loaded was refused, one line each:
+  // "libx.so: ABI 2.0, host speaks 1.0: refused" (the same lines are logged as errors).
+  const std::vector<std::string>& Refused() const { return refused_; }
 
  private:
   PluginHost() = default;
@@ -60,6 +63,7 @@ class PluginHost {
   Status LoadOne(const std::filesystem::path& path, const std::string& config_json_all);
 
   std::vector<std::unique_ptr<Plugin>> plugins_;
+  std::vector<std::string> refused_;
 };
 
 }  // namespace mlos::core
