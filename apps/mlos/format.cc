@@ -1,0 +1,167 @@
+#include "format.h"
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+namespace mlos::cli {
+namespace {
+
+using nlohmann::json;
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400)) {
+        mant <<= 1;
+        --exp;
+      }
+      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000 | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+template <typename T>
+T At(const client::Tensor& t, size_t i) {
+  T v;
+  std::memcpy(&v, t.data.data() + i * sizeof(T), sizeof(T));
+  return v;
+}
+
+json Value(const client::Tensor& t, size_t i) {
+  const std::string& d = t.dtype;
+  if (d == "string") return t.strings[i];
+  if (d == "float32") return At<float>(t, i);
+  if (d == "float64") return At<double>(t, i);
+  if (d == "float16") return HalfToFloat(At<uint16_t>(t, i));
+  if (d == "bfloat16") {
+    uint32_t bits = static_cast<uint32_t>(At<uint16_t>(t, i)) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+  if (d == "bool") return t.data[i] != 0;
+  if (d == "int8") return At<int8_t>(t, i);
+  if (d == "int16") return At<int16_t>(t, i);
+  if (d == "int32") return At<int32_t>(t, i);
+  if (d == "int64") return At<int64_t>(t, i);
+  if (d == "uint8") return At<uint8_t>(t, i);
+  if (d == "uint16") return At<uint16_t>(t, i);
+  if (d == "uint32") return At<uint32_t>(t, i);
+  if (d == "uint64") return At<uint64_t>(t, i);
+  return nullptr;
+}
+
+size_t Count(const client::Tensor& t) {
+  if (t.dtype == "string") return t.strings.size();
+  const uint64_t size = client::DtypeSize(t.dtype);
+  return size ? t.data.size() / size : 0;
+}
+
+}  // namespace
+
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < cells.size() && i < width.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    std::cout << out << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::string ValuesPreview(const client::Tensor& t, size_t max) {
+  if (t.shm.used()) {
+    return "(in shared memory region " + t.shm.region + " at " + std::to_string(t.shm.offset) + ")";
+  }
+  const size_t n = Count(t);
+  std::string s = "[";
+  for (size_t i = 0; i < n && i < max; ++i) {
+    if (i) s += ", ";
+    json v = Value(t, i);
+    if (v.is_number_float()) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.6g", v.get<double>());
+      s += b;
+    } else {
+      s += v.dump();
+    }
+  }
+  if (n > max) s += ", ... (" + std::to_string(n) + " values)";
+  return s + "]";
+}
+
+json TensorValues(const client::Tensor& t) {
+  json arr = json::array();
+  const size_t n = Count(t);
+  for (size_t i = 0; i < n; ++i) arr.push_back(Value(t, i));
+  return arr;
+}
+
+json ToJson(const client::TensorInfo& t) {
+  return {{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}};
+}
+
+json ToJson(const client::ModelInfo& m) {
+  json in = json::array(), out = json::array();
+  for (const auto& t : m.inputs) in.push_back(ToJson(t));
+  for (const auto& t : m.outputs) out.push_back(ToJson(t));
+  json j = {{"id", m.id},
+            {"name", m.name},
+            {"version", m.version},
+            {"state", m.state},
+            {"framework", m.framework},
+            {"execution_format", m.execution_format},
+            {"plugin", m.plugin},
+            {"path", m.path},
+            {"description", m.description},
+            {"is_default", m.is_default},
+            {"desired_loaded", m.desired_loaded},
+            {"memory_bytes", m.memory_bytes},
+            {"load_time_ms", m.load_time_ms},
+            {"inputs", in},
+            {"outputs", out}};
+  if (!m.reason.empty()) j["reason"] = m.reason;
+  return j;
+}
+
+json ToJson(const client::PluginInfo& p) {
+  return {{"name", p.name},
+          {"version", p.version},
+          {"framework", p.framework},
+          {"execution_formats", p.execution_formats},
+          {"capabilities", p.capabilities},
+          {"path", p.path}};
+}
+
+}  // namespace mlos::cli

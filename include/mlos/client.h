@@ -1,0 +1,262 @@
+// The MLOS C++ client SDK: one API over HTTP, gRPC and the Unix-socket IPC protocol, picked by
+// the URL given to Client::Connect:
+//
+//   http://host:port          original MLOS API + KServe v2 REST (binary tensor extension)
+//   grpc://host:port          KServe v2 GRPCInferenceService + MLOS management service
+//   unix:///path/mlosd.sock   MLOS IPC frames; shared memory passed as memfd descriptors
+//
+// Errors are mlos::Status values carrying the server's own message (HTTP {"error"}, gRPC
+// status message, IPC error frame); transport failures are kUnavailable.
+//
+// Threading: a Client may be used from several threads at once (each transport serialises or
+// pools its connections internally). SharedMemory objects are not synchronised.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mlos::client {
+
+// Bytes per element of a dtype name ("float32" -> 4, "bool" -> 1); 0 for "string" and unknown
+// names. Known names: float16 bfloat16 float32 float64 int8 int16 int32 int64 uint8 uint16
+// uint32 uint64 bool string.
+uint64_t DtypeSize(std::string_view dtype);
+bool IsKnownDtype(std::string_view dtype);
+// Element count of a shape (1 for a scalar, -1 when a dim is negative).
+int64_t ElementCount(const std::vector<int64_t>& shape);
+
+// Where a tensor's bytes live in a registered shared-memory region (region empty = not used).
+struct ShmRef {
+  std::string region;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+  bool used() const { return !region.empty(); }
+};
+
+// A named tensor. Numeric data is row-major little endian in `data`; "string" tensors use
+// `strings`. With `shm` set, the bytes are in a shared-memory region instead and `data` is empty.
+struct Tensor {
+  std::string name;
+  std::string dtype;  // "float32", "int64", ...
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> data;
+  std::vector<std::string> strings;
+  ShmRef shm;
+
+  template <typename T>
+  static Tensor From(std::string name, std::string dtype, std::vector<int64_t> shape,
+                     const std::vector<T>& values) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    Tensor t{std::move(name), std::move(dtype), std::move(shape), {}, {}, {}};
+    t.data.resize(values.size() * sizeof(T));
+    if (!values.empty()) std::memcpy(t.data.data(), values.data(), t.data.size());
+    return t;
+  }
+  // The data reinterpreted as T (copied; the caller picks the T matching dtype).
+  template <typename T>
+  std::vector<T> As() const {
+    static_assert(std::is_trivially_copyable_v<T>);
+    std::vector<T> out(data.size() / sizeof(T));
+    if (!out.empty()) std::memcpy(out.data(), data.data(), out.size() * sizeof(T));
+    return out;
+  }
+};
+
+struct TensorInfo {
+  std::string name;
+  std::string dtype;
+  std::vector<int64_t> shape;  // -1 = dynamic
+};
+
+struct ServerMetadata {
+  std::string name;
+  std::string version;
+  std::vector<std::string> extensions;
+};
+
+struct ModelMetadata {
+  std::string name;
+  std::vector<std::string> versions;
+  std::string platform;
+  std::vector<TensorInfo> inputs;
+  std::vector<TensorInfo> outputs;
+};
+
+struct ModelInfo {
+  std::string id;  // ns/name@version
+  std::string name;
+  std::string version;
+  std::string state;  // "ready", "registered", "failed", ...
+  std::string reason;
+  std::string framework;
+  std::string execution_format;
+  std::string plugin;
+  std::string path;
+  std::string description;
+  bool is_default = false;
+  bool desired_loaded = false;
+  uint64_t memory_bytes = 0;
+  double load_time_ms = 0;
+  std::vector<TensorInfo> inputs;
+  std::vector<TensorInfo> outputs;
+};
+
+struct PluginInfo {
+  std::string name;
+  std::string version;
+  std::string framework;
+  std::vector<std::string> execution_formats;
+  std::vector<std::string> capabilities;
+  std::string path;
+};
+
+// The payload `axon register` sends.
+struct RegisterRequest {
+  std::string model_id;  // required: ns/name@version
+  std::string name;
+  std::string framework;
+  std::string execution_format;
+  std::string path;  // required: the package directory
+  std::string description;
+  std::string manifest_path;
+};
+
+struct OutputSpec {
+  std::string name;
+  ShmRef shm;  // write this output into a registered region
+};
+
+struct InferRequest {
+  std::string model;    // an id ("ns/name@ver") or a name (its default version)
+  std::string version;  // optional, with a bare name
+  std::string id;       // optional request id, echoed back
+  std::vector<Tensor> inputs;
+  std::vector<OutputSpec> outputs;  // empty = every output
+};
+
+struct InferResult {
+  std::string model_name;
+  std::string model_version;
+  std::string id;
+  std::vector<Tensor> outputs;
+  // The output named `name`, or nullptr.
+  const Tensor* Find(std::string_view name) const {
+    for (const Tensor& t : outputs) {
+      if (t.name == name) return &t;
+    }
+    return nullptr;
+  }
+};
+
+struct ShmRegionInfo {
+  std::string name;
+  std::string key;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+};
+
+// A shared-memory object owned by this process, mapped read-write.
+//  - CreateMemfd: an anonymous memfd sealed against resizing (F_SEAL_SHRINK|F_SEAL_GROW); it can
+//    be registered over IPC only (its descriptor travels with SCM_RIGHTS).
+//  - CreateSystem: a POSIX shm object ("/key"); registrable over every transport (HTTP and gRPC
+//    by key, IPC by descriptor). It is shm_unlink'ed when this object is destroyed.
+class SharedMemory {
+ public:
+  static Result<std::unique_ptr<SharedMemory>> CreateMemfd(const std::string& debug_name,
+                                                           uint64_t byte_size);
+  static Result<std::unique_ptr<SharedMemory>> CreateSystem(const std::string& key,
+                                                            uint64_t byte_size);
+  ~SharedMemory();
+  SharedMemory(const SharedMemory&) = delete;
+  SharedMemory& operator=(const SharedMemory&) = delete;
+
+  uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  int fd() const { return fd_; }
+  const std::string& key() const { return key_; }  // "" for memfd
+  bool is_system() const { return !key_.empty(); }
+  // Copies `bytes` to [offset, offset + n); kInvalidArgument when out of bounds.
+  Status Write(uint64_t offset, const void* bytes, uint64_t n);
+  // Copies [offset, offset + n) out; kInvalidArgument when out of bounds.
+  Result<std::vector<uint8_t>> Read(uint64_t offset, uint64_t n) const;
+
+ private:
+  SharedMemory() = default;
+  int fd_ = -1;
+  uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+  std::string key_;
+};
+
+struct ClientOptions {
+  std::chrono::milliseconds timeout{60000};         // per request
+  std::chrono::milliseconds connect_timeout{5000};
+  std::string bearer_token;                         // sent as Authorization when set
+};
+
+// A parsed server URL.
+struct Endpoint {
+  enum class Scheme { kHttp, kGrpc, kUnix };
+  Scheme scheme = Scheme::kHttp;
+  std::string host;      // http/grpc ([::1] keeps no brackets)
+  uint16_t port = 0;
+  std::string path;      // unix socket path
+  std::string ToString() const;
+};
+// "http://h:p", "grpc://h:p", "unix:///path"; a bare "host:port" means http. kInvalidArgument
+// with the reason otherwise.
+Result<Endpoint> ParseUrl(std::string_view url);
+
+class Client {
+ public:
+  // Connects (HTTP: lazily on the first request; gRPC: creates the channel; IPC: connects the
+  // socket now). kInvalidArgument for a bad URL, kUnavailable when the server is unreachable.
+  static Result<std::unique_ptr<Client>> Connect(const std::string& url,
+                                                 const ClientOptions& options = {});
+  virtual ~Client() = default;
+
+  virtual const Endpoint& endpoint() const = 0;
+
+  // Health.
+  virtual Result<bool> Live() = 0;
+  virtual Result<bool> Ready() = 0;
+  virtual Result<bool> ModelReady(const std::string& model) = 0;
+  virtual Result<ServerMetadata> GetServerMetadata() = 0;
+  virtual Result<ModelMetadata> GetModelMetadata(const std::string& model) = 0;
+
+  // Management.
+  virtual Result<std::vector<ModelInfo>> ListModels() = 0;
+  virtual Result<ModelInfo> GetModel(const std::string& id) = 0;
+  virtual Result<ModelInfo> Register(const RegisterRequest& request) = 0;
+  virtual Result<ModelInfo> Load(const std::string& id) = 0;
+  virtual Result<ModelInfo> Unload(const std::string& id) = 0;
+  // `name` is "ns/name" (a version suffix is ignored).
+  virtual Result<ModelInfo> Rollback(const std::string& name) = 0;
+  virtual Status Unregister(const std::string& id) = 0;
+  virtual Result<std::vector<PluginInfo>> ListPlugins() = 0;
+
+  // Inference.
+  virtual Result<InferResult> Infer(const InferRequest& request) = 0;
+  // Runs Infer on another thread; the client must outlive the future.
+  std::future<Result<InferResult>> InferAsync(InferRequest request);
+
+  // Shared memory. `memory` must stay alive while the region is registered. HTTP and gRPC
+  // register system regions by key (a memfd is kInvalidArgument there); IPC passes the fd.
+  virtual Status RegisterSharedMemory(const std::string& region, const SharedMemory& memory,
+                                      uint64_t offset, uint64_t byte_size) = 0;
+  virtual Status UnregisterSharedMemory(const std::string& region) = 0;
+  // Every region ("" ) or the one named.
+  virtual Result<std::vector<ShmRegionInfo>> SharedMemoryStatus(
+      const std::string& region = "") = 0;
+};
+
+}  // namespace mlos::client

@@ -1,0 +1,314 @@
+// Client::Connect (transport by URL scheme), URL parsing, dtype helpers, InferAsync, JSON
+// decoders shared by the transports.
+#include <cstdio>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "client/internal.h"
+
+namespace mlos::client {
+namespace {
+
+using nlohmann::json;
+
+struct DtypeName {
+  const char* name;
+  const char* kserve;
+  uint64_t size;
+};
+
+constexpr DtypeName kDtypes[] = {
+    {"float32", "FP32", 4}, {"float64", "FP64", 8}, {"float16", "FP16", 2},
+    {"bfloat16", "BF16", 2}, {"int8", "INT8", 1},   {"int16", "INT16", 2},
+    {"int32", "INT32", 4},  {"int64", "INT64", 8},  {"uint8", "UINT8", 1},
+    {"uint16", "UINT16", 2}, {"uint32", "UINT32", 4}, {"uint64", "UINT64", 8},
+    {"bool", "BOOL", 1},    {"string", "BYTES", 0},
+};
+
+Result<uint16_t> ParsePort(std::string_view s, std::string_view url) {
+  if (s.empty() || s.size() > 5) return InvalidArgument("bad port in URL '" + std::string(url) + "'");
+  uint32_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return InvalidArgument("bad port in URL '" + std::string(url) + "'");
+    v = v * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (v == 0 || v > 65535) return InvalidArgument("port out of range in URL '" + std::string(url) + "'");
+  return static_cast<uint16_t>(v);
+}
+
+template <typename T>
+void Get(const json& j, const char* key, T& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return;
+  try {
+    out = it->get<T>();
+  } catch (const json::exception&) {
+  }
+}
+
+}  // namespace
+
+uint64_t DtypeSize(std::string_view dtype) {
+  for (const DtypeName& d : kDtypes) {
+    if (dtype == d.name) return d.size;
+  }
+  return 0;
+}
+
+bool IsKnownDtype(std::string_view dtype) {
+  for (const DtypeName& d : kDtypes) {
+    if (dtype == d.name) return true;
+  }
+  return false;
+}
+
+int64_t ElementCount(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return -1;
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) return -1;
+    n *= d;
+  }
+  return n;
+}
+
+std::string Endpoint::ToString() const {
+  switch (scheme) {
+    case Scheme::kUnix:
+      return "unix://" + path;
+    case Scheme::kGrpc:
+    case Scheme::kHttp: {
+      const bool v6 = host.find(':') != std::string::npos;
+      return std::string(scheme == Scheme::kGrpc ? "grpc://" : "http://") + (v6 ? "[" : "") +
+             host + (v6 ? "]" : "") + ":" + std::to_string(port);
+    }
+  }
+  return "";
+}
+
+Result<Endpoint> ParseUrl(std::string_view url) {
+  Endpoint ep;
+  std::string_view rest = url;
+  if (url.empty()) return InvalidArgument("empty server URL");
+  if (rest.starts_with("unix://")) {
+    ep.scheme = Endpoint::Scheme::kUnix;
+    ep.path = std::string(rest.substr(7));
+    if (ep.path.empty() || ep.path.front() != '/') {
+      return InvalidArgument("unix URL needs an absolute socket path: unix:///path/to/mlosd.sock");
+    }
+    if (ep.path.size() >= 108) return InvalidArgument("unix socket path too long: " + ep.path);
+    return ep;
+  }
+  if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else if (rest.starts_with("grpc://")) {
+    ep.scheme = Endpoint::Scheme::kGrpc;
+    rest.remove_prefix(7);
+  } else if (rest.find("://") != std::string_view::npos) {
+    return InvalidArgument("unsupported URL scheme in '" + std::string(url) +
+                           "' (use http://, grpc:// or unix://)");
+  }
+  // Drop one trailing '/', refuse other paths.
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.find('/') != std::string_view::npos) {
+    return InvalidArgument("URL '" + std::string(url) + "' must not have a path");
+  }
+  std::string_view port;
+  if (!rest.empty() && rest.front() == '[') {
+    const size_t close = rest.find(']');
+    if (close == std::string_view::npos) return InvalidArgument("unclosed '[' in URL '" + std::string(url) + "'");
+    ep.host = std::string(rest.substr(1, close - 1));
+    rest.remove_prefix(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return InvalidArgument("bad URL '" + std::string(url) + "'");
+      port = rest.substr(1);
+    }
+  } else {
+    const size_t colon = rest.rfind(':');
+    if (colon != std::string_view::npos) {
+      ep.host = std::string(rest.substr(0, colon));
+      port = rest.substr(colon + 1);
+      if (ep.host.find(':') != std::string::npos) {
+        return InvalidArgument("IPv6 hosts need brackets: '" + std::string(url) + "'");
+      }
+    } else {
+      ep.host = std::string(rest);
+    }
+  }
+  if (ep.host.empty()) return InvalidArgument("URL '" + std::string(url) + "' has no host");
+  if (port.empty()) {
+    ep.port = ep.scheme == Endpoint::Scheme::kGrpc ? 8081 : 8080;
+  } else {
+    MLOS_ASSIGN_OR_RETURN(ep.port, ParsePort(port, url));
+  }
+  return ep;
+}
+
+Result<std::unique_ptr<Client>> Client::Connect(const std::string& url,
+                                                const ClientOptions& options) {
+  MLOS_ASSIGN_OR_RETURN(Endpoint ep, ParseUrl(url));
+  switch (ep.scheme) {
+    case Endpoint::Scheme::kHttp:
+      return internal::NewHttpClient(ep, options);
+    case Endpoint::Scheme::kGrpc:
+      return internal::NewGrpcClient(ep, options);
+    case Endpoint::Scheme::kUnix:
+      return internal::NewIpcClient(ep, options);
+  }
+  return InvalidArgument("unsupported URL");
+}
+
+std::future<Result<InferResult>> Client::InferAsync(InferRequest request) {
+  return std::async(std::launch::async,
+                    [this, r = std::move(request)]() -> Result<InferResult> { return Infer(r); });
+}
+
+namespace internal {
+
+std::string KServeDtype(std::string_view dtype) {
+  for (const DtypeName& d : kDtypes) {
+    if (dtype == d.name) return d.kserve;
+  }
+  return "";
+}
+
+std::string DtypeFromKServe(std::string_view kserve) {
+  for (const DtypeName& d : kDtypes) {
+    if (kserve == d.kserve) return d.name;
+  }
+  return "";
+}
+
+std::string EncodeSegment(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(c);
+    } else {
+      char b[4];
+      std::snprintf(b, sizeof b, "%%%02X", u);
+      out += b;
+    }
+  }
+  return out;
+}
+
+Result<TensorInfo> TensorInfoFromJson(const json& j) {
+  if (!j.is_object()) return InvalidArgument("tensor metadata is not an object");
+  TensorInfo t;
+  Get(j, "name", t.name);
+  Get(j, "dtype", t.dtype);
+  if (t.dtype.empty()) {
+    std::string k;
+    Get(j, "datatype", k);
+    t.dtype = DtypeFromKServe(k);
+    if (t.dtype.empty()) t.dtype = k;
+  }
+  Get(j, "shape", t.shape);
+  return t;
+}
+
+static std::vector<TensorInfo> Infos(const json& j, const char* key) {
+  std::vector<TensorInfo> out;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_array()) return out;
+  for (const json& e : *it) {
+    auto t = TensorInfoFromJson(e);
+    if (t.ok()) out.push_back(std::move(t).value());
+  }
+  return out;
+}
+
+Result<ModelInfo> ModelInfoFromJson(const json& j) {
+  if (!j.is_object()) return Internal("server sent a model that is not a JSON object");
+  ModelInfo m;
+  Get(j, "id", m.id);
+  if (m.id.empty()) Get(j, "model_id", m.id);
+  Get(j, "name", m.name);
+  Get(j, "version", m.version);
+  Get(j, "state", m.state);
+  Get(j, "reason", m.reason);
+  Get(j, "framework", m.framework);
+  Get(j, "execution_format", m.execution_format);
+  Get(j, "plugin", m.plugin);
+  Get(j, "path", m.path);
+  Get(j, "description", m.description);
+  Get(j, "is_default", m.is_default);
+  Get(j, "desired_loaded", m.desired_loaded);
+  Get(j, "memory_bytes", m.memory_bytes);
+  Get(j, "load_time_ms", m.load_time_ms);
+  m.inputs = Infos(j, "inputs");
+  m.outputs = Infos(j, "outputs");
+  return m;
+}
+
+Result<PluginInfo> PluginInfoFromJson(const json& j) {
+  if (!j.is_object()) return Internal("server sent a plugin that is not a JSON object");
+  PluginInfo p;
+  Get(j, "name", p.name);
+  Get(j, "version", p.version);
+  Get(j, "framework", p.framework);
+  Get(j, "execution_formats", p.execution_formats);
+  Get(j, "capabilities", p.capabilities);
+  Get(j, "path", p.path);
+  return p;
+}
+
+std::string SerializeBytes(const Tensor& t) {
+  if (t.dtype != "string") return std::string(t.data.begin(), t.data.end());
+  std::string out;
+  for (const std::string& s : t.strings) {
+    const uint32_t len = static_cast<uint32_t>(s.size());
+    char b[4];
+    std::memcpy(b, &len, 4);
+    out.append(b, 4);
+    out += s;
+  }
+  return out;
+}
+
+Status DeserializeBytes(std::string_view bytes, Tensor& t) {
+  if (t.dtype != "string") {
+    t.data.assign(bytes.begin(), bytes.end());
+    return Status::Ok();
+  }
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    if (bytes.size() - pos < 4) return Internal("output '" + t.name + "': truncated BYTES data");
+    uint32_t len;
+    std::memcpy(&len, bytes.data() + pos, 4);
+    pos += 4;
+    if (bytes.size() - pos < len) return Internal("output '" + t.name + "': truncated BYTES data");
+    t.strings.emplace_back(bytes.substr(pos, len));
+    pos += len;
+  }
+  return Status::Ok();
+}
+
+Status CheckTensor(const Tensor& t) {
+  if (t.name.empty()) return InvalidArgument("a tensor has no name");
+  if (!IsKnownDtype(t.dtype)) {
+    return InvalidArgument("tensor '" + t.name + "': unknown dtype '" + t.dtype + "'");
+  }
+  const int64_t n = ElementCount(t.shape);
+  if (n < 0) return InvalidArgument("tensor '" + t.name + "': bad shape");
+  if (t.shm.used()) return Status::Ok();
+  if (t.dtype == "string") {
+    if (static_cast<int64_t>(t.strings.size()) != n) {
+      return InvalidArgument("tensor '" + t.name + "': " + std::to_string(t.strings.size()) +
+                             " strings for " + std::to_string(n) + " elements");
+    }
+    return Status::Ok();
+  }
+  const uint64_t want = static_cast<uint64_t>(n) * DtypeSize(t.dtype);
+  if (t.data.size() != want) {
+    return InvalidArgument("tensor '" + t.name + "': " + std::to_string(t.data.size()) +
+                           " data bytes, shape needs " + std::to_string(want));
+  }
+  return Status::Ok();
+}
+
+}  // namespace internal
+}  // namespace mlos::client

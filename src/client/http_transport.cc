@@ -1,0 +1,452 @@
+// HTTP transport: the original MLOS API for management, KServe v2 REST for health, metadata,
+// inference (binary tensor data extension both ways) and system shared memory. libcurl easy
+// handles are pooled so that connections are kept alive and reused across requests and threads.
+#include <curl/curl.h>
+
+#include <mutex>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "client/internal.h"
+
+namespace mlos::client::internal {
+namespace {
+
+using nlohmann::json;
+
+struct Reply {
+  long status = 0;
+  std::string body;
+  std::optional<uint64_t> header_length;  // Inference-Header-Content-Length
+};
+
+size_t OnBody(char* p, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(p, size * n);
+  return size * n;
+}
+
+size_t OnHeader(char* p, size_t size, size_t n, void* user) {
+  std::string_view line(p, size * n);
+  constexpr std::string_view kName = "inference-header-content-length:";
+  if (line.size() > kName.size()) {
+    bool match = true;
+    for (size_t i = 0; i < kName.size() && match; ++i) {
+      match = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
+    }
+    if (match) {
+      auto* out = static_cast<std::optional<uint64_t>*>(user);
+      try {
+        *out = std::stoull(std::string(line.substr(kName.size())));
+      } catch (...) {
+      }
+    }
+  }
+  return size * n;
+}
+
+StatusCode CodeForHttp(long status, const std::string& message) {
+  switch (status) {
+    case 400: return StatusCode::kInvalidArgument;
+    case 401: return StatusCode::kUnauthenticated;
+    case 403: return StatusCode::kPermissionDenied;
+    case 404: return StatusCode::kNotFound;
+    case 405: return StatusCode::kUnimplemented;
+    case 409:
+      return message.find("already") != std::string::npos ? StatusCode::kAlreadyExists
+                                                           : StatusCode::kFailedPrecondition;
+    case 413:
+    case 429: return StatusCode::kResourceExhausted;
+    case 501: return StatusCode::kUnimplemented;
+    case 503: return StatusCode::kUnavailable;
+    case 504: return StatusCode::kDeadlineExceeded;
+    default: return StatusCode::kInternal;
+  }
+}
+
+Result<json> ParseJson(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) return Internal("server sent malformed JSON: " + body.substr(0, 200));
+  return j;
+}
+
+class HttpClient final : public Client {
+ public:
+  HttpClient(Endpoint ep, ClientOptions options)
+      : ep_(std::move(ep)), options_(std::move(options)) {
+    const bool v6 = ep_.host.find(':') != std::string::npos;
+    base_ = std::string("http://") + (v6 ? "[" : "") + ep_.host + (v6 ? "]" : "") + ":" +
+            std::to_string(ep_.port);
+  }
+  ~HttpClient() override {
+    for (CURL* h : pool_) curl_easy_cleanup(h);
+  }
+
+  const Endpoint& endpoint() const override { return ep_; }
+
+  Result<bool> Live() override {
+    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/v2/health/live"));
+    return j.value("live", false);
+  }
+  Result<bool> Ready() override {
+    auto r = Call("GET", "/v2/health/ready");
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kUnavailable &&
+          r.status().message().find("not ready") != std::string::npos) {
+        return false;
+      }
+      return r.status();
+    }
+    return r->value("ready", false);
+  }
+  Result<bool> ModelReady(const std::string& model) override {
+    auto r = Call("GET", "/v2/models/" + EncodeSegment(model) + "/ready");
+    if (!r.ok()) {
+      if (r.status().code() == StatusCode::kUnavailable) return false;
+      return r.status();
+    }
+    return r->value("ready", false);
+  }
+  Result<ServerMetadata> GetServerMetadata() override {
+    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/v2"));
+    ServerMetadata m;
+    m.name = j.value("name", "");
+    m.version = j.value("version", "");
+    if (j.contains("extensions") && j["extensions"].is_array()) {
+      for (const json& e : j["extensions"]) {
+        if (e.is_string()) m.extensions.push_back(e.get<std::string>());
+      }
+    }
+    return m;
+  }
+  Result<ModelMetadata> GetModelMetadata(const std::string& model) override {
+    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/v2/models/" + EncodeSegment(model)));
+    ModelMetadata m;
+    m.name = j.value("name", "");
+    m.platform = j.value("platform", "");
+    if (j.contains("versions") && j["versions"].is_array()) {
+      for (const json& v : j["versions"]) {
+        if (v.is_string()) m.versions.push_back(v.get<std::string>());
+      }
+    }
+    for (const char* key : {"inputs", "outputs"}) {
+      if (!j.contains(key) || !j[key].is_array()) continue;
+      for (const json& e : j[key]) {
+        MLOS_ASSIGN_OR_RETURN(TensorInfo t, TensorInfoFromJson(e));
+        (std::string_view(key) == "inputs" ? m.inputs : m.outputs).push_back(std::move(t));
+      }
+    }
+    return m;
+  }
+
+  Result<std::vector<ModelInfo>> ListModels() override {
+    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/models"));
+    std::vector<ModelInfo> out;
+    if (!j.contains("models") || !j["models"].is_array()) {
+      return Internal("server's model list has no 'models' array");
+    }
+    for (const json& m : j["models"]) {
+      MLOS_ASSIGN_OR_RETURN(ModelInfo info, ModelInfoFromJson(m));
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+  Result<ModelInfo> GetModel(const std::string& id) override {
+    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/models/" + EncodeSegment(id)));
+    return ModelInfoFromJson(j);
+  }
+  Result<ModelInfo> Register(const RegisterRequest& r) override {
+    json body = {{"model_id", r.model_id}, {"path", r.path}};
+    if (!r.name.empty()) body["name"] = r.name;
+    if (!r.framework.empty()) body["framework"] = r.framework;
+    if (!r.execution_format.empty()) body["execution_format"] = r.execution_format;
+    if (!r.description.empty()) body["description"] = r.description;
+    if (!r.manifest_path.empty()) body["manifest_path"] = r.manifest_path;
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/register", body.dump()));
+    if (j.contains("model")) return ModelInfoFromJson(j["model"]);
+    return ModelInfoFromJson(j);
+  }
+  Result<ModelInfo> Load(const std::string& id) override {
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + EncodeSegment(id) + "/load"));
+    return ModelInfoFromJson(j);
+  }
+  Result<ModelInfo> Unload(const std::string& id) override {
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + EncodeSegment(id) + "/unload"));
+    return ModelInfoFromJson(j);
+  }
+  Result<ModelInfo> Rollback(const std::string& name) override {
+    MLOS_ASSIGN_OR_RETURN(json j,
+                          Call("POST", "/models/" + EncodeSegment(name) + "/rollback"));
+    return ModelInfoFromJson(j);
+  }
+  Status Unregister(const std::string& id) override {
+    return Call("DELETE", "/models/" + EncodeSegment(id)).status();
+  }
+  Result<std::vector<PluginInfo>> ListPlugins() override {
+    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/plugins"));
+    std::vector<PluginInfo> out;
+    if (j.contains("plugins") && j["plugins"].is_array()) {
+      for (const json& p : j["plugins"]) {
+        MLOS_ASSIGN_OR_RETURN(PluginInfo info, PluginInfoFromJson(p));
+        out.push_back(std::move(info));
+      }
+    }
+    return out;
+  }
+
+  Result<InferResult> Infer(const InferRequest& req) override {
+    json header = json::object();
+    if (!req.id.empty()) header["id"] = req.id;
+    header["parameters"] = {{"binary_data_output", true}};
+    std::string tail;
+    json inputs = json::array();
+    for (const Tensor& t : req.inputs) {
+      MLOS_RETURN_IF_ERROR(CheckTensor(t));
+      json in = {{"name", t.name}, {"datatype", KServeDtype(t.dtype)}, {"shape", t.shape}};
+      if (t.shm.used()) {
+        in["parameters"] = {{"shared_memory_region", t.shm.region},
+                            {"shared_memory_offset", t.shm.offset},
+                            {"shared_memory_byte_size", t.shm.byte_size}};
+      } else {
+        const std::string bytes = SerializeBytes(t);
+        in["parameters"] = {{"binary_data_size", bytes.size()}};
+        tail += bytes;
+      }
+      inputs.push_back(std::move(in));
+    }
+    header["inputs"] = std::move(inputs);
+    if (!req.outputs.empty()) {
+      json outs = json::array();
+      for (const OutputSpec& o : req.outputs) {
+        json spec = {{"name", o.name}};
+        if (o.shm.used()) {
+          spec["parameters"] = {{"shared_memory_region", o.shm.region},
+                                {"shared_memory_offset", o.shm.offset},
+                                {"shared_memory_byte_size", o.shm.byte_size}};
+        } else {
+          spec["parameters"] = {{"binary_data", true}};
+        }
+        outs.push_back(std::move(spec));
+      }
+      header["outputs"] = std::move(outs);
+    }
+    std::string body = header.dump();
+    const size_t header_len = body.size();
+    body += tail;
+    std::string path = "/v2/models/" + EncodeSegment(req.model);
+    if (!req.version.empty()) path += "/versions/" + EncodeSegment(req.version);
+    path += "/infer";
+    MLOS_ASSIGN_OR_RETURN(Reply reply, Send("POST", path, body, header_len));
+    MLOS_RETURN_IF_ERROR(ErrorOf(reply));
+    std::string_view head = reply.body, bin;
+    if (reply.header_length) {
+      if (*reply.header_length > reply.body.size()) {
+        return Internal("Inference-Header-Content-Length exceeds the response body");
+      }
+      head = std::string_view(reply.body).substr(0, *reply.header_length);
+      bin = std::string_view(reply.body).substr(*reply.header_length);
+    }
+    json j = json::parse(head, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return Internal("server sent a malformed infer response");
+    InferResult result;
+    result.model_name = j.value("model_name", "");
+    result.model_version = j.value("model_version", "");
+    result.id = j.value("id", "");
+    size_t pos = 0;
+    if (!j.contains("outputs") || !j["outputs"].is_array()) {
+      return Internal("infer response has no outputs array");
+    }
+    for (const json& o : j["outputs"]) {
+      Tensor t;
+      t.name = o.value("name", "");
+      t.dtype = DtypeFromKServe(o.value("datatype", ""));
+      if (o.contains("shape")) t.shape = o["shape"].get<std::vector<int64_t>>();
+      const json params = o.value("parameters", json::object());
+      if (params.contains("shared_memory_region")) {
+        t.shm.region = params["shared_memory_region"].get<std::string>();
+        t.shm.offset = params.value("shared_memory_offset", uint64_t{0});
+        t.shm.byte_size = params.value("shared_memory_byte_size", uint64_t{0});
+      } else if (params.contains("binary_data_size")) {
+        const uint64_t n = params["binary_data_size"].get<uint64_t>();
+        if (bin.size() - pos < n) return Internal("binary output data truncated");
+        MLOS_RETURN_IF_ERROR(DeserializeBytes(bin.substr(pos, n), t));
+        pos += n;
+      } else if (o.contains("data")) {
+        MLOS_RETURN_IF_ERROR(FromJsonData(o["data"], t));
+      }
+      result.outputs.push_back(std::move(t));
+    }
+    return result;
+  }
+
+  Status RegisterSharedMemory(const std::string& region, const SharedMemory& memory,
+                              uint64_t offset, uint64_t byte_size) override {
+    if (!memory.is_system()) {
+      return InvalidArgument("a memfd region can only be registered over IPC (unix://); use "
+                             "SharedMemory::CreateSystem over HTTP");
+    }
+    json body = {{"key", memory.key()}, {"offset", offset}, {"byte_size", byte_size}};
+    return Call("POST", "/v2/systemsharedmemory/region/" + EncodeSegment(region) + "/register",
+                body.dump())
+        .status();
+  }
+  Status UnregisterSharedMemory(const std::string& region) override {
+    return Call("POST",
+                "/v2/systemsharedmemory/region/" + EncodeSegment(region) + "/unregister")
+        .status();
+  }
+  Result<std::vector<ShmRegionInfo>> SharedMemoryStatus(const std::string& region) override {
+    MLOS_ASSIGN_OR_RETURN(
+        json j, Call("GET", region.empty() ? std::string("/v2/systemsharedmemory/status")
+                                           : "/v2/systemsharedmemory/region/" +
+                                                 EncodeSegment(region) + "/status"));
+    std::vector<ShmRegionInfo> out;
+    const json* arr = &j;
+    if (j.is_object() && j.contains("regions")) arr = &j["regions"];
+    if (arr->is_object()) {
+      json one = json::array({*arr});
+      return RegionsFrom(one);
+    }
+    return RegionsFrom(*arr);
+  }
+
+ private:
+  static Result<std::vector<ShmRegionInfo>> RegionsFrom(const json& arr) {
+    std::vector<ShmRegionInfo> out;
+    if (!arr.is_array()) return out;
+    for (const json& r : arr) {
+      if (!r.is_object()) continue;
+      ShmRegionInfo i;
+      i.name = r.value("name", "");
+      i.key = r.value("key", "");
+      i.offset = r.value("offset", uint64_t{0});
+      i.byte_size = r.value("byte_size", uint64_t{0});
+      out.push_back(std::move(i));
+    }
+    return out;
+  }
+
+  static Status FromJsonData(const json& data, Tensor& t) {
+    if (!data.is_array()) return Internal("output '" + t.name + "': data is not an array");
+    const uint64_t size = DtypeSize(t.dtype);
+    for (const json& v : data) {
+      if (t.dtype == "string") {
+        t.strings.push_back(v.get<std::string>());
+        continue;
+      }
+      uint8_t buf[8] = {};
+      if (t.dtype == "float32") { float f = v.get<float>(); std::memcpy(buf, &f, 4); }
+      else if (t.dtype == "float64") { double d = v.get<double>(); std::memcpy(buf, &d, 8); }
+      else if (t.dtype == "bool") { buf[0] = v.get<bool>() ? 1 : 0; }
+      else if (t.dtype.starts_with("uint")) { uint64_t u = v.get<uint64_t>(); std::memcpy(buf, &u, size); }
+      else if (t.dtype.starts_with("int")) { int64_t i = v.get<int64_t>(); std::memcpy(buf, &i, size); }
+      else return Internal("output '" + t.name + "': JSON data for dtype " + t.dtype);
+      t.data.insert(t.data.end(), buf, buf + size);
+    }
+    return Status::Ok();
+  }
+
+  static Status ErrorOf(const Reply& r) {
+    if (r.status >= 200 && r.status < 300) return Status::Ok();
+    std::string message;
+    json j = json::parse(r.body, nullptr, false);
+    if (j.is_object() && j.contains("error") && j["error"].is_string()) {
+      message = j["error"].get<std::string>();
+    } else {
+      message = "HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body.substr(0, 200));
+    }
+    return Status(CodeForHttp(r.status, message), message);
+  }
+
+  Result<json> Call(const std::string& method, const std::string& path,
+                    const std::string& body = "") {
+    MLOS_ASSIGN_OR_RETURN(Reply r, Send(method, path, body, std::nullopt));
+    MLOS_RETURN_IF_ERROR(ErrorOf(r));
+    if (r.body.empty()) return json::object();
+    return ParseJson(r.body);
+  }
+
+  CURL* Take() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!pool_.empty()) {
+        CURL* h = pool_.back();
+        pool_.pop_back();
+        return h;
+      }
+    }
+    return curl_easy_init();
+  }
+  void Give(CURL* h) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pool_.push_back(h);
+  }
+
+  Result<Reply> Send(const std::string& method, const std::string& path, const std::string& body,
+                     std::optional<size_t> inference_header_length) {
+    CURL* h = Take();
+    if (!h) return Internal("curl_easy_init failed");
+    curl_easy_reset(h);
+    Reply reply;
+    const std::string url = base_ + path;
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(options_.connect_timeout.count()));
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply.body);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &reply.header_length);
+    curl_slist* headers = nullptr;
+    headers = curl_slist_append(headers, "Expect:");
+    std::string auth, ihcl;
+    if (!options_.bearer_token.empty()) {
+      auth = "Authorization: Bearer " + options_.bearer_token;
+      headers = curl_slist_append(headers, auth.c_str());
+    }
+    if (method == "POST") {
+      curl_easy_setopt(h, CURLOPT_POST, 1L);
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+      if (inference_header_length) {
+        ihcl = "Inference-Header-Content-Length: " + std::to_string(*inference_header_length);
+        headers = curl_slist_append(headers, ihcl.c_str());
+        headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+      } else {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+      }
+    } else if (method != "GET") {
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    const CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK) {
+      curl_easy_cleanup(h);
+      const std::string msg = "cannot reach mlosd at " + base_ + ": " + curl_easy_strerror(rc);
+      return rc == CURLE_OPERATION_TIMEDOUT ? Status(StatusCode::kDeadlineExceeded, msg)
+                                            : Unavailable(msg);
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply.status);
+    Give(h);
+    return reply;
+  }
+
+  Endpoint ep_;
+  ClientOptions options_;
+  std::string base_;
+  std::mutex mu_;
+  std::vector<CURL*> pool_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Client>> NewHttpClient(const Endpoint& ep, const ClientOptions& options) {
+  static const bool init = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
+  if (!init) return Internal("curl_global_init failed");
+  return std::unique_ptr<Client>(new HttpClient(ep, options));
+}
+
+}  // namespace mlos::client::internal

@@ -1,0 +1,38 @@
+// Internals shared by the client transports: factories, dtype names, JSON decoding of the
+// server's model/plugin documents.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "mlos/client.h"
+
+namespace mlos::client::internal {
+
+Result<std::unique_ptr<Client>> NewHttpClient(const Endpoint& ep, const ClientOptions& options);
+Result<std::unique_ptr<Client>> NewGrpcClient(const Endpoint& ep, const ClientOptions& options);
+Result<std::unique_ptr<Client>> NewIpcClient(const Endpoint& ep, const ClientOptions& options);
+
+// "float32" <-> "FP32" (KServe v2 names); "" for unknown.
+std::string KServeDtype(std::string_view dtype);
+std::string DtypeFromKServe(std::string_view kserve);
+
+// "a/b@c" -> "a%2Fb%40c" (one path segment).
+std::string EncodeSegment(std::string_view s);
+
+// Decoders for the server's JSON documents (native API shapes). Missing fields keep defaults.
+Result<ModelInfo> ModelInfoFromJson(const nlohmann::json& j);
+Result<PluginInfo> PluginInfoFromJson(const nlohmann::json& j);
+Result<TensorInfo> TensorInfoFromJson(const nlohmann::json& j);  // dtype or KServe datatype
+
+// Bytes of a tensor that travels inline: numeric data as is, strings as KServe BYTES
+// (4-byte little-endian length + bytes per element).
+std::string SerializeBytes(const Tensor& t);
+Status DeserializeBytes(std::string_view bytes, Tensor& t);
+// Checks a request tensor: known dtype, non-negative shape, data size matching the shape.
+Status CheckTensor(const Tensor& t);
+
+}  // namespace mlos::client::internal

@@ -1,0 +1,228 @@
+// The mlos CLI end to end against the real mlosd: health, models, plugins, register, infer with
+// .npy and .json inputs and .npy outputs, --json, and errors (one "mlos: error:" line, exit 1;
+// usage errors exit 2).
+#include <cmath>
+#include <cstdio>
+
+#include "client/tensor_file.h"
+#include "mlosd_harness.h"
+
+namespace mlostest {
+namespace {
+
+namespace client = mlos::client;
+
+const fs::path kMlos = fs::path(MLOS_BINARY_DIR) / "bin" / "mlos";
+
+struct CliRun {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+CliRun RunMlos(const std::vector<std::string>& args, const fs::path& dir) {
+  std::string cmd = "cd '" + dir.string() + "' && '" + kMlos.string() + "'";
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  const fs::path err = dir / "stderr.txt";
+  cmd += " 2>'" + err.string() + "'";
+  CliRun r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = ::pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.err = ReadFileBytes(err);
+  return r;
+}
+
+class MlosCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!Prerequisites(&why)) GTEST_SKIP() << why;
+    if (!fs::exists(kMlos)) GTEST_SKIP() << "missing " << kMlos;
+    daemon_ = std::make_unique<Daemon>(tmp_.path() / "state");
+    ASSERT_TRUE(daemon_->Start());
+    url_ = "http://127.0.0.1:" + std::to_string(daemon_->port());
+    work_ = tmp_.path() / "work";
+    fs::create_directories(work_);
+  }
+
+  CliRun Mlos(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--url", url_});
+    return RunMlos(args, work_);
+  }
+
+  std::string RegisterMlp() {
+    Package p = MlpPackage();
+    const fs::path dir = WritePackage(tmp_.path() / "pkgs", p);
+    CliRun r = Mlos({"register", dir.string(), "--id", p.Id(), "--framework", "onnx", "--format",
+                  "onnx"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return p.Id();
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<Daemon> daemon_;
+  std::string url_;
+  fs::path work_;
+};
+
+TEST_F(MlosCliTest, Health) {
+  CliRun r = Mlos({"health"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("live:     yes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ready:    yes"), std::string::npos) << r.out;
+  CliRun j = Mlos({"--json", "health"});
+  ASSERT_EQ(j.code, 0) << j.err;
+  json doc = json::parse(j.out);
+  EXPECT_EQ(doc["live"], true);
+  EXPECT_EQ(doc["url"], url_);
+}
+
+TEST_F(MlosCliTest, UrlFromEnvironment) {
+  const std::string cmd = "MLOS_URL=" + url_ + " '" + kMlos.string() + "' --json health";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[1024];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  EXPECT_EQ(WEXITSTATUS(::pclose(p)), 0);
+  EXPECT_EQ(json::parse(out, nullptr, false).value("url", ""), url_);
+}
+
+TEST_F(MlosCliTest, ModelsAndPlugins) {
+  const std::string id = RegisterMlp();
+  CliRun list = Mlos({"models"});
+  EXPECT_EQ(list.code, 0) << list.err;
+  EXPECT_NE(list.out.find("ID"), std::string::npos);
+  EXPECT_NE(list.out.find(id), std::string::npos) << list.out;
+
+  CliRun load = Mlos({"models", "load", id});
+  EXPECT_EQ(load.code, 0) << load.err;
+  EXPECT_NE(load.out.find("READY"), std::string::npos) << load.out;
+
+  CliRun get = Mlos({"--json", "models", "get", id});
+  ASSERT_EQ(get.code, 0) << get.err;
+  json m = json::parse(get.out);
+  EXPECT_EQ(m["id"], id);
+  EXPECT_EQ(m["state"], "READY");
+  EXPECT_EQ(m["inputs"][0]["name"], "input");
+
+  CliRun listj = Mlos({"--json", "models", "list"});
+  ASSERT_EQ(listj.code, 0);
+  EXPECT_EQ(json::parse(listj.out)["count"], 1);
+
+  CliRun unload = Mlos({"models", "unload", id});
+  EXPECT_EQ(unload.code, 0) << unload.err;
+
+  CliRun plugins = Mlos({"plugins"});
+  EXPECT_EQ(plugins.code, 0) << plugins.err;
+  EXPECT_NE(plugins.out.find("onnx"), std::string::npos) << plugins.out;
+  CliRun pj = Mlos({"--json", "plugins"});
+  ASSERT_EQ(pj.code, 0);
+  EXPECT_GE(json::parse(pj.out)["count"].get<int>(), 1);
+
+  CliRun unreg = Mlos({"models", "unregister", id});
+  EXPECT_EQ(unreg.code, 0) << unreg.err;
+  CliRun gone = Mlos({"models", "get", id});
+  EXPECT_EQ(gone.code, 1);
+  EXPECT_TRUE(gone.err.starts_with("mlos: error: ")) << gone.err;
+  EXPECT_NE(gone.err.find("test/mlp"), std::string::npos) << gone.err;
+  EXPECT_EQ(std::count(gone.err.begin(), gone.err.end(), '\n'), 1) << gone.err;
+}
+
+TEST_F(MlosCliTest, InferWithNpyFiles) {
+  const std::string id = RegisterMlp();
+  std::vector<float> in(2 * 16);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(std::cos(0.11 * i));
+  const client::Tensor input = client::Tensor::From<float>("input", "float32", {2, 16}, in);
+  ASSERT_TRUE(client::WriteNpyFile(work_ / "x.npy", input).ok());
+
+  CliRun r = Mlos({"infer", id, "--input", "input=@x.npy", "--output-dir", "out"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("logits"), std::string::npos) << r.out;
+  auto logits = client::ReadTensorFile(work_ / "out" / "logits.npy", "logits");
+  auto probs = client::ReadTensorFile(work_ / "out" / "probs.npy", "probs");
+  ASSERT_TRUE(logits.ok()) << logits.status().message();
+  ASSERT_TRUE(probs.ok()) << probs.status().message();
+  EXPECT_EQ(logits->dtype, "float32");
+  EXPECT_EQ(logits->shape, (std::vector<int64_t>{2, 4}));
+  const std::vector<float> p = probs->As<float>();
+  ASSERT_EQ(p.size(), 8u);
+  EXPECT_NEAR(p[0] + p[1] + p[2] + p[3], 1.0f, 1e-5);
+
+  // The same input as JSON ({"shape", "data"}) gives the same outputs, in --json form.
+  json data = json::array();
+  for (float v : in) data.push_back(v);
+  std::ofstream(work_ / "x.json") << json{{"shape", {2, 16}}, {"data", data}}.dump();
+  CliRun j = Mlos({"--json", "infer", id, "--input", "input=@x.json"});
+  ASSERT_EQ(j.code, 0) << j.err;
+  json doc = json::parse(j.out);
+  ASSERT_EQ(doc["outputs"].size(), 2u);
+  for (const json& o : doc["outputs"]) {
+    if (o["name"] != "probs") continue;
+    EXPECT_EQ(o["shape"], json({2, 4}));
+    for (size_t i = 0; i < 8; ++i) EXPECT_EQ(o["data"][i].get<float>(), p[i]) << i;
+  }
+
+  // Nested arrays too, and the table summary without --output-dir.
+  json nested = json::array();
+  for (int row = 0; row < 2; ++row) {
+    json r16 = json::array();
+    for (int k = 0; k < 16; ++k) r16.push_back(in[static_cast<size_t>(row) * 16 + k]);
+    nested.push_back(r16);
+  }
+  std::ofstream(work_ / "nested.json") << nested.dump();
+  CliRun t = Mlos({"infer", id, "-i", "input=@nested.json"});
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("probs"), std::string::npos);
+  EXPECT_NE(t.out.find("[2, 4]"), std::string::npos) << t.out;
+}
+
+TEST_F(MlosCliTest, Errors) {
+  const std::string id = RegisterMlp();
+  // Wrong shape: the server's message, exit 1.
+  ASSERT_TRUE(client::WriteNpyFile(work_ / "bad.npy",
+                                   client::Tensor::From<float>("input", "float32", {1, 5},
+                                                               std::vector<float>(5, 0.f)))
+                  .ok());
+  CliRun shape = Mlos({"infer", id, "--input", "input=@bad.npy"});
+  EXPECT_EQ(shape.code, 1);
+  EXPECT_TRUE(shape.err.starts_with("mlos: error: ")) << shape.err;
+
+  // Missing file, malformed .npy.
+  CliRun missing = Mlos({"infer", id, "--input", "input=@nope.npy"});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("nope.npy"), std::string::npos) << missing.err;
+  std::ofstream(work_ / "junk.npy") << "not numpy";
+  CliRun junk = Mlos({"infer", id, "--input", "input=@junk.npy"});
+  EXPECT_EQ(junk.code, 1);
+  EXPECT_NE(junk.err.find("malformed .npy"), std::string::npos) << junk.err;
+
+  // Unknown model.
+  CliRun unknown = Mlos({"models", "load", "test/nope@1"});
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_TRUE(unknown.err.starts_with("mlos: error: ")) << unknown.err;
+
+  // Usage errors: exit 2.
+  EXPECT_EQ(Mlos({"infer", id, "--input", "noequals"}).code, 2);
+  EXPECT_EQ(Mlos({"models", "explode", id}).code, 2);
+  EXPECT_EQ(Mlos({"models", "get"}).code, 2);
+  EXPECT_EQ(Mlos({"frobnicate"}).code, 2);
+  CliRun badurl = RunMlos({"--url", "ftp://x", "health"}, work_);
+  EXPECT_EQ(badurl.code, 2);
+  EXPECT_TRUE(badurl.err.starts_with("mlos: error: ")) << badurl.err;
+
+  // Nothing listening: exit 1 with one line.
+  CliRun down = RunMlos({"--url", "http://127.0.0.1:1", "health"}, work_);
+  EXPECT_EQ(down.code, 1);
+  EXPECT_TRUE(down.err.starts_with("mlos: error: ")) << down.err;
+  EXPECT_EQ(std::count(down.err.begin(), down.err.end(), '\n'), 1) << down.err;
+}
+
+}  // namespace
+}  // namespace mlostest
