@@ -1,11 +1,356 @@
-// IPC transport: not built yet in this tree state.
+// IPC transport: MLOS frames (src/api/ipc/protocol.h, docs/ipc.md) over a Unix stream socket.
+// One connection per client, requests serialised by a mutex (the protocol answers in order).
+// Shared-memory regions travel as descriptors (SCM_RIGHTS): both memfd and POSIX shm objects.
+// The IPC protocol has no rollback or plugin listing: those answer kUnimplemented.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "api/ipc/protocol.h"
 #include "client/internal.h"
+#include "mlos/smi.h"
 
 namespace mlos::client::internal {
+namespace {
 
-Result<std::unique_ptr<Client>> NewIpcClient(const Endpoint& ep, const ClientOptions&) {
-  return Unimplemented("this mlos_client was built without the IPC transport (" +
-                       ep.ToString() + ")");
+using nlohmann::json;
+
+struct DtypeCode {
+  const char* name;
+  uint8_t code;
+};
+constexpr DtypeCode kCodes[] = {
+    {"float32", SMI_DTYPE_FLOAT32}, {"float64", SMI_DTYPE_FLOAT64}, {"float16", SMI_DTYPE_FLOAT16},
+    {"bfloat16", SMI_DTYPE_BFLOAT16}, {"int8", SMI_DTYPE_INT8},     {"int16", SMI_DTYPE_INT16},
+    {"int32", SMI_DTYPE_INT32},     {"int64", SMI_DTYPE_INT64},     {"uint8", SMI_DTYPE_UINT8},
+    {"uint16", SMI_DTYPE_UINT16},   {"uint32", SMI_DTYPE_UINT32},   {"uint64", SMI_DTYPE_UINT64},
+    {"bool", SMI_DTYPE_BOOL},       {"string", SMI_DTYPE_STRING},
+};
+
+uint8_t CodeOf(std::string_view name) {
+  for (const DtypeCode& c : kCodes) {
+    if (name == c.name) return c.code;
+  }
+  return SMI_DTYPE_INVALID;
+}
+std::string NameOf(uint8_t code) {
+  for (const DtypeCode& c : kCodes) {
+    if (code == c.code) return c.name;
+  }
+  return "invalid";
+}
+
+Status Unsupported(const char* what) {
+  return Unimplemented(std::string(what) + " is not part of the IPC protocol; use http:// or grpc://");
+}
+
+class IpcClient final : public Client {
+ public:
+  IpcClient(Endpoint ep, ClientOptions options, int fd, std::string server)
+      : ep_(std::move(ep)), options_(std::move(options)), fd_(fd), server_(std::move(server)) {}
+  ~IpcClient() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  const Endpoint& endpoint() const override { return ep_; }
+
+  Result<bool> Live() override {
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kHealth, ""));
+    ipc::Reader r(p);
+    const bool live = r.U8() != 0;
+    if (!r.ok()) return Internal("ipc: short HEALTH answer");
+    return live;
+  }
+  Result<bool> Ready() override {
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kHealth, ""));
+    ipc::Reader r(p);
+    r.U8();
+    const bool ready = r.U8() != 0;
+    if (!r.ok()) return Internal("ipc: short HEALTH answer");
+    return ready;
+  }
+  Result<bool> ModelReady(const std::string& model) override {
+    MLOS_ASSIGN_OR_RETURN(ModelInfo m, GetModel(model));
+    return m.state == "READY";
+  }
+  Result<ServerMetadata> GetServerMetadata() override {
+    ServerMetadata m;
+    const size_t space = server_.find(' ');
+    m.name = server_.substr(0, space);
+    m.version = space == std::string::npos ? "" : server_.substr(space + 1);
+    m.extensions = {"shared_memory"};
+    return m;
+  }
+  Result<ModelMetadata> GetModelMetadata(const std::string& model) override {
+    std::string payload;
+    ipc::Writer w(payload);
+    w.Str(model);
+    w.Str("");
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kModelMetadata, payload));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    ModelMetadata m;
+    m.name = j.value("name", "");
+    m.platform = j.value("platform", "");
+    if (j.contains("versions") && j["versions"].is_array()) {
+      for (const json& v : j["versions"]) {
+        if (v.is_string()) m.versions.push_back(v.get<std::string>());
+      }
+    }
+    for (const char* key : {"inputs", "outputs"}) {
+      if (!j.contains(key) || !j[key].is_array()) continue;
+      for (const json& e : j[key]) {
+        MLOS_ASSIGN_OR_RETURN(TensorInfo t, TensorInfoFromJson(e));
+        (std::string_view(key) == "inputs" ? m.inputs : m.outputs).push_back(std::move(t));
+      }
+    }
+    return m;
+  }
+
+  Result<std::vector<ModelInfo>> ListModels() override {
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kModelList, ""));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    const json* arr = &j;
+    if (j.is_object() && j.contains("models")) arr = &j["models"];
+    if (!arr->is_array()) return Internal("ipc: model list is not an array");
+    std::vector<ModelInfo> out;
+    for (const json& m : *arr) {
+      MLOS_ASSIGN_OR_RETURN(ModelInfo info, ModelInfoFromJson(m));
+      out.push_back(std::move(info));
+    }
+    return out;
+  }
+  Result<ModelInfo> GetModel(const std::string& id) override {
+    MLOS_ASSIGN_OR_RETURN(std::vector<ModelInfo> all, ListModels());
+    // An exact id, else the default version of a name.
+    for (const ModelInfo& m : all) {
+      if (m.id == id) return m;
+    }
+    for (const ModelInfo& m : all) {
+      if (m.name == id && m.is_default) return m;
+    }
+    return NotFound("model " + id + " is not registered");
+  }
+  Result<ModelInfo> Register(const RegisterRequest& r) override {
+    json body = {{"model_id", r.model_id}, {"path", r.path}};
+    if (!r.name.empty()) body["name"] = r.name;
+    if (!r.framework.empty()) body["framework"] = r.framework;
+    if (!r.execution_format.empty()) body["execution_format"] = r.execution_format;
+    if (!r.description.empty()) body["description"] = r.description;
+    if (!r.manifest_path.empty()) body["manifest_path"] = r.manifest_path;
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kModelRegister, body.dump()));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    if (j.contains("model")) return ModelInfoFromJson(j["model"]);
+    return ModelInfoFromJson(j);
+  }
+  Result<ModelInfo> Load(const std::string& id) override { return IdCall(ipc::Op::kModelLoad, id); }
+  Result<ModelInfo> Unload(const std::string& id) override {
+    return IdCall(ipc::Op::kModelUnload, id);
+  }
+  Result<ModelInfo> Rollback(const std::string&) override { return Unsupported("rollback"); }
+  Status Unregister(const std::string& id) override {
+    std::string payload;
+    ipc::Writer(payload).Str(id);
+    return Call(ipc::Op::kModelUnregister, payload).status();
+  }
+  Result<std::vector<PluginInfo>> ListPlugins() override {
+    return Unsupported("listing plugins");
+  }
+
+  Result<InferResult> Infer(const InferRequest& r) override {
+    ipc::InferRequestMsg m;
+    m.model = r.model;
+    m.version = r.version;
+    m.timeout_us = static_cast<uint64_t>(options_.timeout.count()) * 1000;
+    std::vector<std::string> keep;  // serialised string tensors
+    keep.reserve(r.inputs.size());
+    for (const Tensor& t : r.inputs) {
+      MLOS_RETURN_IF_ERROR(CheckTensor(t));
+      ipc::WireTensor w;
+      w.name = t.name;
+      w.dtype = CodeOf(t.dtype);
+      w.shape = t.shape;
+      if (t.shm.used()) {
+        w.placement = ipc::Placement::kShm;
+        w.region = t.shm.region;
+        w.offset = t.shm.offset;
+        w.byte_size = t.shm.byte_size;
+      } else if (t.dtype == "string") {
+        keep.push_back(SerializeBytes(t));
+        w.data = keep.back();
+      } else {
+        w.data = std::string_view(reinterpret_cast<const char*>(t.data.data()), t.data.size());
+      }
+      m.inputs.push_back(std::move(w));
+    }
+    for (const OutputSpec& o : r.outputs) {
+      ipc::WireOutputSpec s;
+      s.name = o.name;
+      if (o.shm.used()) {
+        s.placement = ipc::Placement::kShm;
+        s.region = o.shm.region;
+        s.offset = o.shm.offset;
+        s.byte_size = o.shm.byte_size;
+      }
+      m.outputs.push_back(std::move(s));
+    }
+    std::string payload;
+    ipc::EncodeInferRequest(m, payload);
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kInfer, payload));
+    auto resp = ipc::DecodeInferResponse(p);
+    if (!resp.ok()) return resp.status().WithPrefix("ipc: bad INFER answer");
+    InferResult result;
+    const size_t at = resp->model_id.rfind('@');
+    result.model_name = resp->model_id.substr(0, at);
+    result.model_version = at == std::string::npos ? "" : resp->model_id.substr(at + 1);
+    result.id = r.id;
+    for (const ipc::WireTensor& w : resp->outputs) {
+      Tensor t;
+      t.name = w.name;
+      t.dtype = NameOf(w.dtype);
+      t.shape = w.shape;
+      if (w.placement == ipc::Placement::kShm) {
+        t.shm = {w.region, w.offset, w.byte_size};
+      } else {
+        MLOS_RETURN_IF_ERROR(DeserializeBytes(w.data, t));
+      }
+      result.outputs.push_back(std::move(t));
+    }
+    return result;
+  }
+
+  Status RegisterSharedMemory(const std::string& region, const SharedMemory& memory,
+                              uint64_t offset, uint64_t byte_size) override {
+    std::string payload;
+    ipc::Writer w(payload);
+    w.Str(region);
+    w.U64(offset);
+    w.U64(byte_size);
+    return Call(ipc::Op::kShmRegister, payload, memory.fd()).status();
+  }
+  Status UnregisterSharedMemory(const std::string& region) override {
+    std::string payload;
+    ipc::Writer(payload).Str(region);
+    return Call(ipc::Op::kShmUnregister, payload).status();
+  }
+  Result<std::vector<ShmRegionInfo>> SharedMemoryStatus(const std::string& region) override {
+    std::string payload;
+    ipc::Writer(payload).Str(region);
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kShmStatus, payload));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    std::vector<ShmRegionInfo> out;
+    if (!j.is_array()) return out;
+    for (const json& e : j) {
+      if (!e.is_object()) continue;
+      ShmRegionInfo i;
+      i.name = e.value("name", "");
+      i.key = e.value("key", "");
+      i.offset = e.value("offset", uint64_t{0});
+      i.byte_size = e.value("byte_size", uint64_t{0});
+      out.push_back(std::move(i));
+    }
+    return out;
+  }
+
+ private:
+  static Result<json> Parse(const std::string& p) {
+    json j = json::parse(p, nullptr, false);
+    if (j.is_discarded()) return Internal("ipc: server sent malformed JSON");
+    return j;
+  }
+
+  Result<ModelInfo> IdCall(ipc::Op op, const std::string& id) {
+    std::string payload;
+    ipc::Writer(payload).Str(id);
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(op, payload));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    return ModelInfoFromJson(j);
+  }
+
+  Result<std::string> Call(ipc::Op op, std::string_view payload, int pass_fd = -1) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fd_ < 0) return Unavailable("ipc: connection to " + ep_.path + " is closed");
+    ipc::FrameHeader h;
+    h.op = static_cast<uint16_t>(op);
+    h.request_id = ++next_id_;
+    h.length = static_cast<uint32_t>(payload.size());
+    Status st = ipc::SendFrame(fd_, h, payload, pass_fd);
+    if (!st.ok()) return Broken(st);
+    ipc::FrameHeader rh;
+    std::string reply;
+    int received = -1;
+    st = ipc::RecvFrame(fd_, rh, reply, &received);
+    if (received >= 0) ::close(received);
+    if (!st.ok()) return Broken(st);
+    if (rh.request_id != h.request_id) {
+      return Broken(Internal("ipc: answer for request " + std::to_string(rh.request_id) +
+                             ", expected " + std::to_string(h.request_id)));
+    }
+    if (rh.status != 0) return Status(static_cast<StatusCode>(rh.status), reply);
+    return reply;
+  }
+
+  // A failed send/receive leaves the stream out of sync: close it.
+  Status Broken(const Status& st) {
+    ::close(fd_);
+    fd_ = -1;
+    return Unavailable("ipc: connection to " + ep_.path + " lost: " + st.message());
+  }
+
+  Endpoint ep_;
+  ClientOptions options_;
+  std::mutex mu_;
+  int fd_;
+  std::string server_;
+  uint64_t next_id_ = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Client>> NewIpcClient(const Endpoint& ep, const ClientOptions& options) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Internal(std::string("socket: ") + std::strerror(errno));
+  const long ms = static_cast<long>(options.timeout.count());
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, ep.path.data(), ep.path.size());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return Unavailable("cannot reach mlosd at unix://" + ep.path + ": " + std::strerror(e));
+  }
+  // HELLO: agree on a version, learn the server's name.
+  std::string payload;
+  ipc::Writer w(payload);
+  w.U16(ipc::kVersionMin);
+  w.U16(ipc::kVersionMax);
+  ipc::FrameHeader h;
+  h.op = static_cast<uint16_t>(ipc::Op::kHello);
+  h.length = static_cast<uint32_t>(payload.size());
+  Status st = ipc::SendFrame(fd, h, payload);
+  ipc::FrameHeader rh;
+  std::string reply;
+  if (st.ok()) st = ipc::RecvFrame(fd, rh, reply);
+  if (st.ok() && rh.status != 0) st = Status(static_cast<StatusCode>(rh.status), reply);
+  if (!st.ok()) {
+    ::close(fd);
+    return st.code() == StatusCode::kFailedPrecondition
+               ? st
+               : Unavailable("ipc handshake with unix://" + ep.path + " failed: " + st.message());
+  }
+  ipc::Reader r(reply);
+  r.U16();
+  r.U32();
+  std::string server(r.Str());
+  return std::unique_ptr<Client>(new IpcClient(ep, options, fd, std::move(server)));
 }
 
 }  // namespace mlos::client::internal

@@ -1,0 +1,376 @@
+// The C++ client SDK against the real mlosd on every transport the daemon offers (HTTP always;
+// gRPC and IPC when `mlosd --help` lists --grpc / --ipc): health, metadata, management, sync
+// and async inference with outputs compared across transports, errors carrying the server's
+// message, and shared-memory inference.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "mlos/client.h"
+#include "mlosd_harness.h"
+
+namespace mlostest {
+namespace {
+
+namespace client = mlos::client;
+
+std::string MlosdHelp() {
+  std::string out;
+  FILE* p = ::popen((kMlosd.string() + " --help 2>&1").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::vector<float> Input(int batch) {
+  std::vector<float> v(static_cast<size_t>(batch) * 16);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(std::sin(0.37 * i) * 3.1);
+  return v;
+}
+
+class ClientSdkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!Prerequisites(&why)) GTEST_SKIP() << why;
+    const std::string help = MlosdHelp();
+    std::vector<std::string> args;
+    if (help.find("--grpc") != std::string::npos) {
+      const uint16_t port = FreePort();
+      args.insert(args.end(), {"--grpc", "127.0.0.1:" + std::to_string(port)});
+      grpc_url_ = "grpc://127.0.0.1:" + std::to_string(port);
+    }
+    if (help.find("--ipc") != std::string::npos) {
+      const fs::path sock = tmp_.path() / "mlosd.sock";
+      args.insert(args.end(), {"--ipc", sock.string()});
+      ipc_url_ = "unix://" + sock.string();
+    }
+    daemon_ = std::make_unique<Daemon>(tmp_.path() / "state", args);
+    ASSERT_TRUE(daemon_->Start());
+    http_url_ = "http://127.0.0.1:" + std::to_string(daemon_->port());
+    urls_.push_back(http_url_);
+    if (!grpc_url_.empty()) urls_.push_back(grpc_url_);
+    if (!ipc_url_.empty()) urls_.push_back(ipc_url_);
+  }
+
+  std::unique_ptr<client::Client> Connect(const std::string& url) {
+    // The gRPC / IPC listeners may come up a moment after the HTTP line.
+    for (int attempt = 0;; ++attempt) {
+      auto c = client::Client::Connect(url);
+      if (c.ok()) {
+        auto live = (*c)->Live();
+        if (live.ok() || attempt >= 50) {
+          EXPECT_TRUE(live.ok()) << url << ": " << live.status().message();
+          return std::move(c).value();
+        }
+      } else if (attempt >= 50 || c.status().code() != mlos::StatusCode::kUnavailable) {
+        ADD_FAILURE() << url << ": " << c.status().message();
+        return nullptr;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  client::ModelInfo RegisterMlp(client::Client& c, const std::string& version = "1.0.0") {
+    Package p = MlpPackage(version);
+    const fs::path dir = WritePackage(tmp_.path() / "pkgs", p);
+    client::RegisterRequest r;
+    r.model_id = p.Id();
+    r.name = p.name;
+    r.framework = p.framework;
+    r.execution_format = p.execution_format;
+    r.path = dir.string();
+    r.description = "sdk test model";
+    auto m = c.Register(r);
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    return m.ok() ? *m : client::ModelInfo{};
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<Daemon> daemon_;
+  std::string http_url_, grpc_url_, ipc_url_;
+  std::vector<std::string> urls_;
+};
+
+TEST_F(ClientSdkTest, CoversEveryTransportTheDaemonOffers) {
+  const std::string help = MlosdHelp();
+  EXPECT_EQ(help.find("--grpc") != std::string::npos, !grpc_url_.empty());
+  EXPECT_EQ(help.find("--ipc") != std::string::npos, !ipc_url_.empty());
+  for (const std::string& url : urls_) {
+    auto c = Connect(url);
+    ASSERT_NE(c, nullptr) << url;
+    auto meta = c->GetServerMetadata();
+    ASSERT_TRUE(meta.ok()) << url << ": " << meta.status().message();
+    EXPECT_FALSE(meta->version.empty()) << url;
+    auto ready = c->Ready();
+    ASSERT_TRUE(ready.ok()) << url << ": " << ready.status().message();
+    EXPECT_TRUE(*ready) << url;
+  }
+}
+
+TEST_F(ClientSdkTest, InferenceIsIdenticalAcrossTransports) {
+  auto http = Connect(http_url_);
+  ASSERT_NE(http, nullptr);
+  const client::ModelInfo m = RegisterMlp(*http);
+  ASSERT_EQ(m.id, "test/mlp@1.0.0");
+  ASSERT_TRUE(http->Load(m.id).ok());
+
+  const std::vector<float> in = Input(3);
+  client::InferRequest req;
+  req.model = m.id;
+  req.inputs.push_back(client::Tensor::From<float>("input", "float32", {3, 16}, in));
+
+  std::vector<client::InferResult> results;
+  for (const std::string& url : urls_) {
+    SCOPED_TRACE(url);
+    auto c = Connect(url);
+    ASSERT_NE(c, nullptr);
+    auto meta = c->GetModelMetadata(m.id);
+    ASSERT_TRUE(meta.ok()) << meta.status().message();
+    ASSERT_EQ(meta->inputs.size(), 1u);
+    EXPECT_EQ(meta->inputs[0].name, "input");
+    EXPECT_EQ(meta->inputs[0].dtype, "float32");
+    EXPECT_EQ(meta->inputs[0].shape, (std::vector<int64_t>{-1, 16}));
+    ASSERT_EQ(meta->outputs.size(), 2u);
+    auto model_ready = c->ModelReady(m.id);
+    ASSERT_TRUE(model_ready.ok()) << model_ready.status().message();
+    EXPECT_TRUE(*model_ready);
+
+    auto r = c->Infer(req);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    const client::Tensor* logits = r->Find("logits");
+    const client::Tensor* probs = r->Find("probs");
+    ASSERT_NE(logits, nullptr);
+    ASSERT_NE(probs, nullptr);
+    EXPECT_EQ(logits->dtype, "float32");
+    EXPECT_EQ(logits->shape, (std::vector<int64_t>{3, 4}));
+    EXPECT_EQ(probs->shape, (std::vector<int64_t>{3, 4}));
+    const std::vector<float> p = probs->As<float>();
+    for (int row = 0; row < 3; ++row) {
+      float sum = 0;
+      for (int k = 0; k < 4; ++k) sum += p[static_cast<size_t>(row) * 4 + k];
+      EXPECT_NEAR(sum, 1.0f, 1e-5);
+    }
+    // Only the requested output.
+    client::InferRequest only = req;
+    only.outputs.push_back({"probs", {}});
+    auto r2 = c->Infer(only);
+    ASSERT_TRUE(r2.ok()) << r2.status().message();
+    ASSERT_EQ(r2->outputs.size(), 1u);
+    EXPECT_EQ(r2->outputs[0].name, "probs");
+    EXPECT_EQ(r2->outputs[0].data, probs->data);
+
+    // Async: several in flight at once.
+    std::vector<std::future<mlos::Result<client::InferResult>>> futures;
+    for (int i = 0; i < 4; ++i) futures.push_back(c->InferAsync(req));
+    for (auto& f : futures) {
+      auto a = f.get();
+      ASSERT_TRUE(a.ok()) << a.status().message();
+      EXPECT_EQ(a->Find("logits")->data, logits->data);
+    }
+    results.push_back(std::move(r).value());
+  }
+  for (size_t i = 1; i < results.size(); ++i) {
+    SCOPED_TRACE(urls_[i]);
+    for (const char* name : {"logits", "probs"}) {
+      ASSERT_NE(results[i].Find(name), nullptr);
+      EXPECT_EQ(results[i].Find(name)->data, results[0].Find(name)->data) << name;
+      EXPECT_EQ(results[i].Find(name)->shape, results[0].Find(name)->shape) << name;
+    }
+  }
+}
+
+TEST_F(ClientSdkTest, ManagementOnEveryTransport) {
+  for (const std::string& url : urls_) {
+    SCOPED_TRACE(url);
+    auto c = Connect(url);
+    ASSERT_NE(c, nullptr);
+    // The IPC protocol has no plugin listing and no rollback: a clear kUnimplemented.
+    const bool ipc = url.starts_with("unix://");
+    auto plugins = c->ListPlugins();
+    if (ipc) {
+      ASSERT_FALSE(plugins.ok());
+      EXPECT_EQ(plugins.status().code(), mlos::StatusCode::kUnimplemented);
+    } else {
+      ASSERT_TRUE(plugins.ok()) << plugins.status().message();
+      bool has_onnx = false;
+      for (const auto& p : *plugins) has_onnx |= p.name == "onnx" || p.framework == "onnx";
+      EXPECT_TRUE(has_onnx);
+    }
+
+    const client::ModelInfo v1 = RegisterMlp(*c, "1.0.0");
+    const client::ModelInfo v2 = RegisterMlp(*c, "2.0.0");
+    EXPECT_EQ(v1.id, "test/mlp@1.0.0");
+    EXPECT_EQ(v2.id, "test/mlp@2.0.0");
+
+    auto list = c->ListModels();
+    ASSERT_TRUE(list.ok()) << list.status().message();
+    EXPECT_EQ(list->size(), 2u);
+
+    auto loaded = c->Load(v2.id);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+    EXPECT_EQ(loaded->state, "READY");
+    auto got = c->GetModel(v2.id);
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    EXPECT_EQ(got->id, v2.id);
+    EXPECT_EQ(got->framework, "onnx");
+    ASSERT_EQ(got->inputs.size(), 1u);
+    EXPECT_EQ(got->inputs[0].name, "input");
+
+    auto unloaded = c->Unload(v2.id);
+    ASSERT_TRUE(unloaded.ok()) << unloaded.status().message();
+    EXPECT_NE(unloaded->state, "READY");
+
+    // Rollback answers with the server's verdict (an error message when there is no earlier
+    // default to go back to); over IPC it is not offered.
+    auto rb = c->Rollback("test/mlp");
+    if (ipc) {
+      ASSERT_FALSE(rb.ok());
+      EXPECT_EQ(rb.status().code(), mlos::StatusCode::kUnimplemented);
+    } else if (!rb.ok()) {
+      EXPECT_FALSE(rb.status().message().empty());
+      EXPECT_NE(rb.status().code(), mlos::StatusCode::kUnimplemented) << rb.status().message();
+    }
+
+    ASSERT_TRUE(c->Unregister(v1.id).ok());
+    ASSERT_TRUE(c->Unregister(v2.id).ok());
+    auto after = c->ListModels();
+    ASSERT_TRUE(after.ok());
+    EXPECT_TRUE(after->empty());
+  }
+}
+
+TEST_F(ClientSdkTest, ErrorsCarryTheServersMessage) {
+  for (const std::string& url : urls_) {
+    SCOPED_TRACE(url);
+    auto c = Connect(url);
+    ASSERT_NE(c, nullptr);
+    auto missing = c->GetModel("test/nope@1.0.0");
+    ASSERT_FALSE(missing.ok());
+    EXPECT_EQ(missing.status().code(), mlos::StatusCode::kNotFound);
+    EXPECT_NE(missing.status().message().find("test/nope"), std::string::npos)
+        << missing.status().message();
+
+    client::InferRequest req;
+    req.model = "test/nope@1.0.0";
+    req.inputs.push_back(client::Tensor::From<float>("input", "float32", {1, 16}, Input(1)));
+    auto r = c->Infer(req);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), mlos::StatusCode::kNotFound) << r.status().message();
+
+    const client::ModelInfo m = RegisterMlp(*c);
+    client::InferRequest bad;
+    bad.model = m.id;
+    bad.inputs.push_back(client::Tensor::From<float>("input", "float32", {1, 7},
+                                                     std::vector<float>(7, 1.0f)));
+    auto b = c->Infer(bad);
+    ASSERT_FALSE(b.ok());
+    EXPECT_EQ(b.status().code(), mlos::StatusCode::kInvalidArgument) << b.status().message();
+    EXPECT_NE(b.status().message().find("input"), std::string::npos) << b.status().message();
+
+    client::RegisterRequest reg;
+    reg.model_id = "test/broken@1.0.0";
+    reg.path = (tmp_.path() / "does-not-exist").string();
+    auto rr = c->Register(reg);
+    ASSERT_FALSE(rr.ok());
+    EXPECT_FALSE(rr.status().message().empty());
+    ASSERT_TRUE(c->Unregister(m.id).ok());
+  }
+}
+
+TEST_F(ClientSdkTest, SharedMemoryInference) {
+  auto http = Connect(http_url_);
+  ASSERT_NE(http, nullptr);
+  const client::ModelInfo m = RegisterMlp(*http);
+  const std::vector<float> in = Input(2);
+  client::InferRequest plain;
+  plain.model = m.id;
+  plain.inputs.push_back(client::Tensor::From<float>("input", "float32", {2, 16}, in));
+  auto expected = http->Infer(plain);
+  ASSERT_TRUE(expected.ok()) << expected.status().message();
+
+  int covered = 0;
+  std::string covered_urls;
+  for (const std::string& url : urls_) {
+    SCOPED_TRACE(url);
+    auto c = Connect(url);
+    ASSERT_NE(c, nullptr);
+    const bool ipc = url.starts_with("unix://");
+    const std::string key = "/mlos-sdk-test-" + std::to_string(::getpid()) + "-" +
+                            std::to_string(covered);
+    auto shm = ipc ? client::SharedMemory::CreateMemfd("sdk-test", 4096)
+                   : client::SharedMemory::CreateSystem(key, 4096);
+    ASSERT_TRUE(shm.ok()) << shm.status().message();
+    mlos::Status st = c->RegisterSharedMemory("r0", **shm, 0, 4096);
+    if (!ipc && st.code() == mlos::StatusCode::kNotFound &&
+        st.message().find("no route") != std::string::npos) {
+      continue;  // this daemon has no system shared-memory routes on this protocol
+    }
+    ASSERT_TRUE(st.ok()) << st.message();
+    ++covered;
+    covered_urls += (covered_urls.empty() ? "" : " ") + url;
+    auto status = c->SharedMemoryStatus("r0");
+    ASSERT_TRUE(status.ok()) << status.status().message();
+    ASSERT_EQ(status->size(), 1u);
+    EXPECT_EQ((*status)[0].byte_size, 4096u);
+
+    ASSERT_TRUE((*shm)->Write(0, in.data(), in.size() * 4).ok());
+    client::InferRequest req;
+    req.model = m.id;
+    client::Tensor t;
+    t.name = "input";
+    t.dtype = "float32";
+    t.shape = {2, 16};
+    t.shm = {"r0", 0, in.size() * 4};
+    req.inputs.push_back(t);
+    req.outputs.push_back({"probs", {"r0", 1024, 2 * 4 * 4}});
+    req.outputs.push_back({"logits", {}});
+    auto r = c->Infer(req);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    const client::Tensor* probs = r->Find("probs");
+    ASSERT_NE(probs, nullptr);
+    EXPECT_TRUE(probs->shm.used());
+    auto bytes = (*shm)->Read(1024, 32);
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_EQ(*bytes, expected->Find("probs")->data);
+    ASSERT_NE(r->Find("logits"), nullptr);
+    EXPECT_EQ(r->Find("logits")->data, expected->Find("logits")->data);
+
+    // Out of bounds: the server's message comes back.
+    client::InferRequest oob = req;
+    oob.inputs[0].shm = {"r0", 4000, in.size() * 4};
+    auto o = c->Infer(oob);
+    EXPECT_FALSE(o.ok());
+
+    ASSERT_TRUE(c->UnregisterSharedMemory("r0").ok());
+    EXPECT_FALSE(c->UnregisterSharedMemory("r0").ok());
+  }
+  RecordProperty("shared_memory_transports", covered_urls);
+  std::printf("shared memory covered on: %s\n", covered_urls.c_str());
+  // IPC always has shared memory; HTTP/gRPC once their system shared-memory routes exist.
+  if (!ipc_url_.empty()) {
+    EXPECT_GE(covered, 1);
+  }
+  if (covered == 0) GTEST_SKIP() << "no transport of this mlosd offers shared memory yet";
+}
+
+}  // namespace
+}  // namespace mlostest
