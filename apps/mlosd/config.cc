@@ -97,6 +97,32 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
     MLOS_RETURN_IF_ERROR(
         Read(http, "request_timeout_s", "http.request_timeout_s", c.request_timeout_s));
   }
+  if (const YAML::Node grpc = root["grpc"]; grpc) {
+    if (!grpc.IsMap()) return InvalidArgument("config field 'grpc' must be a mapping");
+    MLOS_RETURN_IF_ERROR(Read(grpc, "listen", "grpc.listen", c.grpc));
+    MLOS_RETURN_IF_ERROR(Read(grpc, "max_message_bytes", "grpc.max_message_bytes",
+                              c.grpc_max_message_bytes));
+    if (const YAML::Node tls = grpc["tls"]; tls) {
+      if (!tls.IsMap()) return InvalidArgument("config field 'grpc.tls' must be a mapping");
+      MLOS_RETURN_IF_ERROR(Read(tls, "cert", "grpc.tls.cert", c.grpc_tls_cert));
+      MLOS_RETURN_IF_ERROR(Read(tls, "key", "grpc.tls.key", c.grpc_tls_key));
+      MLOS_RETURN_IF_ERROR(Read(tls, "client_ca", "grpc.tls.client_ca", c.grpc_tls_client_ca));
+    }
+  }
+  if (const YAML::Node ipc = root["ipc"]; ipc) {
+    if (!ipc.IsMap()) return InvalidArgument("config field 'ipc' must be a mapping");
+    MLOS_RETURN_IF_ERROR(Read(ipc, "path", "ipc.path", c.ipc_path));
+    std::string mode;  // octal, e.g. "0660"
+    MLOS_RETURN_IF_ERROR(Read(ipc, "mode", "ipc.mode", mode));
+    if (!mode.empty()) {
+      unsigned m = 0;
+      auto r = std::from_chars(mode.data(), mode.data() + mode.size(), m, 8);
+      if (r.ec != std::errc() || r.ptr != mode.data() + mode.size() || m > 0777) {
+        return InvalidArgument("config field 'ipc.mode' must be octal permissions like 0660");
+      }
+      c.ipc_mode = m;
+    }
+  }
   std::string state_dir;
   MLOS_RETURN_IF_ERROR(Read(root, "state_dir", "state_dir", state_dir));
   if (!state_dir.empty()) c.state_dir = state_dir;

@@ -1,0 +1,63 @@
+// The gRPC front-end of mlosd: KServe v2 `inference.GRPCInferenceService` and
+// `mlos.v1.Management`, served with the synchronous gRPC C++ API on a thread pool. Both
+// services only translate protobuf into core::Core calls (like the HTTP front-end), so errors
+// carry the same messages; core StatusCodes map to the matching gRPC codes.
+//
+// Thread-safety: Start/Stop from one thread; the services run on gRPC's threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "api/shm/shm_registry.h"
+#include "common/status.h"
+#include "core/core.h"
+
+namespace mlos::grpcapi {
+
+struct GrpcTlsOptions {
+  std::string cert_file;       // PEM server certificate chain; empty: plaintext
+  std::string key_file;        // PEM private key
+  std::string client_ca_file;  // non-empty: require client certificates signed by this CA
+};
+
+struct GrpcServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;                               // 0: a free port (see GrpcServer::port)
+  uint64_t max_message_bytes = 64ull * 1024 * 1024;  // larger messages: RESOURCE_EXHAUSTED
+  int threads = 0;                                 // max polling threads; 0: CPU count
+  GrpcTlsOptions tls;
+  std::string server_name = "mlos";
+  std::string server_version;
+  // Deadline for inference when the client sets none, or a later one (0 = none).
+  std::chrono::milliseconds request_timeout{0};
+  // Shared-memory regions (shared with other front-ends); null: the server makes its own
+  // (when shared memory is built in).
+  std::shared_ptr<api::ShmRegistry> shm;
+};
+
+class GrpcServer {
+ public:
+  // `core` must outlive the server.
+  GrpcServer(core::Core& core, GrpcServerOptions options);
+  ~GrpcServer();
+  GrpcServer(const GrpcServer&) = delete;
+  GrpcServer& operator=(const GrpcServer&) = delete;
+
+  // Binds and starts serving. kInvalidArgument for unreadable TLS files, kUnavailable when the
+  // address cannot be bound.
+  Status Start();
+  // The bound port (after Start).
+  uint16_t port() const { return port_; }
+  // Stops taking calls; calls in flight get up to `grace`, then are cancelled. Idempotent.
+  void Stop(std::chrono::milliseconds grace);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace mlos::grpcapi

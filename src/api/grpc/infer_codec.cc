@@ -1,0 +1,402 @@
+#include "api/grpc/infer_codec.h"
+
+#include <cstring>
+
+#include "api/grpc/shm_bridge.h"
+#include "api/http/tensor_json.h"
+#include "api/http/url.h"
+
+namespace mlos::grpcapi {
+namespace {
+
+using core::DataType;
+using http::ShapeToString;
+using ParamMap = google::protobuf::Map<std::string, inference::InferParameter>;
+
+constexpr const char* kProtocol = "grpc";
+
+Status FieldError(const std::string& where, const std::string& what) {
+  return InvalidArgument(where + ": " + what);
+}
+
+Result<uint64_t> UIntParam(const inference::InferParameter& p, const std::string& where) {
+  switch (p.parameter_choice_case()) {
+    case inference::InferParameter::kInt64Param:
+      if (p.int64_param() >= 0) return static_cast<uint64_t>(p.int64_param());
+      break;
+    case inference::InferParameter::kUint64Param:
+      return p.uint64_param();
+    default:
+      break;
+  }
+  return FieldError(where, "must be a non-negative integer");
+}
+
+// The shared_memory_* parameters, when present.
+Result<std::optional<ShmRef>> ShmParams(const ParamMap& params, const std::string& where) {
+  auto region = params.find("shared_memory_region");
+  if (region == params.end()) {
+    if (params.count("shared_memory_offset") || params.count("shared_memory_byte_size")) {
+      return FieldError(where + ".parameters.shared_memory_region", "missing");
+    }
+    return std::optional<ShmRef>();
+  }
+  if (region->second.parameter_choice_case() != inference::InferParameter::kStringParam ||
+      region->second.string_param().empty()) {
+    return FieldError(where + ".parameters.shared_memory_region", "must be a non-empty string");
+  }
+  ShmRef ref;
+  ref.region = region->second.string_param();
+  if (auto o = params.find("shared_memory_offset"); o != params.end()) {
+    MLOS_ASSIGN_OR_RETURN(ref.offset,
+                          UIntParam(o->second, where + ".parameters.shared_memory_offset"));
+  }
+  auto size = params.find("shared_memory_byte_size");
+  if (size == params.end()) {
+    return FieldError(where + ".parameters.shared_memory_byte_size", "missing");
+  }
+  MLOS_ASSIGN_OR_RETURN(ref.byte_size,
+                        UIntParam(size->second, where + ".parameters.shared_memory_byte_size"));
+  return std::optional<ShmRef>(std::move(ref));
+}
+
+Status DecodeRawStrings(core::Tensor& t, std::string_view bytes, int64_t count) {
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    if (bytes.size() - pos < 4) {
+      return InvalidArgument("tensor '" + t.name + "': truncated BYTES element length");
+    }
+    uint32_t len;
+    std::memcpy(&len, bytes.data() + pos, 4);  // little endian host
+    pos += 4;
+    if (bytes.size() - pos < len) {
+      return InvalidArgument("tensor '" + t.name + "': BYTES element longer than its data");
+    }
+    t.strings.emplace_back(bytes.substr(pos, len));
+    pos += len;
+  }
+  if (static_cast<int64_t>(t.strings.size()) != count) {
+    return InvalidArgument("tensor '" + t.name + "': raw data holds " +
+                           std::to_string(t.strings.size()) + " BYTES elements, shape " +
+                           ShapeToString(t.shape) + " needs " + std::to_string(count));
+  }
+  return Status::Ok();
+}
+
+// Raw bytes of a numeric tensor: referenced when aligned for the element type, else copied.
+Status UseRawBytes(core::Tensor& t, const uint8_t* data, uint64_t size, int64_t count,
+                   const char* what) {
+  if (t.dtype == DataType::kString) {
+    return DecodeRawStrings(t, std::string_view(reinterpret_cast<const char*>(data), size), count);
+  }
+  const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
+  if (size != want) {
+    return InvalidArgument("tensor '" + t.name + "': " + what + " " + std::to_string(size) +
+                           " does not match shape " + ShapeToString(t.shape) + " of " +
+                           core::DataTypeKServeName(t.dtype) + " (" + std::to_string(want) +
+                           " bytes)");
+  }
+  const uint64_t align = core::DataTypeSize(t.dtype);
+  if (align > 1 && reinterpret_cast<uintptr_t>(data) % align != 0) {
+    t.data.assign(data, data + size);
+    return Status::Ok();
+  }
+  t.external = size ? data : nullptr;
+  t.external_size = size;
+  if (!t.external) t.data.clear();
+  return Status::Ok();
+}
+
+template <typename Out, typename Field>
+void CopyElements(core::Tensor& t, const Field& field) {
+  t.data.resize(static_cast<size_t>(field.size()) * sizeof(Out));
+  Out* dst = reinterpret_cast<Out*>(t.data.data());
+  for (int i = 0; i < field.size(); ++i) dst[i] = static_cast<Out>(field.Get(i));
+}
+
+Status DecodeContents(core::Tensor& t, const inference::InferTensorContents& c, int64_t count,
+                      const std::string& where) {
+  int64_t got = 0;
+  switch (t.dtype) {
+    case DataType::kFloat32:
+      got = c.fp32_contents_size();
+      t.data.resize(static_cast<size_t>(got) * 4);
+      if (got) std::memcpy(t.data.data(), c.fp32_contents().data(), t.data.size());
+      break;
+    case DataType::kFloat64:
+      got = c.fp64_contents_size();
+      t.data.resize(static_cast<size_t>(got) * 8);
+      if (got) std::memcpy(t.data.data(), c.fp64_contents().data(), t.data.size());
+      break;
+    case DataType::kInt8: got = c.int_contents_size(); CopyElements<int8_t>(t, c.int_contents()); break;
+    case DataType::kInt16: got = c.int_contents_size(); CopyElements<int16_t>(t, c.int_contents()); break;
+    case DataType::kInt32: got = c.int_contents_size(); CopyElements<int32_t>(t, c.int_contents()); break;
+    case DataType::kInt64:
+      got = c.int64_contents_size();
+      CopyElements<int64_t>(t, c.int64_contents());
+      break;
+    case DataType::kUInt8: got = c.uint_contents_size(); CopyElements<uint8_t>(t, c.uint_contents()); break;
+    case DataType::kUInt16: got = c.uint_contents_size(); CopyElements<uint16_t>(t, c.uint_contents()); break;
+    case DataType::kUInt32: got = c.uint_contents_size(); CopyElements<uint32_t>(t, c.uint_contents()); break;
+    case DataType::kUInt64:
+      got = c.uint64_contents_size();
+      CopyElements<uint64_t>(t, c.uint64_contents());
+      break;
+    case DataType::kBool: got = c.bool_contents_size(); CopyElements<uint8_t>(t, c.bool_contents()); break;
+    case DataType::kString:
+      got = c.bytes_contents_size();
+      t.strings.assign(c.bytes_contents().begin(), c.bytes_contents().end());
+      break;
+    case DataType::kFloat16:
+    case DataType::kBFloat16:
+      return FieldError(where, std::string(core::DataTypeKServeName(t.dtype)) +
+                                   " data must be given in raw_input_contents");
+    case DataType::kInvalid:
+      return FieldError(where + ".datatype", "invalid");
+  }
+  if (got != count) {
+    return FieldError(where + ".contents", "has " + std::to_string(got) + " elements, shape " +
+                                               ShapeToString(t.shape) + " needs " +
+                                               std::to_string(count));
+  }
+  return Status::Ok();
+}
+
+bool HasContents(const inference::InferTensorContents& c) {
+  return c.bool_contents_size() || c.int_contents_size() || c.int64_contents_size() ||
+         c.uint_contents_size() || c.uint64_contents_size() || c.fp32_contents_size() ||
+         c.fp64_contents_size() || c.bytes_contents_size();
+}
+
+bool Typeable(DataType t) { return t != DataType::kFloat16 && t != DataType::kBFloat16; }
+
+void AppendRaw(const core::Tensor& t, std::string* out) {
+  if (t.dtype == DataType::kString) {
+    for (const std::string& s : t.strings) {
+      const uint32_t len = static_cast<uint32_t>(s.size());
+      char b[4];
+      std::memcpy(b, &len, 4);
+      out->append(b, 4);
+      out->append(s);
+    }
+    return;
+  }
+  out->assign(reinterpret_cast<const char*>(t.bytes()), t.byte_size());
+}
+
+template <typename T, typename Field>
+void AddElements(const core::Tensor& t, Field* field) {
+  const size_t n = t.byte_size() / sizeof(T);
+  field->Reserve(static_cast<int>(n));
+  const uint8_t* p = t.bytes();
+  for (size_t i = 0; i < n; ++i) {
+    T v;
+    std::memcpy(&v, p + i * sizeof(T), sizeof(T));
+    field->AddAlreadyReserved(v);
+  }
+}
+
+void FillContents(const core::Tensor& t, inference::InferTensorContents* c) {
+  switch (t.dtype) {
+    case DataType::kFloat32: AddElements<float>(t, c->mutable_fp32_contents()); break;
+    case DataType::kFloat64: AddElements<double>(t, c->mutable_fp64_contents()); break;
+    case DataType::kInt8: {
+      for (uint64_t i = 0; i < t.byte_size(); ++i) {
+        c->add_int_contents(static_cast<int8_t>(t.bytes()[i]));
+      }
+      break;
+    }
+    case DataType::kInt16: {
+      const size_t n = t.byte_size() / 2;
+      for (size_t i = 0; i < n; ++i) {
+        int16_t v;
+        std::memcpy(&v, t.bytes() + i * 2, 2);
+        c->add_int_contents(v);
+      }
+      break;
+    }
+    case DataType::kInt32: AddElements<int32_t>(t, c->mutable_int_contents()); break;
+    case DataType::kInt64: AddElements<int64_t>(t, c->mutable_int64_contents()); break;
+    case DataType::kUInt8:
+    case DataType::kBool:
+      for (uint64_t i = 0; i < t.byte_size(); ++i) {
+        if (t.dtype == DataType::kBool) {
+          c->add_bool_contents(t.bytes()[i] != 0);
+        } else {
+          c->add_uint_contents(t.bytes()[i]);
+        }
+      }
+      break;
+    case DataType::kUInt16: {
+      const size_t n = t.byte_size() / 2;
+      for (size_t i = 0; i < n; ++i) {
+        uint16_t v;
+        std::memcpy(&v, t.bytes() + i * 2, 2);
+        c->add_uint_contents(v);
+      }
+      break;
+    }
+    case DataType::kUInt32: AddElements<uint32_t>(t, c->mutable_uint_contents()); break;
+    case DataType::kUInt64: AddElements<uint64_t>(t, c->mutable_uint64_contents()); break;
+    case DataType::kString:
+      for (const std::string& s : t.strings) c->add_bytes_contents(s);
+      break;
+    default:
+      break;
+  }
+}
+
+void SetShmParams(const ShmRef& ref, ParamMap* params) {
+  (*params)["shared_memory_region"].set_string_param(ref.region);
+  (*params)["shared_memory_offset"].set_int64_param(static_cast<int64_t>(ref.offset));
+  (*params)["shared_memory_byte_size"].set_int64_param(static_cast<int64_t>(ref.byte_size));
+}
+
+}  // namespace
+
+std::string ModelIdOf(const std::string& name, const std::string& version) {
+  return version.empty() ? name : name + "@" + version;
+}
+
+Status ParseModelInferRequest(const inference::ModelInferRequest& req, api::ShmRegistry* shm,
+                              ParsedInfer& out) {
+  if (req.model_name().empty()) return InvalidArgument("model name is empty");
+  MLOS_RETURN_IF_ERROR(http::ValidateModelId(req.model_name(), "model name"));
+  core::InferRequest& ir = out.request;
+  ir.model = req.model_name();
+  ir.version = req.model_version();
+  ir.protocol = kProtocol;
+  const int raw_count = req.raw_input_contents_size();
+  int raw_index = 0;
+  ir.inputs.reserve(static_cast<size_t>(req.inputs_size()));
+  for (int i = 0; i < req.inputs_size(); ++i) {
+    const auto& in = req.inputs(i);
+    if (in.name().empty()) {
+      return FieldError("inputs[" + std::to_string(i) + "].name", "missing or empty");
+    }
+    const std::string where = "input '" + in.name() + "'";
+    core::Tensor t;
+    t.name = in.name();
+    auto dtype = core::DataTypeFromKServeName(in.datatype());
+    if (!dtype) {
+      return FieldError(where + ".datatype", "unknown datatype '" + in.datatype() + "'");
+    }
+    t.dtype = *dtype;
+    t.shape.reserve(static_cast<size_t>(in.shape_size()));
+    for (int64_t d : in.shape()) {
+      if (d < 0) return FieldError(where + ".shape", "dims must be non-negative integers");
+      t.shape.push_back(d);
+    }
+    const int64_t count = core::ElementCount(t.shape);
+    if (count < 0) return FieldError(where + ".shape", "too many elements");
+    for (const core::Tensor& prev : ir.inputs) {
+      if (prev.name == t.name) return FieldError(where, "given twice");
+    }
+    MLOS_ASSIGN_OR_RETURN(std::optional<ShmRef> ref, ShmParams(in.parameters(), where));
+    const bool contents = HasContents(in.contents());
+    if (ref) {
+      if (contents) return FieldError(where, "has both contents and shared_memory_region");
+      MLOS_ASSIGN_OR_RETURN(api::ShmView view,
+                            ShmResolve(shm, ref->region, ref->offset, ref->byte_size));
+      MLOS_RETURN_IF_ERROR(
+          UseRawBytes(t, view.data, view.size, count, "shared_memory_byte_size"));
+      out.keepalive.push_back(std::move(view.keepalive));
+    } else if (raw_count > 0) {
+      if (contents) return FieldError(where, "has both contents and raw_input_contents");
+      if (raw_index >= raw_count) {
+        return InvalidArgument("raw_input_contents has " + std::to_string(raw_count) +
+                               " entries, fewer than the inputs that need one");
+      }
+      const std::string& raw = req.raw_input_contents(raw_index++);
+      MLOS_RETURN_IF_ERROR(UseRawBytes(t, reinterpret_cast<const uint8_t*>(raw.data()),
+                                       raw.size(), count, "raw_input_contents size"));
+    } else {
+      MLOS_RETURN_IF_ERROR(DecodeContents(t, in.contents(), count, where));
+    }
+    ir.inputs.push_back(std::move(t));
+  }
+  if (raw_index != raw_count) {
+    return InvalidArgument("raw_input_contents has " + std::to_string(raw_count) +
+                           " entries for " + std::to_string(raw_index) + " inputs");
+  }
+  bool any_shm_output = false;
+  out.outputs.reserve(static_cast<size_t>(req.outputs_size()));
+  for (int i = 0; i < req.outputs_size(); ++i) {
+    const auto& o = req.outputs(i);
+    const std::string where = "outputs[" + std::to_string(i) + "]";
+    if (o.name().empty()) return FieldError(where + ".name", "missing or empty");
+    OutputSpec spec;
+    spec.name = o.name();
+    if (auto b = o.parameters().find("binary_data"); b != o.parameters().end()) {
+      if (b->second.parameter_choice_case() != inference::InferParameter::kBoolParam) {
+        return FieldError(where + ".parameters.binary_data", "must be a boolean");
+      }
+      spec.binary = b->second.bool_param();
+    }
+    MLOS_ASSIGN_OR_RETURN(spec.shm, ShmParams(o.parameters(), "output '" + o.name() + "'"));
+    if (spec.shm) {
+      // Check the region now: a bad one fails before the model runs.
+      MLOS_ASSIGN_OR_RETURN(api::ShmView view, ShmResolve(shm, spec.shm->region,
+                                                          spec.shm->offset, spec.shm->byte_size));
+      (void)view;
+      any_shm_output = true;
+    }
+    ir.outputs.push_back(spec.name);
+    out.outputs.push_back(std::move(spec));
+  }
+  if (any_shm_output) {
+    auto sink = std::make_shared<OutputSink>();
+    sink->shm = shm;
+    sink->specs = out.outputs;
+    out.sink = sink;
+    ir.output_allocator = [sink](const std::string& name, DataType, const std::vector<int64_t>&,
+                                 uint64_t byte_size) -> void* {
+      for (const OutputSpec& s : sink->specs) {
+        if (s.name != name || !s.shm) continue;
+        if (byte_size > s.shm->byte_size) return nullptr;
+        auto view = ShmResolve(sink->shm, s.shm->region, s.shm->offset, s.shm->byte_size);
+        if (!view.ok()) return nullptr;
+        sink->keepalive.push_back(view->keepalive);
+        return view->data;
+      }
+      sink->heap.push_back(std::make_unique<uint8_t[]>(byte_size ? byte_size : 1));
+      return sink->heap.back().get();
+    };
+  }
+  return Status::Ok();
+}
+
+void EncodeModelInferResponse(const inference::ModelInferRequest& req, const ParsedInfer& parsed,
+                              const core::InferResponse& response,
+                              inference::ModelInferResponse* out) {
+  out->set_model_name(response.model_name);
+  out->set_model_version(response.model_version);
+  if (!req.id().empty()) out->set_id(req.id());
+  bool typed = false;
+  for (const OutputSpec& s : parsed.outputs) typed |= s.binary && !*s.binary;
+  if (typed) {
+    for (const core::Tensor& t : response.outputs) typed &= Typeable(t.dtype);
+  }
+  for (const core::Tensor& t : response.outputs) {
+    auto* o = out->add_outputs();
+    o->set_name(t.name);
+    o->set_datatype(core::DataTypeKServeName(t.dtype));
+    o->mutable_shape()->Add(t.shape.begin(), t.shape.end());
+    const OutputSpec* spec = nullptr;
+    for (const OutputSpec& s : parsed.outputs) {
+      if (s.name == t.name) spec = &s;
+    }
+    if (spec && spec->shm) {
+      SetShmParams(*spec->shm, o->mutable_parameters());
+      if (!typed) out->add_raw_output_contents();  // keeps raw entries aligned with outputs
+      continue;
+    }
+    if (typed) {
+      FillContents(t, o->mutable_contents());
+    } else {
+      AppendRaw(t, out->add_raw_output_contents());
+    }
+  }
+}
+
+}  // namespace mlos::grpcapi
