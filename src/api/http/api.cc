@@ -2,12 +2,15 @@
 
 #include <exception>
 
+#include <nlohmann/json.hpp>
+
 #include "api/http/http_status.h"
 #include "api/http/json_writer.h"
 #include "api/http/kserve_codec.h"
 #include "api/http/metrics.h"
 #include "api/http/native_codec.h"
 #include "api/http/url.h"
+#include "api/shm/shm_registry.h"
 
 namespace mlos::http {
 namespace {
@@ -49,6 +52,7 @@ Api::Api(core::Core& core, Metrics* metrics, ApiOptions options)
     w.String("binary_tensor_data");
     w.String("model_repository");
     w.String("statistics");
+    if (options_.shm_registry) w.String("system_shared_memory");
     w.EndArray();
     w.EndObject();
   }
@@ -188,6 +192,10 @@ void Api::Dispatch(const RouteMatch& m, const HttpRequest& req, HttpResponse& re
       return KServeInfer(m, req, res);
     case Route::kV2RepoIndex:
       return RepositoryIndex(res);
+    case Route::kV2ShmStatus:
+    case Route::kV2ShmRegister:
+    case Route::kV2ShmUnregister:
+      return SharedMemory(m, req, res);
     case Route::kNone:
       break;
   }
@@ -239,8 +247,67 @@ void Api::KServeInfer(const RouteMatch& m, const HttpRequest& req, HttpResponse&
   for (const KServeOutputSpec& o : kreq.outputs) ir.outputs.push_back(o.name);
   ir.protocol = kProtocolKServe;
   if (options_.request_timeout.count() > 0) ir.deadline = req.received + options_.request_timeout;
+  // Shared memory: inputs read in place, outputs written in place (views held until the end).
+  std::vector<api::ShmView> views;
+  std::vector<std::pair<std::string, api::ShmView>> out_views;
+  std::vector<std::vector<uint8_t>> other_outputs;
+  Status alloc_error;
+  bool any_shm = false;
+  for (const auto& s : kreq.input_shm) any_shm |= s.has_value();
+  for (const KServeOutputSpec& o : kreq.outputs) any_shm |= o.shm.has_value();
+  if (any_shm && !options_.shm_registry) {
+    return fail(InvalidArgument("shared memory is not enabled on this server"));
+  }
+  for (size_t i = 0; i < kreq.input_shm.size(); ++i) {
+    if (!kreq.input_shm[i]) continue;
+    const KServeShmRef& ref = *kreq.input_shm[i];
+    core::Tensor& t = ir.inputs[i];
+    if (t.dtype == core::DataType::kString) {
+      return fail(InvalidArgument("input '" + t.name +
+                                  "': BYTES tensors cannot be read from shared memory"));
+    }
+    const int64_t count = core::ElementCount(t.shape);
+    const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
+    if (ref.byte_size != want) {
+      return fail(InvalidArgument("input '" + t.name + "': shared_memory_byte_size " +
+                                  std::to_string(ref.byte_size) + " does not match its shape (" +
+                                  std::to_string(want) + " bytes)"));
+    }
+    auto view = options_.shm_registry->Resolve(ref.region, ref.offset, ref.byte_size);
+    if (!view.ok()) return fail(view.status().WithPrefix("input '" + t.name + "'"));
+    t.external = view->data;
+    t.external_size = view->size;
+    views.push_back(std::move(*view));
+  }
+  bool shm_outputs = false;
+  for (const KServeOutputSpec& o : kreq.outputs) {
+    if (!o.shm) continue;
+    shm_outputs = true;
+    auto view = options_.shm_registry->Resolve(o.shm->region, o.shm->offset, o.shm->byte_size);
+    if (!view.ok()) return fail(view.status().WithPrefix("output '" + o.name + "'"));
+    out_views.emplace_back(o.name, std::move(*view));
+  }
+  if (shm_outputs) {
+    other_outputs.reserve(64);
+    ir.output_allocator = [&](const std::string& name, core::DataType,
+                              const std::vector<int64_t>&, uint64_t byte_size) -> void* {
+      for (auto& [n, v] : out_views) {
+        if (n != name) continue;
+        if (byte_size > v.size) {
+          alloc_error = InvalidArgument("output '" + name + "': " + std::to_string(byte_size) +
+                                        " bytes do not fit shared_memory_byte_size " +
+                                        std::to_string(v.size));
+          return nullptr;
+        }
+        return v.data;
+      }
+      if (other_outputs.size() == other_outputs.capacity()) return nullptr;
+      other_outputs.emplace_back(byte_size);
+      return other_outputs.back().data();
+    };
+  }
   auto out = core_.Infer(std::move(ir));
-  if (!out.ok()) return fail(out.status());
+  if (!out.ok()) return fail(alloc_error.ok() ? out.status() : alloc_error);
   EncodeKServeInferResponse(kreq, *out, res.body, &res.inference_header_length);
   if (res.inference_header_length) res.content_type = "application/octet-stream";
   Record(out->model_id, kProtocolKServe, true, start);
@@ -273,6 +340,86 @@ void Api::KServeModelReady(const RouteMatch& m, HttpResponse& res) {
   w.Key("ready");
   w.Bool(true);
   w.EndObject();
+}
+
+void Api::SharedMemory(const RouteMatch& m, const HttpRequest& req, HttpResponse& res) {
+  api::ShmRegistry* reg = options_.shm_registry;
+  if (!reg) return Error(res, 400, "shared memory is not enabled on this server");
+  switch (m.route) {
+    case Route::kV2ShmStatus: {
+      auto list = reg->List(m.region);
+      if (!list.ok()) return Error(res, list.status());
+      JsonWriter w(res.body);
+      w.BeginArray();
+      for (const api::ShmRegionStatus& s : *list) {
+        if (!s.owner.empty()) continue;  // IPC connections' regions are theirs
+        w.BeginObject();
+        w.Key("name");
+        w.String(s.name);
+        w.Key("key");
+        w.String(s.key);
+        w.Key("offset");
+        w.UInt(s.offset);
+        w.Key("byte_size");
+        w.UInt(s.byte_size);
+        w.EndObject();
+      }
+      w.EndArray();
+      return;
+    }
+    case Route::kV2ShmRegister: {
+      using nlohmann::json;
+      json doc = json::parse(req.body.begin(), req.body.end(), nullptr, false);
+      if (doc.is_discarded() || !doc.is_object()) {
+        return Error(res, 400, "the register request must be a JSON object");
+      }
+      auto key = doc.find("key");
+      if (key == doc.end() || !key->is_string()) {
+        return Error(res, 400, "field 'key': missing or not a string");
+      }
+      uint64_t fields[2] = {0, 0};
+      const char* names[2] = {"offset", "byte_size"};
+      for (int i = 0; i < 2; ++i) {
+        auto f = doc.find(names[i]);
+        if (f == doc.end()) {
+          if (i == 0) continue;
+          return Error(res, 400, "field 'byte_size': missing");
+        }
+        if (!f->is_number_unsigned() && !(f->is_number_integer() && f->get<int64_t>() >= 0)) {
+          return Error(res, 400, std::string("field '") + names[i] +
+                                     "': must be a non-negative integer");
+        }
+        fields[i] = f->get<uint64_t>();
+      }
+      Status st = reg->RegisterSystem(m.region, key->get<std::string>(), fields[0], fields[1]);
+      if (!st.ok()) return Error(res, st);
+      res.body = "{}";
+      return;
+    }
+    case Route::kV2ShmUnregister: {
+      if (!m.region.empty()) {
+        auto list = reg->List(m.region);
+        if (!list.ok()) return Error(res, list.status());
+        if (!(*list)[0].owner.empty()) {
+          return Error(res, 404, "shared memory region \"" + m.region +
+                                     "\" is not a system shared memory region");
+        }
+        Status st = reg->Unregister(m.region);
+        if (!st.ok()) return Error(res, st);
+      } else {
+        auto list = reg->List();
+        if (list.ok()) {
+          for (const api::ShmRegionStatus& s : *list) {
+            if (s.owner.empty()) (void)reg->Unregister(s.name);
+          }
+        }
+      }
+      res.body = "{}";
+      return;
+    }
+    default:
+      return Error(res, 404, "no route");
+  }
 }
 
 void Api::RepositoryIndex(HttpResponse& res) {

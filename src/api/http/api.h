@@ -12,6 +12,10 @@
 #include "api/http/router.h"
 #include "core/core.h"
 
+namespace mlos::api {
+class ShmRegistry;
+}  // namespace mlos::api
+
 namespace mlos::http {
 
 class Metrics;
@@ -45,6 +49,9 @@ struct ApiOptions {
   std::string server_version;
   // Deadline given to inference requests (0 = none): past it the core answers 504.
   std::chrono::milliseconds request_timeout{0};
+  // KServe system shared memory (/v2/systemsharedmemory, tensor parameters
+  // shared_memory_region/offset/byte_size); null: the extension answers 400. Not owned.
+  api::ShmRegistry* shm_registry = nullptr;
 };
 
 class Api {
@@ -68,6 +75,7 @@ class Api {
   void KServeMetadata(const RouteMatch& m, HttpResponse& res);
   void KServeModelReady(const RouteMatch& m, HttpResponse& res);
   void RepositoryIndex(HttpResponse& res);
+  void SharedMemory(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void ModelAnswer(const Result<core::ModelStatus>& r, HttpResponse& res);
   std::string KServeId(const RouteMatch& m) const;
   void Record(const std::string& model, const char* protocol, bool ok,

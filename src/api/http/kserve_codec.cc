@@ -27,6 +27,41 @@ Result<std::optional<uint64_t>> BinarySize(const json& params, const std::string
   return std::optional<uint64_t>(it->get<uint64_t>());
 }
 
+Result<uint64_t> NonNegative(const json& v, const std::string& where) {
+  if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0)) {
+    return FieldError(where, "must be a non-negative integer");
+  }
+  return v.get<uint64_t>();
+}
+
+// parameters.shared_memory_{region,offset,byte_size}, when the region is given.
+Result<std::optional<KServeShmRef>> ShmParams(const json& params, const std::string& where) {
+  if (!params.is_object()) return std::optional<KServeShmRef>();
+  auto region = params.find("shared_memory_region");
+  if (region == params.end()) {
+    if (params.contains("shared_memory_byte_size") || params.contains("shared_memory_offset")) {
+      return FieldError(where + ".parameters.shared_memory_region", "missing");
+    }
+    return std::optional<KServeShmRef>();
+  }
+  if (!region->is_string() || region->get_ref<const std::string&>().empty()) {
+    return FieldError(where + ".parameters.shared_memory_region", "must be a non-empty string");
+  }
+  KServeShmRef ref;
+  ref.region = region->get<std::string>();
+  auto size = params.find("shared_memory_byte_size");
+  if (size == params.end()) {
+    return FieldError(where + ".parameters.shared_memory_byte_size", "missing");
+  }
+  MLOS_ASSIGN_OR_RETURN(ref.byte_size,
+                        NonNegative(*size, where + ".parameters.shared_memory_byte_size"));
+  if (auto off = params.find("shared_memory_offset"); off != params.end()) {
+    MLOS_ASSIGN_OR_RETURN(ref.offset,
+                          NonNegative(*off, where + ".parameters.shared_memory_offset"));
+  }
+  return std::optional<KServeShmRef>(std::move(ref));
+}
+
 Status DecodeBinaryInput(core::Tensor& t, std::string_view bytes, int64_t count) {
   if (t.dtype == core::DataType::kString) {
     size_t pos = 0;
@@ -69,7 +104,7 @@ Status DecodeBinaryInput(core::Tensor& t, std::string_view bytes, int64_t count)
 }
 
 Result<core::Tensor> ParseInput(const json& in, size_t index, std::string_view binary,
-                                size_t& binary_pos) {
+                                size_t& binary_pos, std::optional<KServeShmRef>& shm) {
   std::string where = "inputs[" + std::to_string(index) + "]";
   if (!in.is_object()) return FieldError(where, "must be an object");
   core::Tensor t;
@@ -105,6 +140,13 @@ Result<core::Tensor> ParseInput(const json& in, size_t index, std::string_view b
   MLOS_ASSIGN_OR_RETURN(std::optional<uint64_t> bin,
                         BinarySize(params == in.end() ? json() : *params, where));
   auto data = in.find("data");
+  MLOS_ASSIGN_OR_RETURN(shm, ShmParams(params == in.end() ? json() : *params, where));
+  if (shm) {
+    if (data != in.end() || bin) {
+      return FieldError(where, "has shared_memory_region and data or binary_data_size");
+    }
+    return t;
+  }
   if (bin) {
     if (data != in.end()) return FieldError(where, "has both data and binary_data_size");
     if (binary.size() - binary_pos < *bin) {
@@ -201,11 +243,13 @@ Result<KServeInferRequest> ParseKServeInferRequest(std::string_view body,
   size_t binary_pos = 0;
   req.inputs.reserve(inputs->size());
   for (size_t i = 0; i < inputs->size(); ++i) {
-    MLOS_ASSIGN_OR_RETURN(core::Tensor t, ParseInput((*inputs)[i], i, binary, binary_pos));
+    std::optional<KServeShmRef> shm;
+    MLOS_ASSIGN_OR_RETURN(core::Tensor t, ParseInput((*inputs)[i], i, binary, binary_pos, shm));
     for (const core::Tensor& prev : req.inputs) {
       if (prev.name == t.name) return FieldError("input '" + t.name + "'", "given twice");
     }
     req.inputs.push_back(std::move(t));
+    req.input_shm.push_back(std::move(shm));
   }
   if (binary_pos != binary.size()) {
     return InvalidArgument(std::to_string(binary.size() - binary_pos) +
@@ -231,6 +275,7 @@ Result<KServeInferRequest> ParseKServeInferRequest(std::string_view body,
           }
           spec.binary = b->get<bool>();
         }
+        MLOS_ASSIGN_OR_RETURN(spec.shm, ShmParams(*p, where));
       }
       req.outputs.push_back(std::move(spec));
     }
@@ -256,8 +301,10 @@ void EncodeKServeInferResponse(const KServeInferRequest& request,
   w.BeginArray();
   for (const core::Tensor& t : response.outputs) {
     bool binary = request.binary_output_default;
+    const KServeShmRef* shm = nullptr;
     for (const KServeOutputSpec& s : request.outputs) {
       if (s.name == t.name && s.binary) binary = *s.binary;
+      if (s.name == t.name && s.shm) shm = &*s.shm;
     }
     w.BeginObject();
     w.Key("name");
@@ -266,7 +313,17 @@ void EncodeKServeInferResponse(const KServeInferRequest& request,
     w.String(core::DataTypeKServeName(t.dtype));
     w.Key("shape");
     WriteShape(w, t.shape);
-    if (binary) {
+    if (shm) {
+      w.Key("parameters");
+      w.BeginObject();
+      w.Key("shared_memory_region");
+      w.String(shm->region);
+      w.Key("shared_memory_offset");
+      w.UInt(shm->offset);
+      w.Key("shared_memory_byte_size");
+      w.UInt(t.byte_size());
+      w.EndObject();
+    } else if (binary) {
       w.Key("parameters");
       w.BeginObject();
       w.Key("binary_data_size");
@@ -287,6 +344,7 @@ void EncodeKServeInferResponse(const KServeInferRequest& request,
     bool binary = request.binary_output_default;
     for (const KServeOutputSpec& s : request.outputs) {
       if (s.name == t.name && s.binary) binary = *s.binary;
+      if (s.name == t.name && s.shm) binary = false;
     }
     any_binary |= binary;
   }

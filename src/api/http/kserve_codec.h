@@ -13,14 +13,26 @@
 
 namespace mlos::http {
 
+// A tensor in a registered shared-memory region (parameters shared_memory_region,
+// shared_memory_offset (default 0), shared_memory_byte_size).
+struct KServeShmRef {
+  std::string region;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+};
+
 struct KServeOutputSpec {
   std::string name;
   std::optional<bool> binary;  // parameters.binary_data, when given
+  std::optional<KServeShmRef> shm;  // written in place; the response carries no data for it
 };
 
 struct KServeInferRequest {
   std::string id;
   std::vector<core::Tensor> inputs;         // binary inputs point into the request body
+  // Per input (same index): where its bytes are when it names a shared-memory region (the
+  // tensor then has no data; the front-end resolves the region and sets Tensor::external).
+  std::vector<std::optional<KServeShmRef>> input_shm;
   std::vector<KServeOutputSpec> outputs;    // empty: all outputs
   bool binary_output_default = false;       // parameters.binary_data_output
 };

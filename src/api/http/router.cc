@@ -120,6 +120,34 @@ RouteMatch MatchV2Models(Method method, std::vector<std::string_view> seg) {
   return m;
 }
 
+RouteMatch MatchV2Shm(Method method, const std::vector<std::string_view>& seg,
+                      std::string_view target) {
+  // seg[0..1] == "v2", "systemsharedmemory"
+  std::string region;
+  size_t action = 2;
+  if (seg.size() == 5 && seg[2] == "region") {
+    auto name = PercentDecode(seg[3]);
+    if (!name.ok()) return BadId(name.status());
+    if (name->empty()) return BadId(InvalidArgument("empty shared memory region name"));
+    region = std::move(name).value();
+    action = 4;
+  } else if (seg.size() != 3) {
+    return NotFoundPath(target);
+  }
+  RouteMatch m;
+  if (seg[action] == "status") {
+    m = Only(method, Method::kGet, Route::kV2ShmStatus, "GET");
+  } else if (seg[action] == "unregister") {
+    m = Only(method, Method::kPost, Route::kV2ShmUnregister, "POST");
+  } else if (seg[action] == "register" && !region.empty()) {
+    m = Only(method, Method::kPost, Route::kV2ShmRegister, "POST");
+  } else {
+    return NotFoundPath(target);
+  }
+  if (!m.error_status) m.region = std::move(region);
+  return m;
+}
+
 RouteMatch MatchV2(Method method, const std::vector<std::string_view>& seg,
                    std::string_view target) {
   // seg[0] == "v2"
@@ -132,6 +160,7 @@ RouteMatch MatchV2(Method method, const std::vector<std::string_view>& seg,
   if (seg[1] == "models" && seg.size() >= 3) {
     return MatchV2Models(method, std::vector<std::string_view>(seg.begin() + 2, seg.end()));
   }
+  if (seg[1] == "systemsharedmemory") return MatchV2Shm(method, seg, target);
   if (seg[1] == "repository" && seg.size() >= 3) {
     if (seg.size() == 3 && seg[2] == "index") {
       return Only(method, Method::kPost, Route::kV2RepoIndex, "POST");

@@ -1,0 +1,51 @@
+// The IPC front-end of mlosd: a Unix stream socket speaking the binary protocol of protocol.h
+// (documented in docs/ipc.md). One blocking thread per connection (the lowest-latency choice
+// for a local fast path); requests on a connection run in order, so a pipelining client gets
+// its responses in request order, each tagged with its request id. Tensors travel inline or in
+// memfd regions the client registers (SCM_RIGHTS); those are read and written in place.
+// Every connection's regions are dropped when it closes. The peer's SO_PEERCRED uid is the
+// request principal ("uid:<n>").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "api/shm/shm_registry.h"
+#include "common/status.h"
+#include "core/core.h"
+
+namespace mlos::ipc {
+
+struct ServerOptions {
+  std::string path;                             // the socket file (a stale one is removed)
+  uint32_t mode = 0660;                         // permissions of the socket file
+  std::string server_version;                   // reported by HELLO
+  std::chrono::milliseconds request_timeout{0}; // default inference deadline (0 = none)
+  uint32_t max_payload = 1u << 30;              // frames above it close the connection
+};
+
+class Server {
+ public:
+  // `core` and `registry` must outlive the server.
+  Server(core::Core& core, api::ShmRegistry& registry, ServerOptions options);
+  ~Server();  // Stop()s
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Removes a stale socket file, binds, chmods, listens, starts the accept thread.
+  // kInvalidArgument for a path too long or an existing non-socket file; kUnavailable when it
+  // cannot bind.
+  Status Start();
+  // Stops accepting, shuts every connection down, waits up to `drain_timeout` for their
+  // threads, removes the socket file. Idempotent.
+  void Stop(std::chrono::milliseconds drain_timeout = std::chrono::seconds(10));
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mlos::ipc
