@@ -97,6 +97,18 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
     MLOS_RETURN_IF_ERROR(
         Read(http, "request_timeout_s", "http.request_timeout_s", c.request_timeout_s));
   }
+  if (const YAML::Node grpc = root["grpc"]; grpc) {
+    if (!grpc.IsMap()) return InvalidArgument("config field 'grpc' must be a mapping");
+    MLOS_RETURN_IF_ERROR(Read(grpc, "listen", "grpc.listen", c.grpc));
+    MLOS_RETURN_IF_ERROR(Read(grpc, "max_message_bytes", "grpc.max_message_bytes",
+                              c.grpc_max_message_bytes));
+    if (const YAML::Node tls = grpc["tls"]; tls) {
+      if (!tls.IsMap()) return InvalidArgument("config field 'grpc.tls' must be a mapping");
+      MLOS_RETURN_IF_ERROR(Read(tls, "cert", "grpc.tls.cert", c.grpc_tls_cert));
+      MLOS_RETURN_IF_ERROR(Read(tls, "key", "grpc.tls.key", c.grpc_tls_key));
+      MLOS_RETURN_IF_ERROR(Read(tls, "client_ca", "grpc.tls.client_ca", c.grpc_tls_client_ca));
+    }
+  }
   if (const YAML::Node ipc = root["ipc"]; ipc) {
     if (!ipc.IsMap()) return InvalidArgument("config field 'ipc' must be a mapping");
     MLOS_RETURN_IF_ERROR(Read(ipc, "path", "ipc.path", c.ipc_path));

@@ -26,6 +26,10 @@ struct DaemonConfig {
   // IPC front-end (off unless set): the Unix socket path and its permissions.
   std::string ipc_path;
   uint32_t ipc_mode = 0660;
+  // gRPC front-end (off unless `grpc` is set): HOST:PORT, message limit, optional (m)TLS.
+  std::string grpc;
+  uint64_t grpc_max_message_bytes = 64ull * 1024 * 1024;
+  std::string grpc_tls_cert, grpc_tls_key, grpc_tls_client_ca;
 };
 
 // Defaults that depend on the environment: state_dir and plugin_dirs.

@@ -14,6 +14,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "api/grpc/grpc_server.h"
 #include "api/http/api.h"
 #include "api/http/json_writer.h"
 #include "api/http/metrics.h"
@@ -87,6 +88,9 @@ int main(int argc, char** argv) {
   bool log_json_flag = false;
   app.add_option("--http", http_flag, "listen address HOST:PORT (default 127.0.0.1:8080; "
                  "port 0 picks a free one)");
+  std::string grpc_flag;
+  app.add_option("--grpc", grpc_flag, "gRPC (KServe v2) listen address HOST:PORT (default off; "
+                 "port 0 picks a free one)");
   app.add_option("--state-dir", state_dir_flag,
                  "registry state directory (default $XDG_STATE_HOME/mlos or ./var)");
   app.add_option("--plugin-dir", plugin_dirs_flag,
@@ -112,6 +116,7 @@ int main(int argc, char** argv) {
   mlos::mlosd::ApplyEnvironment(config);
   if (!http_flag.empty()) config.http = http_flag;
   if (!ipc_flag.empty()) config.ipc_path = ipc_flag;
+  if (!grpc_flag.empty()) config.grpc = grpc_flag;
   if (!state_dir_flag.empty()) config.state_dir = state_dir_flag;
   if (!plugin_dirs_flag.empty()) config.plugin_dirs.assign(plugin_dirs_flag.begin(),
                                                            plugin_dirs_flag.end());
@@ -167,6 +172,38 @@ int main(int argc, char** argv) {
     (*core)->Shutdown();
     return 1;
   }
+  std::unique_ptr<mlos::grpcapi::GrpcServer> grpc_server;
+  if (!config.grpc.empty()) {
+    auto grpc_listen = mlos::mlosd::ParseListen(config.grpc);
+    if (!grpc_listen.ok()) {
+      spdlog::error("--grpc must be HOST:PORT, got '{}'", config.grpc);
+      server.Stop(std::chrono::seconds(0));
+      (*core)->Shutdown();
+      return 2;
+    }
+    mlos::grpcapi::GrpcServerOptions grpc_options;
+    grpc_options.host = grpc_listen->first;
+    grpc_options.port = grpc_listen->second;
+    grpc_options.max_message_bytes = config.grpc_max_message_bytes;
+    grpc_options.threads = config.threads;
+    grpc_options.tls = {config.grpc_tls_cert, config.grpc_tls_key, config.grpc_tls_client_ca};
+    grpc_options.server_version = MLOS_VERSION;
+    grpc_options.request_timeout = api_options.request_timeout;
+    grpc_server = std::make_unique<mlos::grpcapi::GrpcServer>(**core, grpc_options);
+    if (mlos::Status st = grpc_server->Start(); !st.ok()) {
+      spdlog::error("{}", st.message());
+      server.Stop(std::chrono::seconds(0));
+      (*core)->Shutdown();
+      return 1;
+    }
+    const std::string& ghost = grpc_listen->first;
+    const bool gv6 = ghost.find(':') != std::string::npos;
+    std::printf("mlosd grpc listening on %s%s%s:%u\n", gv6 ? "[" : "", ghost.c_str(),
+                gv6 ? "]" : "", static_cast<unsigned>(grpc_server->port()));
+    std::fflush(stdout);
+  }
+
+  // The http line comes last: once it is printed, every listener is up.
   std::unique_ptr<mlos::ipc::Server> ipc_server;
   if (!config.ipc_path.empty()) {
     mlos::ipc::ServerOptions ipc_options;
@@ -196,6 +233,7 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   spdlog::info("{} received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   if (ipc_server) ipc_server->Stop(std::chrono::seconds(30));
+  if (grpc_server) grpc_server->Stop(std::chrono::seconds(30));
   server.Stop(std::chrono::seconds(30));
   (*core)->Shutdown();
   spdlog::info("stopped");
