@@ -1,6 +1,9 @@
 // The mlos CLI end to end against the real mlosd: health, models, plugins, register, infer with
 // .npy and .json inputs and .npy outputs, --json, and errors (one "mlos: error:" line, exit 1;
 // usage errors exit 2).
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmath>
 #include <cstdio>
 
@@ -37,13 +40,48 @@ CliRun RunMlos(const std::vector<std::string>& args, const fs::path& dir) {
   return r;
 }
 
+std::string MlosdHelp() {
+  std::string out;
+  FILE* p = ::popen((kMlosd.string() + " --help 2>&1").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
 class MlosCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string why;
     if (!Prerequisites(&why)) GTEST_SKIP() << why;
     if (!fs::exists(kMlos)) GTEST_SKIP() << "missing " << kMlos;
-    daemon_ = std::make_unique<Daemon>(tmp_.path() / "state");
+    // Every transport this mlosd offers (gRPC and IPC when its --help lists them).
+    const std::string help = MlosdHelp();
+    std::vector<std::string> args;
+    if (help.find("--grpc") != std::string::npos) {
+      const std::string port = std::to_string(FreePort());
+      args.insert(args.end(), {"--grpc", "127.0.0.1:" + port});
+      other_urls_.push_back("grpc://127.0.0.1:" + port);
+    }
+    if (help.find("--ipc") != std::string::npos) {
+      args.insert(args.end(), {"--ipc", (tmp_.path() / "mlosd.sock").string()});
+      other_urls_.push_back("unix://" + (tmp_.path() / "mlosd.sock").string());
+    }
+    daemon_ = std::make_unique<Daemon>(tmp_.path() / "state", args);
     ASSERT_TRUE(daemon_->Start());
     url_ = "http://127.0.0.1:" + std::to_string(daemon_->port());
     work_ = tmp_.path() / "work";
@@ -67,6 +105,7 @@ class MlosCliTest : public ::testing::Test {
   TempDir tmp_;
   std::unique_ptr<Daemon> daemon_;
   std::string url_;
+  std::vector<std::string> other_urls_;
   fs::path work_;
 };
 
@@ -181,6 +220,42 @@ TEST_F(MlosCliTest, InferWithNpyFiles) {
   ASSERT_EQ(t.code, 0) << t.err;
   EXPECT_NE(t.out.find("probs"), std::string::npos);
   EXPECT_NE(t.out.find("[2, 4]"), std::string::npos) << t.out;
+}
+
+TEST_F(MlosCliTest, InferOnEveryTransport) {
+  const std::string id = RegisterMlp();
+  std::vector<float> in(3 * 16);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(std::sin(0.3 * i));
+  ASSERT_TRUE(client::WriteNpyFile(work_ / "x.npy",
+                                   client::Tensor::From<float>("input", "float32", {3, 16}, in))
+                  .ok());
+  CliRun ref = Mlos({"infer", id, "--input", "input=@x.npy", "--output-dir", "ref"});
+  ASSERT_EQ(ref.code, 0) << ref.err;
+  const std::string want = ReadFileBytes(work_ / "ref" / "probs.npy");
+  ASSERT_FALSE(want.empty());
+  for (size_t i = 0; i < other_urls_.size(); ++i) {
+    const std::string& url = other_urls_[i];
+    SCOPED_TRACE(url);
+    CliRun health;
+    for (int attempt = 0; attempt < 50; ++attempt) {  // listeners may lag the HTTP line
+      health = RunMlos({"--url", url, "health"}, work_);
+      if (health.code == 0) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(health.code, 0) << health.err;
+    const std::string dir = "out" + std::to_string(i);
+    CliRun r = RunMlos({"--url", url, "infer", id, "--input", "input=@x.npy", "--output-dir", dir},
+                       work_);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(ReadFileBytes(work_ / dir / "probs.npy"), want) << "bit-identical .npy outputs";
+    EXPECT_EQ(ReadFileBytes(work_ / dir / "logits.npy"), ReadFileBytes(work_ / "ref" / "logits.npy"));
+    CliRun list = RunMlos({"--url", url, "--json", "models", "list"}, work_);
+    ASSERT_EQ(list.code, 0) << list.err;
+    EXPECT_EQ(json::parse(list.out)["models"][0]["id"], id);
+    CliRun missing = RunMlos({"--url", url, "models", "get", "test/nope@1"}, work_);
+    EXPECT_EQ(missing.code, 1);
+    EXPECT_TRUE(missing.err.starts_with("mlos: error: ")) << missing.err;
+  }
 }
 
 TEST_F(MlosCliTest, Errors) {
