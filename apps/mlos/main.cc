@@ -316,7 +316,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "mlos: error: " << e.what() << "\nRun 'mlos --help' for usage.\n";
+    std::cerr << "mlos: error: " << e.what() << " (see 'mlos --help')\n";
     return 2;
   }
   try {

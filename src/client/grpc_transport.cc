@@ -32,7 +32,12 @@ Status FromGrpc(const grpc::Status& s, const std::string& target) {
     default: break;
   }
   std::string msg = s.error_message();
-  if (code == StatusCode::kUnavailable && msg.find(target) == std::string::npos) {
+  // Transport failures (nothing listening, connection lost) name the server; the daemon's own
+  // UNAVAILABLE answers (a model not ready) pass through unchanged.
+  const bool transport = msg.find("connect") != std::string::npos ||
+                         msg.find("Socket closed") != std::string::npos ||
+                         msg.find("DNS") != std::string::npos;
+  if (code == StatusCode::kUnavailable && transport) {
     msg = "cannot reach mlosd at grpc://" + target + ": " + msg;
   }
   return Status(code, msg);
