@@ -189,6 +189,8 @@ int main(int argc, char** argv) {
     grpc_options.tls = {config.grpc_tls_cert, config.grpc_tls_key, config.grpc_tls_client_ca};
     grpc_options.server_version = MLOS_VERSION;
     grpc_options.request_timeout = api_options.request_timeout;
+    grpc_options.shm = std::shared_ptr<mlos::api::ShmRegistry>(
+        &shm_registry, [](mlos::api::ShmRegistry*) {});  // shared with HTTP and IPC, not owned
     grpc_server = std::make_unique<mlos::grpcapi::GrpcServer>(**core, grpc_options);
     if (mlos::Status st = grpc_server->Start(); !st.ok()) {
       spdlog::error("{}", st.message());
