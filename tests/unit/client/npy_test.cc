@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include "client/tensor_file.h"
 
 namespace mlos::client {
@@ -169,6 +174,68 @@ TEST(JsonTensorTest, RefusesBadDocuments) {
   EXPECT_FALSE(DecodeJsonTensor("[\"a\"]", "n", "float32").ok());
   EXPECT_FALSE(DecodeJsonTensor("[1", "m").ok());
   EXPECT_FALSE(DecodeJsonTensor("{\"data\": [1], \"dtype\": \"complex64\"}", "d").ok());
+}
+
+// Files written by NumPy itself decode to the same values, and NumPy reads what we write
+// (skipped where /usr/bin/python3 has no numpy).
+TEST(NpyTest, InteroperatesWithNumpy) {
+  if (std::system("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3 with numpy not available";
+  }
+  namespace fs = std::filesystem;
+  std::string tmpl = (fs::temp_directory_path() / "npy-test-XXXXXX").string();
+  const fs::path dir = ::mkdtemp(tmpl.data());
+  const char* dtypes[] = {"float16", "float32", "float64", "int8",   "int16",  "int32",
+                          "int64",   "uint8",   "uint16",  "uint32", "uint64", "bool"};
+  // NumPy writes arange(6) reshaped to (2, 3) (bool: x % 2) for each dtype, plus a scalar.
+  const std::string script =
+      "import numpy as np, sys\n"
+      "d = sys.argv[1]\n"
+      "for t in ['float16','float32','float64','int8','int16','int32','int64','uint8','uint16',"
+      "'uint32','uint64','bool']:\n"
+      "    a = (np.arange(6) % 2).astype(t) if t == 'bool' else np.arange(6).astype(t)\n"
+      "    np.save(f'{d}/{t}.npy', a.reshape(2, 3))\n"
+      "np.save(f'{d}/scalar.npy', np.float32(2.5))\n";
+  std::ofstream(dir / "gen.py") << script;
+  ASSERT_EQ(std::system(("/usr/bin/python3 " + (dir / "gen.py").string() + " " + dir.string())
+                            .c_str()),
+            0);
+  for (const char* dt : dtypes) {
+    SCOPED_TRACE(dt);
+    std::ifstream in(dir / (std::string(dt) + ".npy"), std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    auto t = DecodeNpy(bytes, dt);
+    ASSERT_TRUE(t.ok()) << t.status().message();
+    EXPECT_EQ(t->dtype, dt);
+    EXPECT_EQ(t->shape, (std::vector<int64_t>{2, 3}));
+    if (std::string(dt) == "int64") {
+      EXPECT_EQ(t->As<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+    }
+    if (std::string(dt) == "float32") {
+      EXPECT_EQ(t->As<float>(), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+    }
+    // Write it back; NumPy must load an identical array.
+    auto again = EncodeNpy(*t);
+    ASSERT_TRUE(again.ok());
+    std::ofstream(dir / (std::string(dt) + ".back.npy"), std::ios::binary) << *again;
+  }
+  std::ifstream sin(dir / "scalar.npy", std::ios::binary);
+  auto scalar = DecodeNpy(std::string((std::istreambuf_iterator<char>(sin)), {}));
+  ASSERT_TRUE(scalar.ok()) << scalar.status().message();
+  EXPECT_TRUE(scalar->shape.empty());
+  EXPECT_EQ(scalar->As<float>(), std::vector<float>{2.5f});
+  const std::string check =
+      "import numpy as np, sys\n"
+      "d = sys.argv[1]\n"
+      "for t in ['float16','float32','float64','int8','int16','int32','int64','uint8','uint16',"
+      "'uint32','uint64','bool']:\n"
+      "    a, b = np.load(f'{d}/{t}.npy'), np.load(f'{d}/{t}.back.npy')\n"
+      "    assert a.dtype == b.dtype and a.shape == b.shape and (a == b).all(), t\n";
+  std::ofstream(dir / "check.py") << check;
+  EXPECT_EQ(std::system(("/usr/bin/python3 " + (dir / "check.py").string() + " " + dir.string())
+                            .c_str()),
+            0);
+  fs::remove_all(dir);
 }
 
 }  // namespace
