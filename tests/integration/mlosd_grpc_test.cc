@@ -1,6 +1,8 @@
 // mlosd's gRPC front-end end to end: the real daemon started with --grpc 127.0.0.1:0, a C++
 // client on the generated KServe v2 / mlos.v1 stubs, answers compared with the HTTP front-end's.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/mman.h>
 
 #include <cstring>
 
@@ -405,6 +407,88 @@ TEST_F(MlosdGrpcTest, ErrorsMatchHttp) {
     EXPECT_NE(st.error_message().find("raw_input_contents size 60"), std::string::npos)
         << st.error_message();
   }
+}
+
+TEST_F(MlosdGrpcTest, SystemSharedMemoryInputsAndOutputs) {
+  RegisterMlp();
+  const std::string key = "/mlos-grpc-test-" + std::to_string(::getpid());
+  const int fd = ::shm_open(key.c_str(), O_CREAT | O_RDWR, 0600);
+  ASSERT_GE(fd, 0);
+  const size_t size = 4096;
+  ASSERT_EQ(::ftruncate(fd, size), 0);
+  auto* mem = static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  ::close(fd);
+  ASSERT_NE(mem, MAP_FAILED);
+  const std::vector<float> x = MlpInput(2);
+  std::memcpy(mem, x.data(), x.size() * 4);
+  {
+    inference::SystemSharedMemoryRegisterRequest req;
+    req.set_name("r");
+    req.set_key(key);
+    req.set_byte_size(size);
+    grpc::ClientContext ctx;
+    inference::SystemSharedMemoryRegisterResponse res;
+    grpc::Status st = stub_->SystemSharedMemoryRegister(&ctx, req, &res);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::SystemSharedMemoryStatusResponse res;
+    ASSERT_TRUE(stub_->SystemSharedMemoryStatus(&ctx, {}, &res).ok());
+    ASSERT_EQ(res.regions().count("r"), 1u);
+    EXPECT_EQ(res.regions().at("r").byte_size(), size);
+  }
+  // The expected logits, from a plain raw request.
+  std::string want;
+  {
+    grpc::ClientContext ctx;
+    ModelInferResponse res;
+    ASSERT_TRUE(stub_->ModelInfer(&ctx, MlpRequest(x, true), &res).ok());
+    for (int i = 0; i < res.outputs_size(); ++i) {
+      if (res.outputs(i).name() == "logits") want = res.raw_output_contents(i);
+    }
+    ASSERT_EQ(want.size(), 32u);
+  }
+  ModelInferRequest req;
+  req.set_model_name("test/mlp");
+  auto* in = req.add_inputs();
+  in->set_name("input");
+  in->set_datatype("FP32");
+  in->add_shape(2);
+  in->add_shape(16);
+  (*in->mutable_parameters())["shared_memory_region"].set_string_param("r");
+  (*in->mutable_parameters())["shared_memory_byte_size"].set_int64_param(128);
+  auto* out = req.add_outputs();
+  out->set_name("logits");
+  (*out->mutable_parameters())["shared_memory_region"].set_string_param("r");
+  (*out->mutable_parameters())["shared_memory_offset"].set_int64_param(1024);
+  (*out->mutable_parameters())["shared_memory_byte_size"].set_int64_param(32);
+  {
+    grpc::ClientContext ctx;
+    ModelInferResponse res;
+    grpc::Status st = stub_->ModelInfer(&ctx, req, &res);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(res.outputs_size(), 1);
+    EXPECT_EQ(res.outputs(0).parameters().at("shared_memory_region").string_param(), "r");
+    for (const std::string& raw : res.raw_output_contents()) EXPECT_TRUE(raw.empty());
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(mem) + 1024, 32), want);
+  }
+  {
+    ModelInferRequest bad = req;
+    (*bad.mutable_inputs(0)->mutable_parameters())["shared_memory_region"].set_string_param("nope");
+    grpc::ClientContext ctx;
+    ModelInferResponse res;
+    EXPECT_EQ(stub_->ModelInfer(&ctx, bad, &res).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    inference::SystemSharedMemoryUnregisterRequest u;
+    u.set_name("r");
+    grpc::ClientContext ctx;
+    inference::SystemSharedMemoryUnregisterResponse res;
+    EXPECT_TRUE(stub_->SystemSharedMemoryUnregister(&ctx, u, &res).ok());
+  }
+  ::munmap(mem, size);
+  ::shm_unlink(key.c_str());
 }
 
 TEST_F(MlosdGrpcTest, ClientDeadlineCancelsTheRequest) {
