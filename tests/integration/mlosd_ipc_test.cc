@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -427,6 +428,58 @@ TEST_F(MlosdIpcTest, MalformedFramesCloseOnlyThatConnection) {
     EXPECT_EQ(h.request_id, id);
   }
   EXPECT_EQ(daemon_->Get("/health").status, 200);
+}
+
+// Not a benchmark (bench/ owns those) and no assertion on timing: prints p50 round trips (model
+// compute included) inline and via shared memory, so regressions are visible in the test log.
+TEST_F(MlosdIpcTest, LatencySmoke) {
+  Client c(sock_);
+  const size_t region = 64u << 20;
+  int mfd = Memfd(region, true);
+  auto* base = static_cast<uint8_t*>(
+      ::mmap(nullptr, region, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0));
+  ASSERT_NE(base, MAP_FAILED);
+  ASSERT_TRUE(c.Call(Op::kShmRegister, RegisterPayload("lat", 0, region), mfd).ok());
+  ::close(mfd);
+  auto p50 = [&](int batch, bool shm, int iters) {
+    const std::vector<float> in = Input(batch);
+    InferRequestMsg m;
+    m.model = "test/mlp";
+    WireTensor t;
+    t.name = "input";
+    t.dtype = 1;
+    t.shape = {batch, 16};
+    if (shm) {
+      std::memcpy(base, in.data(), in.size() * 4);
+      t.placement = Placement::kShm;
+      t.region = "lat";
+      t.byte_size = in.size() * 4;
+      const uint64_t out_at = (in.size() * 4 + 4095) / 4096 * 4096;
+      m.outputs = {{"logits", Placement::kShm, "lat", out_at, uint64_t(batch) * 16},
+                   {"probs", Placement::kShm, "lat", out_at + uint64_t(batch) * 16,
+                    uint64_t(batch) * 16}};
+    } else {
+      t.data = std::string_view(reinterpret_cast<const char*>(in.data()), in.size() * 4);
+    }
+    m.inputs.push_back(t);
+    std::string payload;
+    EncodeInferRequest(m, payload);
+    std::vector<double> us;
+    for (int i = 0; i < iters; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Answer a = c.Call(Op::kInfer, payload);
+      us.push_back(std::chrono::duration<double, std::micro>(
+                       std::chrono::steady_clock::now() - t0).count());
+      EXPECT_TRUE(a.ok()) << a.payload;
+    }
+    std::sort(us.begin(), us.end());
+    return us[us.size() / 2];
+  };
+  const double inline1 = p50(1, false, 300), shm1 = p50(1, true, 300);
+  const double inline_big = p50(65536, false, 20), shm_big = p50(65536, true, 20);  // 4 MiB in
+  std::printf("ipc p50 round trip: batch 1 inline %.1f us, shm %.1f us; 4 MiB input inline "
+              "%.1f us, shm %.1f us\n", inline1, shm1, inline_big, shm_big);
+  ::munmap(base, region);
 }
 
 }  // namespace
