@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace mlos::ipc {
@@ -253,12 +254,18 @@ Status RecvFrame(int fd, FrameHeader& h, std::string& payload, int* received_fd,
   uint8_t head[kHeaderSize];
   MLOS_RETURN_IF_ERROR(ReadExact(fd, head, kHeaderSize, received_fd, true));
   MLOS_ASSIGN_OR_RETURN(h, DecodeHeader(head, max_payload));
-  payload.resize(h.length);
-  if (h.length) {
-    Status st = ReadExact(fd, payload.data(), h.length, received_fd, false);
+  // Grow the buffer as bytes arrive (doubling from 1 MiB), so a header that merely claims a
+  // huge payload does not make the receiver allocate it up front.
+  size_t got = 0;
+  while (got < h.length) {
+    const size_t want = std::min<size_t>(h.length - got, std::max<size_t>(got, 1u << 20));
+    if (payload.size() < got + want) payload.resize(got + want);
+    Status st = ReadExact(fd, payload.data() + got, want, received_fd, false);
     if (!st.ok() && st.code() == StatusCode::kCancelled) return DataLoss(st.message());
     MLOS_RETURN_IF_ERROR(st);
+    got += want;
   }
+  payload.resize(h.length);
   return Status::Ok();
 }
 

@@ -78,6 +78,7 @@ struct Server::Impl {
   std::unordered_map<uint64_t, int> connections;  // id -> fd, guarded by mu
   uint64_t next_id = 1;
   bool started = false;
+  std::weak_ptr<Impl> self;  // lets connection threads keep the Impl alive
 
   Impl(core::Core& c, api::ShmRegistry& r, ServerOptions o)
       : core(c), registry(r), options(std::move(o)) {}
@@ -486,7 +487,7 @@ void Server::Impl::AcceptLoop() {
     const uint64_t id = next_id++;
     connections.emplace(id, fd);
     try {
-      std::thread([this, id, fd] { Serve(id, fd); }).detach();
+      std::thread([keep = self.lock(), id, fd] { keep->Serve(id, fd); }).detach();
     } catch (const std::exception& e) {
       connections.erase(id);
       ::close(fd);
@@ -496,7 +497,7 @@ void Server::Impl::AcceptLoop() {
 }
 
 Server::Server(core::Core& core, api::ShmRegistry& registry, ServerOptions options)
-    : impl_(std::make_unique<Impl>(core, registry, std::move(options))) {}
+    : impl_(std::make_shared<Impl>(core, registry, std::move(options))) {}
 
 Server::~Server() { Stop(std::chrono::seconds(2)); }
 
@@ -530,6 +531,7 @@ Status Server::Start() {
     return Unavailable(std::string("ipc: pipe: ") + std::strerror(errno));
   }
   s.started = true;
+  s.self = impl_;
   s.acceptor = std::thread([&s] { s.AcceptLoop(); });
   return Status::Ok();
 }

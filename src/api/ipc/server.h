@@ -45,7 +45,7 @@ class Server {
   struct Impl;
 
  private:
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // shared with connection threads, which may outlive Stop()
 };
 
 }  // namespace mlos::ipc
