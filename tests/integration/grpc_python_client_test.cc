@@ -13,8 +13,9 @@ const fs::path kPython = "/usr/bin/python3";
 
 bool PythonGrpcAvailable() {
   return fs::exists(kPython) &&
-         std::system((kPython.string() +
-                      " -c 'import grpc, grpc_tools.protoc' >/dev/null 2>&1").c_str()) == 0;
+         std::system(
+             (kPython.string() + " -c 'import grpc, grpc_tools.protoc' >/dev/null 2>&1").c_str()) ==
+             0;
 }
 
 // Starts mlosd with --http and --grpc on free ports; both ports from its stdout.
@@ -33,8 +34,8 @@ class Daemon2 {
     log_ = state_dir_.parent_path() / "mlosd-py.log";
     int fds[2];
     if (::pipe(fds) != 0) return ::testing::AssertionFailure() << "pipe";
-    std::vector<std::string> args = {kMlosd.string(), "--http", "127.0.0.1:0", "--grpc",
-                                     "127.0.0.1:0", "--state-dir", state_dir_.string()};
+    std::vector<std::string> args = {kMlosd.string(), "--http",      "127.0.0.1:0",      "--grpc",
+                                     "127.0.0.1:0",   "--state-dir", state_dir_.string()};
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(fds[1], 1);
@@ -95,13 +96,12 @@ TEST(GrpcPythonClientTest, ModelInferMatchesHttpBitForBit) {
                    RegisterBody(p, WritePackage(tmp.path() / "pkgs", p)));
   ASSERT_EQ(reg.status, 200) << reg.body;
 
-  const std::string cmd = kPython.string() + " " +
-                          (fs::path(MLOS_SOURCE_DIR) / "tests/integration/grpc_python_client.py")
-                              .string() +
-                          " --grpc 127.0.0.1:" + std::to_string(d.grpc_port) +
-                          " --http " + std::to_string(d.http_port) + " --proto-dir " +
-                          (fs::path(MLOS_SOURCE_DIR) / "proto").string() +
-                          " --model test/mlp 2>&1";
+  const std::string cmd =
+      kPython.string() + " " +
+      (fs::path(MLOS_SOURCE_DIR) / "tests/integration/grpc_python_client.py").string() +
+      " --grpc 127.0.0.1:" + std::to_string(d.grpc_port) + " --http " +
+      std::to_string(d.http_port) + " --proto-dir " +
+      (fs::path(MLOS_SOURCE_DIR) / "proto").string() + " --model test/mlp 2>&1";
   FILE* pipe = ::popen(cmd.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string out;

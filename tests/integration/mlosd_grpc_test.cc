@@ -30,8 +30,8 @@ class GrpcDaemon {
     log_ = state_dir_.parent_path() / "mlosd-grpc.log";
     int fds[2];
     if (::pipe(fds) != 0) return ::testing::AssertionFailure() << "pipe";
-    std::vector<std::string> args = {kMlosd.string(), "--http", "127.0.0.1:0", "--grpc",
-                                     "127.0.0.1:0", "--state-dir", state_dir_.string()};
+    std::vector<std::string> args = {kMlosd.string(), "--http",      "127.0.0.1:0",      "--grpc",
+                                     "127.0.0.1:0",   "--state-dir", state_dir_.string()};
     args.insert(args.end(), extra_.begin(), extra_.end());
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -253,10 +253,9 @@ TEST_F(MlosdGrpcTest, HealthAndMetadata) {
 TEST_F(MlosdGrpcTest, InferTypedAndRawMatchHttp) {
   RegisterMlp();
   const std::vector<float> x = MlpInput(3);
-  json body = {{"inputs", json::array({{{"name", "input"},
-                                        {"datatype", "FP32"},
-                                        {"shape", {3, 16}},
-                                        {"data", x}}})}};
+  json body = {
+      {"inputs",
+       json::array({{{"name", "input"}, {"datatype", "FP32"}, {"shape", {3, 16}}, {"data", x}}})}};
   Reply http = daemon_->Post("/v2/models/" + Encode("test/mlp") + "/infer", body.dump());
   ASSERT_EQ(http.status, 200) << http.body;
   std::map<std::string, std::vector<float>> want;
@@ -348,10 +347,10 @@ TEST_F(MlosdGrpcTest, ErrorsMatchHttp) {
     ModelInferResponse res;
     grpc::Status st = stub_->ModelInfer(&ctx, req, &res);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
-    json body = {{"inputs", json::array({{{"name", "input"},
-                                          {"datatype", "FP32"},
-                                          {"shape", {1, 16}},
-                                          {"data", x}}})}};
+    json body = {
+        {"inputs",
+         json::array(
+             {{{"name", "input"}, {"datatype", "FP32"}, {"shape", {1, 16}}, {"data", x}}})}};
     EXPECT_EQ(st.error_message(), HttpError("test/none", body));
   }
   // Wrong dtype.
@@ -370,10 +369,10 @@ TEST_F(MlosdGrpcTest, ErrorsMatchHttp) {
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     std::vector<int64_t> ints(16);
     for (int i = 0; i < 16; ++i) ints[static_cast<size_t>(i)] = i;
-    json body = {{"inputs", json::array({{{"name", "input"},
-                                          {"datatype", "INT64"},
-                                          {"shape", {1, 16}},
-                                          {"data", ints}}})}};
+    json body = {
+        {"inputs",
+         json::array(
+             {{{"name", "input"}, {"datatype", "INT64"}, {"shape", {1, 16}}, {"data", ints}}})}};
     EXPECT_EQ(st.error_message(), HttpError("test/mlp", body));
     EXPECT_NE(st.error_message().find("input"), std::string::npos);
   }
@@ -395,7 +394,8 @@ TEST_F(MlosdGrpcTest, ErrorsMatchHttp) {
     ModelInferResponse res;
     grpc::Status st = stub_->ModelInfer(&ctx, req, &res);
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    EXPECT_EQ(st.error_message(), "input 'input'.contents: has 15 elements, shape [1, 16] needs 16");
+    EXPECT_EQ(st.error_message(),
+              "input 'input'.contents: has 15 elements, shape [1, 16] needs 16");
   }
   {
     ModelInferRequest req = MlpRequest(x, true);
@@ -416,7 +416,8 @@ TEST_F(MlosdGrpcTest, SystemSharedMemoryInputsAndOutputs) {
   ASSERT_GE(fd, 0);
   const size_t size = 4096;
   ASSERT_EQ(::ftruncate(fd, size), 0);
-  auto* mem = static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  auto* mem =
+      static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
   ::close(fd);
   ASSERT_NE(mem, MAP_FAILED);
   const std::vector<float> x = MlpInput(2);
@@ -516,8 +517,7 @@ TEST_F(MlosdGrpcTest, ClientDeadlineCancelsTheRequest) {
   const auto again = std::chrono::steady_clock::now();
   grpc::ClientContext ctx2;
   ctx2.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-  EXPECT_EQ(stub_->ModelInfer(&ctx2, req, &res).error_code(),
-            grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_EQ(stub_->ModelInfer(&ctx2, req, &res).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::milliseconds(2500));
 }
 
@@ -608,17 +608,17 @@ class MlosdGrpcTlsTest : public ::testing::Test {
     const fs::path d = tmp_.path();
     // A CA, a server cert for 127.0.0.1 signed by it, and a client cert signed by it.
     ASSERT_TRUE(Shell("cd " + d.string() +
-                    " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=mlos-test-ca"
-                    " -keyout ca.key -out ca.pem"
-                    " && openssl req -newkey rsa:2048 -nodes -subj /CN=localhost"
-                    " -keyout server.key -out server.csr"
-                    " && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' > san.ext"
-                    " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key"
-                    " -CAcreateserial -days 1 -extfile san.ext -out server.pem"
-                    " && openssl req -newkey rsa:2048 -nodes -subj /CN=client"
-                    " -keyout client.key -out client.csr"
-                    " && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key"
-                    " -CAcreateserial -days 1 -out client.pem"));
+                      " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=mlos-test-ca"
+                      " -keyout ca.key -out ca.pem"
+                      " && openssl req -newkey rsa:2048 -nodes -subj /CN=localhost"
+                      " -keyout server.key -out server.csr"
+                      " && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' > san.ext"
+                      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key"
+                      " -CAcreateserial -days 1 -extfile san.ext -out server.pem"
+                      " && openssl req -newkey rsa:2048 -nodes -subj /CN=client"
+                      " -keyout client.key -out client.csr"
+                      " && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key"
+                      " -CAcreateserial -days 1 -out client.pem"));
   }
   void StartDaemon(bool mutual) {
     const fs::path d = tmp_.path();
@@ -663,8 +663,7 @@ TEST_F(MlosdGrpcTlsTest, TlsServesAndRefusesPlaintextAndLimitsMessageSize) {
   ModelInferRequest big = MlpRequest(std::vector<float>(16 * 20000, 1.0f), true);
   grpc::ClientContext ctx;
   ModelInferResponse res;
-  EXPECT_EQ(stub->ModelInfer(&ctx, big, &res).error_code(),
-            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(stub->ModelInfer(&ctx, big, &res).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(daemon_->Stop(), 0);
 }
 

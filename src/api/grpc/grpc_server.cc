@@ -22,20 +22,34 @@ using Clock = std::chrono::steady_clock;
 
 grpc::StatusCode GrpcCode(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return grpc::StatusCode::OK;
-    case StatusCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
-    case StatusCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
-    case StatusCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
-    case StatusCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
-    case StatusCode::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
-    case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
-    case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case StatusCode::kDataLoss: return grpc::StatusCode::DATA_LOSS;
-    case StatusCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
-    case StatusCode::kDeadlineExceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
-    case StatusCode::kCancelled: return grpc::StatusCode::CANCELLED;
-    case StatusCode::kUnimplemented: return grpc::StatusCode::UNIMPLEMENTED;
-    case StatusCode::kInternal: return grpc::StatusCode::INTERNAL;
+    case StatusCode::kOk:
+      return grpc::StatusCode::OK;
+    case StatusCode::kInvalidArgument:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case StatusCode::kNotFound:
+      return grpc::StatusCode::NOT_FOUND;
+    case StatusCode::kAlreadyExists:
+      return grpc::StatusCode::ALREADY_EXISTS;
+    case StatusCode::kFailedPrecondition:
+      return grpc::StatusCode::FAILED_PRECONDITION;
+    case StatusCode::kPermissionDenied:
+      return grpc::StatusCode::PERMISSION_DENIED;
+    case StatusCode::kUnauthenticated:
+      return grpc::StatusCode::UNAUTHENTICATED;
+    case StatusCode::kResourceExhausted:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case StatusCode::kDataLoss:
+      return grpc::StatusCode::DATA_LOSS;
+    case StatusCode::kUnavailable:
+      return grpc::StatusCode::UNAVAILABLE;
+    case StatusCode::kDeadlineExceeded:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case StatusCode::kCancelled:
+      return grpc::StatusCode::CANCELLED;
+    case StatusCode::kUnimplemented:
+      return grpc::StatusCode::UNIMPLEMENTED;
+    case StatusCode::kInternal:
+      return grpc::StatusCode::INTERNAL;
   }
   return grpc::StatusCode::UNKNOWN;
 }
@@ -74,9 +88,9 @@ std::optional<Clock::time_point> DeadlineOf(const grpc::ServerContext* ctx,
   return d;
 }
 
-void FillTensorMetadata(const std::vector<core::TensorInfo>& infos,
-                        google::protobuf::RepeatedPtrField<
-                            inference::ModelMetadataResponse::TensorMetadata>* out) {
+void FillTensorMetadata(
+    const std::vector<core::TensorInfo>& infos,
+    google::protobuf::RepeatedPtrField<inference::ModelMetadataResponse::TensorMetadata>* out) {
   for (const core::TensorInfo& i : infos) {
     auto* m = out->Add();
     m->set_name(i.name);
@@ -425,7 +439,9 @@ struct GrpcServer::Impl {
 GrpcServer::GrpcServer(core::Core& core, GrpcServerOptions options)
     : impl_(std::make_unique<Impl>(core, std::move(options))) {}
 
-GrpcServer::~GrpcServer() { Stop(std::chrono::milliseconds(0)); }
+GrpcServer::~GrpcServer() {
+  Stop(std::chrono::milliseconds(0));
+}
 
 Status GrpcServer::Start() {
   const GrpcServerOptions& o = impl_->options;
@@ -441,8 +457,7 @@ Status GrpcServer::Start() {
     ssl.pem_key_cert_pairs.push_back(std::move(pair));
     if (!o.tls.client_ca_file.empty()) {
       MLOS_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(o.tls.client_ca_file, "client CA"));
-      ssl.client_certificate_request =
-          GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
     }
     creds = grpc::SslServerCredentials(ssl);
   } else if (!o.tls.client_ca_file.empty()) {
@@ -451,10 +466,8 @@ Status GrpcServer::Start() {
     creds = grpc::InsecureServerCredentials();
   }
   const bool v6 = o.host.find(':') != std::string::npos;
-  const std::string address =
-      (v6 ? "[" + o.host + "]" : o.host) + ":" + std::to_string(o.port);
-  const int max_bytes =
-      static_cast<int>(std::min<uint64_t>(o.max_message_bytes, INT32_MAX));
+  const std::string address = (v6 ? "[" + o.host + "]" : o.host) + ":" + std::to_string(o.port);
+  const int max_bytes = static_cast<int>(std::min<uint64_t>(o.max_message_bytes, INT32_MAX));
   int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(threads, 2);
 

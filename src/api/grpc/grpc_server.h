@@ -25,9 +25,9 @@ struct GrpcTlsOptions {
 
 struct GrpcServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;                               // 0: a free port (see GrpcServer::port)
+  uint16_t port = 0;                                 // 0: a free port (see GrpcServer::port)
   uint64_t max_message_bytes = 64ull * 1024 * 1024;  // larger messages: RESOURCE_EXHAUSTED
-  int threads = 0;                                 // max polling threads; 0: CPU count
+  int threads = 0;                                   // max polling threads; 0: CPU count
   GrpcTlsOptions tls;
   std::string server_name = "mlos";
   std::string server_version;

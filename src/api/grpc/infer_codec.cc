@@ -128,21 +128,42 @@ Status DecodeContents(core::Tensor& t, const inference::InferTensorContents& c, 
       t.data.resize(static_cast<size_t>(got) * 8);
       if (got) std::memcpy(t.data.data(), c.fp64_contents().data(), t.data.size());
       break;
-    case DataType::kInt8: got = c.int_contents_size(); CopyElements<int8_t>(t, c.int_contents()); break;
-    case DataType::kInt16: got = c.int_contents_size(); CopyElements<int16_t>(t, c.int_contents()); break;
-    case DataType::kInt32: got = c.int_contents_size(); CopyElements<int32_t>(t, c.int_contents()); break;
+    case DataType::kInt8:
+      got = c.int_contents_size();
+      CopyElements<int8_t>(t, c.int_contents());
+      break;
+    case DataType::kInt16:
+      got = c.int_contents_size();
+      CopyElements<int16_t>(t, c.int_contents());
+      break;
+    case DataType::kInt32:
+      got = c.int_contents_size();
+      CopyElements<int32_t>(t, c.int_contents());
+      break;
     case DataType::kInt64:
       got = c.int64_contents_size();
       CopyElements<int64_t>(t, c.int64_contents());
       break;
-    case DataType::kUInt8: got = c.uint_contents_size(); CopyElements<uint8_t>(t, c.uint_contents()); break;
-    case DataType::kUInt16: got = c.uint_contents_size(); CopyElements<uint16_t>(t, c.uint_contents()); break;
-    case DataType::kUInt32: got = c.uint_contents_size(); CopyElements<uint32_t>(t, c.uint_contents()); break;
+    case DataType::kUInt8:
+      got = c.uint_contents_size();
+      CopyElements<uint8_t>(t, c.uint_contents());
+      break;
+    case DataType::kUInt16:
+      got = c.uint_contents_size();
+      CopyElements<uint16_t>(t, c.uint_contents());
+      break;
+    case DataType::kUInt32:
+      got = c.uint_contents_size();
+      CopyElements<uint32_t>(t, c.uint_contents());
+      break;
     case DataType::kUInt64:
       got = c.uint64_contents_size();
       CopyElements<uint64_t>(t, c.uint64_contents());
       break;
-    case DataType::kBool: got = c.bool_contents_size(); CopyElements<uint8_t>(t, c.bool_contents()); break;
+    case DataType::kBool:
+      got = c.bool_contents_size();
+      CopyElements<uint8_t>(t, c.bool_contents());
+      break;
     case DataType::kString:
       got = c.bytes_contents_size();
       t.strings.assign(c.bytes_contents().begin(), c.bytes_contents().end());
@@ -168,7 +189,9 @@ bool HasContents(const inference::InferTensorContents& c) {
          c.fp64_contents_size() || c.bytes_contents_size();
 }
 
-bool Typeable(DataType t) { return t != DataType::kFloat16 && t != DataType::kBFloat16; }
+bool Typeable(DataType t) {
+  return t != DataType::kFloat16 && t != DataType::kBFloat16;
+}
 
 void AppendRaw(const core::Tensor& t, std::string* out) {
   if (t.dtype == DataType::kString) {
@@ -198,8 +221,12 @@ void AddElements(const core::Tensor& t, Field* field) {
 
 void FillContents(const core::Tensor& t, inference::InferTensorContents* c) {
   switch (t.dtype) {
-    case DataType::kFloat32: AddElements<float>(t, c->mutable_fp32_contents()); break;
-    case DataType::kFloat64: AddElements<double>(t, c->mutable_fp64_contents()); break;
+    case DataType::kFloat32:
+      AddElements<float>(t, c->mutable_fp32_contents());
+      break;
+    case DataType::kFloat64:
+      AddElements<double>(t, c->mutable_fp64_contents());
+      break;
     case DataType::kInt8: {
       for (uint64_t i = 0; i < t.byte_size(); ++i) {
         c->add_int_contents(static_cast<int8_t>(t.bytes()[i]));
@@ -215,8 +242,12 @@ void FillContents(const core::Tensor& t, inference::InferTensorContents* c) {
       }
       break;
     }
-    case DataType::kInt32: AddElements<int32_t>(t, c->mutable_int_contents()); break;
-    case DataType::kInt64: AddElements<int64_t>(t, c->mutable_int64_contents()); break;
+    case DataType::kInt32:
+      AddElements<int32_t>(t, c->mutable_int_contents());
+      break;
+    case DataType::kInt64:
+      AddElements<int64_t>(t, c->mutable_int64_contents());
+      break;
     case DataType::kUInt8:
     case DataType::kBool:
       for (uint64_t i = 0; i < t.byte_size(); ++i) {
@@ -236,8 +267,12 @@ void FillContents(const core::Tensor& t, inference::InferTensorContents* c) {
       }
       break;
     }
-    case DataType::kUInt32: AddElements<uint32_t>(t, c->mutable_uint_contents()); break;
-    case DataType::kUInt64: AddElements<uint64_t>(t, c->mutable_uint64_contents()); break;
+    case DataType::kUInt32:
+      AddElements<uint32_t>(t, c->mutable_uint_contents());
+      break;
+    case DataType::kUInt64:
+      AddElements<uint64_t>(t, c->mutable_uint64_contents());
+      break;
     case DataType::kString:
       for (const std::string& s : t.strings) c->add_bytes_contents(s);
       break;
@@ -298,8 +333,7 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, api::ShmR
       if (contents) return FieldError(where, "has both contents and shared_memory_region");
       MLOS_ASSIGN_OR_RETURN(api::ShmView view,
                             ShmResolve(shm, ref->region, ref->offset, ref->byte_size));
-      MLOS_RETURN_IF_ERROR(
-          UseRawBytes(t, view.data, view.size, count, "shared_memory_byte_size"));
+      MLOS_RETURN_IF_ERROR(UseRawBytes(t, view.data, view.size, count, "shared_memory_byte_size"));
       out.keepalive.push_back(std::move(view.keepalive));
     } else if (raw_count > 0) {
       if (contents) return FieldError(where, "has both contents and raw_input_contents");
@@ -308,16 +342,16 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, api::ShmR
                                " entries, fewer than the inputs that need one");
       }
       const std::string& raw = req.raw_input_contents(raw_index++);
-      MLOS_RETURN_IF_ERROR(UseRawBytes(t, reinterpret_cast<const uint8_t*>(raw.data()),
-                                       raw.size(), count, "raw_input_contents size"));
+      MLOS_RETURN_IF_ERROR(UseRawBytes(t, reinterpret_cast<const uint8_t*>(raw.data()), raw.size(),
+                                       count, "raw_input_contents size"));
     } else {
       MLOS_RETURN_IF_ERROR(DecodeContents(t, in.contents(), count, where));
     }
     ir.inputs.push_back(std::move(t));
   }
   if (raw_index != raw_count) {
-    return InvalidArgument("raw_input_contents has " + std::to_string(raw_count) +
-                           " entries for " + std::to_string(raw_index) + " inputs");
+    return InvalidArgument("raw_input_contents has " + std::to_string(raw_count) + " entries for " +
+                           std::to_string(raw_index) + " inputs");
   }
   bool any_shm_output = false;
   out.outputs.reserve(static_cast<size_t>(req.outputs_size()));
@@ -336,8 +370,8 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, api::ShmR
     MLOS_ASSIGN_OR_RETURN(spec.shm, ShmParams(o.parameters(), "output '" + o.name() + "'"));
     if (spec.shm) {
       // Check the region now: a bad one fails before the model runs.
-      MLOS_ASSIGN_OR_RETURN(api::ShmView view, ShmResolve(shm, spec.shm->region,
-                                                          spec.shm->offset, spec.shm->byte_size));
+      MLOS_ASSIGN_OR_RETURN(api::ShmView view, ShmResolve(shm, spec.shm->region, spec.shm->offset,
+                                                          spec.shm->byte_size));
       (void)view;
       any_shm_output = true;
     }

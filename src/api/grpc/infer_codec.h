@@ -34,15 +34,15 @@ struct OutputSpec {
 struct OutputSink {
   api::ShmRegistry* shm = nullptr;
   std::vector<OutputSpec> specs;
-  std::vector<std::shared_ptr<void>> keepalive;        // mappings in use
-  std::vector<std::unique_ptr<uint8_t[]>> heap;       // non-shm outputs
+  std::vector<std::shared_ptr<void>> keepalive;  // mappings in use
+  std::vector<std::unique_ptr<uint8_t[]>> heap;  // non-shm outputs
 };
 
 struct ParsedInfer {
   core::InferRequest request;
-  std::vector<OutputSpec> outputs;              // empty: all, raw
-  std::vector<std::shared_ptr<void>> keepalive; // input mappings in use
-  std::shared_ptr<OutputSink> sink;             // set when an output goes to shared memory
+  std::vector<OutputSpec> outputs;               // empty: all, raw
+  std::vector<std::shared_ptr<void>> keepalive;  // input mappings in use
+  std::shared_ptr<OutputSink> sink;              // set when an output goes to shared memory
 };
 
 // "ns/name" + version -> the id core::Get understands ("ns/name@version").

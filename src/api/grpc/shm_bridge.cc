@@ -3,7 +3,9 @@
 namespace mlos::grpcapi {
 namespace {
 
-Status NoShm() { return Unimplemented("shared memory is not available"); }
+Status NoShm() {
+  return Unimplemented("shared memory is not available");
+}
 
 }  // namespace
 

@@ -4,18 +4,24 @@
 namespace mlos::grpcapi {
 namespace {
 
-Status NoShm() { return Unimplemented("shared memory is not built into this mlosd"); }
+Status NoShm() {
+  return Unimplemented("shared memory is not built into this mlosd");
+}
 
 }  // namespace
 
-std::shared_ptr<api::ShmRegistry> NewShmRegistry() { return nullptr; }
+std::shared_ptr<api::ShmRegistry> NewShmRegistry() {
+  return nullptr;
+}
 
 Status ShmRegisterSystem(api::ShmRegistry*, const std::string&, const std::string&, uint64_t,
                          uint64_t) {
   return NoShm();
 }
 
-Status ShmUnregister(api::ShmRegistry*, const std::string&) { return NoShm(); }
+Status ShmUnregister(api::ShmRegistry*, const std::string&) {
+  return NoShm();
+}
 
 Result<std::vector<api::ShmRegionStatus>> ShmList(api::ShmRegistry*, const std::string&) {
   return NoShm();
