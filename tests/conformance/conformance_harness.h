@@ -234,6 +234,8 @@ inline void AppendJsonData(const Tensor& t, std::string& out) {
     } else if (d == "uint64") {
       std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(Load<uint64_t>(p)));
     }
+    // "-0" would parse back as the integer 0: spell a negative zero as a float.
+    if (std::strcmp(buf, "-0") == 0) std::snprintf(buf, sizeof buf, "-0.0");
     out += buf;
   }
   out += ']';

@@ -10,6 +10,7 @@
 // One real daemon serves the whole suite (all three listeners at once); the fixture models are
 // registered and loaded over the HTTP API before the first case.
 #include <algorithm>
+#include <bit>
 #include <cfloat>
 #include <climits>
 #include <cmath>
@@ -248,7 +249,7 @@ class Conformance : public ::testing::TestWithParam<Path> {
   mlos::Result<InferResult> Infer(const InferRequest& r) { return conn_->Infer(r); }
 
   // Asserts the request fails with `code` and a message containing `core`; and that the
-  // HTTP-binary path (the reference) gives the same category for the same request.
+  // HTTP-binary path (the reference) gives the same category and the same message.
   void ExpectError(const InferRequest& req, StatusCode code, const std::string& core) {
     auto r = Infer(req);
     ASSERT_FALSE(r.ok()) << PathName(GetParam()) << ": request unexpectedly succeeded";
@@ -258,6 +259,7 @@ class Conformance : public ::testing::TestWithParam<Path> {
     EXPECT_NE(r.status().message().find(core), std::string::npos)
         << PathName(GetParam()) << ": message \"" << r.status().message()
         << "\" lacks the core message \"" << core << "\"";
+    RecordProperty("message", r.status().message());
     auto ref = Conn::Open(Path::kHttpBinary, *daemon_);
     ASSERT_NE(ref, nullptr);
     auto rr = ref->Infer(req);
@@ -265,6 +267,9 @@ class Conformance : public ::testing::TestWithParam<Path> {
     EXPECT_EQ(rr.status().code(), r.status().code())
         << "category differs from HTTP-binary: " << rr.status().ToString() << " vs "
         << r.status().ToString();
+    // Every front-end passes the core's message through unchanged.
+    EXPECT_EQ(r.status().message(), rr.status().message())
+        << PathName(GetParam()) << " vs HttpBinary";
   }
 
   static inline std::string skip_;
@@ -295,6 +300,45 @@ TEST_P(Conformance, EveryDtypeRoundTripsBitExact) {
       EXPECT_EQ(Hex(out->data), Hex(in.data));
     }
   }
+}
+
+// NaN (with a payload), infinities and negative zero in every float type. JSON cannot spell NaN
+// or Infinity (RFC 8259 numbers are finite), so the KServe JSON path is skipped for the
+// non-finite half; negative zero is a JSON number and is checked on every path.
+TEST_P(Conformance, NonFiniteAndNegativeZeroFloats) {
+  const bool json = GetParam() == Path::kHttpJson;
+  std::vector<Tensor> inputs;
+  for (const char* d : kDtypes) inputs.push_back(DtypeTensor(d));
+  auto set = [&](const std::string& dtype, Tensor t) {
+    for (Tensor& in : inputs) {
+      if (in.dtype == dtype) in = std::move(t);
+    }
+  };
+  const float nan_payload = std::bit_cast<float>(0x7fc00123u);
+  if (json) {
+    set("float32", Tensor::From<float>("in_float32", "float32", {2}, {-0.0f, 0.0f}));
+    set("float64", Tensor::From<double>("in_float64", "float64", {2}, {-0.0, 0.0}));
+    set("float16", Tensor::From<uint16_t>("in_float16", "float16", {2}, {0x8000, 0x0000}));
+    set("bfloat16", Tensor::From<uint16_t>("in_bfloat16", "bfloat16", {2}, {0x8000, 0x0000}));
+  } else {
+    set("float32", Tensor::From<float>("in_float32", "float32", {2}, {nan_payload, -INFINITY}));
+    set("float64", Tensor::From<double>("in_float64", "float64", {2}, {-0.0, INFINITY}));
+    set("float16", Tensor::From<uint16_t>("in_float16", "float16", {2}, {0x7e01, 0xfc00}));
+    set("bfloat16", Tensor::From<uint16_t>("in_bfloat16", "bfloat16", {2}, {0xffc1, 0x8000}));
+  }
+  auto r = Infer(Request("test/dtypes", inputs));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (const char* d : {"float32", "float64", "float16", "bfloat16"}) {
+    SCOPED_TRACE(d);
+    const Tensor* out = r->Find(std::string("out_") + d);
+    ASSERT_NE(out, nullptr);
+    for (const Tensor& in : inputs) {
+      if (in.dtype == d) {
+        EXPECT_EQ(Hex(out->data), Hex(in.data));
+      }
+    }
+  }
+  if (json) GTEST_SKIP() << "NaN/Infinity are not representable in KServe JSON (RFC 8259)";
 }
 
 TEST_P(Conformance, ScalarAndEmptyTensors) {
