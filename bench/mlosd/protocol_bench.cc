@@ -177,6 +177,18 @@ int main(int argc, char** argv) {
                                     "ipc");
   small["ipc_shm"] = PathLatency(*ipc, a.model, "input", "probs", x, shape, 16, true, a.iters,
                                  "ipc-shm");
+  // Each protocol's floor: its cheapest call (KServe ServerLive / GET /v2/health/live / IPC
+  // health) through the same client, no model involved.
+  auto live = [](Client& c, const char* what) {
+    auto r = c.Live();
+    if (!r.ok()) {
+      std::fprintf(stderr, "mlos-bench-protocols: %s live: %s\n", what, r.status().ToString().c_str());
+      std::exit(1);
+    }
+  };
+  small["http_live"] = Measure(200, a.iters, [&] { live(*http, "http"); });
+  small["grpc_live"] = Measure(200, a.iters, [&] { live(*grpc, "grpc"); });
+  small["ipc_live"] = Measure(200, a.iters, [&] { live(*ipc, "ipc"); });
 
   // Part 2: size sweep on Identity.
   std::string out = "{\"small\": {";

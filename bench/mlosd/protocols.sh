@@ -78,6 +78,12 @@ L = ["# Protocol benchmarks", "",
      f"| ONNX Runtime direct (raw) | {raw:.1f} | 0 | |"]
 for k in ["http_binary", "grpc", "ipc_inline", "ipc_shm"]:
     L.append(f"| {names[k]} | {s[k]:.1f} | **{s[k]-raw:.1f}** | {goals[k]} |")
+L += ["", "Each protocol's floor through the same client, no model (KServe ServerLive over gRPC,",
+      "`GET /v2/health/live` over HTTP, the IPC health op): what a round trip of that protocol stack",
+      "costs on this machine before any inference work.", "",
+      "| protocol | live p50 µs | infer overhead above the floor µs |", "|---|---|---|"]
+for k, lk in [("http_binary", "http_live"), ("grpc", "grpc_live"), ("ipc_inline", "ipc_live")]:
+    L.append(f"| {names[k]} | {s[lk]:.1f} | {s[k]-raw-s[lk]:.1f} |")
 L += ["", "## Tensor size sweep: Identity on float32 [n], static n (p50 µs; overhead over raw in brackets)", "",
       "| tensor | raw | HTTP binary | gRPC | IPC inline | IPC shm |", "|---|---|---|---|---|---|"]
 def size(b):
