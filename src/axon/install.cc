@@ -68,6 +68,17 @@ Result<std::string> CopyAndHash(const fs::path& src, const fs::path& dst, uint64
   return h.HexDigest();
 }
 
+// The result of an install that found the version already in the cache: nothing was done.
+InstallResult AlreadyInstalled(const InstalledVersion& v) {
+  InstallResult r;
+  r.installed = v;
+  r.already_installed = true;
+  r.changed = false;
+  auto m = mpf::LoadManifestFile((v.dir / "manifest.yaml").string());
+  if (m.ok()) r.manifest = std::move(m).value();
+  return r;
+}
+
 std::string PartialKey(const RemoteFile& f, const ResolvedModel& m) {
   if (!f.sha256.empty()) return f.sha256;
   return Sha256Hex(m.source + "\n" + f.url + "\n" + f.path).substr(0, 40);
@@ -276,13 +287,7 @@ Result<InstallResult> InstallPackageFile(const Cache& cache, const fs::path& pac
   if (!lock.ok()) return lock.status();
   cache.CleanStaging(ref.ns, ref.name);
   if (auto found = cache.Find(ref); found.ok() && !(ref.version == "latest")) {
-    InstallResult r;
-    r.installed = *found;
-    r.already_installed = true;
-    r.changed = false;
-    auto lm = mpf::LoadManifestFile((found->dir / "manifest.yaml").string());
-    if (lm.ok()) r.manifest = std::move(lm).value();
-    return r;
+    return AlreadyInstalled(*found);
   }
   Transaction tx(cache, ref.ns, ref.name);
   MLOS_RETURN_IF_ERROR(tx.Begin());
@@ -372,13 +377,7 @@ Result<InstallResult> InstallLocal(const Cache& cache, const fs::path& src,
   if (!lock.ok()) return lock.status();
   cache.CleanStaging(ref.ns, ref.name);
   if (auto found = cache.Find(ref); found.ok()) {
-    InstallResult r;
-    r.installed = *found;
-    r.already_installed = true;
-    r.changed = false;
-    auto lm = mpf::LoadManifestFile((found->dir / "manifest.yaml").string());
-    if (lm.ok()) r.manifest = std::move(lm).value();
-    return r;
+    return AlreadyInstalled(*found);
   }
 
   // The file list: the manifest's, else every file (one file: just it).
@@ -474,13 +473,7 @@ Result<InstallResult> InstallFromHub(const Cache& cache, const HubConfig& hubs,
   std::optional<InstalledVersion> existing;
   if (auto found = cache.Find(ref); found.ok()) existing = *found;
   if (existing && !req.force_resolve) {
-    InstallResult r;
-    r.installed = *existing;
-    r.already_installed = true;
-    r.changed = false;
-    auto lm = mpf::LoadManifestFile((existing->dir / "manifest.yaml").string());
-    if (lm.ok()) r.manifest = std::move(lm).value();
-    return r;
+    return AlreadyInstalled(*existing);
   }
   if (ref.ns == "hf" && hubs.hf_offline)
     return Unavailable(ref.Id() + ": not in the cache and HF_HUB_OFFLINE is set");
@@ -492,13 +485,7 @@ Result<InstallResult> InstallFromHub(const Cache& cache, const HubConfig& hubs,
   if (rm.version.empty()) rm.version = ref.version;
   if (existing && !existing->commit.empty() && existing->commit == rm.commit &&
       existing->version == rm.version) {
-    InstallResult r;
-    r.installed = *existing;
-    r.already_installed = true;
-    r.changed = false;
-    auto lm = mpf::LoadManifestFile((existing->dir / "manifest.yaml").string());
-    if (lm.ok()) r.manifest = std::move(lm).value();
-    return r;
+    return AlreadyInstalled(*existing);
   }
   bool set_latest = !ref.version_given || ref.version == "latest";
 
@@ -603,10 +590,7 @@ Result<InstallResult> Update(const Cache& cache, const HubConfig& hubs, const st
   auto found = cache.Find(*ref);
   if (!found.ok()) return found.status();
   if (found->source.rfind("file://", 0) == 0) {
-    InstallResult r;
-    r.installed = *found;
-    r.changed = false;
-    r.already_installed = true;
+    InstallResult r = AlreadyInstalled(*found);
     r.notes.push_back(found->Id() + " was installed from a local source: nothing to update");
     return r;
   }
