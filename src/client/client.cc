@@ -221,6 +221,25 @@ static std::vector<TensorInfo> Infos(const json& j, const char* key) {
   return out;
 }
 
+Result<ModelMetadata> ModelMetadataFromJson(const json& j) {
+  ModelMetadata m;
+  m.name = j.value("name", "");
+  m.platform = j.value("platform", "");
+  if (j.contains("versions") && j["versions"].is_array()) {
+    for (const json& v : j["versions"]) {
+      if (v.is_string()) m.versions.push_back(v.get<std::string>());
+    }
+  }
+  for (const char* key : {"inputs", "outputs"}) {
+    if (!j.contains(key) || !j[key].is_array()) continue;
+    for (const json& e : j[key]) {
+      MLOS_ASSIGN_OR_RETURN(TensorInfo t, TensorInfoFromJson(e));
+      (std::string_view(key) == "inputs" ? m.inputs : m.outputs).push_back(std::move(t));
+    }
+  }
+  return m;
+}
+
 Result<ModelInfo> ModelInfoFromJson(const json& j) {
   if (!j.is_object()) return Internal("server sent a model that is not a JSON object");
   ModelInfo m;

@@ -121,22 +121,7 @@ class HttpClient final : public Client {
   }
   Result<ModelMetadata> GetModelMetadata(const std::string& model) override {
     MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/v2/models/" + EncodeSegment(model)));
-    ModelMetadata m;
-    m.name = j.value("name", "");
-    m.platform = j.value("platform", "");
-    if (j.contains("versions") && j["versions"].is_array()) {
-      for (const json& v : j["versions"]) {
-        if (v.is_string()) m.versions.push_back(v.get<std::string>());
-      }
-    }
-    for (const char* key : {"inputs", "outputs"}) {
-      if (!j.contains(key) || !j[key].is_array()) continue;
-      for (const json& e : j[key]) {
-        MLOS_ASSIGN_OR_RETURN(TensorInfo t, TensorInfoFromJson(e));
-        (std::string_view(key) == "inputs" ? m.inputs : m.outputs).push_back(std::move(t));
-      }
-    }
-    return m;
+    return ModelMetadataFromJson(j);
   }
 
   Result<std::vector<ModelInfo>> ListModels() override {

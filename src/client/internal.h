@@ -27,6 +27,8 @@ std::string EncodeSegment(std::string_view s);
 Result<ModelInfo> ModelInfoFromJson(const nlohmann::json& j);
 Result<PluginInfo> PluginInfoFromJson(const nlohmann::json& j);
 Result<TensorInfo> TensorInfoFromJson(const nlohmann::json& j);  // dtype or KServe datatype
+// KServe v2 model metadata ({name, versions, platform, inputs, outputs}).
+Result<ModelMetadata> ModelMetadataFromJson(const nlohmann::json& j);
 
 // Bytes of a tensor that travels inline: numeric data as is, strings as KServe BYTES
 // (4-byte little-endian length + bytes per element).

@@ -94,22 +94,7 @@ class IpcClient final : public Client {
     w.Str("");
     MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kModelMetadata, payload));
     MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
-    ModelMetadata m;
-    m.name = j.value("name", "");
-    m.platform = j.value("platform", "");
-    if (j.contains("versions") && j["versions"].is_array()) {
-      for (const json& v : j["versions"]) {
-        if (v.is_string()) m.versions.push_back(v.get<std::string>());
-      }
-    }
-    for (const char* key : {"inputs", "outputs"}) {
-      if (!j.contains(key) || !j[key].is_array()) continue;
-      for (const json& e : j[key]) {
-        MLOS_ASSIGN_OR_RETURN(TensorInfo t, TensorInfoFromJson(e));
-        (std::string_view(key) == "inputs" ? m.inputs : m.outputs).push_back(std::move(t));
-      }
-    }
-    return m;
+    return ModelMetadataFromJson(j);
   }
 
   Result<std::vector<ModelInfo>> ListModels() override {

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "api/grpc/shm_bridge.h"
+#include "api/http/bytes_codec.h"
 #include "api/http/tensor_json.h"
 #include "api/http/url.h"
 
@@ -60,34 +61,12 @@ Result<std::optional<ShmRef>> ShmParams(const ParamMap& params, const std::strin
   return std::optional<ShmRef>(std::move(ref));
 }
 
-Status DecodeRawStrings(core::Tensor& t, std::string_view bytes, int64_t count) {
-  size_t pos = 0;
-  while (pos < bytes.size()) {
-    if (bytes.size() - pos < 4) {
-      return InvalidArgument("tensor '" + t.name + "': truncated BYTES element length");
-    }
-    uint32_t len;
-    std::memcpy(&len, bytes.data() + pos, 4);  // little endian host
-    pos += 4;
-    if (bytes.size() - pos < len) {
-      return InvalidArgument("tensor '" + t.name + "': BYTES element longer than its data");
-    }
-    t.strings.emplace_back(bytes.substr(pos, len));
-    pos += len;
-  }
-  if (static_cast<int64_t>(t.strings.size()) != count) {
-    return InvalidArgument("tensor '" + t.name + "': raw data holds " +
-                           std::to_string(t.strings.size()) + " BYTES elements, shape " +
-                           ShapeToString(t.shape) + " needs " + std::to_string(count));
-  }
-  return Status::Ok();
-}
-
 // Raw bytes of a numeric tensor: referenced when aligned for the element type, else copied.
 Status UseRawBytes(core::Tensor& t, const uint8_t* data, uint64_t size, int64_t count,
                    const char* what) {
   if (t.dtype == DataType::kString) {
-    return DecodeRawStrings(t, std::string_view(reinterpret_cast<const char*>(data), size), count);
+    return api::DecodeBytesElements(
+        t, std::string_view(reinterpret_cast<const char*>(data), size), count);
   }
   const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
   if (size != want) {
@@ -195,13 +174,7 @@ bool Typeable(DataType t) {
 
 void AppendRaw(const core::Tensor& t, std::string* out) {
   if (t.dtype == DataType::kString) {
-    for (const std::string& s : t.strings) {
-      const uint32_t len = static_cast<uint32_t>(s.size());
-      char b[4];
-      std::memcpy(b, &len, 4);
-      out->append(b, 4);
-      out->append(s);
-    }
+    api::AppendBytesElements(t, *out);
     return;
   }
   out->assign(reinterpret_cast<const char*>(t.bytes()), t.byte_size());

@@ -1,5 +1,7 @@
 #include "api/http/kserve_codec.h"
 
+#include "api/http/bytes_codec.h"
+
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -63,28 +65,7 @@ Result<std::optional<KServeShmRef>> ShmParams(const json& params, const std::str
 }
 
 Status DecodeBinaryInput(core::Tensor& t, std::string_view bytes, int64_t count) {
-  if (t.dtype == core::DataType::kString) {
-    size_t pos = 0;
-    while (pos < bytes.size()) {
-      if (bytes.size() - pos < 4) {
-        return InvalidArgument("tensor '" + t.name + "': truncated BYTES element length");
-      }
-      uint32_t len;
-      std::memcpy(&len, bytes.data() + pos, 4);  // little endian host
-      pos += 4;
-      if (bytes.size() - pos < len) {
-        return InvalidArgument("tensor '" + t.name + "': BYTES element longer than its data");
-      }
-      t.strings.emplace_back(bytes.substr(pos, len));
-      pos += len;
-    }
-    if (static_cast<int64_t>(t.strings.size()) != count) {
-      return InvalidArgument("tensor '" + t.name + "': binary data holds " +
-                             std::to_string(t.strings.size()) + " BYTES elements, shape " +
-                             ShapeToString(t.shape) + " needs " + std::to_string(count));
-    }
-    return Status::Ok();
-  }
+  if (t.dtype == core::DataType::kString) return api::DecodeBytesElements(t, bytes, count);
   const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
   if (bytes.size() != want) {
     return InvalidArgument("tensor '" + t.name + "': binary_data_size " +
@@ -173,13 +154,7 @@ Result<core::Tensor> ParseInput(const json& in, size_t index, std::string_view b
 
 void WriteOneBinary(const core::Tensor& t, std::string& tail) {
   if (t.dtype == core::DataType::kString) {
-    for (const std::string& s : t.strings) {
-      const uint32_t len = static_cast<uint32_t>(s.size());
-      char b[4];
-      std::memcpy(b, &len, 4);
-      tail.append(b, 4);
-      tail.append(s);
-    }
+    api::AppendBytesElements(t, tail);
     return;
   }
   tail.append(reinterpret_cast<const char*>(t.bytes()), t.byte_size());

@@ -19,9 +19,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/http/bytes_codec.h"
 #include "api/http/json_writer.h"
 #include "api/http/kserve_codec.h"
 #include "api/http/native_codec.h"
+#include "api/http/tensor_json.h"
 #include "api/http/url.h"
 #include "api/ipc/protocol.h"
 
@@ -32,36 +34,6 @@ namespace {
 constexpr const char* kProtocol = "ipc";
 
 bool KnownDtype(uint8_t d) { return d >= SMI_DTYPE_FLOAT32 && d <= SMI_DTYPE_STRING; }
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-// BYTES elements (u32 length + bytes each) -> strings.
-Status DecodeStrings(core::Tensor& t, std::string_view bytes, int64_t count) {
-  size_t pos = 0;
-  while (pos < bytes.size()) {
-    if (bytes.size() - pos < 4) {
-      return InvalidArgument("tensor '" + t.name + "': truncated BYTES element length");
-    }
-    uint32_t len;
-    std::memcpy(&len, bytes.data() + pos, 4);
-    pos += 4;
-    if (bytes.size() - pos < len) {
-      return InvalidArgument("tensor '" + t.name + "': BYTES element longer than its data");
-    }
-    t.strings.emplace_back(bytes.substr(pos, len));
-    pos += len;
-  }
-  if (static_cast<int64_t>(t.strings.size()) != count) {
-    return InvalidArgument("tensor '" + t.name + "': data holds " +
-                           std::to_string(t.strings.size()) + " BYTES elements, shape " +
-                           ShapeString(t.shape) + " needs " + std::to_string(count));
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -334,13 +306,13 @@ class Connection {
         views_.push_back(std::move(*view));
       }
       if (t.dtype == core::DataType::kString) {
-        MLOS_RETURN_IF_ERROR(DecodeStrings(t, bytes, count));
+        MLOS_RETURN_IF_ERROR(api::DecodeBytesElements(t, bytes, count));
         continue;
       }
       const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
       if (bytes.size() != want) {
         return InvalidArgument("input '" + t.name + "': " + std::to_string(bytes.size()) +
-                               " bytes do not match shape " + ShapeString(t.shape) + " of " +
+                               " bytes do not match shape " + http::ShapeToString(t.shape) + " of " +
                                core::DataTypeName(t.dtype) + " (" + std::to_string(want) +
                                " bytes)");
       }
@@ -416,11 +388,7 @@ class Connection {
       }
       if (t.dtype == core::DataType::kString) {
         std::string& blob = string_blobs.emplace_back();
-        for (const std::string& s : t.strings) {
-          const uint32_t len = static_cast<uint32_t>(s.size());
-          blob.append(reinterpret_cast<const char*>(&len), 4);
-          blob += s;
-        }
+        api::AppendBytesElements(t, blob);
         wt.data = blob;
       } else {
         wt.data = std::string_view(reinterpret_cast<const char*>(t.bytes()), t.byte_size());
