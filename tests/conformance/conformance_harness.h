@@ -37,92 +37,32 @@ using mlos::client::InferRequest;
 using mlos::client::InferResult;
 using mlos::client::Tensor;
 
-// mlosd with --http, --grpc and --ipc; the ports and the socket path come from its stdout.
+// mlosd with --http, --grpc and --ipc (mlostest::Daemon reads the ports and the socket path
+// from its stdout).
 class FullDaemon {
  public:
-  ~FullDaemon() { Stop(); }
-
   ::testing::AssertionResult Start(const fs::path& dir, const fs::path& config) {
-    log_ = dir / "mlosd.log";
-    ipc_path_ = (dir / "mlosd.sock").string();
-    const fs::path state = dir / "state";
-    fs::create_directories(state);
-    int fds[2];
-    if (::pipe(fds) != 0) return ::testing::AssertionFailure() << "pipe failed";
-    std::vector<std::string> args = {mlostest::kMlosd.string(), "--http", "127.0.0.1:0",
-                                     "--grpc", "127.0.0.1:0", "--ipc", ipc_path_,
-                                     "--state-dir", state.string(), "--config", config.string()};
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      FILE* log = std::fopen(log_.c_str(), "w");
-      if (log) ::dup2(fileno(log), 2);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
+    fs::create_directories(dir / "state");
+    daemon_ = std::make_unique<mlostest::Daemon>(
+        dir / "state", std::vector<std::string>{"--grpc", "127.0.0.1:0", "--ipc",
+                                                (dir / "mlosd.sock").string(), "--config",
+                                                config.string()});
+    ::testing::AssertionResult started = daemon_->Start();
+    if (!started) return started;
+    if (daemon_->grpc_port() == 0 || daemon_->ipc_path().empty()) {
+      return ::testing::AssertionFailure() << "no gRPC or IPC listener line; log:\n"
+                                           << daemon_->Log();
     }
-    ::close(fds[1]);
-    out_fd_ = fds[0];
-    std::string out;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-    const std::string http_marker = "mlosd listening on http://127.0.0.1:";
-    const std::string grpc_marker = "mlosd grpc listening on 127.0.0.1:";
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 200) > 0) {
-        char buf[512];
-        ssize_t n = ::read(out_fd_, buf, sizeof buf);
-        if (n <= 0) break;
-        out.append(buf, static_cast<size_t>(n));
-        const size_t at = out.find(http_marker);
-        if (at != std::string::npos && out.find('\n', at) != std::string::npos) {
-          http_port_ = static_cast<uint16_t>(std::stoi(out.substr(at + http_marker.size())));
-          const size_t g = out.find(grpc_marker);
-          if (g == std::string::npos) {
-            return ::testing::AssertionFailure() << "no gRPC listener line in: " << out;
-          }
-          grpc_port_ = static_cast<uint16_t>(std::stoi(out.substr(g + grpc_marker.size())));
-          if (out.find("mlosd ipc listening on " + ipc_path_) == std::string::npos) {
-            return ::testing::AssertionFailure() << "no IPC listener line in: " << out;
-          }
-          return ::testing::AssertionSuccess();
-        }
-      }
-    }
-    return ::testing::AssertionFailure() << "mlosd did not start; stdout: " << out << "\nlog:\n"
-                                         << Log();
+    return started;
   }
-
-  void Stop() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int st;
-      ::waitpid(pid_, &st, 0);
-      pid_ = -1;
-    }
-    if (out_fd_ >= 0) ::close(out_fd_);
-    out_fd_ = -1;
-  }
-
-  std::string Log() const {
-    std::ifstream in(log_);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  uint16_t http_port() const { return http_port_; }
-  uint16_t grpc_port() const { return grpc_port_; }
-  const std::string& ipc_path() const { return ipc_path_; }
+  void Stop() { daemon_.reset(); }
+  std::string Log() const { return daemon_ ? daemon_->Log() : ""; }
+  uint16_t http_port() const { return daemon_->http_port(); }
+  uint16_t grpc_port() const { return daemon_->grpc_port(); }
+  const std::string& ipc_path() const { return daemon_->ipc_path(); }
 
  private:
-  fs::path log_;
-  std::string ipc_path_;
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  uint16_t http_port_ = 0;
-  uint16_t grpc_port_ = 0;
+  std::unique_ptr<mlostest::Daemon> daemon_;
 };
 
 // ---- half / bfloat16 <-> float (exact for representable values) ----

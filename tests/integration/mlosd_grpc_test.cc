@@ -13,85 +13,17 @@
 namespace mlostest {
 namespace {
 
-// mlosd with --grpc: like Daemon, but also reads the "mlosd grpc listening on" line.
-class GrpcDaemon {
+// mlosd with --grpc on a free port (the harness reads the gRPC listening line).
+class GrpcDaemon : public Daemon {
  public:
   GrpcDaemon(fs::path state_dir, std::vector<std::string> extra = {})
-      : state_dir_(std::move(state_dir)), extra_(std::move(extra)) {}
-  ~GrpcDaemon() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int st;
-      ::waitpid(pid_, &st, 0);
-    }
-    if (out_fd_ >= 0) ::close(out_fd_);
-  }
-  ::testing::AssertionResult Start() {
-    log_ = state_dir_.parent_path() / "mlosd-grpc.log";
-    int fds[2];
-    if (::pipe(fds) != 0) return ::testing::AssertionFailure() << "pipe";
-    std::vector<std::string> args = {kMlosd.string(), "--http",      "127.0.0.1:0",      "--grpc",
-                                     "127.0.0.1:0",   "--state-dir", state_dir_.string()};
-    args.insert(args.end(), extra_.begin(), extra_.end());
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(fds[1], 1);
-      FILE* log = std::fopen(log_.c_str(), "w");
-      if (log) ::dup2(fileno(log), 2);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    out_fd_ = fds[0];
-    std::string out;
-    const std::string http_marker = "mlosd listening on http://127.0.0.1:";
-    const std::string grpc_marker = "mlosd grpc listening on 127.0.0.1:";
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out_fd_, POLLIN, 0};
-      if (::poll(&p, 1, 200) <= 0) continue;
-      char buf[512];
-      ssize_t n = ::read(out_fd_, buf, sizeof buf);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
-      const size_t h = out.find(http_marker);
-      if (h != std::string::npos && out.find('\n', h) != std::string::npos) {
-        const size_t g = out.find(grpc_marker);
-        if (g == std::string::npos) return ::testing::AssertionFailure() << "no grpc line: " << out;
-        http_port_ = static_cast<uint16_t>(std::stoi(out.substr(h + http_marker.size())));
-        grpc_port_ = static_cast<uint16_t>(std::stoi(out.substr(g + grpc_marker.size())));
-        return ::testing::AssertionSuccess();
-      }
-    }
-    return ::testing::AssertionFailure() << "mlosd did not start; stdout: " << out << "\nlog:\n"
-                                         << Log();
-  }
-  int Stop() {
-    ::kill(pid_, SIGTERM);
-    int st = 0;
-    ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  }
-  std::string Log() const { return ReadFileBytes(log_); }
-  uint16_t http_port() const { return http_port_; }
-  std::string grpc_target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
-  Reply Post(const std::string& path, const std::string& body) {
-    return Http(http_port_, "POST", path, body);
-  }
+      : Daemon(std::move(state_dir), WithGrpc(std::move(extra))) {}
 
  private:
-  fs::path state_dir_;
-  std::vector<std::string> extra_;
-  fs::path log_;
-  pid_t pid_ = -1;
-  int out_fd_ = -1;
-  uint16_t http_port_ = 0, grpc_port_ = 0;
+  static std::vector<std::string> WithGrpc(std::vector<std::string> extra) {
+    extra.insert(extra.begin(), {"--grpc", "127.0.0.1:0"});
+    return extra;
+  }
 };
 
 using inference::GRPCInferenceService;

@@ -201,6 +201,16 @@ class Daemon {
         const size_t at = out.find(marker);
         if (at != std::string::npos && out.find('\n', at) != std::string::npos) {
           port_ = static_cast<uint16_t>(std::stoi(out.substr(at + marker.size())));
+          // The gRPC and IPC lines, when enabled, are printed before the HTTP one.
+          const std::string grpc_marker = "mlosd grpc listening on 127.0.0.1:";
+          if (size_t g = out.find(grpc_marker); g != std::string::npos) {
+            grpc_port_ = static_cast<uint16_t>(std::stoi(out.substr(g + grpc_marker.size())));
+          }
+          const std::string ipc_marker = "mlosd ipc listening on ";
+          if (size_t i = out.find(ipc_marker); i != std::string::npos) {
+            size_t from = i + ipc_marker.size();
+            ipc_path_ = out.substr(from, out.find('\n', from) - from);
+          }
           return ::testing::AssertionSuccess();
         }
       }
@@ -227,6 +237,11 @@ class Daemon {
   }
 
   uint16_t port() const { return port_; }
+  uint16_t http_port() const { return port_; }
+  // With --grpc 127.0.0.1:0 / --ipc PATH among the extra arguments (0 / "" otherwise).
+  uint16_t grpc_port() const { return grpc_port_; }
+  std::string grpc_target() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  const std::string& ipc_path() const { return ipc_path_; }
   std::string Log() const {
     std::ifstream in(log_);
     return std::string(std::istreambuf_iterator<char>(in), {});
@@ -245,6 +260,8 @@ class Daemon {
   pid_t pid_ = -1;
   int out_fd_ = -1;
   uint16_t port_ = 0;
+  uint16_t grpc_port_ = 0;
+  std::string ipc_path_;
 };
 
 // A model package directory: manifest.yaml plus its files.
