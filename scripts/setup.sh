@@ -9,7 +9,7 @@ PKGS=(build-essential cmake ninja-build pkg-config ccache curl zstd
   libgtest-dev libgmock-dev libbenchmark-dev libonnx-dev libprotobuf-dev
   libboost1.81-dev prometheus-cpp-dev
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler python3-grpcio python3-grpc-tools
-  python3 python3-onnx python3-numpy)
+  python3 python3-onnx python3-numpy gnuplot-nox)
 
 missing=()
 for p in "${PKGS[@]}"; do
