@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 
@@ -96,6 +97,31 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
     MLOS_RETURN_IF_ERROR(Read(http, "max_body_bytes", "http.max_body_bytes", c.max_body_bytes));
     MLOS_RETURN_IF_ERROR(
         Read(http, "request_timeout_s", "http.request_timeout_s", c.request_timeout_s));
+    MLOS_RETURN_IF_ERROR(Read(http, "infer_threads", "http.infer_threads", c.infer_threads));
+    if (http["infer_threads"] && (c.infer_threads < 0 || c.infer_threads > 1024)) {
+      return InvalidArgument("config field 'http.infer_threads' must be between 0 and 1024");
+    }
+  }
+  if (const YAML::Node b = root["batching"]; b && !b.IsNull()) {
+    if (!b.IsMap()) return InvalidArgument("config field 'batching' must be a mapping");
+    for (const auto& kv : b) {
+      const std::string key = kv.first.as<std::string>();
+      if (key != "max_batch_size" && key != "max_concurrent_batches") {
+        return InvalidArgument("config field 'batching." + key +
+                               "' is unknown (known: max_batch_size, max_concurrent_batches)");
+      }
+    }
+    MLOS_RETURN_IF_ERROR(
+        Read(b, "max_batch_size", "batching.max_batch_size", c.max_batch_size));
+    MLOS_RETURN_IF_ERROR(Read(b, "max_concurrent_batches", "batching.max_concurrent_batches",
+                              c.max_concurrent_batches));
+    if (c.max_batch_size < 0 || c.max_batch_size > 65536) {
+      return InvalidArgument("config field 'batching.max_batch_size' must be between 0 and 65536");
+    }
+    if (c.max_concurrent_batches < 1 || c.max_concurrent_batches > 256) {
+      return InvalidArgument(
+          "config field 'batching.max_concurrent_batches' must be between 1 and 256");
+    }
   }
   if (const YAML::Node grpc = root["grpc"]; grpc) {
     if (!grpc.IsMap()) return InvalidArgument("config field 'grpc' must be a mapping");
@@ -146,6 +172,12 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
     return InvalidArgument("config field 'http.request_timeout_s' must be > 0");
   }
   return Status::Ok();
+}
+
+int HttpInferThreads(const DaemonConfig& c) {
+  if (c.infer_threads >= 0) return c.infer_threads;
+  if (c.max_batch_size <= 1) return 0;
+  return std::min(256, (c.max_concurrent_batches + 1) * c.max_batch_size);
 }
 
 void ApplyEnvironment(DaemonConfig& c) {

@@ -17,6 +17,7 @@ struct DaemonConfig {
   int threads = 0;                      // io threads; 0 = hardware concurrency
   uint64_t max_body_bytes = 64ull * 1024 * 1024;
   double request_timeout_s = 30;
+  int infer_threads = -1;               // HTTP inference pool; -1 = 0 without batching, else sized for it
   std::filesystem::path state_dir;      // default: $XDG_STATE_HOME/mlos or ./var
   std::vector<std::filesystem::path> plugin_dirs;  // default: <bindir>/../lib/mlos/plugins
   std::string plugin_config_json = "{}";           // plugins: {onnx: {...}} as JSON
@@ -30,7 +31,14 @@ struct DaemonConfig {
   std::string grpc;
   uint64_t grpc_max_message_bytes = 64ull * 1024 * 1024;
   std::string grpc_tls_cert, grpc_tls_key, grpc_tls_client_ca;
+  // Dynamic batching for models with a dynamic first dimension (off unless max_batch_size > 1).
+  int max_batch_size = 0;
+  int max_concurrent_batches = 1;
 };
+
+// The HTTP inference pool size: config.infer_threads when set, else enough threads to keep
+// the running batches and one queued batch in flight, or 0 (io threads) without batching.
+int HttpInferThreads(const DaemonConfig& config);
 
 // Defaults that depend on the environment: state_dir and plugin_dirs.
 DaemonConfig DefaultConfig();

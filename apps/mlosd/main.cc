@@ -143,6 +143,8 @@ int main(int argc, char** argv) {
   core_options.plugin_dirs = config.plugin_dirs;
   core_options.plugin_config_json = config.plugin_config_json;
   core_options.lazy_load = config.lazy_load;
+  core_options.batching.max_batch_size = config.max_batch_size;
+  core_options.batching.max_concurrent_batches = config.max_concurrent_batches;
   auto core = mlos::core::Core::Create(core_options);
   if (!core.ok()) {
     spdlog::error("cannot start the core: {}", core.status().ToString());
@@ -164,6 +166,7 @@ int main(int argc, char** argv) {
   server_options.host = listen->first;
   server_options.port = listen->second;
   server_options.io_threads = config.threads;
+  server_options.infer_threads = mlos::mlosd::HttpInferThreads(config);
   server_options.max_body_bytes = config.max_body_bytes;
   server_options.request_timeout = api_options.request_timeout;
   mlos::http::Server server(api, server_options);

@@ -22,6 +22,14 @@ namespace mlos::core {
 enum class ModelState { kRegistered, kLoading, kReady, kUnloading, kUnloaded, kFailed };
 const char* ModelStateName(ModelState s);  // "REGISTERED", "LOADING", "READY", ...
 
+// Dynamic batching (batcher.h), for every model whose inputs and outputs all have a dynamic
+// first dimension. Off by default: batched results may differ from unbatched ones in the last
+// bits (kernels block differently), and a model must treat rows independently.
+struct BatchingOptions {
+  int max_batch_size = 0;          // rows per batch; <= 1 disables batching
+  int max_concurrent_batches = 1;  // batches (plugin calls) running at once per model
+};
+
 struct CoreOptions {
   std::filesystem::path state_dir;                  // SQLite db, plugin caches
   std::vector<std::filesystem::path> plugin_dirs;   // searched for lib*.so SMI plugins
@@ -29,6 +37,7 @@ struct CoreOptions {
   bool lazy_load = true;                // load on first request when not loaded
   bool verify_checksums = true;         // verify file sha256 at register
   bool restore = true;                  // reload models that were loaded before a restart
+  BatchingOptions batching;
 };
 
 // The payload `axon register` sends (POST /models/register), parsed by the front-end.
@@ -104,6 +113,8 @@ class CoreObserver {
   virtual void OnInfer(const std::string& /*model_id*/, const char* /*protocol*/, bool /*ok*/,
                        uint64_t /*queue_us*/, uint64_t /*infer_us*/) {}
   virtual void OnLoad(const std::string& /*model_id*/, bool /*ok*/, double /*load_ms*/) {}
+  // A batch ran: `requests` requests merged into one plugin call of `rows` rows.
+  virtual void OnBatch(const std::string& /*model_id*/, size_t /*requests*/, int64_t /*rows*/) {}
   virtual void OnStateChange(const std::string& /*model_id*/, ModelState /*state*/) {}
 };
 

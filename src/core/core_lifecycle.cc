@@ -65,7 +65,15 @@ Status CoreImpl::LoadOne(const std::string& id) {
   auto loaded = LoadedModel::Load(plugin, params);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                   .count();
-  if (loaded.ok()) (*loaded)->SetSchemaIfEmpty(Specs(manifest->io.inputs), Specs(manifest->io.outputs));
+  if (loaded.ok()) {
+    (*loaded)->SetSchemaIfEmpty(Specs(manifest->io.inputs), Specs(manifest->io.outputs));
+    if ((*loaded)->EnableBatching(options_.batching, [this, id](size_t requests, int64_t rows) {
+          if (CoreObserver* o = observer_.load()) o->OnBatch(id, requests, rows);
+        })) {
+      spdlog::info("{}: dynamic batching on (up to {} rows, {} batches at once)", id,
+                   options_.batching.max_batch_size, options_.batching.max_concurrent_batches);
+    }
+  }
 
   lock.lock();
   e = &models_.at(id);  // LOADING entries are never erased

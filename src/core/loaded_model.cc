@@ -158,8 +158,25 @@ void LoadedModel::WaitIdle() {
   idle_cv_.wait(lock, [&] { return in_flight_.load() == 0; });
 }
 
+bool LoadedModel::EnableBatching(const BatchingOptions& options, Batcher::BatchFn on_batch) {
+  if (options.max_batch_size <= 1 || !BatchableSchema(inputs_, outputs_)) return false;
+  batcher_ = std::make_unique<Batcher>(
+      options,
+      [this](const InferRequest& r, uint64_t id, InferResponse* resp, uint64_t* wait_us) {
+        return InferDirect(r, id, resp, wait_us);
+      },
+      std::move(on_batch));
+  return true;
+}
+
 Status LoadedModel::Infer(const InferRequest& request, uint64_t request_id,
                           InferResponse* response, uint64_t* wait_us) {
+  if (batcher_) return batcher_->Infer(request, request_id, response, wait_us);
+  return InferDirect(request, request_id, response, wait_us);
+}
+
+Status LoadedModel::InferDirect(const InferRequest& request, uint64_t request_id,
+                                InferResponse* response, uint64_t* wait_us) {
   // Input views over the request's tensors (no copies; strings as smi_string arrays).
   std::vector<smi_tensor> inputs(request.inputs.size());
   std::vector<std::vector<smi_string>> string_views(request.inputs.size());

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "core/batcher.h"
 #include "core/core.h"
 #include "core/plugin_host.h"
 
@@ -47,8 +48,15 @@ class LoadedModel {
   // when set (numeric outputs), else they are allocated into response->outputs. Serialises
   // calls when the plugin lacks SMI_CAP_THREAD_SAFE_INFER; *wait_us gets the time spent
   // waiting for that lock.
+  // With batching enabled, concurrent requests may be merged into one plugin call (see
+  // batcher.h); *wait_us then also counts the time queued behind running batches.
   Status Infer(const InferRequest& request, uint64_t request_id, InferResponse* response,
                uint64_t* wait_us);
+
+  // Turns dynamic batching on when options.max_batch_size > 1 and the schema allows it
+  // (BatchableSchema). Call once, before the model serves. Returns whether it is on.
+  bool EnableBatching(const BatchingOptions& options, Batcher::BatchFn on_batch = nullptr);
+  bool batching() const { return batcher_ != nullptr; }
 
   // Request accounting. Begin() is called while the core's lock is held (so an unload that
   // takes the model away afterwards sees it); End() when the request is done.
@@ -63,6 +71,8 @@ class LoadedModel {
 
  private:
   LoadedModel() = default;
+  Status InferDirect(const InferRequest& request, uint64_t request_id, InferResponse* response,
+                     uint64_t* wait_us);
 
   const Plugin* plugin_ = nullptr;
   smi_model* model_ = nullptr;
@@ -70,6 +80,7 @@ class LoadedModel {
   uint64_t memory_bytes_ = 0;
 
   std::mutex infer_mu_;  // serialises infer without SMI_CAP_THREAD_SAFE_INFER
+  std::unique_ptr<Batcher> batcher_;
   std::atomic<uint64_t> in_flight_{0};
   std::atomic<int64_t> last_used_ms_{0};
   std::mutex idle_mu_;

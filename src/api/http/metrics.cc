@@ -25,6 +25,11 @@ const prometheus::Histogram::BucketBoundaries& LoadBuckets() {
   return kBuckets;
 }
 
+const prometheus::Histogram::BucketBoundaries& BatchBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {1, 2, 4, 8, 16, 32, 64, 128};
+  return kBuckets;
+}
+
 constexpr core::ModelState kAllStates[] = {
     core::ModelState::kRegistered, core::ModelState::kLoading,   core::ModelState::kReady,
     core::ModelState::kUnloading,  core::ModelState::kUnloaded,  core::ModelState::kFailed};
@@ -52,6 +57,10 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                .Name("mlos_model_load_duration_seconds")
                .Help("Model load time, by model")
                .Register(*registry_);
+  batch_ = &prometheus::BuildHistogram()
+                .Name("mlos_batch_requests")
+                .Help("Requests merged into each plugin call by dynamic batching, by model")
+                .Register(*registry_);
   state_ = &prometheus::BuildGauge()
                 .Name("mlos_model_state")
                 .Help("1 for the model's current lifecycle state")
@@ -99,6 +108,10 @@ void Metrics::OnInfer(const std::string& model_id, const char* /*protocol*/, boo
 
 void Metrics::OnLoad(const std::string& model_id, bool /*ok*/, double load_ms) {
   load_->Add({{"model", model_id}}, LoadBuckets()).Observe(load_ms / 1e3);
+}
+
+void Metrics::OnBatch(const std::string& model_id, size_t requests, int64_t /*rows*/) {
+  batch_->Add({{"model", model_id}}, BatchBuckets()).Observe(static_cast<double>(requests));
 }
 
 void Metrics::OnStateChange(const std::string& model_id, core::ModelState state) {

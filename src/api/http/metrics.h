@@ -7,6 +7,7 @@
 //   mlos_request_duration_seconds{model,protocol}  histogram, front-end time per request
 //   mlos_queue_duration_seconds{model}             histogram, from the core
 //   mlos_model_load_duration_seconds{model}        histogram, from the core
+//   mlos_batch_requests{model}                     histogram, requests per batched plugin call
 //   mlos_model_state{model,state}                  gauge, 1 for the current state
 //   mlos_model_memory_bytes{model}                 gauge, refreshed at scrape time
 //
@@ -49,6 +50,7 @@ class Metrics : public core::CoreObserver {
   void OnInfer(const std::string& model_id, const char* protocol, bool ok, uint64_t queue_us,
                uint64_t infer_us) override;
   void OnLoad(const std::string& model_id, bool ok, double load_ms) override;
+  void OnBatch(const std::string& model_id, size_t requests, int64_t rows) override;
   void OnStateChange(const std::string& model_id, core::ModelState state) override;
 
  private:
@@ -70,6 +72,7 @@ class Metrics : public core::CoreObserver {
   prometheus::Family<prometheus::Histogram>* duration_;
   prometheus::Family<prometheus::Histogram>* queue_;
   prometheus::Family<prometheus::Histogram>* load_;
+  prometheus::Family<prometheus::Histogram>* batch_;
   prometheus::Family<prometheus::Gauge>* state_;
   prometheus::Family<prometheus::Gauge>* memory_;
 

@@ -228,4 +228,6 @@ bool IsBlockingRoute(Route r) {
   }
 }
 
+bool IsInferRoute(Route r) { return r == Route::kModelInference || r == Route::kV2ModelInfer; }
+
 }  // namespace mlos::http

@@ -62,5 +62,7 @@ RouteMatch MatchRoute(Method method, std::string_view target);
 // Routes whose handler may block for long (loading, registering with checksum verification):
 // the server runs them off the io threads.
 bool IsBlockingRoute(Route r);
+// The inference routes (original API and KServe v2).
+bool IsInferRoute(Route r);
 
 }  // namespace mlos::http

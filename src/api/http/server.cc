@@ -40,6 +40,7 @@ struct Server::Impl {
   std::vector<std::thread> threads;
   std::optional<tcp::acceptor> acceptor;
   std::unique_ptr<asio::thread_pool> blocking;
+  std::unique_ptr<asio::thread_pool> infer;  // null: inference on the io threads
   size_t next_ioc = 0;
   uint16_t bound_port = 0;
   std::atomic<bool> stopping{false};
@@ -136,8 +137,13 @@ class Session : public std::enable_shared_from_this<Session> {
       request_.inference_header_length = n;
     }
     RouteMatch match = MatchRoute(request_.method, request_.target);
-    if (!match.error_status && IsBlockingRoute(match.route)) {
-      asio::post(*server_.blocking, [self = shared_from_this(), m = std::move(match)]() {
+    asio::thread_pool* pool = nullptr;
+    if (!match.error_status) {
+      if (IsBlockingRoute(match.route)) pool = server_.blocking.get();
+      if (IsInferRoute(match.route)) pool = server_.infer.get();
+    }
+    if (pool) {
+      asio::post(*pool, [self = shared_from_this(), m = std::move(match)]() {
         self->server_.api.Handle(m, self->request_, self->res_data_);
         asio::post(self->executor(), [self]() { self->Write(); });
       });
@@ -275,6 +281,9 @@ Status Server::Start() {
   s.bound_port = s.acceptor->local_endpoint().port();
   s.blocking = std::make_unique<asio::thread_pool>(
       static_cast<size_t>(std::max(1, s.options.blocking_threads)));
+  if (s.options.infer_threads > 0) {
+    s.infer = std::make_unique<asio::thread_pool>(static_cast<size_t>(s.options.infer_threads));
+  }
   s.Accept();
   for (auto& ioc : s.iocs) {
     s.threads.emplace_back([ctx = ioc.get()] {
@@ -321,6 +330,7 @@ void Server::Stop(std::chrono::milliseconds drain_timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   s.blocking->join();
+  if (s.infer) s.infer->join();
   for (auto& ioc : s.iocs) ioc->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();

@@ -1,7 +1,9 @@
 // The HTTP/1.1 server: Boost.Beast over Asio, one io_context per io thread (a connection stays
 // on its thread: no strands, no locks on the hot path), keep-alive, a body size limit (413),
 // a per-request read/write timeout, and lifecycle routes run on a small blocking pool so model
-// loads never stall the io threads. Inference runs on the io thread that read the request.
+// loads never stall the io threads. Inference runs on the io thread that read the request, or,
+// with infer_threads > 0, on a pool of that many threads: then an io thread never blocks in a
+// model, and the core sees every request in flight at once (which dynamic batching needs).
 #pragma once
 
 #include <chrono>
@@ -19,6 +21,7 @@ struct ServerOptions {
   uint16_t port = 8080;                            // 0 = pick a free port (see Server::port)
   int io_threads = 0;                              // 0 = hardware concurrency
   int blocking_threads = 2;                        // register/load/unload/rollback
+  int infer_threads = 0;                           // 0 = run inference on the io thread
   uint64_t max_body_bytes = 64ull * 1024 * 1024;   // larger bodies get 413
   std::chrono::milliseconds request_timeout{30000};  // read/write of one request; idle keep-alive
 };
