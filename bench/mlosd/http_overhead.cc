@@ -6,12 +6,6 @@
 //                   --input input --dim 16 --iters 5000 --warmup 500 --threads 1
 // Prints one JSON object: {"raw": {...}, "http_json": {...}, "kserve_json": {...},
 // "kserve_binary": {...}} with p50/p90/p99/max/mean in microseconds.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -23,8 +17,11 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include "loadgen/http_client.h"
+
 namespace {
 
+namespace bench = mlos::bench;
 using Clock = std::chrono::steady_clock;
 
 struct Args {
@@ -38,70 +35,21 @@ struct Args {
   bool health_only = false;  // only the GET /health round trip (to measure any HTTP server)
 };
 
-std::string Encode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char b[4];
-      std::snprintf(b, sizeof b, "%%%02X", c);
-      out += b;
-    }
-  }
-  return out;
-}
+using bench::UrlEncode;
 
-// A minimal HTTP/1.1 client over one keep-alive connection.
+// One keep-alive connection (bench/loadgen/http_client.h); RoundTrip copies the body out.
 class Conn {
  public:
-  Conn(const std::string& host, int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-      throw std::runtime_error("connect failed");
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~Conn() { ::close(fd_); }
-
-  // Sends a prepared request and reads one response; returns the status code.
+  Conn(const std::string& host, int port) : conn_(host, port) {}
   int RoundTrip(const std::string& req, std::string* body) {
-    for (size_t off = 0; off < req.size();) {
-      ssize_t n = ::send(fd_, req.data() + off, req.size() - off, 0);
-      if (n <= 0) throw std::runtime_error("send failed");
-      off += static_cast<size_t>(n);
-    }
-    buf_.clear();
-    size_t header_end = std::string::npos;
-    while (header_end == std::string::npos) {
-      Read();
-      header_end = buf_.find("\r\n\r\n");
-    }
-    std::string headers = buf_.substr(0, header_end);
-    int status = std::atoi(headers.c_str() + 9);
-    size_t cl = 0;
-    std::string lower = headers;
-    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-    size_t p = lower.find("content-length:");
-    if (p != std::string::npos) cl = std::strtoul(headers.c_str() + p + 15, nullptr, 10);
-    while (buf_.size() < header_end + 4 + cl) Read();
-    if (body) *body = buf_.substr(header_end + 4, cl);
+    int status = conn_.RoundTrip(req, &res_);
+    if (body) body->assign(res_.body);
     return status;
   }
 
  private:
-  void Read() {
-    char tmp[65536];
-    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-    if (n <= 0) throw std::runtime_error("connection closed");
-    buf_.append(tmp, static_cast<size_t>(n));
-  }
-  int fd_;
-  std::string buf_;
+  bench::HttpConn conn_;
+  bench::HttpResponse res_;
 };
 
 struct Stats {
@@ -207,7 +155,7 @@ int main(int argc, char** argv) {
     std::string arr = "[";
     for (int i = 0; i < a.dim; ++i) arr += (i ? "," : "") + std::to_string(x[i]);
     arr += "]";
-    std::string req_json = Post("/models/" + Encode(a.model) + "/inference",
+    std::string req_json = Post("/models/" + UrlEncode(a.model) + "/inference",
                                 "{\"" + a.input + "\": " + arr + "}");
     if (conn.RoundTrip(req_json, &body) != 200) {
       std::fprintf(stderr, "mlos-bench-http: /inference failed: %s\n", body.c_str());
@@ -217,7 +165,7 @@ int main(int argc, char** argv) {
 
     std::string name = a.model.substr(0, a.model.find('@'));
     std::string version = a.model.substr(a.model.find('@') + 1);
-    std::string infer_path = "/v2/models/" + Encode(name) + "/versions/" + Encode(version) + "/infer";
+    std::string infer_path = "/v2/models/" + UrlEncode(name) + "/versions/" + UrlEncode(version) + "/infer";
     std::string kjson = "{\"inputs\":[{\"name\":\"" + a.input + "\",\"shape\":[1," +
                         std::to_string(a.dim) + "],\"datatype\":\"FP32\",\"data\":" + arr + "}]}";
     std::string req_kjson = Post(infer_path, kjson);
