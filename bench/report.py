@@ -163,15 +163,10 @@ class Report:
              "", "mlosd's configuration:", "", "```yaml", (m.get("mlosd_config") or "?").rstrip(), "```", ""]
         b = m.get("batching")
         if b == "on":
-            L.append("The `batching:` section was accepted: mlosd may batch concurrent requests.")
-        elif b == "refused":
-            L.append("**mlosd refused the `batching:` section, so these numbers are without batching** "
-                     "(the config above is what it ran with).")
-        elif b == "ignored":
-            L.append("**mlosd started with the `batching:` section but its binary does not know those keys "
-                     "(config keys it does not know are ignored), so these numbers are without batching.**")
+            L.append("Dynamic batching is on (`batching:` above): requests that queue while a model is busy "
+                     "run as one batch of up to `max_batch_size` rows; see docs/ARCHITECTURE.md.")
         elif b == "off":
-            L.append("No batching section (MLOS_BENCH_MLOSD_EXTRA_YAML was empty).")
+            L.append("Dynamic batching is off (MLOS_BENCH_MLOSD_EXTRA_YAML was empty).")
         for n in m.get("notes") or []:
             L.append(f"- Note: {n}")
         L += ["", "## What is compared", "",
