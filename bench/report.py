@@ -162,11 +162,15 @@ class Report:
              + (f"; the suite took {m['wall_s']} s." if m.get("wall_s") else "."),
              "", "mlosd's configuration:", "", "```yaml", (m.get("mlosd_config") or "?").rstrip(), "```", ""]
         b = m.get("batching")
+        if m.get("mlosd_batching_config"):
+            L += ["The second daemon of section b (\"mlosd+batching\") adds dynamic batching:", "", "```yaml",
+                  m["mlosd_batching_config"].rstrip(), "```", ""]
         if b == "on":
             L.append("Dynamic batching is on (`batching:` above): requests that queue while a model is busy "
                      "run as one batch of up to `max_batch_size` rows; see docs/ARCHITECTURE.md.")
         elif b == "off":
-            L.append("Dynamic batching is off (MLOS_BENCH_MLOSD_EXTRA_YAML was empty).")
+            L.append("The main daemon runs without dynamic batching (its default): each request runs as it comes, "
+                     "as many at once as there are HTTP io threads (one per core) or client connections (gRPC, IPC).")
         for n in m.get("notes") or []:
             L.append(f"- Note: {n}")
         L += ["", "## What is compared", "",
@@ -258,7 +262,8 @@ class Report:
              "C connections (or client threads) each sending its next request as soon as the previous reply "
              "arrives; nothing pinned. Requests/s, with mlosd's ratio to the peer in brackets. Raw is the "
              "model run in-process by C threads with 1 intra-op thread each, on the same 2 cores: what the "
-             "machine can compute with no serving at all.", ""]
+             "machine can compute with no serving at all. \"mlosd+batching\" is a second daemon with dynamic "
+             "batching on (its configuration is above), otherwise configured like the first.", ""]
         targets = ["http-json", "http-binary", "grpc", "ipc-shm"]
         goal_lines = []
         for model in ["encoder", "mlp"]:
@@ -267,9 +272,10 @@ class Report:
             if not conc:
                 continue
             L += [f"### {model}", "",
-                  "| concurrency | raw (C threads) | " + " | ".join(f"mlosd {t}" for t in targets) + " | peer | peer p99 ms | mlosd http-json p99 ms |",
-                  "|---|---|" + "---|" * len(targets) + "---|---|---|"]
-            series = {"raw": [], **{t: [] for t in targets}, "peer": []}
+                  "| concurrency | raw (C threads) | " + " | ".join(f"mlosd {t}" for t in targets)
+                  + " | mlosd+batching http-binary | peer | peer p99 ms | mlosd http-json p99 ms |",
+                  "|---|---|" + "---|" * len(targets) + "---|---|---|---|"]
+            series = {"raw": [], **{t: [] for t in targets}, "batching": [], "peer": []}
             for c in conc:
                 pick = lambda server, t: next((r for r in self.results if key_of(r)[:4] == ("throughput", server, t, model)
                                                and r.get("concurrency") == c), None)
@@ -286,6 +292,10 @@ class Report:
                     v = r["throughput_rps"] if ok(r) else None
                     series[t].append((c, v))
                     cells.append(f"{rps(v)} ({ratio(v, pv)})" if v is not None else f"— {self.status(r)}")
+                rb = pick("mlosd-batch", "http-binary")
+                vb = rb["throughput_rps"] if ok(rb) else None
+                series["batching"].append((c, vb))
+                cells.append(f"{rps(vb)} ({ratio(vb, pv)})" if vb is not None else f"— {self.status(rb)}")
                 series["peer"].append((c, pv))
                 j = pick("mlosd", "http-json")
                 cells += [rps(pv) if pv is not None else f"— {self.status(peer)}", ms(lat(peer, "p99")), ms(lat(j, "p99"))]
@@ -299,7 +309,7 @@ class Report:
             script = (f"set logscale x 2\nset logscale y\nset xlabel 'concurrency'\nset ylabel 'requests/s (log)'\n"
                       f"set xrange [0.8:80]\nset xtics (1,4,16,64)\nset title 'Closed-loop throughput, {model}, batch 1'\n"
                       "plot " + ", ".join(f"'tput.dat' index {i} using 1:2 with linespoints lw 2 pt 7 title "
-                                          f"'{'mlosd ' + n if n in targets else n}'" for i, n in enumerate(names)) + "\n")
+                                          f"'{'mlosd ' + n if n in targets else ('mlosd+batching http-binary' if n == 'batching' else n)}'" for i, n in enumerate(names)) + "\n")
             img = self.plot(f"throughput-{model}.png", script, {"tput.dat": data})
             if img:
                 L += [f"![throughput vs concurrency, {model}]({img})", ""]

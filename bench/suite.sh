@@ -15,8 +15,8 @@
 # Environment:
 #   MLOS_BENCH_SCALE             duration multiplier (default 1)
 #   MLOS_BENCH_SECTIONS          which of "overhead throughput openloop large" (default all)
-#   MLOS_BENCH_MLOSD_EXTRA_YAML  appended to mlosd's config (default: the batching section;
-#                                empty: no batching)
+#   MLOS_BENCH_MLOSD_EXTRA_YAML  appended to the main mlosd's config (default: nothing)
+#   MLOS_BENCH_BATCHING_YAML     appended to the second mlosd's config (default: batching 16 x 2)
 #   MLOS_BENCH_BIN, MLOSD_BIN, AXON_BIN   the binaries (default BUILD_DIR/bin/...)
 #   MLOS_BENCH_WORK              work dir (default BUILD_DIR/bench-suite; emptied first)
 #   MLOS_BENCH_NO_REPORT=1       leave docs/ alone (results stay in the work dir)
@@ -29,8 +29,10 @@ sections="${MLOS_BENCH_SECTIONS:-overhead throughput openloop large}"
 bench="${MLOS_BENCH_BIN:-$build/bin/mlos-bench}"
 mlosd="${MLOSD_BIN:-$build/bin/mlosd}"
 axon="${AXON_BIN:-$build/bin/axon}"
-default_extra=$'batching:\n  max_batch_size: 16\n  max_concurrent_batches: 2'
-extra_yaml="${MLOS_BENCH_MLOSD_EXTRA_YAML-$default_extra}"
+# The main mlosd runs its default scheduling (no batching); a second one with dynamic batching
+# serves section b's "mlosd+batching" series (HTTP only).
+extra_yaml="${MLOS_BENCH_MLOSD_EXTRA_YAML-}"
+batch_yaml="${MLOS_BENCH_BATCHING_YAML-$'batching:\n  max_batch_size: 16\n  max_concurrent_batches: 2'}"
 work="${MLOS_BENCH_WORK:-$build/bench-suite}"
 ncpu=$(nproc)
 all_cpus="0-$((ncpu - 1))"
@@ -50,11 +52,11 @@ fi
 rm -rf "$work" && mkdir -p "$work"
 sockdir="$(mktemp -d /tmp/mlos-suite.XXXXXX)"  # a short path: unix socket names are limited
 sock="$sockdir/mlosd.sock"
-mlosd_pid="" peer_pid=""
+mlosd_pid="" peer_pid="" bmlosd_pid=""
 cleanup() {
-  for p in $mlosd_pid $peer_pid; do kill "$p" 2>/dev/null || true; done
+  for p in $mlosd_pid $peer_pid $bmlosd_pid; do kill "$p" 2>/dev/null || true; done
   sleep 0.3
-  rm -rf "$sockdir" "$work/state" "$work/axon"
+  rm -rf "$sockdir" "$work/state" "$work/axon" "$work/bstate" "$work/baxon"
 }
 trap cleanup EXIT
 free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -109,6 +111,19 @@ for m in "${models[@]}"; do
   curl -sf -X POST "http://127.0.0.1:$hport/models/local%2F$m%401.0.0/load" >/dev/null \
     || { echo "suite: mlosd could not load $m" >&2; tail -20 "$work/mlosd.log" >&2; exit 1; }
 done
+# The second mlosd, with batching: same models, HTTP only.
+bport=$(free_port)
+{ cat "$work/mlosd.yaml"; printf '%s\n' "$batch_yaml"; } >"$work/mlosd-batching.yaml"
+"$mlosd" --http "127.0.0.1:$bport" --state-dir "$work/bstate" --config "$work/mlosd-batching.yaml" \
+  >"$work/mlosd-batching.log" 2>&1 &
+bmlosd_pid=$!
+for _ in $(seq 150); do curl -sf "http://127.0.0.1:$bport/health" >/dev/null 2>&1 && break; sleep 0.1; done
+for m in encoder mlp; do
+  AXON_HOME="$work/axon" MLOS_CORE_ENDPOINT="http://127.0.0.1:$bport" \
+    "$axon" register "local/$m@1.0.0" >>"$work/axon-$m.log" 2>&1 || { cat "$work/axon-$m.log" >&2; exit 1; }
+  curl -sf -X POST "http://127.0.0.1:$bport/models/local%2F$m%401.0.0/load" >/dev/null \
+    || { echo "suite: the batching mlosd could not load $m" >&2; tail -20 "$work/mlosd-batching.log" >&2; exit 1; }
+done
 mlosd_ort=$(curl -sf "http://127.0.0.1:$hport/plugins" | $py -c \
   'import json,sys; print(next((p["framework"] for p in json.load(sys.stdin)["plugins"] if p["name"]=="onnx"), ""))' || true)
 log "mlosd up (http $hport, grpc $gport, ipc $sock; batching $batching; $mlosd_ort)"
@@ -129,9 +144,10 @@ peer_ort=$(cd "$root/bench/peer" && node -e 'process.stdout.write(require("onnxr
 log "peer up (http $pport, onnxruntime-node $peer_ort, node $(node --version))"
 
 # Commands in the report read $MLOSD_HTTP etc. instead of this run's ports.
-export SUITE_SUBST="MLOSD_HTTP=127.0.0.1:$hport MLOSD_GRPC=127.0.0.1:$gport MLOSD_SOCK=$sock PEER=127.0.0.1:$pport"
-pin_servers() {  # cpu list: every thread of mlosd and of the peer
+export SUITE_SUBST="MLOSD_HTTP=127.0.0.1:$hport MLOSD_BATCHING_HTTP=127.0.0.1:$bport MLOSD_GRPC=127.0.0.1:$gport MLOSD_SOCK=$sock PEER=127.0.0.1:$pport"
+pin_servers() {  # cpu list: every thread of both mlosd and of the peer
   taskset -a -p -c "$1" "$mlosd_pid" >/dev/null
+  taskset -a -p -c "$1" "$bmlosd_pid" >/dev/null
   taskset -a -p -c "$1" "$peer_pid" >/dev/null
 }
 
@@ -141,6 +157,7 @@ pin_servers() {  # cpu list: every thread of mlosd and of the peer
 url_of() {
   case "$1" in
     peer) echo "http://127.0.0.1:$pport" ;;
+    mlosd-batch) echo "http://127.0.0.1:$bport" ;;
     raw) echo "" ;;
     *) case "$2" in
          http-json | http-binary) echo "http://127.0.0.1:$hport" ;;
@@ -202,7 +219,7 @@ run() {
   mapfile -t args < <(model_args "$model")
   [ -n "$url" ] && args+=(--url "$url")
   case "$server" in
-    mlosd) name="local/$model@1.0.0" ;;
+    mlosd | mlosd-batch) name="local/$model@1.0.0" ;;
     *) name="$model" ;;
   esac
   [ "$server" != raw ] && args+=(--model "$name")
@@ -245,6 +262,7 @@ if want throughput; then
       for t in http-json http-binary grpc ipc-shm; do
         run throughput mlosd "$t" "$m" 0 --mode closed --concurrency "$c" --duration "$d" --warmup "$w"
       done
+      run throughput mlosd-batch http-binary "$m" 0 --mode closed --concurrency "$c" --duration "$d" --warmup "$w"
       run throughput peer http-json "$m" 0 --mode closed --concurrency "$c" --duration "$d" --warmup "$w"
     done
   done
@@ -298,6 +316,7 @@ meta = {
     "loadavg_start": load_start, "loadavg_end": load,
     "mlosd_onnxruntime": mlosd_ort, "peer_onnxruntime": peer_ort, "node": node,
     "mlosd_config": open(work + "/mlosd-config.yaml").read(),
+    "mlosd_batching_config": open(work + "/mlosd-batching.yaml").read(),
     "batching": batching,
     "peer_c16_encoder_rps": float(peer16) if peer16 else None,
     "notes": [l.rstrip("\n") for l in open(work + "/notes.txt") if l.strip()],
