@@ -1,5 +1,6 @@
 #include "core/batcher.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -127,6 +128,15 @@ std::vector<Batcher::Item*> Batcher::TakeBatchLocked() {
   std::vector<Item*> batch;
   const Clock::time_point now = Clock::now();
   int64_t rows = 0;
+  // With several free slots, share the queue between them rather than putting it all in one
+  // batch: on CPU a bigger batch is rarely cheaper per row, and an idle slot is an idle core.
+  int64_t limit = options_.max_batch_size;
+  const int free_slots = std::max(1, options_.max_concurrent_batches) - running_;
+  if (free_slots > 1) {
+    int64_t queued_rows = 0;
+    for (const Item* it : queue_) queued_rows += it->rows < 0 ? 1 : it->rows;
+    limit = std::min<int64_t>(limit, std::max<int64_t>(1, (queued_rows + free_slots - 1) / free_slots));
+  }
   while (!queue_.empty()) {
     Item* it = queue_.front();
     const auto& deadline = it->request->deadline;
@@ -140,7 +150,7 @@ std::vector<Batcher::Item*> Batcher::TakeBatchLocked() {
     }
     if (!batch.empty()) {
       const Item* first = batch.front();
-      if (first->rows < 0 || it->rows < 0 || rows + it->rows > options_.max_batch_size ||
+      if (first->rows < 0 || it->rows < 0 || rows + it->rows > limit ||
           !Compatible(*first->request, *it->request)) {
         break;
       }

@@ -5,7 +5,8 @@
 // (leader/followers). A request that arrives when the model is idle runs at once, alone and
 // unchanged (zero copy, no added latency); under load the requests that queued while the
 // running batches were busy form the next batch, up to max_batch_size rows. Up to
-// max_concurrent_batches batches run at once (e.g. one per core with one intra-op thread each).
+// max_concurrent_batches batches run at once (e.g. one per core with one intra-op thread each);
+// when several slots are free, the queue is shared between them (balanced batches).
 //
 // A request joins the batch of the request ahead of it only when it is compatible: same input
 // names, dtypes and dims after the first (numeric inputs only, every input with the same row
