@@ -169,8 +169,9 @@ class Report:
             L.append("Dynamic batching is on (`batching:` above): requests that queue while a model is busy "
                      "run as one batch of up to `max_batch_size` rows; see docs/ARCHITECTURE.md.")
         elif b == "off":
-            L.append("The main daemon runs without dynamic batching (its default): each request runs as it comes, "
-                     "as many at once as there are HTTP io threads (one per core) or client connections (gRPC, IPC).")
+            L.append("The main daemon runs without dynamic batching (its default): each request runs alone, "
+                     "with at most `scheduling.max_concurrent_infers` plugin calls per model at once when that is "
+                     "set (one per core here; the others wait in order).")
         for n in m.get("notes") or []:
             L.append(f"- Note: {n}")
         L += ["", "## What is compared", "",

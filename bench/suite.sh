@@ -15,7 +15,8 @@
 # Environment:
 #   MLOS_BENCH_SCALE             duration multiplier (default 1)
 #   MLOS_BENCH_SECTIONS          which of "overhead throughput openloop large" (default all)
-#   MLOS_BENCH_MLOSD_EXTRA_YAML  appended to the main mlosd's config (default: nothing)
+#   MLOS_BENCH_MLOSD_EXTRA_YAML  appended to the main mlosd's config (default: 2 plugin calls at
+#                                once per model, one per core)
 #   MLOS_BENCH_BATCHING_YAML     appended to the second mlosd's config (default: batching 16 x 2)
 #   MLOS_BENCH_BIN, MLOSD_BIN, AXON_BIN   the binaries (default BUILD_DIR/bin/...)
 #   MLOS_BENCH_WORK              work dir (default BUILD_DIR/bench-suite; emptied first)
@@ -31,7 +32,7 @@ mlosd="${MLOSD_BIN:-$build/bin/mlosd}"
 axon="${AXON_BIN:-$build/bin/axon}"
 # The main mlosd runs its default scheduling (no batching); a second one with dynamic batching
 # serves section b's "mlosd+batching" series (HTTP only).
-extra_yaml="${MLOS_BENCH_MLOSD_EXTRA_YAML-}"
+extra_yaml="${MLOS_BENCH_MLOSD_EXTRA_YAML-$'scheduling:\n  max_concurrent_infers: 2'}"
 batch_yaml="${MLOS_BENCH_BATCHING_YAML-$'batching:\n  max_batch_size: 16\n  max_concurrent_batches: 2'}"
 work="${MLOS_BENCH_WORK:-$build/bench-suite}"
 ncpu=$(nproc)

@@ -102,6 +102,22 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
       return InvalidArgument("config field 'http.infer_threads' must be between 0 and 1024");
     }
   }
+  if (const YAML::Node sch = root["scheduling"]; sch && !sch.IsNull()) {
+    if (!sch.IsMap()) return InvalidArgument("config field 'scheduling' must be a mapping");
+    for (const auto& kv : sch) {
+      const std::string key = kv.first.as<std::string>();
+      if (key != "max_concurrent_infers") {
+        return InvalidArgument("config field 'scheduling." + key +
+                               "' is unknown (known: max_concurrent_infers)");
+      }
+    }
+    MLOS_RETURN_IF_ERROR(Read(sch, "max_concurrent_infers", "scheduling.max_concurrent_infers",
+                              c.max_concurrent_infers));
+    if (c.max_concurrent_infers < 0 || c.max_concurrent_infers > 4096) {
+      return InvalidArgument(
+          "config field 'scheduling.max_concurrent_infers' must be between 0 and 4096");
+    }
+  }
   if (const YAML::Node b = root["batching"]; b && !b.IsNull()) {
     if (!b.IsMap()) return InvalidArgument("config field 'batching' must be a mapping");
     for (const auto& kv : b) {

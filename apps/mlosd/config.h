@@ -34,6 +34,8 @@ struct DaemonConfig {
   // Dynamic batching for models with a dynamic first dimension (off unless max_batch_size > 1).
   int max_batch_size = 0;
   int max_concurrent_batches = 1;
+  // Plugin calls at once per model without batching (0 = unlimited).
+  int max_concurrent_infers = 0;
 };
 
 // The HTTP inference pool size: config.infer_threads when set, else enough threads to keep

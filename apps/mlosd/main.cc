@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
   core_options.lazy_load = config.lazy_load;
   core_options.batching.max_batch_size = config.max_batch_size;
   core_options.batching.max_concurrent_batches = config.max_concurrent_batches;
+  core_options.max_concurrent_infers = config.max_concurrent_infers;
   auto core = mlos::core::Core::Create(core_options);
   if (!core.ok()) {
     spdlog::error("cannot start the core: {}", core.status().ToString());

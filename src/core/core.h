@@ -38,6 +38,10 @@ struct CoreOptions {
   bool verify_checksums = true;         // verify file sha256 at register
   bool restore = true;                  // reload models that were loaded before a restart
   BatchingOptions batching;
+  // Plugin calls running at once per model when it is not batched (0 = unlimited); more wait
+  // in FIFO order (deadlines still apply). On CPU, the number of cores over the plugin's
+  // intra-op threads: more calls at once only contend for the same cores.
+  int max_concurrent_infers = 0;
 };
 
 // The payload `axon register` sends (POST /models/register), parsed by the front-end.

@@ -72,6 +72,8 @@ Status CoreImpl::LoadOne(const std::string& id) {
         })) {
       spdlog::info("{}: dynamic batching on (up to {} rows, {} batches at once)", id,
                    options_.batching.max_batch_size, options_.batching.max_concurrent_batches);
+    } else {
+      (*loaded)->LimitConcurrency(options_.max_concurrent_infers);
     }
   }
 

@@ -169,6 +169,15 @@ bool LoadedModel::EnableBatching(const BatchingOptions& options, Batcher::BatchF
   return true;
 }
 
+void LoadedModel::LimitConcurrency(int n) {
+  if (n <= 0 || batcher_) return;
+  batcher_ = std::make_unique<Batcher>(
+      BatchingOptions{1, n},
+      [this](const InferRequest& r, uint64_t id, InferResponse* resp, uint64_t* wait_us) {
+        return InferDirect(r, id, resp, wait_us);
+      });
+}
+
 Status LoadedModel::Infer(const InferRequest& request, uint64_t request_id,
                           InferResponse* response, uint64_t* wait_us) {
   if (batcher_) return batcher_->Infer(request, request_id, response, wait_us);

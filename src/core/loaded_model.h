@@ -56,7 +56,9 @@ class LoadedModel {
   // Turns dynamic batching on when options.max_batch_size > 1 and the schema allows it
   // (BatchableSchema). Call once, before the model serves. Returns whether it is on.
   bool EnableBatching(const BatchingOptions& options, Batcher::BatchFn on_batch = nullptr);
-  bool batching() const { return batcher_ != nullptr; }
+  // Without batching: at most `n` plugin calls at once, the others queue in order (the batcher
+  // with batches of one). Call once, before the model serves; n <= 0 does nothing.
+  void LimitConcurrency(int n);
 
   // Request accounting. Begin() is called while the core's lock is held (so an unload that
   // takes the model away afterwards sees it); End() when the request is done.

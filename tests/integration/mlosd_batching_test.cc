@@ -96,13 +96,43 @@ TEST_F(MlosdBatchingTest, ModelsWithoutADynamicFirstDimensionAreNotBatched) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+TEST_F(MlosdBatchingTest, MaxConcurrentInfersQueuesTheRest) {
+  Daemon d(tmp_.path() / "state",
+           {"--config", Config("scheduling:\n  max_concurrent_infers: 1\n").string()});
+  ASSERT_TRUE(d.Start());
+  Package slow = TestingPackage("slow", R"({"behavior":"sleep","sleep_ms":150})");
+  const fs::path dir = WritePackage(tmp_.path(), slow);
+  ASSERT_EQ(d.Post("/models/register", RegisterBody(slow, dir)).status, 200);
+  ASSERT_EQ(d.Post("/models/" + Encode(slow.Id()) + "/load").status, 200);
+  // Four requests at once on two HTTP io threads: one plugin call at a time, so at least
+  // 4 x 150 ms, and every answer right.
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  const uint16_t port = d.port();
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&, c] {
+      Reply r = Http(port, "POST", "/models/" + Encode(slow.Id()) + "/inference",
+                     "{\"input\":[" + std::to_string(c) + "]}");
+      if (r.status == 200 && r.Json()["outputs"]["output"] == json::parse("[" + std::to_string(c) + ".0]")) ++ok;
+    });
+  }
+  for (auto& t : clients) t.join();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(ok.load(), 4);
+  EXPECT_GE(ms, 4 * 150);
+}
+
 TEST_F(MlosdBatchingTest, BadBatchingConfigIsRefusedWithTheField) {
   for (const auto& [yaml, field] : std::vector<std::pair<std::string, std::string>>{
            {"batching:\n  max_batch_size: -1\n", "batching.max_batch_size"},
            {"batching:\n  max_concurrent_batches: 0\n", "batching.max_concurrent_batches"},
            {"batching:\n  max_batch: 8\n", "batching.max_batch"},
            {"batching: 8\n", "batching"},
-           {"http:\n  infer_threads: -2\n", "http.infer_threads"}}) {
+           {"http:\n  infer_threads: -2\n", "http.infer_threads"},
+           {"scheduling:\n  max_concurrent_infers: -1\n", "scheduling.max_concurrent_infers"},
+           {"scheduling:\n  workers: 2\n", "scheduling.workers"}}) {
     Daemon d(tmp_.path() / "state-bad", {"--config", Config(yaml).string()});
     EXPECT_FALSE(d.Start()) << yaml;
     EXPECT_NE(d.Log().find(field), std::string::npos) << yaml << "\n" << d.Log();

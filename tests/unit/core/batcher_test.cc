@@ -251,6 +251,20 @@ TEST_F(BatcherTest, UpToMaxConcurrentBatchesRunAtOnce) {
   for (size_t i = 0; i < calls.size(); ++i) ExpectOwnRows(calls[i], i);
 }
 
+TEST_F(BatcherTest, WithBatchesOfOneItOnlyLimitsCallsAtOnceInOrder) {
+  auto b = Make(1, /*concurrent=*/2);
+  model_.Hold();
+  std::vector<Call> calls(5);
+  auto fs = Submit(*b, calls);
+  WaitFor([&] { return model_.running() == 2 && b->queued() == 3; });
+  EXPECT_EQ(b->queued(), 3u);
+  model_.Release();
+  for (auto& f : fs) f.get();
+  EXPECT_EQ(model_.max_running(), 2);
+  EXPECT_EQ(model_.calls(), (std::vector<int64_t>{1, 1, 1, 1, 1}));
+  for (size_t i = 0; i < calls.size(); ++i) ExpectOwnRows(calls[i], i);
+}
+
 TEST_F(BatcherTest, OutputsGoToEachRequestsAllocator) {
   auto b = Make(8);
   model_.Hold();
