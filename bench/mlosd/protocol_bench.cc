@@ -7,8 +7,8 @@
 // <sweep-model>_<n>@1.0.0 with files <sweep-dir>/ident_<n>.onnx; only the transport differs.
 //
 //   mlos-bench-protocols --http URL --grpc URL --unix URL --model local/mlp@1.0.0
-//       --onnx mlp.onnx --sweep-model local/ident --sweep-dir DIR --iters 3000
-// Prints one JSON object.
+//       --onnx mlp.onnx --sweep-model local/ident --sweep-dir DIR --iters 3000 [--no-sweep 1]
+// Prints one JSON object (--no-sweep 1: part 1 only, an empty sweep).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -31,6 +31,7 @@ using mlos::client::Tensor;
 struct Args {
   std::string http, grpc, unix_url, model, onnx, sweep_model, sweep_onnx;
   int iters = 3000;
+  bool sweep = true;  // --no-sweep 1: part 1 only
 };
 
 double P50(std::vector<double> v) {
@@ -154,6 +155,7 @@ int main(int argc, char** argv) {
     else if (k == "--sweep-model") a.sweep_model = v;
     else if (k == "--sweep-dir") a.sweep_onnx = v;
     else if (k == "--iters") a.iters = std::atoi(v.c_str());
+    else if (k == "--no-sweep") a.sweep = v != "1";
     else {
       std::fprintf(stderr, "mlos-bench-protocols: unknown option %s\n", k.c_str());
       return 2;
@@ -200,7 +202,8 @@ int main(int argc, char** argv) {
     first = false;
   }
   out += "}, \"sweep\": [";
-  const std::vector<size_t> elems = {1u << 10, 1u << 14, 1u << 18, 1u << 22, 1u << 24};
+  std::vector<size_t> elems = {1u << 10, 1u << 14, 1u << 18, 1u << 22, 1u << 24};
+  if (!a.sweep) elems.clear();
   for (size_t si = 0; si < elems.size(); ++si) {
     size_t n = elems[si];
     Raw ident(env, a.sweep_onnx + "/ident_" + std::to_string(n) + ".onnx");

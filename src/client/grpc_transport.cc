@@ -1,10 +1,28 @@
 // gRPC transport: KServe v2 GRPCInferenceService for health, metadata, inference (raw tensor
 // contents both ways) and system shared memory; mlos.v1.Management for the rest. Uses the stubs
-// mlos_grpc_proto generates from proto/*.proto. One channel per client (HTTP/2 multiplexes
-// concurrent calls), so the client is thread-safe.
+// mlos_grpc_proto generates from proto/*.proto. One connection per client (HTTP/2 multiplexes
+// concurrent calls), so the client is thread-safe. The SDK makes the TCP connection itself and
+// gives it to gRPC as a direct channel (see GrpcClient::Connect), and each call runs on the
+// asynchronous API, polled by the calling thread.
+#include <absl/synchronization/mutex.h>
+#include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "client/internal.h"
 #include "grpc_service.grpc.pb.h"
@@ -131,29 +149,146 @@ void FromContents(const inference::InferTensorContents& c, Tensor& t) {
   else if (d == "string") t.strings.assign(c.bytes_contents().begin(), c.bytes_contents().end());
 }
 
+using IStub = inference::GRPCInferenceService::Stub;
+using MStub = mlos::v1::Management::Stub;
+
+// One HTTP/2 connection to the daemon and the stubs over it.
+struct Connection {
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<IStub> infer;
+  std::unique_ptr<MStub> mgmt;
+  int watch = -1;  // direct connections: a duplicate of the socket, to see it closed
+
+  explicit Connection(std::shared_ptr<grpc::Channel> ch, int watch_fd = -1)
+      : channel(std::move(ch)),
+        infer(inference::GRPCInferenceService::NewStub(channel)),
+        mgmt(mlos::v1::Management::NewStub(channel)),
+        watch(watch_fd) {}
+  ~Connection() {
+    if (watch >= 0) ::close(watch);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // A direct connection the server closed or reset, or gRPC shut down after a transport error.
+  bool Closed() const {
+    if (watch < 0) return false;
+    pollfd p{watch, POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) != 0;
+  }
+};
+
+// gRPC's proxy support (grpc_proxy, https_proxy, http_proxy) lives in its client channel; when
+// one is set the SDK keeps that channel rather than dialling itself.
+bool ProxyConfigured() {
+  for (const char* v : {"grpc_proxy", "https_proxy", "http_proxy"}) {
+    const char* e = std::getenv(v);
+    if (e && *e) return true;
+  }
+  return false;
+}
+
+// A TCP connection to host:port within `timeout`, with TCP_NODELAY; -1 and `why` on failure.
+int Dial(const std::string& host, uint16_t port, std::chrono::milliseconds timeout,
+         std::string* why) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+    *why = "DNS resolution failed for " + host + ": " + ::gai_strerror(rc);
+    return -1;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int fd = -1;
+  *why = "failed to connect: no address";
+  for (addrinfo* a = found; a && fd < 0; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      *why = std::string("failed to connect: ") + std::strerror(errno);
+      continue;
+    }
+    int err = 0;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{fd, POLLOUT, 0};
+        int n = 0;
+        do {
+          n = ::poll(&p, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+        } while (n < 0 && errno == EINTR);
+        socklen_t len = sizeof err;
+        if (n == 0) {
+          err = ETIMEDOUT;
+        } else if (n < 0 || ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+          err = errno;
+        }
+      }
+    }
+    if (err != 0) {
+      *why = std::string("failed to connect to ") + host + ":" + service + ": " +
+             std::strerror(err);
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(found);
+  if (fd >= 0) {
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  return fd;
+}
+
+grpc::ChannelArguments ChannelArgs() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  // No retry filter: the SDK sets no retry policy, and the filter's per-call bookkeeping (a
+  // copy of every call's metadata and message, kept for a replay) costs a few µs a call.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  // The minimal filter stack: no client-side message size filter (the SDK sets no limits), no
+  // compression filter (it sends uncompressed; a compressed answer is still decompressed when
+  // read) and no idle filter. Deadlines stay enforced: that check is asked for explicitly.
+  args.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
+  args.SetInt(GRPC_ARG_ENABLE_DEADLINE_CHECKS, 1);
+  return args;
+}
+
 class GrpcClient final : public Client {
  public:
-  GrpcClient(Endpoint ep, ClientOptions options, std::shared_ptr<grpc::Channel> channel)
+  GrpcClient(Endpoint ep, ClientOptions options)
       : ep_(std::move(ep)),
         options_(std::move(options)),
         target_(ep_.ToString().substr(7)),
-        infer_(inference::GRPCInferenceService::NewStub(channel)),
-        mgmt_(mlos::v1::Management::NewStub(channel)) {}
+        direct_(!ProxyConfigured()) {}
+
+  ~GrpcClient() override {
+    for (auto& cq : queues_) {
+      cq->Shutdown();
+      void* tag = nullptr;
+      bool ok = false;
+      while (cq->Next(&tag, &ok)) {
+      }
+    }
+  }
 
   const Endpoint& endpoint() const override { return ep_; }
 
   Result<bool> Live() override {
     inference::ServerLiveRequest req;
     inference::ServerLiveResponse res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc(infer_->ServerLive(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::infer, &IStub::PrepareAsyncServerLive, req, &res));
     return res.live();
   }
   Result<bool> Ready() override {
     inference::ServerReadyRequest req;
     inference::ServerReadyResponse res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc(infer_->ServerReady(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::infer, &IStub::PrepareAsyncServerReady, req, &res));
     return res.ready();
   }
   Result<bool> ModelReady(const std::string& model) override {
@@ -162,15 +297,13 @@ class GrpcClient final : public Client {
     req.set_name(name);
     req.set_version(version);
     inference::ModelReadyResponse res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc(infer_->ModelReady(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::infer, &IStub::PrepareAsyncModelReady, req, &res));
     return res.ready();
   }
   Result<ServerMetadata> GetServerMetadata() override {
     inference::ServerMetadataRequest req;
     inference::ServerMetadataResponse res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc(infer_->ServerMetadata(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::infer, &IStub::PrepareAsyncServerMetadata, req, &res));
     ServerMetadata m;
     m.name = res.name();
     m.version = res.version();
@@ -183,8 +316,7 @@ class GrpcClient final : public Client {
     req.set_name(name);
     req.set_version(version);
     inference::ModelMetadataResponse res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc(infer_->ModelMetadata(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::infer, &IStub::PrepareAsyncModelMetadata, req, &res));
     ModelMetadata m;
     m.name = res.name();
     m.versions.assign(res.versions().begin(), res.versions().end());
@@ -197,14 +329,13 @@ class GrpcClient final : public Client {
   Result<std::vector<ModelInfo>> ListModels() override {
     mlos::v1::ListRequest req;
     mlos::v1::ListResponse res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc(mgmt_->List(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::mgmt, &MStub::PrepareAsyncList, req, &res));
     std::vector<ModelInfo> out;
     for (const auto& m : res.models()) out.push_back(FromProto(m));
     return out;
   }
   Result<ModelInfo> GetModel(const std::string& id) override {
-    return ModelCall(&mlos::v1::Management::Stub::Get, id);
+    return ModelCall(&MStub::PrepareAsyncGet, id);
   }
   Result<ModelInfo> Register(const RegisterRequest& r) override {
     mlos::v1::RegisterRequest req;
@@ -216,31 +347,28 @@ class GrpcClient final : public Client {
     req.set_description(r.description);
     req.set_manifest_path(r.manifest_path);
     mlos::v1::RegisterResponse res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc(mgmt_->Register(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::mgmt, &MStub::PrepareAsyncRegister, req, &res));
     return FromProto(res.model());
   }
   Result<ModelInfo> Load(const std::string& id) override {
-    return ModelCall(&mlos::v1::Management::Stub::Load, id);
+    return ModelCall(&MStub::PrepareAsyncLoad, id);
   }
   Result<ModelInfo> Unload(const std::string& id) override {
-    return ModelCall(&mlos::v1::Management::Stub::Unload, id);
+    return ModelCall(&MStub::PrepareAsyncUnload, id);
   }
   Result<ModelInfo> Rollback(const std::string& name) override {
-    return ModelCall(&mlos::v1::Management::Stub::Rollback, name);
+    return ModelCall(&MStub::PrepareAsyncRollback, name);
   }
   Status Unregister(const std::string& id) override {
     mlos::v1::ModelRequest req;
     req.set_id(id);
     mlos::v1::UnregisterResponse res;
-    auto ctx = Context();
-    return FromGrpc(mgmt_->Unregister(ctx.get(), req, &res), target_);
+    return Rpc(&Connection::mgmt, &MStub::PrepareAsyncUnregister, req, &res);
   }
   Result<std::vector<PluginInfo>> ListPlugins() override {
     mlos::v1::PluginsRequest req;
     mlos::v1::PluginsResponse res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc(mgmt_->Plugins(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::mgmt, &MStub::PrepareAsyncPlugins, req, &res));
     std::vector<PluginInfo> out;
     for (const auto& p : res.plugins()) {
       PluginInfo i;
@@ -257,6 +385,7 @@ class GrpcClient final : public Client {
 
   Result<InferResult> Infer(const InferRequest& r) override {
     inference::ModelInferRequest req;
+    inference::ModelInferResponse res;
     if (r.version.empty()) {
       auto [name, version] = SplitId(r.model);
       req.set_model_name(name);
@@ -286,9 +415,7 @@ class GrpcClient final : public Client {
       out->set_name(o.name);
       if (o.shm.used()) SetShm(o.shm, out->mutable_parameters());
     }
-    inference::ModelInferResponse res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc(infer_->ModelInfer(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::infer, &IStub::PrepareAsyncModelInfer, req, &res));
     InferResult result;
     result.model_name = res.model_name();
     result.model_version = res.model_version();
@@ -335,22 +462,20 @@ class GrpcClient final : public Client {
     req.set_offset(offset);
     req.set_byte_size(byte_size);
     inference::SystemSharedMemoryRegisterResponse res;
-    auto ctx = Context();
-    return FromGrpc(infer_->SystemSharedMemoryRegister(ctx.get(), req, &res), target_);
+    return Rpc(&Connection::infer, &IStub::PrepareAsyncSystemSharedMemoryRegister, req, &res);
   }
   Status UnregisterSharedMemory(const std::string& region) override {
     inference::SystemSharedMemoryUnregisterRequest req;
     req.set_name(region);
     inference::SystemSharedMemoryUnregisterResponse res;
-    auto ctx = Context();
-    return FromGrpc(infer_->SystemSharedMemoryUnregister(ctx.get(), req, &res), target_);
+    return Rpc(&Connection::infer, &IStub::PrepareAsyncSystemSharedMemoryUnregister, req, &res);
   }
   Result<std::vector<ShmRegionInfo>> SharedMemoryStatus(const std::string& region) override {
     inference::SystemSharedMemoryStatusRequest req;
     req.set_name(region);
     inference::SystemSharedMemoryStatusResponse res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc(infer_->SystemSharedMemoryStatus(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(
+        Rpc(&Connection::infer, &IStub::PrepareAsyncSystemSharedMemoryStatus, req, &res));
     std::vector<ShmRegionInfo> out;
     for (const auto& [name, s] : res.regions()) {
       ShmRegionInfo i;
@@ -364,43 +489,119 @@ class GrpcClient final : public Client {
   }
 
  private:
-  std::unique_ptr<grpc::ClientContext> Context() const {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + options_.timeout);
+  // One unary call. It runs on a completion queue taken from a pool and polled by this thread
+  // (the blocking stubs create and destroy a queue per call); the queue goes back once the
+  // call's only event has come.
+  template <typename Stub, typename Req, typename Res>
+  Status Rpc(std::unique_ptr<Stub> Connection::*stub,
+             std::unique_ptr<grpc::ClientAsyncResponseReader<Res>> (Stub::*prepare)(
+                 grpc::ClientContext*, const Req&, grpc::CompletionQueue*),
+             const Req& req, Res* res) {
+    MLOS_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, Connect());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
     if (!options_.bearer_token.empty()) {
-      ctx->AddMetadata("authorization", "Bearer " + options_.bearer_token);
+      ctx.AddMetadata("authorization", "Bearer " + options_.bearer_token);
     }
-    return ctx;
+    std::unique_ptr<grpc::CompletionQueue> cq = TakeQueue();
+    grpc::Status st;
+    Stub* s = ((*conn).*stub).get();
+    std::unique_ptr<grpc::ClientAsyncResponseReader<Res>> call = (s->*prepare)(&ctx, req, cq.get());
+    call->StartCall();
+    call->Finish(res, &st, &st);
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq->Next(&tag, &ok) && tag != &st) {
+    }
+    GiveQueue(std::move(cq));
+    return FromGrpc(st, target_);
   }
 
-  using ModelMethod = grpc::Status (mlos::v1::Management::Stub::*)(
-      grpc::ClientContext*, const mlos::v1::ModelRequest&, mlos::v1::ModelStatus*);
+  // The connection calls go on. Direct (the default): a TCP connection the SDK makes and hands
+  // to gRPC as a direct channel, which skips the client channel's per-call work (name
+  // resolution, load balancing, dynamic filters, a second call stack per call); when the
+  // server has closed it (a restart), the next call makes a new one, as gRPC's client channel
+  // would. With a proxy configured: one client channel, which handles reconnection itself.
+  Result<std::shared_ptr<Connection>> Connect() {
+    std::shared_ptr<Connection> conn;
+    {
+      std::lock_guard<std::mutex> lock(conn_mu_);
+      conn = conn_;
+    }
+    if (conn && !conn->Closed()) return conn;
+    std::lock_guard<std::mutex> lock(conn_mu_);
+    if (conn_ && conn_ != conn) return conn_;  // another thread reconnected meanwhile
+    const grpc::ChannelArguments args = ChannelArgs();
+    if (!direct_) {
+      auto channel = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+      if (!channel) return Internal("cannot create a gRPC channel to " + target_);
+      conn_ = std::make_shared<Connection>(std::move(channel));
+      return conn_;
+    }
+    conn_.reset();
+    std::string why;
+    const int fd = Dial(ep_.host, ep_.port, options_.connect_timeout, &why);
+    if (fd < 0) return Unavailable("cannot reach mlosd at grpc://" + target_ + ": " + why);
+    const int watch = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    auto channel = grpc::CreateCustomInsecureChannelFromFd(target_, fd, args);
+    if (!channel) {
+      if (watch >= 0) ::close(watch);
+      return Internal("cannot create a gRPC channel to " + target_);
+    }
+    conn_ = std::make_shared<Connection>(std::move(channel), watch);
+    return conn_;
+  }
+
+  std::unique_ptr<grpc::CompletionQueue> TakeQueue() {
+    {
+      std::lock_guard<std::mutex> lock(queues_mu_);
+      if (!queues_.empty()) {
+        std::unique_ptr<grpc::CompletionQueue> cq = std::move(queues_.back());
+        queues_.pop_back();
+        return cq;
+      }
+    }
+    return std::make_unique<grpc::CompletionQueue>();
+  }
+  void GiveQueue(std::unique_ptr<grpc::CompletionQueue> cq) {
+    std::lock_guard<std::mutex> lock(queues_mu_);
+    queues_.push_back(std::move(cq));
+  }
+
+  using ModelMethod =
+      std::unique_ptr<grpc::ClientAsyncResponseReader<mlos::v1::ModelStatus>> (MStub::*)(
+          grpc::ClientContext*, const mlos::v1::ModelRequest&, grpc::CompletionQueue*);
   Result<ModelInfo> ModelCall(ModelMethod method, const std::string& id) {
     mlos::v1::ModelRequest req;
     req.set_id(id);
     mlos::v1::ModelStatus res;
-    auto ctx = Context();
-    MLOS_RETURN_IF_ERROR(FromGrpc((mgmt_.get()->*method)(ctx.get(), req, &res), target_));
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::mgmt, method, req, &res));
     return FromProto(res);
   }
 
   Endpoint ep_;
   ClientOptions options_;
   std::string target_;  // host:port
-  std::unique_ptr<inference::GRPCInferenceService::Stub> infer_;
-  std::unique_ptr<mlos::v1::Management::Stub> mgmt_;
+  const bool direct_;   // dial and use direct channels (no proxy configured)
+  std::mutex conn_mu_;
+  std::shared_ptr<Connection> conn_;
+  std::mutex queues_mu_;
+  std::vector<std::unique_ptr<grpc::CompletionQueue>> queues_;  // idle, one per call in flight
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Client>> NewGrpcClient(const Endpoint& ep, const ClientOptions& options) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetMaxSendMessageSize(-1);
-  const std::string target = ep.ToString().substr(7);  // drop "grpc://"
-  auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-  if (!channel) return Internal("cannot create a gRPC channel to " + target);
-  return std::unique_ptr<Client>(new GrpcClient(ep, options, std::move(channel)));
+  // gRPC's locks are absl::Mutex. Debian's abseil is built without NDEBUG, which leaves its
+  // lock-order (deadlock) checking on: every lock and unlock then also updates a process-wide
+  // graph under a global lock, a few µs per call. Upstream release builds have it off; so do we,
+  // once, when the first gRPC client is made.
+  static std::once_flag no_lock_graph;
+  std::call_once(no_lock_graph, [] {
+    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  });
+  // The connection is made by the first call (as gRPC's channels connect lazily).
+  return std::unique_ptr<Client>(new GrpcClient(ep, options));
 }
 
 }  // namespace mlos::client::internal

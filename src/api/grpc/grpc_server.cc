@@ -1,13 +1,25 @@
 #include "api/grpc/grpc_server.h"
 
+#include <sched.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
 #include <exception>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
+#include <google/protobuf/arena.h>
 
 #include "api/grpc/infer_codec.h"
 #include "api/grpc/shm_bridge.h"
@@ -134,25 +146,25 @@ Status CheckName(const std::string& name, const char* what) {
   return http::ValidateModelId(name, what);
 }
 
-class InferenceService final : public inference::GRPCInferenceService::Service {
+class InferenceService {
  public:
   InferenceService(core::Core& core, const GrpcServerOptions& options, api::ShmRegistry* shm)
       : core_(core), options_(options), shm_(shm) {}
 
   grpc::Status ServerLive(grpc::ServerContext*, const inference::ServerLiveRequest*,
-                          inference::ServerLiveResponse* res) override {
+                          inference::ServerLiveResponse* res) {
     res->set_live(true);
     return grpc::Status::OK;
   }
 
   grpc::Status ServerReady(grpc::ServerContext*, const inference::ServerReadyRequest*,
-                           inference::ServerReadyResponse* res) override {
+                           inference::ServerReadyResponse* res) {
     res->set_ready(true);
     return grpc::Status::OK;
   }
 
   grpc::Status ServerMetadata(grpc::ServerContext*, const inference::ServerMetadataRequest*,
-                              inference::ServerMetadataResponse* res) override {
+                              inference::ServerMetadataResponse* res) {
     res->set_name(options_.server_name);
     res->set_version(options_.server_version);
     for (const char* e : {"binary_tensor_data", "model_repository", "system_shared_memory"}) {
@@ -162,7 +174,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
   }
 
   grpc::Status ModelReady(grpc::ServerContext*, const inference::ModelReadyRequest* req,
-                          inference::ModelReadyResponse* res) override {
+                          inference::ModelReadyResponse* res) {
     return Guard([&]() -> Status {
       MLOS_RETURN_IF_ERROR(CheckName(req->name(), "model name"));
       auto model = core_.Get(ModelIdOf(req->name(), req->version()));
@@ -173,7 +185,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
   }
 
   grpc::Status ModelMetadata(grpc::ServerContext*, const inference::ModelMetadataRequest* req,
-                             inference::ModelMetadataResponse* res) override {
+                             inference::ModelMetadataResponse* res) {
     return Guard([&]() -> Status {
       MLOS_RETURN_IF_ERROR(CheckName(req->name(), "model name"));
       auto model = core_.Get(ModelIdOf(req->name(), req->version()));
@@ -190,34 +202,28 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
   }
 
   grpc::Status ModelInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest* req,
-                          inference::ModelInferResponse* res) override {
+                          inference::ModelInferResponse* res) {
     return Guard([&]() { return Infer(ctx, *req, res); });
   }
 
-  grpc::Status ModelStreamInfer(
-      grpc::ServerContext* ctx,
-      grpc::ServerReaderWriter<inference::ModelStreamInferResponse, inference::ModelInferRequest>*
-          stream) override {
-    inference::ModelInferRequest req;
-    inference::ModelStreamInferResponse res;
-    while (stream->Read(&req)) {
-      res.Clear();
-      grpc::Status st = Guard([&]() { return Infer(ctx, req, res.mutable_infer_response()); });
-      if (!st.ok()) {
-        res.Clear();
-        res.set_error_message(st.error_message());
-        auto* r = res.mutable_infer_response();
-        r->set_model_name(req.model_name());
-        r->set_model_version(req.model_version());
-        r->set_id(req.id());
-      }
-      if (!stream->Write(res)) break;
+  // One message of a ModelStreamInfer stream: an error goes into that message's response
+  // (error_message) and the stream goes on.
+  void StreamInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest& req,
+                   inference::ModelStreamInferResponse* res) {
+    res->Clear();
+    grpc::Status st = Guard([&]() { return Infer(ctx, req, res->mutable_infer_response()); });
+    if (!st.ok()) {
+      res->Clear();
+      res->set_error_message(st.error_message());
+      auto* r = res->mutable_infer_response();
+      r->set_model_name(req.model_name());
+      r->set_model_version(req.model_version());
+      r->set_id(req.id());
     }
-    return grpc::Status::OK;
   }
 
   grpc::Status RepositoryIndex(grpc::ServerContext*, const inference::RepositoryIndexRequest* req,
-                               inference::RepositoryIndexResponse* res) override {
+                               inference::RepositoryIndexResponse* res) {
     return Guard([&]() -> Status {
       for (const core::ModelStatus& s : core_.List()) {
         if (req->ready() && s.state != core::ModelState::kReady) continue;
@@ -233,7 +239,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
 
   grpc::Status RepositoryModelLoad(grpc::ServerContext*,
                                    const inference::RepositoryModelLoadRequest* req,
-                                   inference::RepositoryModelLoadResponse*) override {
+                                   inference::RepositoryModelLoadResponse*) {
     return Guard([&]() -> Status {
       MLOS_RETURN_IF_ERROR(CheckName(req->model_name(), "model name"));
       return core_.Load(req->model_name()).status();
@@ -242,7 +248,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
 
   grpc::Status RepositoryModelUnload(grpc::ServerContext*,
                                      const inference::RepositoryModelUnloadRequest* req,
-                                     inference::RepositoryModelUnloadResponse*) override {
+                                     inference::RepositoryModelUnloadResponse*) {
     return Guard([&]() -> Status {
       MLOS_RETURN_IF_ERROR(CheckName(req->model_name(), "model name"));
       return core_.Unload(req->model_name()).status();
@@ -251,7 +257,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
 
   grpc::Status SystemSharedMemoryStatus(grpc::ServerContext*,
                                         const inference::SystemSharedMemoryStatusRequest* req,
-                                        inference::SystemSharedMemoryStatusResponse* res) override {
+                                        inference::SystemSharedMemoryStatusResponse* res) {
     return Guard([&]() -> Status {
       MLOS_ASSIGN_OR_RETURN(std::vector<api::ShmRegionStatus> regions, ShmList(shm_, req->name()));
       for (const api::ShmRegionStatus& r : regions) {
@@ -268,7 +274,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
 
   grpc::Status SystemSharedMemoryRegister(grpc::ServerContext*,
                                           const inference::SystemSharedMemoryRegisterRequest* req,
-                                          inference::SystemSharedMemoryRegisterResponse*) override {
+                                          inference::SystemSharedMemoryRegisterResponse*) {
     return Guard([&]() {
       return ShmRegisterSystem(shm_, req->name(), req->key(), req->offset(), req->byte_size());
     });
@@ -276,7 +282,7 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
 
   grpc::Status SystemSharedMemoryUnregister(
       grpc::ServerContext*, const inference::SystemSharedMemoryUnregisterRequest* req,
-      inference::SystemSharedMemoryUnregisterResponse*) override {
+      inference::SystemSharedMemoryUnregisterResponse*) {
     return Guard([&]() -> Status {
       if (!req->name().empty()) return ShmUnregister(shm_, req->name());
       MLOS_ASSIGN_OR_RETURN(std::vector<api::ShmRegionStatus> regions, ShmList(shm_, ""));
@@ -304,12 +310,12 @@ class InferenceService final : public inference::GRPCInferenceService::Service {
   api::ShmRegistry* shm_;
 };
 
-class ManagementService final : public mlos::v1::Management::Service {
+class ManagementService {
  public:
   explicit ManagementService(core::Core& core) : core_(core) {}
 
   grpc::Status Register(grpc::ServerContext*, const mlos::v1::RegisterRequest* req,
-                        mlos::v1::RegisterResponse* res) override {
+                        mlos::v1::RegisterResponse* res) {
     return Guard([&]() -> Status {
       core::RegisterRequest r;
       r.model_id = req->model_id();
@@ -332,7 +338,7 @@ class ManagementService final : public mlos::v1::Management::Service {
   }
 
   grpc::Status List(grpc::ServerContext*, const mlos::v1::ListRequest*,
-                    mlos::v1::ListResponse* res) override {
+                    mlos::v1::ListResponse* res) {
     return Guard([&]() -> Status {
       for (const core::ModelStatus& s : core_.List()) FillModelStatus(s, res->add_models());
       return Status::Ok();
@@ -340,19 +346,19 @@ class ManagementService final : public mlos::v1::Management::Service {
   }
 
   grpc::Status Get(grpc::ServerContext*, const mlos::v1::ModelRequest* req,
-                   mlos::v1::ModelStatus* res) override {
+                   mlos::v1::ModelStatus* res) {
     return Answer(req, res, [&](const std::string& id) { return core_.Get(id); });
   }
   grpc::Status Load(grpc::ServerContext*, const mlos::v1::ModelRequest* req,
-                    mlos::v1::ModelStatus* res) override {
+                    mlos::v1::ModelStatus* res) {
     return Answer(req, res, [&](const std::string& id) { return core_.Load(id); });
   }
   grpc::Status Unload(grpc::ServerContext*, const mlos::v1::ModelRequest* req,
-                      mlos::v1::ModelStatus* res) override {
+                      mlos::v1::ModelStatus* res) {
     return Answer(req, res, [&](const std::string& id) { return core_.Unload(id); });
   }
   grpc::Status SetDefault(grpc::ServerContext*, const mlos::v1::ModelRequest* req,
-                          mlos::v1::ModelStatus* res) override {
+                          mlos::v1::ModelStatus* res) {
     return Answer(req, res, [&](const std::string& id) -> Result<core::ModelStatus> {
       const size_t at = id.rfind('@');
       if (at == std::string::npos) {
@@ -362,7 +368,7 @@ class ManagementService final : public mlos::v1::Management::Service {
     });
   }
   grpc::Status Rollback(grpc::ServerContext*, const mlos::v1::ModelRequest* req,
-                        mlos::v1::ModelStatus* res) override {
+                        mlos::v1::ModelStatus* res) {
     return Answer(req, res, [&](const std::string& id) -> Result<core::ModelStatus> {
       const size_t at = id.rfind('@');
       return core_.Rollback(at == std::string::npos ? id : id.substr(0, at));
@@ -370,7 +376,7 @@ class ManagementService final : public mlos::v1::Management::Service {
   }
 
   grpc::Status Unregister(grpc::ServerContext*, const mlos::v1::ModelRequest* req,
-                          mlos::v1::UnregisterResponse* res) override {
+                          mlos::v1::UnregisterResponse* res) {
     return Guard([&]() -> Status {
       MLOS_RETURN_IF_ERROR(CheckName(req->id(), "model id"));
       MLOS_RETURN_IF_ERROR(core_.Unregister(req->id()));
@@ -381,7 +387,7 @@ class ManagementService final : public mlos::v1::Management::Service {
   }
 
   grpc::Status Plugins(grpc::ServerContext*, const mlos::v1::PluginsRequest*,
-                       mlos::v1::PluginsResponse* res) override {
+                       mlos::v1::PluginsResponse* res) {
     return Guard([&]() -> Status {
       for (const core::PluginStatus& p : core_.Plugins()) {
         auto* o = res->add_plugins();
@@ -411,6 +417,266 @@ class ManagementService final : public mlos::v1::Management::Service {
   core::Core& core_;
 };
 
+// ---- Serving on gRPC's asynchronous API -------------------------------------------------------
+//
+// Every method is asynchronous, on one completion queue, and its handler runs on the thread that
+// took the event from the queue: no hand-off to a second thread per call. The threads are ours
+// (Dispatcher), and at most `poll_target` of them wait in the queue at a time (the CPUs this
+// process may run on): gRPC's poller (epoll1) has one thread in epoll_wait per process and, each
+// time it wakes, first wakes another waiting thread to take over, which on a busy or single CPU
+// costs a context switch per call. The other threads sleep on our condition variable and are
+// woken only when a call has been running for longer than kPromoteAfter with no thread left in
+// the queue (a slow model, a model load): then one takes over the queue, so a slow call never
+// holds up the others. That check runs on a timerfd, armed (not waited for) when a call starts.
+
+// A pending operation on the completion queue; `ok` as gRPC reports it.
+class Tag {
+ public:
+  virtual ~Tag() = default;
+  virtual void Proceed(bool ok) = 0;
+};
+
+class Dispatcher {
+ public:
+  static constexpr std::chrono::microseconds kPromoteAfter{1000};
+
+  Dispatcher(grpc::ServerCompletionQueue* cq, int threads, int poll_target)
+      : cq_(cq),
+        timer_fd_(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)),
+        // Without a timer nothing would promote a thread: then every thread polls.
+        poll_target_(timer_fd_ >= 0 ? std::clamp(poll_target, 1, threads) : threads),
+        busy_(threads) {
+    for (auto& b : busy_) b.store(0, std::memory_order_relaxed);
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this, i] { Work(i); });
+    if (timer_fd_ >= 0) watcher_ = std::thread([this] { Watch(); });
+  }
+
+  // After the completion queue has been shut down: waits for every thread.
+  ~Dispatcher() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      draining_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    if (watcher_.joinable()) {
+      stop_.store(true);
+      Arm(std::chrono::nanoseconds(1));
+      watcher_.join();
+    }
+    if (timer_fd_ >= 0) ::close(timer_fd_);
+  }
+
+ private:
+  static int64_t NowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  void Arm(std::chrono::nanoseconds after) {
+    itimerspec t{};
+    t.it_value.tv_sec = static_cast<time_t>(after.count() / 1000000000);
+    t.it_value.tv_nsec = static_cast<long>(after.count() % 1000000000);
+    ::timerfd_settime(timer_fd_, 0, &t, nullptr);
+  }
+
+  void Work(int index) {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      while (!draining_ && polling_ >= poll_target_) {
+        ++idle_;
+        cv_.wait(lock);
+        --idle_;
+      }
+      ++polling_;
+      lock.unlock();
+      void* tag = nullptr;
+      bool ok = false;
+      const bool got = cq_->Next(&tag, &ok);
+      lock.lock();
+      --polling_;
+      if (!got) return;  // shut down and drained
+      lock.unlock();
+      busy_[index].store(NowNs(), std::memory_order_relaxed);
+      if (timer_fd_ >= 0 && !armed_.exchange(true)) Arm(kPromoteAfter);
+      static_cast<Tag*>(tag)->Proceed(ok);
+      busy_[index].store(0, std::memory_order_relaxed);
+      lock.lock();
+    }
+  }
+
+  // Wakes an idle thread to poll when a call has run for kPromoteAfter and nobody polls.
+  void Watch() {
+    for (;;) {
+      uint64_t expirations = 0;
+      if (::read(timer_fd_, &expirations, sizeof expirations) < 0 && errno != EINTR) return;
+      if (stop_.load()) return;
+      // An exchange, so that a call that found the timer armed (and did not arm it) is seen.
+      armed_.exchange(false);
+      const int64_t now = NowNs();
+      int64_t oldest = 0;
+      for (const auto& b : busy_) {
+        const int64_t since = b.load(std::memory_order_relaxed);
+        if (since != 0 && (oldest == 0 || since < oldest)) oldest = since;
+      }
+      if (oldest == 0) continue;  // idle: stay disarmed until the next call
+      const int64_t promote_ns = std::chrono::nanoseconds(kPromoteAfter).count();
+      if (now - oldest >= promote_ns) {
+        bool wake = false;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          wake = polling_ < poll_target_ && idle_ > 0;
+        }
+        if (wake) cv_.notify_one();
+      }
+      // Look again while anything runs (a promoted call, or a later one).
+      if (!armed_.exchange(true)) Arm(kPromoteAfter);
+    }
+  }
+
+  grpc::ServerCompletionQueue* cq_;
+  const int timer_fd_;
+  const int poll_target_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int polling_ = 0;  // threads in cq_->Next
+  int idle_ = 0;     // threads waiting on cv_
+  bool draining_ = false;
+  std::vector<std::atomic<int64_t>> busy_;  // per thread: when its call started, 0 when none
+  std::atomic<bool> armed_{false};
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> workers_;
+  std::thread watcher_;
+};
+
+struct Method {
+  virtual ~Method() = default;
+};
+
+// A unary method: the generated Request<Method> function and the handler.
+template <typename Req, typename Res>
+struct UnaryMethod final : Method {
+  std::function<void(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Res>*,
+                     grpc::ServerCompletionQueue*, void*)>
+      request;
+  std::function<grpc::Status(grpc::ServerContext*, const Req*, Res*)> handle;
+  const std::atomic<bool>* stopping;  // set before the server shuts down: take no new calls
+};
+
+google::protobuf::ArenaOptions ArenaIn(char* block, size_t size) {
+  google::protobuf::ArenaOptions o;
+  o.initial_block = block;
+  o.initial_block_size = size;
+  return o;
+}
+
+// One unary call: waits for the call, answers it on the thread that took it, then goes away.
+// Request and response live on an arena whose first block is part of this object, so parsing
+// and filling them allocate nothing for small messages.
+template <typename Req, typename Res>
+class UnaryCall final : public Tag {
+ public:
+  UnaryCall(const UnaryMethod<Req, Res>* method, grpc::ServerCompletionQueue* cq)
+      : method_(method), cq_(cq) {
+    method_->request(&ctx_, req_, &writer_, cq_, this);
+  }
+
+  void Proceed(bool ok) override {
+    if (!ok || finishing_) {  // shutting down, or the answer went out (or the call ended)
+      delete this;
+      return;
+    }
+    if (!method_->stopping->load()) new UnaryCall(method_, cq_);  // the next call
+    finishing_ = true;
+    grpc::Status st = method_->handle(&ctx_, req_, res_);
+    if (st.ok()) {
+      writer_.Finish(*res_, st, this);
+    } else {
+      writer_.FinishWithError(st, this);
+    }
+  }
+
+ private:
+  static constexpr size_t kArenaBlock = 2048;
+  const UnaryMethod<Req, Res>* method_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext ctx_;
+  alignas(16) char arena_block_[kArenaBlock];
+  google::protobuf::Arena arena_{ArenaIn(arena_block_, kArenaBlock)};
+  Req* req_ = google::protobuf::Arena::CreateMessage<Req>(&arena_);
+  Res* res_ = google::protobuf::Arena::CreateMessage<Res>(&arena_);
+  grpc::ServerAsyncResponseWriter<Res> writer_{&ctx_};
+  bool finishing_ = false;
+};
+
+// One ModelStreamInfer stream: read a request, answer it, read the next, until the client
+// closes its side; then OK.
+class StreamCall final : public Tag {
+ public:
+  using Handler = std::function<void(grpc::ServerContext*, const inference::ModelInferRequest&,
+                                     inference::ModelStreamInferResponse*)>;
+  StreamCall(inference::GRPCInferenceService::AsyncService* service, const Handler* handle,
+             const std::atomic<bool>* stopping, grpc::ServerCompletionQueue* cq)
+      : service_(service), handle_(handle), stopping_(stopping), cq_(cq) {
+    service_->RequestModelStreamInfer(&ctx_, &stream_, cq_, cq_, this);
+  }
+
+  void Proceed(bool ok) override {
+    switch (state_) {
+      case State::kWaiting:
+        if (!ok) break;
+        if (!stopping_->load()) new StreamCall(service_, handle_, stopping_, cq_);
+        state_ = State::kReading;
+        stream_.Read(&req_, this);
+        return;
+      case State::kReading:
+        if (!ok) {  // the client is done sending
+          state_ = State::kFinishing;
+          stream_.Finish(grpc::Status::OK, this);
+          return;
+        }
+        (*handle_)(&ctx_, req_, &res_);
+        state_ = State::kWriting;
+        stream_.Write(res_, this);
+        return;
+      case State::kWriting:
+        if (!ok) {  // the stream is gone
+          state_ = State::kFinishing;
+          stream_.Finish(grpc::Status::OK, this);
+          return;
+        }
+        state_ = State::kReading;
+        stream_.Read(&req_, this);
+        return;
+      case State::kFinishing:
+        break;
+    }
+    delete this;
+  }
+
+ private:
+  enum class State { kWaiting, kReading, kWriting, kFinishing };
+  inference::GRPCInferenceService::AsyncService* service_;
+  const Handler* handle_;
+  const std::atomic<bool>* stopping_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext ctx_;
+  grpc::ServerAsyncReaderWriter<inference::ModelStreamInferResponse, inference::ModelInferRequest>
+      stream_{&ctx_};
+  inference::ModelInferRequest req_;
+  inference::ModelStreamInferResponse res_;
+  State state_ = State::kWaiting;
+};
+
+// The CPUs this process may run on.
+int UsableCpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(CPU_COUNT(&set), 1);
+  return std::max(static_cast<int>(std::thread::hardware_concurrency()), 1);
+}
+
 Result<std::string> ReadPem(const std::string& path, const char* what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return InvalidArgument(std::string("cannot read gRPC TLS ") + what + " " + path);
@@ -428,11 +694,82 @@ struct GrpcServer::Impl {
         inference(core, options, shm.get()),
         management(core) {}
 
+  // Registers `handle` of `impl` as the handler of the method `request` of `service`.
+  template <typename Service, typename Base, typename Handler, typename Req, typename Res>
+  void Unary(Service* service,
+             void (Base::*request)(grpc::ServerContext*, Req*,
+                                   grpc::ServerAsyncResponseWriter<Res>*, grpc::CompletionQueue*,
+                                   grpc::ServerCompletionQueue*, void*),
+             Handler* impl,
+             grpc::Status (Handler::*handle)(grpc::ServerContext*, const Req*, Res*)) {
+    auto m = std::make_unique<UnaryMethod<Req, Res>>();
+    m->request = [service, request](grpc::ServerContext* ctx, Req* req,
+                                    grpc::ServerAsyncResponseWriter<Res>* writer,
+                                    grpc::ServerCompletionQueue* cq, void* tag) {
+      (service->*request)(ctx, req, writer, cq, cq, tag);
+    };
+    m->handle = [impl, handle](grpc::ServerContext* ctx, const Req* req, Res* res) {
+      return (impl->*handle)(ctx, req, res);
+    };
+    m->stopping = &stopping;
+    const UnaryMethod<Req, Res>* method = m.get();
+    starts.push_back([method](grpc::ServerCompletionQueue* cq) { new UnaryCall(method, cq); });
+    methods.push_back(std::move(m));
+  }
+
+  void RegisterMethods() {
+    using I = inference::GRPCInferenceService::AsyncService;
+    using M = mlos::v1::Management::AsyncService;
+    InferenceService* is = &inference;
+    Unary(&inference_async, &I::RequestServerLive, is, &InferenceService::ServerLive);
+    Unary(&inference_async, &I::RequestServerReady, is, &InferenceService::ServerReady);
+    Unary(&inference_async, &I::RequestServerMetadata, is, &InferenceService::ServerMetadata);
+    Unary(&inference_async, &I::RequestModelReady, is, &InferenceService::ModelReady);
+    Unary(&inference_async, &I::RequestModelMetadata, is, &InferenceService::ModelMetadata);
+    Unary(&inference_async, &I::RequestModelInfer, is, &InferenceService::ModelInfer);
+    Unary(&inference_async, &I::RequestRepositoryIndex, is, &InferenceService::RepositoryIndex);
+    Unary(&inference_async, &I::RequestRepositoryModelLoad, is,
+          &InferenceService::RepositoryModelLoad);
+    Unary(&inference_async, &I::RequestRepositoryModelUnload, is,
+          &InferenceService::RepositoryModelUnload);
+    Unary(&inference_async, &I::RequestSystemSharedMemoryStatus, is,
+          &InferenceService::SystemSharedMemoryStatus);
+    Unary(&inference_async, &I::RequestSystemSharedMemoryRegister, is,
+          &InferenceService::SystemSharedMemoryRegister);
+    Unary(&inference_async, &I::RequestSystemSharedMemoryUnregister, is,
+          &InferenceService::SystemSharedMemoryUnregister);
+    stream_handler = [is](grpc::ServerContext* ctx, const inference::ModelInferRequest& req,
+                          inference::ModelStreamInferResponse* res) {
+      is->StreamInfer(ctx, req, res);
+    };
+    starts.push_back([this](grpc::ServerCompletionQueue* cq) {
+      new StreamCall(&inference_async, &stream_handler, &stopping, cq);
+    });
+    ManagementService* ms = &management;
+    Unary(&management_async, &M::RequestRegister, ms, &ManagementService::Register);
+    Unary(&management_async, &M::RequestList, ms, &ManagementService::List);
+    Unary(&management_async, &M::RequestGet, ms, &ManagementService::Get);
+    Unary(&management_async, &M::RequestLoad, ms, &ManagementService::Load);
+    Unary(&management_async, &M::RequestUnload, ms, &ManagementService::Unload);
+    Unary(&management_async, &M::RequestSetDefault, ms, &ManagementService::SetDefault);
+    Unary(&management_async, &M::RequestRollback, ms, &ManagementService::Rollback);
+    Unary(&management_async, &M::RequestUnregister, ms, &ManagementService::Unregister);
+    Unary(&management_async, &M::RequestPlugins, ms, &ManagementService::Plugins);
+  }
+
   GrpcServerOptions options;
   std::shared_ptr<api::ShmRegistry> shm;
   InferenceService inference;
   ManagementService management;
+  inference::GRPCInferenceService::AsyncService inference_async;
+  mlos::v1::Management::AsyncService management_async;
+  std::vector<std::unique_ptr<Method>> methods;  // each unary method's UnaryMethod
+  StreamCall::Handler stream_handler;
+  std::vector<std::function<void(grpc::ServerCompletionQueue*)>> starts;  // first call of each
+  std::atomic<bool> stopping{false};
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<grpc::ServerCompletionQueue> cq;
+  std::unique_ptr<Dispatcher> dispatcher;
   bool stopped = false;
 };
 
@@ -471,30 +808,49 @@ Status GrpcServer::Start() {
   int threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   threads = std::max(threads, 2);
 
+  // gRPC's locks are absl::Mutex, and Debian's abseil is built without NDEBUG, which leaves
+  // its lock-order checking on: every lock and unlock also updates a process-wide graph of
+  // locks under a global lock. That is a debugging aid and a measurable part of each call.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+
   grpc::ServerBuilder builder;
   int selected = 0;
   builder.AddListeningPort(address, creds, &selected);
-  builder.RegisterService(&impl_->inference);
-  builder.RegisterService(&impl_->management);
+  builder.RegisterService(&impl_->inference_async);
+  builder.RegisterService(&impl_->management_async);
   builder.SetMaxReceiveMessageSize(max_bytes);
   builder.SetMaxSendMessageSize(max_bytes);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, threads);
+  impl_->cq = builder.AddCompletionQueue();
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || selected == 0) {
+    if (impl_->server) impl_->server->Shutdown();
     impl_->server.reset();
+    impl_->cq->Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (impl_->cq->Next(&tag, &ok)) {
+    }
+    impl_->cq.reset();
     return Unavailable("cannot listen for gRPC on " + address);
   }
   port_ = static_cast<uint16_t>(selected);
+  impl_->RegisterMethods();
+  // One waiting call per method per polling thread, so that each can take one.
+  const int pollers = std::min(UsableCpus(), threads);
+  for (int i = 0; i < pollers; ++i) {
+    for (auto& start : impl_->starts) start(impl_->cq.get());
+  }
+  impl_->dispatcher = std::make_unique<Dispatcher>(impl_->cq.get(), threads, pollers);
   return Status::Ok();
 }
 
 void GrpcServer::Stop(std::chrono::milliseconds grace) {
   if (!impl_->server || impl_->stopped) return;
   impl_->stopped = true;
+  impl_->stopping.store(true);
   impl_->server->Shutdown(std::chrono::system_clock::now() + grace);
-  impl_->server->Wait();
+  impl_->cq->Shutdown();
+  impl_->dispatcher.reset();  // the threads drain the queue, then end
 }
 
 }  // namespace mlos::grpcapi

@@ -1,9 +1,10 @@
 // The gRPC front-end of mlosd: KServe v2 `inference.GRPCInferenceService` and
-// `mlos.v1.Management`, served with the synchronous gRPC C++ API on a thread pool. Both
-// services only translate protobuf into core::Core calls (like the HTTP front-end), so errors
-// carry the same messages; core StatusCodes map to the matching gRPC codes.
+// `mlos.v1.Management`, served with the asynchronous gRPC C++ API on a completion queue whose
+// threads run each call's handler themselves (see grpc_server.cc). Both services only
+// translate protobuf into core::Core calls (like the HTTP front-end), so errors carry the same
+// messages; core StatusCodes map to the matching gRPC codes.
 //
-// Thread-safety: Start/Stop from one thread; the services run on gRPC's threads.
+// Thread-safety: Start/Stop from one thread; the services run on the server's threads.
 #pragma once
 
 #include <chrono>
@@ -27,7 +28,10 @@ struct GrpcServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;                                 // 0: a free port (see GrpcServer::port)
   uint64_t max_message_bytes = 64ull * 1024 * 1024;  // larger messages: RESOURCE_EXHAUSTED
-  int threads = 0;                                   // max polling threads; 0: CPU count
+  // Threads that take and answer calls, so at most this many calls run at once; 0: CPU count,
+  // and at least 2. As many as the process has CPUs wait for calls; the others start taking
+  // calls when one has run for over a millisecond.
+  int threads = 0;
   GrpcTlsOptions tls;
   std::string server_name = "mlos";
   std::string server_version;

@@ -262,6 +262,14 @@ void SetShmParams(const ShmRef& ref, ParamMap* params) {
 
 }  // namespace
 
+std::string* OutputSink::Take(const core::Tensor& t) {
+  if (!t.external) return nullptr;
+  for (std::unique_ptr<std::string>& r : raw) {
+    if (r && r->data() == t.external && r->size() == t.external_size) return r.release();
+  }
+  return nullptr;
+}
+
 std::string ModelIdOf(const std::string& name, const std::string& version) {
   return version.empty() ? name : name + "@" + version;
 }
@@ -351,10 +359,12 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, api::ShmR
     ir.outputs.push_back(spec.name);
     out.outputs.push_back(std::move(spec));
   }
-  if (any_shm_output) {
+  bool typed = false;  // an output asked for typed contents (binary_data=false)
+  for (const OutputSpec& s : out.outputs) typed |= s.binary && !*s.binary;
+  if (any_shm_output || !typed) {
     auto sink = std::make_shared<OutputSink>();
     sink->shm = shm;
-    sink->specs = out.outputs;
+    if (any_shm_output) sink->specs = out.outputs;
     out.sink = sink;
     ir.output_allocator = [sink](const std::string& name, DataType, const std::vector<int64_t>&,
                                  uint64_t byte_size) -> void* {
@@ -366,8 +376,10 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, api::ShmR
         sink->keepalive.push_back(view->keepalive);
         return view->data;
       }
-      sink->heap.push_back(std::make_unique<uint8_t[]>(byte_size ? byte_size : 1));
-      return sink->heap.back().get();
+      // The model writes this output into the string that becomes its raw_output_contents
+      // entry (EncodeModelInferResponse moves it into the response): no copy of the bytes.
+      sink->raw.push_back(std::make_unique<std::string>(byte_size, '\0'));
+      return sink->raw.back()->data();
     };
   }
   return Status::Ok();
@@ -400,6 +412,8 @@ void EncodeModelInferResponse(const inference::ModelInferRequest& req, const Par
     }
     if (typed) {
       FillContents(t, o->mutable_contents());
+    } else if (std::string* raw = parsed.sink ? parsed.sink->Take(t) : nullptr) {
+      out->mutable_raw_output_contents()->AddAllocated(raw);
     } else {
       AppendRaw(t, out->add_raw_output_contents());
     }

@@ -30,19 +30,23 @@ struct OutputSpec {
   std::optional<ShmRef> shm;   // write into this region
 };
 
-// Where outputs go when some are written to shared memory; shared with the output_allocator.
+// Where the model writes its outputs (the core's output_allocator): shared-memory regions for
+// the outputs that name one, else strings that become the response's raw_output_contents.
 struct OutputSink {
   api::ShmRegistry* shm = nullptr;
-  std::vector<OutputSpec> specs;
-  std::vector<std::shared_ptr<void>> keepalive;  // mappings in use
-  std::vector<std::unique_ptr<uint8_t[]>> heap;  // non-shm outputs
+  std::vector<OutputSpec> specs;                  // set when an output goes to shared memory
+  std::vector<std::shared_ptr<void>> keepalive;   // mappings in use
+  std::vector<std::unique_ptr<std::string>> raw;  // the other outputs' bytes
+
+  // The string `t` was written into (ownership passes to the caller), or null.
+  std::string* Take(const core::Tensor& t);
 };
 
 struct ParsedInfer {
   core::InferRequest request;
   std::vector<OutputSpec> outputs;               // empty: all, raw
   std::vector<std::shared_ptr<void>> keepalive;  // input mappings in use
-  std::shared_ptr<OutputSink> sink;              // set when an output goes to shared memory
+  std::shared_ptr<OutputSink> sink;  // set unless outputs answer typed with none in shared memory
 };
 
 // "ns/name" + version -> the id core::Get understands ("ns/name@version").
