@@ -3,6 +3,11 @@
 //
 //   http://host:port          original MLOS API + KServe v2 REST (binary tensor extension)
 //   grpc://host:port          KServe v2 GRPCInferenceService + MLOS management service
+//                             (one TCP connection per client handed to gRPC as a direct channel,
+//                             reconnected on the next call if the server closed it; with
+//                             grpc_proxy/https_proxy/http_proxy set, gRPC's own channel. The first
+//                             gRPC client turns off abseil's debug lock-order checking for the
+//                             process, as release builds of abseil do.)
 //   unix:///path/mlosd.sock   MLOS IPC frames; shared memory passed as memfd descriptors
 //
 // Errors are mlos::Status values carrying the server's own message (HTTP {"error"}, gRPC
