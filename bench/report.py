@@ -140,7 +140,12 @@ class Report:
         scale = m.get("scale", 1)
         busy = []
         try:
-            if float(str(m.get("loadavg_start", "0")).split()[0]) >= ncpu / 2:
+            pct = m.get("cpu_busy_pct_start")
+            if pct is not None and int(pct) >= 20:
+                busy = ["", f"**Warning: the CPUs were {pct} % busy in the 2 s before the suite started: other "
+                        "work competed for them, so these numbers are unreliable, the throughput ones "
+                        "especially. Rerun on a quiet machine.**"]
+            elif pct is None and float(str(m.get("loadavg_start", "0")).split()[0]) >= ncpu / 2:
                 busy = ["", f"**Warning: the machine was busy when the suite started (load average "
                         f"{m['loadavg_start']} on {ncpu} cores): other work competed for the CPUs, so these "
                         "numbers are unreliable, the throughput ones especially. Rerun on a quiet machine.**"]
@@ -152,6 +157,7 @@ class Report:
              "the raw results are in [bench/results.json](bench/results.json).", *busy, "",
              "## Machine and software", "",
              f"- {ncpu} cores, {cpu}, Linux {kernel}"
+             + (f"; CPUs {m['cpu_busy_pct_start']} % busy in the 2 s before the run" if m.get("cpu_busy_pct_start") is not None else "")
              + "".join(f"; load average {m[k]} {when}" for k, when in
                        [("loadavg_start", "before the run"), ("loadavg_end", "at its end")] if m.get(k)),
              "  (the load generator runs on the same machine as the servers).",

@@ -38,7 +38,11 @@ work="${MLOS_BENCH_WORK:-$build/bench-suite}"
 ncpu=$(nproc)
 all_cpus="0-$((ncpu - 1))"
 t_start=$(date +%s)
-load_start=$(cut -d' ' -f1-3 /proc/loadavg)  # before anything of ours runs: is the machine quiet?
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+# Is the machine quiet? The load average trails by minutes (and includes whatever make bench ran
+# just before), so measure how busy the CPUs are right now, over 2 s, before anything of ours runs.
+busy_start=$(awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $5}' /proc/stat; sleep 2; awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $5}' /proc/stat)
+busy_start=$(echo $busy_start | awk '{b=$3-$1; i=$4-$2; printf "%.0f", (b+i) > 0 ? 100*b/(b+i) : 0}')
 
 for b in "$bench" "$mlosd" "$axon"; do
   [ -x "$b" ] || { echo "suite: $b not found (build it first, or set MLOS_BENCH_BIN/MLOSD_BIN/AXON_BIN)" >&2; exit 1; }
@@ -305,16 +309,16 @@ t_end=$(date +%s)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 $py - "$work" "$scale" "$batching" "$mlosd_ort" "$peer_ort" "$(node --version)" "$ncpu" "$cpu" \
   "$(uname -r)" "$((t_end - t_start))" "$peer16" "$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || true)" \
-  "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" "$sections" <<'PY'
+  "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" "$sections" "$busy_start" <<'PY'
 import datetime, json, sys
 (work, scale, batching, mlosd_ort, peer_ort, node, ncpu, cpu, kernel, wall, peer16, commit,
- load_start, load, sections) = sys.argv[1:]
+ load_start, load, sections, busy_start) = sys.argv[1:]
 results = [json.loads(l) for l in open(work + "/results.jsonl") if l.strip()]
 meta = {
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     "nproc": int(ncpu), "cpu": cpu, "kernel": kernel, "commit": commit,
     "scale": float(scale), "sections": sections.split(), "wall_s": int(wall),
-    "loadavg_start": load_start, "loadavg_end": load,
+    "loadavg_start": load_start, "loadavg_end": load, "cpu_busy_pct_start": int(busy_start),
     "mlosd_onnxruntime": mlosd_ort, "peer_onnxruntime": peer_ort, "node": node,
     "mlosd_config": open(work + "/mlosd-config.yaml").read(),
     "mlosd_batching_config": open(work + "/mlosd-batching.yaml").read(),
