@@ -42,7 +42,7 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # Is the machine quiet? The load average trails by minutes (and includes whatever make bench ran
 # just before), so measure how busy the CPUs are right now, over 2 s, before anything of ours runs.
 busy_start=$(awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $5}' /proc/stat; sleep 2; awk '/^cpu /{print $2+$3+$4+$6+$7+$8, $5}' /proc/stat)
-busy_start=$(echo $busy_start | awk '{b=$3-$1; i=$4-$2; printf "%.0f", (b+i) > 0 ? 100*b/(b+i) : 0}')
+busy_start=$(echo $busy_start | awk '{b=$3-$1; i=$4-$2; printf "%.0f", ((b+i) > 0 ? 100*b/(b+i) : 0)}')
 
 for b in "$bench" "$mlosd" "$axon"; do
   [ -x "$b" ] || { echo "suite: $b not found (build it first, or set MLOS_BENCH_BIN/MLOSD_BIN/AXON_BIN)" >&2; exit 1; }
