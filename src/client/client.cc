@@ -221,6 +221,21 @@ static std::vector<TensorInfo> Infos(const json& j, const char* key) {
   return out;
 }
 
+std::vector<ShmRegionInfo> ShmRegionsFromJson(const json& j) {
+  std::vector<ShmRegionInfo> out;
+  if (!j.is_array()) return out;
+  for (const json& r : j) {
+    if (!r.is_object()) continue;
+    ShmRegionInfo i;
+    i.name = r.value("name", "");
+    i.key = r.value("key", "");
+    i.offset = r.value("offset", uint64_t{0});
+    i.byte_size = r.value("byte_size", uint64_t{0});
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
 Result<ModelMetadata> ModelMetadataFromJson(const json& j) {
   ModelMetadata m;
   m.name = j.value("name", "");

@@ -285,32 +285,13 @@ class HttpClient final : public Client {
         json j, Call("GET", region.empty() ? std::string("/v2/systemsharedmemory/status")
                                            : "/v2/systemsharedmemory/region/" +
                                                  EncodeSegment(region) + "/status"));
-    std::vector<ShmRegionInfo> out;
     const json* arr = &j;
     if (j.is_object() && j.contains("regions")) arr = &j["regions"];
-    if (arr->is_object()) {
-      json one = json::array({*arr});
-      return RegionsFrom(one);
-    }
-    return RegionsFrom(*arr);
+    if (arr->is_object()) return ShmRegionsFromJson(json::array({*arr}));
+    return ShmRegionsFromJson(*arr);
   }
 
  private:
-  static Result<std::vector<ShmRegionInfo>> RegionsFrom(const json& arr) {
-    std::vector<ShmRegionInfo> out;
-    if (!arr.is_array()) return out;
-    for (const json& r : arr) {
-      if (!r.is_object()) continue;
-      ShmRegionInfo i;
-      i.name = r.value("name", "");
-      i.key = r.value("key", "");
-      i.offset = r.value("offset", uint64_t{0});
-      i.byte_size = r.value("byte_size", uint64_t{0});
-      out.push_back(std::move(i));
-    }
-    return out;
-  }
-
   static Status FromJsonData(const json& data, Tensor& t) {
     if (!data.is_array()) return Internal("output '" + t.name + "': data is not an array");
     const uint64_t size = DtypeSize(t.dtype);

@@ -29,6 +29,8 @@ Result<PluginInfo> PluginInfoFromJson(const nlohmann::json& j);
 Result<TensorInfo> TensorInfoFromJson(const nlohmann::json& j);  // dtype or KServe datatype
 // KServe v2 model metadata ({name, versions, platform, inputs, outputs}).
 Result<ModelMetadata> ModelMetadataFromJson(const nlohmann::json& j);
+// The system shared-memory status array ([{name, key, offset, byte_size}]); not an array: none.
+std::vector<ShmRegionInfo> ShmRegionsFromJson(const nlohmann::json& j);
 
 // Bytes of a tensor that travels inline: numeric data as is, strings as KServe BYTES
 // (4-byte little-endian length + bytes per element).

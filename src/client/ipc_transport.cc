@@ -228,18 +228,7 @@ class IpcClient final : public Client {
     ipc::Writer(payload).Str(region);
     MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kShmStatus, payload));
     MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
-    std::vector<ShmRegionInfo> out;
-    if (!j.is_array()) return out;
-    for (const json& e : j) {
-      if (!e.is_object()) continue;
-      ShmRegionInfo i;
-      i.name = e.value("name", "");
-      i.key = e.value("key", "");
-      i.offset = e.value("offset", uint64_t{0});
-      i.byte_size = e.value("byte_size", uint64_t{0});
-      out.push_back(std::move(i));
-    }
-    return out;
+    return ShmRegionsFromJson(j);
   }
 
  private:

@@ -158,24 +158,23 @@ void LoadedModel::WaitIdle() {
   idle_cv_.wait(lock, [&] { return in_flight_.load() == 0; });
 }
 
-bool LoadedModel::EnableBatching(const BatchingOptions& options, Batcher::BatchFn on_batch) {
-  if (options.max_batch_size <= 1 || !BatchableSchema(inputs_, outputs_)) return false;
+void LoadedModel::SetBatcher(const BatchingOptions& options, Batcher::BatchFn on_batch) {
   batcher_ = std::make_unique<Batcher>(
       options,
       [this](const InferRequest& r, uint64_t id, InferResponse* resp, uint64_t* wait_us) {
         return InferDirect(r, id, resp, wait_us);
       },
       std::move(on_batch));
+}
+
+bool LoadedModel::EnableBatching(const BatchingOptions& options, Batcher::BatchFn on_batch) {
+  if (options.max_batch_size <= 1 || !BatchableSchema(inputs_, outputs_)) return false;
+  SetBatcher(options, std::move(on_batch));
   return true;
 }
 
 void LoadedModel::LimitConcurrency(int n) {
-  if (n <= 0 || batcher_) return;
-  batcher_ = std::make_unique<Batcher>(
-      BatchingOptions{1, n},
-      [this](const InferRequest& r, uint64_t id, InferResponse* resp, uint64_t* wait_us) {
-        return InferDirect(r, id, resp, wait_us);
-      });
+  if (n > 0 && !batcher_) SetBatcher(BatchingOptions{1, n}, nullptr);
 }
 
 Status LoadedModel::Infer(const InferRequest& request, uint64_t request_id,

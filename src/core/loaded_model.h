@@ -75,6 +75,8 @@ class LoadedModel {
   LoadedModel() = default;
   Status InferDirect(const InferRequest& request, uint64_t request_id, InferResponse* response,
                      uint64_t* wait_us);
+  // Routes Infer through a Batcher over InferDirect.
+  void SetBatcher(const BatchingOptions& options, Batcher::BatchFn on_batch);
 
   const Plugin* plugin_ = nullptr;
   smi_model* model_ = nullptr;

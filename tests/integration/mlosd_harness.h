@@ -12,6 +12,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -147,6 +148,31 @@ inline std::string Encode(std::string_view id) {
     }
   }
   return out;
+}
+
+// `mlosd --help` (stdout and stderr): tests skip front-ends the binary was built without.
+inline std::string MlosdHelp() {
+  std::string out;
+  FILE* p = ::popen((kMlosd.string() + " --help 2>&1").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  ::pclose(p);
+  return out;
+}
+
+// A loopback TCP port that was free a moment ago (for flags that need a fixed port).
+inline uint16_t FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
 }
 
 // The real daemon, started with --http 127.0.0.1:0 and a state dir; its stderr goes to

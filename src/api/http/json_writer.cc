@@ -65,34 +65,34 @@ void JsonWriter::UInt(uint64_t v) {
   out_.append(buf, r.ptr);
 }
 
-void JsonWriter::Double(double v) {
-  Value();
+namespace {
+
+// Shortest round-trip text of a float or double; null for NaN/Inf (JSON has neither).
+template <typename T>
+void AppendFloating(std::string& out, T v) {
   if (!std::isfinite(v)) {
-    out_.append("null", 4);
+    out.append("null", 4);
     return;
   }
   if (v == 0 && std::signbit(v)) {  // "-0" would parse back as the integer 0
-    out_.append("-0.0", 4);
+    out.append("-0.0", 4);
     return;
   }
   char buf[32];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
+  out.append(buf, r.ptr);
+}
+
+}  // namespace
+
+void JsonWriter::Double(double v) {
+  Value();
+  AppendFloating(out_, v);
 }
 
 void JsonWriter::Float(float v) {
   Value();
-  if (!std::isfinite(v)) {
-    out_.append("null", 4);
-    return;
-  }
-  if (v == 0 && std::signbit(v)) {  // "-0" would parse back as the integer 0
-    out_.append("-0.0", 4);
-    return;
-  }
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
+  AppendFloating(out_, v);
 }
 
 void JsonWriter::Raw(std::string_view json) {
