@@ -16,8 +16,12 @@ build: configure
 test: setup build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-demo: setup build
-	@scripts/demo.sh
+# `make demo` builds only what scripts/demo.sh runs (not the tests): the daemon, axon, the plugins.
+DEMO_TARGETS = mlosd axon mlos_plugin_onnx mlos_plugin_testing
+
+demo: setup configure
+	@cmake --build $(BUILD) -j $(JOBS) --target $(DEMO_TARGETS)
+	@BUILD=$(abspath $(BUILD)) scripts/demo.sh
 
 bench: setup build
 	@bench/run.sh

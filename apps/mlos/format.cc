@@ -146,11 +146,13 @@ json ToJson(const client::ModelInfo& m) {
             {"path", m.path},
             {"description", m.description},
             {"is_default", m.is_default},
+            {"aliases", m.aliases},
             {"desired_loaded", m.desired_loaded},
             {"memory_bytes", m.memory_bytes},
             {"load_time_ms", m.load_time_ms},
             {"inputs", in},
-            {"outputs", out}};
+            {"outputs", out},
+            {"dependencies", m.dependencies}};
   if (!m.reason.empty()) j["reason"] = m.reason;
   return j;
 }

@@ -1,5 +1,6 @@
 // mlos: the MLOS client CLI. Talks to mlosd over HTTP, gRPC or IPC (by --url / MLOS_URL).
-// Exit codes: 0 success, 1 an error from the server or a file, 2 bad usage.
+// Exit codes: 0 success, 1 an error from the server or a file, 2 bad usage (commands.h).
+// Global options (--url, --json, --timeout) are accepted before or after the subcommand.
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/tensor_file.h"
+#include "commands.h"
 #include "format.h"
 #include "mlos/client.h"
 
@@ -16,32 +18,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using mlos::Status;
+using mlos::cli::Fail;
+using mlos::cli::FailOpen;
+using mlos::cli::Globals;
+using mlos::cli::Open;
 using nlohmann::json;
 namespace client = mlos::client;
-
-int Fail(const Status& st) {
-  std::cerr << "mlos: error: " << st.message() << "\n";
-  return 1;
-}
-
-// A client that could not be created: a bad --url is a usage error.
-int FailOpen(const Status& st) {
-  std::cerr << "mlos: error: " << st.message() << "\n";
-  return st.code() == mlos::StatusCode::kInvalidArgument ? 2 : 1;
-}
-
-struct Globals {
-  std::string url;
-  bool json = false;
-  double timeout_s = 60;
-};
-
-mlos::Result<std::unique_ptr<client::Client>> Open(const Globals& g) {
-  client::ClientOptions options;
-  options.timeout = std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000));
-  if (const char* token = std::getenv("MLOS_TOKEN")) options.bearer_token = token;
-  return client::Client::Connect(g.url, options);
-}
 
 std::string Yes(bool b) { return b ? "yes" : "no"; }
 
@@ -67,84 +49,12 @@ int Health(const Globals& g) {
   return *live && *ready ? 0 : 1;
 }
 
-void PrintModels(const Globals& g, const std::vector<client::ModelInfo>& models) {
-  if (g.json) {
-    json arr = json::array();
-    for (const auto& m : models) arr.push_back(mlos::cli::ToJson(m));
-    std::cout << json{{"models", arr}, {"count", models.size()}}.dump(2) << "\n";
-    return;
-  }
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& m : models) {
-    rows.push_back({m.id, m.state, m.framework, m.plugin, m.is_default ? "*" : "",
-                    std::to_string(m.memory_bytes / 1024) + " KiB"});
-  }
-  mlos::cli::PrintTable({"ID", "STATE", "FRAMEWORK", "PLUGIN", "DEFAULT", "MEMORY"}, rows);
-}
-
-void PrintModel(const Globals& g, const client::ModelInfo& m) {
-  if (g.json) {
-    std::cout << mlos::cli::ToJson(m).dump(2) << "\n";
-    return;
-  }
-  std::cout << "id:          " << m.id << "\nstate:       " << m.state
-            << (m.reason.empty() ? "" : " (" + m.reason + ")") << "\nframework:   " << m.framework
-            << "\nformat:      " << m.execution_format << "\nplugin:      " << m.plugin
-            << "\npath:        " << m.path << "\ndefault:     " << Yes(m.is_default) << "\n";
-  if (!m.description.empty()) std::cout << "description: " << m.description << "\n";
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& t : m.inputs) rows.push_back({"input", t.name, t.dtype, mlos::cli::ShapeString(t.shape)});
-  for (const auto& t : m.outputs) rows.push_back({"output", t.name, t.dtype, mlos::cli::ShapeString(t.shape)});
-  if (!rows.empty()) {
-    std::cout << "\n";
-    mlos::cli::PrintTable({"IO", "NAME", "DTYPE", "SHAPE"}, rows);
-  }
-}
-
-int Models(const Globals& g, const std::string& action, const std::string& id) {
-  static const std::vector<std::string> kNeedId = {"get", "load", "unload", "rollback",
-                                                   "unregister"};
-  const bool need_id = std::find(kNeedId.begin(), kNeedId.end(), action) != kNeedId.end();
-  if (action != "list" && !need_id) {
-    std::cerr << "mlos: error: unknown models action '" << action
-              << "' (list, get, load, unload, rollback, unregister)\n";
-    return 2;
-  }
-  if (need_id && id.empty()) {
-    std::cerr << "mlos: error: 'mlos models " << action << "' needs a model id\n";
-    return 2;
-  }
-  auto c = Open(g);
-  if (!c.ok()) return FailOpen(c.status());
-  client::Client& cl = **c;
-  if (action == "list") {
-    auto r = cl.ListModels();
-    if (!r.ok()) return Fail(r.status());
-    PrintModels(g, *r);
-    return 0;
-  }
-  if (action == "unregister") {
-    Status st = cl.Unregister(id);
-    if (!st.ok()) return Fail(st);
-    if (g.json) std::cout << json{{"status", "unregistered"}, {"model_id", id}}.dump(2) << "\n";
-    else std::cout << "unregistered " << id << "\n";
-    return 0;
-  }
-  mlos::Result<client::ModelInfo> r = action == "get"    ? cl.GetModel(id)
-                                      : action == "load" ? cl.Load(id)
-                                      : action == "unload" ? cl.Unload(id)
-                                                           : cl.Rollback(id);
-  if (!r.ok()) return Fail(r.status());
-  PrintModel(g, *r);
-  return 0;
-}
-
 int Register(const Globals& g, const client::RegisterRequest& req) {
   auto c = Open(g);
   if (!c.ok()) return FailOpen(c.status());
   auto r = (*c)->Register(req);
   if (!r.ok()) return Fail(r.status());
-  PrintModel(g, *r);
+  mlos::cli::PrintModel(g, *r);
   return 0;
 }
 
@@ -185,8 +95,8 @@ std::string FileNameFor(const std::string& tensor) {
 int Infer(const Globals& g, const std::string& model, const std::vector<std::string>& specs,
           const std::vector<std::string>& outputs, const std::string& output_dir) {
   if (specs.empty()) {
-    std::cerr << "mlos: error: 'mlos infer' needs at least one --input name=@file\n";
-    return 2;
+    return mlos::cli::Usage("'mlos infer' needs at least one --input name=@file",
+                            "mlos infer --help");
   }
   struct Spec {
     std::string name, value;
@@ -197,9 +107,9 @@ int Infer(const Globals& g, const std::string& model, const std::vector<std::str
   for (const std::string& s : specs) {
     const size_t eq = s.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == s.size()) {
-      std::cerr << "mlos: error: bad --input '" << s
-                << "': use name=@file.npy, name=@file.json or name=<json>\n";
-      return 2;
+      return mlos::cli::Usage("bad --input '" + s +
+                                  "': use name=@file.npy, name=@file.json or name=<json>",
+                              "mlos infer --help");
     }
     Spec p{s.substr(0, eq), s.substr(eq + 1)};
     if (p.value.front() == '@') {
@@ -266,11 +176,25 @@ int Infer(const Globals& g, const std::string& model, const std::vector<std::str
   return 0;
 }
 
+// --timeout: a number of seconds in (0, 1e6]; "" when valid, else why (CLI11's convention).
+std::string TimeoutCheck(const std::string& value) {
+  char* end = nullptr;
+  const double v = std::strtod(value.c_str(), &end);
+  if (value.empty() || end != value.c_str() + value.size() || !(v > 0) || v > 1e6) {
+    return "must be a number of seconds, more than 0 and at most 1000000 (got '" + value + "')";
+  }
+  return "";
+}
+
 }  // namespace
 
+// The CLI's command line. Global options live on the main app, and every subcommand falls
+// through to it, so they are accepted before or after the subcommand (as kubectl and docker
+// accept them).
 int main(int argc, char** argv) {
   CLI::App app{"mlos: the MLOS client (health, models, plugins, inference) over HTTP, gRPC or IPC"};
   app.require_subcommand(1);
+  app.fallthrough();  // inherited by the subcommands added below
   Globals g;
   const char* env_url = std::getenv("MLOS_URL");
   g.url = env_url && *env_url ? env_url : "http://127.0.0.1:8080";
@@ -279,14 +203,13 @@ int main(int argc, char** argv) {
                  "(default $MLOS_URL or http://127.0.0.1:8080)");
   app.add_flag("--json", g.json, "print JSON instead of tables");
   app.add_option("--timeout", g.timeout_s, "request timeout in seconds (default 60)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Validator(TimeoutCheck, "SECONDS"));
 
   auto* health = app.add_subcommand("health", "server liveness, readiness and version");
 
   auto* models = app.add_subcommand("models", "list and manage models");
-  std::string action = "list", model_id;
-  models->add_option("action", action, "list (default), get, load, unload, rollback, unregister");
-  models->add_option("id", model_id, "model id (ns/name@version); a name for rollback");
+  std::vector<std::string> models_args;
+  models->add_option("args", models_args, mlos::cli::ModelsHelp());
 
   auto* reg = app.add_subcommand("register", "register a model package directory");
   client::RegisterRequest rr;
@@ -309,6 +232,11 @@ int main(int argc, char** argv) {
   infer->add_option("-o,--output", outputs, "only return these outputs (repeatable)");
   infer->add_option("--output-dir", output_dir, "write each output as <name>.npy here");
 
+  for (CLI::App* sub : app.get_subcommands({})) {
+    sub->footer("Global options --url, --json and --timeout may come before or after '" +
+                sub->get_name() + "' (see 'mlos --help').");
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -316,18 +244,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "mlos: error: " << e.what() << " (see 'mlos --help')\n";
-    return 2;
+    return mlos::cli::Usage(e.what());
   }
   try {
     if (health->parsed()) return Health(g);
-    if (models->parsed()) return Models(g, action, model_id);
+    if (models->parsed()) return mlos::cli::Models(g, models_args);
     if (reg->parsed()) return Register(g, rr);
     if (plugins->parsed()) return Plugins(g);
     if (infer->parsed()) return Infer(g, infer_model, inputs, outputs, output_dir);
   } catch (const std::exception& e) {
-    std::cerr << "mlos: error: " << e.what() << "\n";
-    return 1;
+    return Fail(mlos::Internal(e.what()));
   }
-  return 2;
+  return mlos::cli::Usage("no command");
 }

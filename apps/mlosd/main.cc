@@ -1,6 +1,7 @@
-// mlosd: the MLOS daemon. Parses flags and config, creates the Core, serves HTTP, and on
-// SIGTERM/SIGINT stops accepting, drains requests in flight, shuts the Core down (persisting
-// its state) and exits 0.
+// mlosd: the MLOS daemon. Parses flags and config, creates the Core and the Service over it,
+// serves HTTP (and gRPC and IPC when configured) while models that were loaded before a restart
+// load again in the background (readiness says when), and on SIGTERM/SIGINT stops accepting,
+// drains requests in flight, shuts the Core down (persisting its state) and exits 0.
 #include <pthread.h>
 #include <signal.h>
 
@@ -14,15 +15,16 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "api/common/json_writer.h"
 #include "api/grpc/grpc_server.h"
 #include "api/http/api.h"
-#include "api/http/json_writer.h"
-#include "api/http/metrics.h"
 #include "api/http/server.h"
 #include "api/ipc/server.h"
-#include "api/shm/shm_registry.h"
 #include "config.h"
 #include "core/core.h"
+#include "service/metrics.h"
+#include "service/service.h"
+#include "service/shm_registry.h"
 
 #ifndef MLOS_VERSION
 #define MLOS_VERSION "0.0.0"
@@ -38,7 +40,7 @@ class JsonEscapedMessage : public spdlog::custom_flag_formatter {
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
     std::string escaped;
-    mlos::http::JsonWriter::AppendEscaped(
+    mlos::api::JsonWriter::AppendEscaped(
         escaped, std::string_view(msg.payload.data(), msg.payload.size()));
     dest.append(escaped.data(), escaped.data() + escaped.size());
   }
@@ -146,22 +148,23 @@ int main(int argc, char** argv) {
   core_options.batching.max_batch_size = config.max_batch_size;
   core_options.batching.max_concurrent_batches = config.max_concurrent_batches;
   core_options.max_concurrent_infers = config.max_concurrent_infers;
+  core_options.restore_in_background = true;  // listen at once; /v2/health/ready says when done
   auto core = mlos::core::Core::Create(core_options);
   if (!core.ok()) {
     spdlog::error("cannot start the core: {}", core.status().ToString());
     return 1;
   }
-  mlos::http::Metrics metrics;
+  mlos::service::Metrics metrics;
   (*core)->SetObserver(&metrics);
 
-  // Shared-memory regions, one registry for every front-end (HTTP, gRPC, IPC).
-  mlos::api::ShmRegistry shm_registry;
-  mlos::http::ApiOptions api_options;
-  api_options.shm_registry = &shm_registry;
-  api_options.server_version = MLOS_VERSION;
-  api_options.request_timeout =
+  // One service under every front-end (HTTP, gRPC, IPC), with one shared-memory registry.
+  mlos::service::ShmRegistry shm_registry;
+  mlos::service::ServiceOptions service_options;
+  service_options.server_version = MLOS_VERSION;
+  service_options.request_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(config.request_timeout_s * 1000));
-  mlos::http::Api api(**core, &metrics, api_options);
+  mlos::service::Service service(**core, shm_registry, &metrics, service_options);
+  mlos::http::Api api(service);
 
   mlos::http::ServerOptions server_options;
   server_options.host = listen->first;
@@ -169,7 +172,7 @@ int main(int argc, char** argv) {
   server_options.io_threads = config.threads;
   server_options.infer_threads = mlos::mlosd::HttpInferThreads(config);
   server_options.max_body_bytes = config.max_body_bytes;
-  server_options.request_timeout = api_options.request_timeout;
+  server_options.request_timeout = service_options.request_timeout;
   mlos::http::Server server(api, server_options);
   if (mlos::Status st = server.Start(); !st.ok()) {
     spdlog::error("{}", st.message());
@@ -191,11 +194,7 @@ int main(int argc, char** argv) {
     grpc_options.max_message_bytes = config.grpc_max_message_bytes;
     grpc_options.threads = config.threads;
     grpc_options.tls = {config.grpc_tls_cert, config.grpc_tls_key, config.grpc_tls_client_ca};
-    grpc_options.server_version = MLOS_VERSION;
-    grpc_options.request_timeout = api_options.request_timeout;
-    grpc_options.shm = std::shared_ptr<mlos::api::ShmRegistry>(
-        &shm_registry, [](mlos::api::ShmRegistry*) {});  // shared with HTTP and IPC, not owned
-    grpc_server = std::make_unique<mlos::grpcapi::GrpcServer>(**core, grpc_options);
+    grpc_server = std::make_unique<mlos::grpcapi::GrpcServer>(service, grpc_options);
     if (mlos::Status st = grpc_server->Start(); !st.ok()) {
       spdlog::error("{}", st.message());
       server.Stop(std::chrono::seconds(0));
@@ -216,8 +215,7 @@ int main(int argc, char** argv) {
     ipc_options.path = config.ipc_path;
     ipc_options.mode = config.ipc_mode;
     ipc_options.server_version = MLOS_VERSION;
-    ipc_options.request_timeout = api_options.request_timeout;
-    ipc_server = std::make_unique<mlos::ipc::Server>(**core, shm_registry, ipc_options);
+    ipc_server = std::make_unique<mlos::ipc::Server>(service, ipc_options);
     if (mlos::Status st = ipc_server->Start(); !st.ok()) {
       spdlog::error("{}", st.message());
       server.Stop(std::chrono::seconds(0));

@@ -1,13 +1,9 @@
-// mlos-bench: the project's load generator. Sends the same generated inputs to one target
-// (ONNX Runtime in process, mlosd or any KServe v2 server over HTTP JSON / binary, gRPC, or
-// mlosd's IPC socket with tensors inline or in shared memory), closed loop (C workers
-// back to back) or open loop (requests scheduled at t0 + i/R, latency counted from the
-// scheduled time so client-side queueing is included), and prints one JSON line.
-//
-//   mlos-bench --target raw|http-json|http-binary|grpc|ipc-inline|ipc-shm [--url URL]
-//              --onnx PATH [--model NAME] [--batch N] [--int-max K] [--mode closed|open]
-//              [--concurrency C] [--rate R] [--duration S] [--warmup S] [--requests N]
-//              [--raw-threads T] [--label TEXT]
+// mlos-bench: the project's load generator. Sends the same inputs (generated at random, or read
+// from a KServe v2 JSON request body as Triton's perf_analyzer does) to one target (ONNX Runtime
+// in process, mlosd or any KServe v2 server over HTTP JSON / binary, gRPC, or mlosd's IPC socket
+// with tensors inline or in shared memory), closed loop (C workers back to back) or open loop
+// (requests scheduled at t0 + i/R, latency counted from the scheduled time so client-side
+// queueing is included), and prints one JSON line. See kUsage and bench/loadgen/README.md.
 #include <sys/prctl.h>
 
 #include <algorithm>
@@ -21,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "input_data.h"
 #include "stats.h"
 #include "transports.h"
 #include "workload.h"
@@ -32,9 +29,31 @@ using mlos::bench::BenchOptions;
 
 constexpr const char* kUsage =
     "usage: mlos-bench --target raw|http-json|http-binary|grpc|ipc-inline|ipc-shm [--url URL]\n"
-    "  --onnx PATH [--model NAME] [--batch N] [--int-max K] [--mode closed|open]\n"
-    "  [--concurrency C] [--rate R] [--duration S] [--warmup S] [--requests N]\n"
-    "  [--raw-threads T] [--label TEXT]\n";
+    "  --onnx PATH [--model NAME] [--input-data FILE] [--shape NAME=d0,d1,...]...\n"
+    "  [--batch N] [--int-max K] [--mode closed|open] [--concurrency C] [--rate R]\n"
+    "  [--duration S] [--warmup S] [--requests N] [--raw-threads T] [--label TEXT]\n"
+    "\n"
+    "Every request sends the same inputs. The model's inputs and outputs are read from --onnx\n"
+    "(also for the server targets, where --model names it on the server).\n"
+    "  --input-data FILE  a KServe v2 JSON inference request body whose inputs every\n"
+    "                     request sends, on every target, e.g. {\"inputs\": [{\"name\": \"x\",\n"
+    "                     \"shape\": [1,3], \"datatype\": \"FP32\", \"data\": [1,2,3]}],\n"
+    "                     \"outputs\": [{\"name\": \"y\"}]}. data flat or nested; shape []\n"
+    "                     for a 0-d tensor; datatypes BOOL, UINT8..64, INT8..64, FP16,\n"
+    "                     FP32, FP64, BF16, BYTES (strings), each the model's own.\n"
+    "                     \"outputs\" (optional) limits the outputs asked for. Inputs the\n"
+    "                     file leaves out are generated as below.\n"
+    "  --shape NAME=d0,d1,...  random values of this shape for input NAME (repeatable); it sets\n"
+    "                     the model's dynamic dims, must keep its fixed ones; NAME= is a 0-d\n"
+    "                     tensor.\n"
+    "  --batch N          a generated input's dynamic first dim (default 1); a dynamic dim after\n"
+    "                     the first needs --shape or --input-data.\n"
+    "  --int-max K        generated integers are in [0, K) (default 100); floats in [-1, 1).\n"
+    "  --mode closed      C workers back to back (--concurrency, default 1) for --duration S\n"
+    "                     (default 5) or --requests N, after --warmup S (default 1).\n"
+    "  --mode open        requests at --rate R per second, --concurrency workers (default 64).\n"
+    "  --raw-threads T    ONNX Runtime intra-op threads for --target raw (default 1).\n"
+    "Exit status: 0 done, 1 a request or the setup failed, 2 bad arguments or input data.\n";
 
 [[noreturn]] void Fail(int code, const std::string& msg) {
   std::fprintf(stderr, "mlos-bench: %s\n", msg.c_str());
@@ -60,8 +79,15 @@ int64_t Integer(const std::string& key, const std::string& v, int64_t lo) {
   return n;
 }
 
-BenchOptions ParseArgs(int argc, char** argv) {
-  BenchOptions o;
+struct Args {
+  BenchOptions bench;
+  std::string input_data;                      // --input-data FILE
+  std::vector<mlos::bench::ShapeFlag> shapes;  // --shape, in order
+};
+
+Args ParseArgs(int argc, char** argv) {
+  Args args;
+  BenchOptions& o = args.bench;
   bool rate_set = false;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
@@ -80,7 +106,15 @@ BenchOptions ParseArgs(int argc, char** argv) {
       o.onnx = v;
     else if (k == "--model")
       o.model = v;
-    else if (k == "--label")
+    else if (k == "--input-data")
+      args.input_data = v;
+    else if (k == "--shape") {
+      try {
+        args.shapes.push_back(mlos::bench::ParseShapeFlag(v));
+      } catch (const std::exception& e) {
+        Fail(2, e.what());
+      }
+    } else if (k == "--label")
       o.label = v;
     else if (k == "--mode")
       o.mode = v;
@@ -128,7 +162,7 @@ BenchOptions ParseArgs(int argc, char** argv) {
     if (!o.requests && o.duration <= 0) Fail(2, "--duration must be > 0 (or give --requests)");
   }
   if (o.concurrency == 0) o.concurrency = o.mode == "open" ? 64 : 1;
-  return o;
+  return args;
 }
 
 struct WorkerResult {
@@ -191,7 +225,16 @@ void OpenLoop(mlos::bench::Transport& t, const Schedule& s, std::atomic<uint64_t
 }  // namespace
 
 int main(int argc, char** argv) {
-  BenchOptions o = ParseArgs(argc, argv);
+  const Args args = ParseArgs(argc, argv);
+  const BenchOptions& o = args.bench;
+  mlos::bench::InputData input_data;
+  if (!args.input_data.empty()) {
+    try {
+      input_data = mlos::bench::LoadInputData(args.input_data);
+    } catch (const std::exception& e) {
+      Fail(2, e.what());
+    }
+  }
   try {
     Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "mlos-bench");
     Ort::SessionOptions so;
@@ -206,7 +249,18 @@ int main(int argc, char** argv) {
     } catch (const Ort::Exception& e) {
       Fail(2, "--onnx " + o.onnx + ": " + e.what());
     }
-    auto w = mlos::bench::MakeWorkload(*session, o.batch, o.int_max, o.target == "http-json");
+    mlos::bench::WorkloadOptions wo;
+    wo.batch = o.batch;
+    wo.int_max = o.int_max;
+    wo.with_json = o.target == "http-json";
+    wo.shapes = args.shapes;
+    wo.data = args.input_data.empty() ? nullptr : &input_data;
+    mlos::bench::Workload w;
+    try {
+      w = mlos::bench::MakeWorkload(*session, wo);
+    } catch (const std::runtime_error& e) {
+      Fail(2, e.what());
+    }
     auto factory = mlos::bench::TransportFactory::Create(o, *session, w);
     std::vector<std::unique_ptr<mlos::bench::Transport>> transports;
     for (int i = 0; i < o.concurrency; ++i) transports.push_back(factory->New(i));

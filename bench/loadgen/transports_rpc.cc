@@ -89,7 +89,10 @@ class GrpcFactory final : public TransportFactory {
       in->set_datatype(t.kserve);
       in->mutable_shape()->Add(t.shape.begin(), t.shape.end());
       request_.add_raw_input_contents()->assign(reinterpret_cast<const char*>(t.bytes.data()),
-                                                t.bytes.size());
+                                                t.bytes.size());  // BYTES: KServe's encoding
+    }
+    if (w.outputs_named) {
+      for (const std::string& n : w.outputs) request_.add_outputs()->set_name(n);
     }
   }
   std::unique_ptr<Transport> New(int) override {
@@ -104,6 +107,19 @@ class GrpcFactory final : public TransportFactory {
 #endif
 
 // ---- IPC: the SDK over unix:// -----------------------------------------------------------------
+
+// `t` as an SDK tensor; its values in the frame (a string tensor's always) when `inline_data`.
+client::Tensor SdkTensor(const InputTensor& t, bool inline_data) {
+  client::Tensor x;
+  x.name = t.name;
+  x.dtype = t.dtype;
+  x.shape = t.shape;
+  if (t.is_string())
+    x.strings = t.strings;
+  else if (inline_data)
+    x.data = t.bytes;
+  return x;
+}
 
 std::unique_ptr<Client> ConnectOrThrow(const std::string& url) {
   auto c = Client::Connect(url);
@@ -134,7 +150,8 @@ class IpcTransport final : public Transport {
 };
 
 // Inputs and outputs in one memfd region of the worker's own, registered once; requests carry
-// only (region, offset, size) references.
+// only (region, offset, size) references. String tensors, which mlosd takes only inline, travel
+// in the frames (`out_bytes` has no entry for a string output).
 class IpcShmTransport final : public Transport {
  public:
   IpcShmTransport(std::unique_ptr<Client> c, const Workload& w, const std::string& model,
@@ -146,11 +163,11 @@ class IpcShmTransport final : public Transport {
     std::vector<uint64_t> in_off, out_off;
     for (const InputTensor& t : w.inputs) {
       in_off.push_back(size);
-      size = align(size + t.bytes.size());
+      if (!t.is_string()) size = align(size + t.bytes.size());
     }
     for (const std::string& o : w.outputs) {
       out_off.push_back(size);
-      size = align(size + out_bytes.at(o));
+      if (auto it = out_bytes.find(o); it != out_bytes.end()) size = align(size + it->second);
     }
     auto mem = client::SharedMemory::CreateMemfd(region_, std::max<uint64_t>(size, 64));
     if (!mem.ok()) throw std::runtime_error("memfd: " + mem.status().ToString());
@@ -158,16 +175,19 @@ class IpcShmTransport final : public Transport {
     req_.model = model;
     for (size_t i = 0; i < w.inputs.size(); ++i) {
       const InputTensor& t = w.inputs[i];
-      std::memcpy(mem_->data() + in_off[i], t.bytes.data(), t.bytes.size());
-      client::Tensor x;
-      x.name = t.name;
-      x.dtype = t.dtype;
-      x.shape = t.shape;
-      x.shm = {region_, in_off[i], t.bytes.size()};
+      client::Tensor x = SdkTensor(t, false);
+      if (!t.is_string()) {
+        std::memcpy(mem_->data() + in_off[i], t.bytes.data(), t.bytes.size());
+        x.shm = {region_, in_off[i], t.bytes.size()};
+      }
       req_.inputs.push_back(std::move(x));
     }
     for (size_t i = 0; i < w.outputs.size(); ++i) {
-      req_.outputs.push_back({w.outputs[i], {region_, out_off[i], out_bytes.at(w.outputs[i])}});
+      auto it = out_bytes.find(w.outputs[i]);
+      if (it == out_bytes.end())
+        req_.outputs.push_back({w.outputs[i], {}});
+      else
+        req_.outputs.push_back({w.outputs[i], {region_, out_off[i], it->second}});
     }
     Status st = client_->RegisterSharedMemory(region_, *mem_, 0, mem_->size());
     if (!st.ok()) throw std::runtime_error("registering shared memory: " + st.ToString());
@@ -196,27 +216,18 @@ class IpcFactory final : public TransportFactory {
                                o.url + "'");
     }
     req_.model = o.model;
-    for (const InputTensor& t : w.inputs) {
-      client::Tensor x;
-      x.name = t.name;
-      x.dtype = t.dtype;
-      x.shape = t.shape;
-      x.data = t.bytes;
-      req_.inputs.push_back(std::move(x));
+    for (const InputTensor& t : w.inputs) req_.inputs.push_back(SdkTensor(t, true));
+    if (w.outputs_named) {
+      for (const std::string& n : w.outputs) req_.outputs.push_back({n, {}});
     }
     if (shm) {  // one inline request tells the output sizes (the shared-memory windows)
       auto c = ConnectOrThrow(url_);
       auto r = c->Infer(req_);
       if (!r.ok()) throw std::runtime_error("the first request failed: " + r.status().ToString());
-      for (const client::Tensor& t : r->outputs) {
-        if (t.dtype == "string") {
-          throw std::runtime_error("output '" + t.name + "' is a string tensor: no shared memory");
-        }
-        out_bytes_[t.name] = t.data.size();
-      }
       for (const std::string& n : w.outputs) {
-        if (!out_bytes_.count(n))
-          throw std::runtime_error("output '" + n + "' missing from the response");
+        const client::Tensor* t = r->Find(n);
+        if (!t) throw std::runtime_error("output '" + n + "' missing from the response");
+        if (t->dtype != "string") out_bytes_[n] = t->data.size();  // strings come back inline
       }
     }
   }

@@ -108,11 +108,16 @@ struct ModelInfo {
   std::string path;
   std::string description;
   bool is_default = false;
+  // Names that resolve to this version ("ns/name@alias"): user aliases (SetAlias) and the
+  // implicit "latest" on the highest version, in the server's order.
+  std::vector<std::string> aliases;
   bool desired_loaded = false;
   uint64_t memory_bytes = 0;
   double load_time_ms = 0;
   std::vector<TensorInfo> inputs;
   std::vector<TensorInfo> outputs;
+  // Ids ("ns/name@version") of the models this one depends on, as the server resolved them.
+  std::vector<std::string> dependencies;
 };
 
 struct PluginInfo {
@@ -231,21 +236,36 @@ class Client {
 
   virtual const Endpoint& endpoint() const = 0;
 
-  // Health.
+  // Every call below answers the same value, or the same StatusCode and message, over every
+  // URL scheme (the server's one service decides; the transports only translate). Model ids
+  // are "ns/name" (its default version), "ns/name@version" or "ns/name@alias".
+
+  // Health. Ready: false (not an error) while the daemon is still restoring its registry.
   virtual Result<bool> Live() = 0;
   virtual Result<bool> Ready() = 0;
+  // True when the model is READY, false when it is registered but not (yet) ready; kNotFound
+  // for an unknown model.
   virtual Result<bool> ModelReady(const std::string& model) = 0;
   virtual Result<ServerMetadata> GetServerMetadata() = 0;
   virtual Result<ModelMetadata> GetModelMetadata(const std::string& model) = 0;
 
-  // Management.
+  // Management. Calls that change a model answer its status afterwards.
   virtual Result<std::vector<ModelInfo>> ListModels() = 0;
   virtual Result<ModelInfo> GetModel(const std::string& id) = 0;
   virtual Result<ModelInfo> Register(const RegisterRequest& request) = 0;
   virtual Result<ModelInfo> Load(const std::string& id) = 0;
   virtual Result<ModelInfo> Unload(const std::string& id) = 0;
-  // `name` is "ns/name" (a version suffix is ignored).
+  // Makes `id` ("ns/name@version": a version is required) the default of its name, loading it
+  // first; the old default stays until the new one is READY. Answers the new default.
+  virtual Result<ModelInfo> SetDefault(const std::string& id) = 0;
+  // Returns `name`'s default to the one before it. `name` is "ns/name" (a version suffix is
+  // ignored); kFailedPrecondition when there is no earlier default.
   virtual Result<ModelInfo> Rollback(const std::string& name) = 0;
+  // Points `alias` (letters, digits, '.', '_', '-'; not a registered version) of `name`
+  // ("ns/name", no version) at `version`, or removes it when `version` is "". Answers the
+  // version the alias now names (after a removal: the name's default).
+  virtual Result<ModelInfo> SetAlias(const std::string& name, const std::string& alias,
+                                     const std::string& version) = 0;
   virtual Status Unregister(const std::string& id) = 0;
   virtual Result<std::vector<PluginInfo>> ListPlugins() = 0;
 

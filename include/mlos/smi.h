@@ -248,6 +248,30 @@ static inline uint64_t smi_dtype_size(smi_dtype dtype) {
   }
 }
 
+/* The dtype's name in MPF manifests ("float32", "float64", "float16", "bfloat16", "int8", "int16",
+ * "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool", "string"); "invalid" for
+ * SMI_DTYPE_INVALID and any value this header does not know. Never NULL; the string is static.
+ * Pure: any thread. */
+static inline const char* smi_dtype_name(smi_dtype dtype) {
+  switch (dtype) {
+    case SMI_DTYPE_FLOAT32: return "float32";
+    case SMI_DTYPE_FLOAT64: return "float64";
+    case SMI_DTYPE_FLOAT16: return "float16";
+    case SMI_DTYPE_BFLOAT16: return "bfloat16";
+    case SMI_DTYPE_INT8: return "int8";
+    case SMI_DTYPE_INT16: return "int16";
+    case SMI_DTYPE_INT32: return "int32";
+    case SMI_DTYPE_INT64: return "int64";
+    case SMI_DTYPE_UINT8: return "uint8";
+    case SMI_DTYPE_UINT16: return "uint16";
+    case SMI_DTYPE_UINT32: return "uint32";
+    case SMI_DTYPE_UINT64: return "uint64";
+    case SMI_DTYPE_BOOL: return "bool";
+    case SMI_DTYPE_STRING: return "string";
+    default: return "invalid";
+  }
+}
+
 /* Layout guards for version 1.0: these offsets never change. */
 #if defined(__x86_64__) || defined(__aarch64__)
 #ifdef __cplusplus

@@ -10,10 +10,15 @@
 #include <limits>
 #include <system_error>
 
+#include "mlos/smi_plugin.h"
 #include "optimized_cache.h"
-#include "smi_error.h"
 
 namespace mlos::onnx_plugin {
+
+using smi::FreeError;
+using smi::MakeError;
+using smi::Quoted;
+
 namespace {
 
 smi_dtype ToSmiDtype(ONNXTensorElementDataType t) {
@@ -72,7 +77,7 @@ std::string OrtTypeName(ONNXTensorElementDataType t) {
     default: {
       const smi_dtype d = ToSmiDtype(t);
       return d == SMI_DTYPE_INVALID ? "element type " + std::to_string(static_cast<int>(t))
-                                    : DtypeName(d);
+                                    : smi_dtype_name(d);
     }
   }
 }
@@ -157,13 +162,7 @@ smi_error* ReadIo(size_t count, const char* what, NameFn name_at, TypeFn type_at
 }
 
 smi_tensor MakeSchemaTensor(const IoSpec& spec) {
-  smi_tensor t{};
-  t.size = sizeof(smi_tensor);
-  t.name = spec.name.c_str();
-  t.dtype = spec.dtype;
-  t.rank = static_cast<uint32_t>(spec.dims.size());
-  for (size_t i = 0; i < spec.dims.size(); ++i) t.dims[i] = spec.dims[i];
-  return t;
+  return smi::SchemaTensor(spec.name, spec.dtype, spec.dims);
 }
 
 std::atomic<uint64_t> g_tmp_counter{0};
@@ -282,8 +281,9 @@ smi_error* OnnxModel::ValidateInputs(const smi_infer_request& request,
     const std::string who = "input " + Quoted(spec.name.c_str());
     if (t == nullptr) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "missing " + who);
     if (t->dtype != spec.dtype) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": expected " + DtypeName(spec.dtype) +
-                                                       ", got " + DtypeName(t->dtype));
+      return MakeError(
+          SMI_ERROR_INVALID_ARGUMENT,
+          who + ": expected " + smi_dtype_name(spec.dtype) + ", got " + smi_dtype_name(t->dtype));
     }
     if (t->rank != spec.dims.size()) {
       return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": expected rank " +
@@ -308,20 +308,11 @@ smi_error* OnnxModel::ValidateInputs(const smi_infer_request& request,
       if (udim != 0 && count > std::numeric_limits<uint64_t>::max() / udim) overflow = true;
       count *= udim;
     }
-    const uint64_t element =
-        spec.dtype == SMI_DTYPE_STRING ? sizeof(smi_string) : smi_dtype_size(spec.dtype);
+    const uint64_t element = smi::ElementBytes(spec.dtype);
     if (overflow || (element != 0 && count > std::numeric_limits<uint64_t>::max() / element)) {
       return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": element count overflows");
     }
-    if (t->byte_size != count * element) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": byte_size " +
-                                                       std::to_string(t->byte_size) +
-                                                       " does not match dims (expected " +
-                                                       std::to_string(count * element) + ")");
-    }
-    if (count > 0 && t->data == nullptr) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": data is NULL");
-    }
+    if (smi_error* e = smi::CheckInputBytes(who, *t, count)) return e;
     if (spec.dtype == SMI_DTYPE_STRING) {
       const smi_string* s = static_cast<const smi_string*>(t->data);
       for (uint64_t i = 0; i < count; ++i) {

@@ -10,23 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::pair<const char*, smi_dtype>, 14> kDtypes = {{
-    {"float32", SMI_DTYPE_FLOAT32},
-    {"float64", SMI_DTYPE_FLOAT64},
-    {"float16", SMI_DTYPE_FLOAT16},
-    {"bfloat16", SMI_DTYPE_BFLOAT16},
-    {"int8", SMI_DTYPE_INT8},
-    {"int16", SMI_DTYPE_INT16},
-    {"int32", SMI_DTYPE_INT32},
-    {"int64", SMI_DTYPE_INT64},
-    {"uint8", SMI_DTYPE_UINT8},
-    {"uint16", SMI_DTYPE_UINT16},
-    {"uint32", SMI_DTYPE_UINT32},
-    {"uint64", SMI_DTYPE_UINT64},
-    {"bool", SMI_DTYPE_BOOL},
-    {"string", SMI_DTYPE_STRING},
-}};
-
 constexpr std::array<std::pair<const char*, smi_error_code>, 7> kErrorCodes = {{
     {"INVALID_ARGUMENT", SMI_ERROR_INVALID_ARGUMENT},
     {"NOT_FOUND", SMI_ERROR_NOT_FOUND},
@@ -180,17 +163,11 @@ void ApplyManifest(const json& manifest, ModelConfig& config, bool& inputs_set, 
 }  // namespace
 
 smi_dtype DtypeFromName(const std::string& name) {
-  for (const auto& [n, d] : kDtypes) {
-    if (name == n) return d;
+  // SMI 1.0's dtypes are FLOAT32 (1) .. STRING (14), named by smi_dtype_name.
+  for (int d = SMI_DTYPE_FLOAT32; d <= SMI_DTYPE_STRING; ++d) {
+    if (name == smi_dtype_name(static_cast<smi_dtype>(d))) return static_cast<smi_dtype>(d);
   }
   return SMI_DTYPE_INVALID;
-}
-
-const char* DtypeName(smi_dtype dtype) {
-  for (const auto& [n, d] : kDtypes) {
-    if (dtype == d) return n;
-  }
-  return "invalid";
 }
 
 ParseResult ParseModelConfig(const std::string& manifest_json, const std::string& file_json,

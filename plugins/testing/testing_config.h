@@ -1,6 +1,6 @@
 // Per-model configuration of the testing plugin: which behaviour a model has and its IO schema.
 // Parsed from JSON (manifest, the testing.json execution file, per-model options), never from
-// project code: the plugin depends on smi.h alone.
+// project code: the plugin depends on the SMI headers (smi.h, smi_plugin.h) alone.
 #pragma once
 
 #include <cstdint>
@@ -56,8 +56,7 @@ struct ParseResult {
 ParseResult ParseModelConfig(const std::string& manifest_json, const std::string& file_json,
                              const std::string& options_json);
 
-// "float32" ... "string"; SMI_DTYPE_INVALID when unknown.
+// "float32" ... "string" (the names smi_dtype_name gives); SMI_DTYPE_INVALID when unknown.
 smi_dtype DtypeFromName(const std::string& name);
-const char* DtypeName(smi_dtype dtype);
 
 }  // namespace mlos::testing_plugin

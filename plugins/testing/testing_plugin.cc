@@ -4,7 +4,8 @@
 // the count to a file (plugin_init config {"live_models_file": path} or the environment
 // variable MLOS_TESTING_LIVE_MODELS_FILE) after every load and unload.
 //
-// Every exported function catches everything: no exception crosses the ABI.
+// The exported table is mlos/smi_plugin.h's, built from TestingPlugin below: its entries check
+// NULL arguments and catch everything, so no exception crosses the ABI.
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -17,7 +18,6 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -27,47 +27,8 @@
 #include <nlohmann/json.hpp>
 
 #include "mlos/smi.h"
+#include "mlos/smi_plugin.h"
 #include "testing_config.h"
-
-struct smi_error {
-  smi_error_code code;
-  std::string message;
-};
-
-namespace mlos::testing_plugin {
-namespace {
-
-// Returned when an error object itself cannot be allocated; never freed.
-smi_error g_out_of_memory{SMI_ERROR_RESOURCE_EXHAUSTED, "out of memory"};
-
-smi_error* MakeError(smi_error_code code, std::string message) noexcept {
-  try {
-    return new smi_error{code, std::move(message)};
-  } catch (...) {
-    return &g_out_of_memory;
-  }
-}
-
-// Runs f (returning smi_error*) with every exception turned into an error.
-template <typename F>
-smi_error* Guard(F&& f) noexcept {
-  try {
-    return f();
-  } catch (const std::bad_alloc&) {
-    return MakeError(SMI_ERROR_RESOURCE_EXHAUSTED, "testing plugin: out of memory");
-  } catch (const std::exception& e) {
-    return MakeError(SMI_ERROR_INTERNAL, std::string("testing plugin: ") + e.what());
-  } catch (...) {
-    return MakeError(SMI_ERROR_INTERNAL, "testing plugin: unknown exception");
-  }
-}
-
-std::string Quoted(const char* s) {
-  return std::string("\"") + (s ? s : "") + "\"";
-}
-
-}  // namespace
-}  // namespace mlos::testing_plugin
 
 struct smi_plugin {
   std::string live_models_file;
@@ -106,14 +67,11 @@ struct smi_model {
 namespace mlos::testing_plugin {
 namespace {
 
+using smi::MakeError;
+using smi::Quoted;
+
 smi_tensor MakeTensor(const TensorSpec& spec) {
-  smi_tensor t{};
-  t.size = sizeof(smi_tensor);
-  t.name = spec.name.c_str();
-  t.dtype = spec.dtype;
-  t.rank = static_cast<uint32_t>(spec.shape.size());
-  for (size_t i = 0; i < spec.shape.size(); ++i) t.dims[i] = spec.shape[i];
-  return t;
+  return smi::SchemaTensor(spec.name, spec.dtype, spec.shape);
 }
 
 std::string ReadFile(const char* path, bool* ok) {
@@ -161,8 +119,9 @@ smi_error* MatchInputs(const smi_model& model, const smi_infer_request& request,
     if (!t) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "missing input " + Quoted(spec.name));
     const std::string who = "input " + Quoted(spec.name);
     if (t->dtype != spec.dtype) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": expected " + DtypeName(spec.dtype) +
-                                                       ", got " + DtypeName(t->dtype));
+      return MakeError(
+          SMI_ERROR_INVALID_ARGUMENT,
+          who + ": expected " + smi_dtype_name(spec.dtype) + ", got " + smi_dtype_name(t->dtype));
     }
     if (t->rank > SMI_MAX_RANK) {
       return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": rank above 16");
@@ -187,17 +146,7 @@ smi_error* MatchInputs(const smi_model& model, const smi_infer_request& request,
       }
       count *= static_cast<uint64_t>(t->dims[d]);
     }
-    const uint64_t element =
-        t->dtype == SMI_DTYPE_STRING ? sizeof(smi_string) : smi_dtype_size(t->dtype);
-    if (t->byte_size != count * element) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": byte_size " +
-                                                       std::to_string(t->byte_size) +
-                                                       " does not match dims (expected " +
-                                                       std::to_string(count * element) + ")");
-    }
-    if (count > 0 && t->data == nullptr) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": data is NULL");
-    }
+    if (smi_error* e = smi::CheckInputBytes(who, *t, count)) return e;
   }
   return nullptr;
 }
@@ -341,23 +290,15 @@ const smi_plugin_info kInfo = {
     SMI_CAP_THREAD_SAFE_INFER | SMI_CAP_CANCEL | SMI_CAP_DEVICE_CPU,
 };
 
-const smi_plugin_info* GetInfo() {
-  return &kInfo;
-}
+// The smi::PluginImpl of the testing plugin; contracts are smi.h's for the matching table
+// function (NULL arguments are answered by the table's entries).
+struct TestingPlugin {
+  // Every exception becomes INTERNAL "testing plugin: ..." (RESOURCE_EXHAUSTED for bad_alloc).
+  static constexpr smi::GuardOptions kGuard{"testing plugin"};
 
-void ErrorFree(smi_error* error) {
-  if (error != &g_out_of_memory) delete error;
-}
-smi_error_code ErrorCode(const smi_error* error) {
-  return error ? error->code : SMI_ERROR_INTERNAL;
-}
-const char* ErrorMessage(const smi_error* error) {
-  return error ? error->message.c_str() : "";
-}
+  static const smi_plugin_info* GetInfo() { return &kInfo; }
 
-smi_error* PluginInit(const char* config_json, smi_plugin** out) {
-  return Guard([&]() -> smi_error* {
-    if (!out) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "plugin is NULL");
+  static smi_error* PluginInit(const char* config_json, smi_plugin** out) {
     auto plugin = std::make_unique<smi_plugin>();
     if (const char* env = std::getenv("MLOS_TESTING_LIVE_MODELS_FILE")) {
       plugin->live_models_file = env;
@@ -386,38 +327,29 @@ smi_error* PluginInit(const char* config_json, smi_plugin** out) {
     plugin->ModelCountChanged(0);
     *out = plugin.release();
     return nullptr;
-  });
-}
+  }
 
-void PluginShutdown(smi_plugin* plugin) {
-  delete plugin;
-}
+  static void PluginShutdown(smi_plugin* plugin) { delete plugin; }
 
-smi_error* ModelLoad(smi_plugin* plugin, const smi_model_load_params* params, smi_model** out) {
-  return Guard([&]() -> smi_error* {
-    if (!plugin || !params || !out) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "plugin, params and model must not be NULL");
-    }
-    if (params->size < sizeof(smi_model_load_params)) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "params: size is smaller than SMI 1.0's");
-    }
-    if (params->model_path == nullptr) {
+  static smi_error* ModelLoad(smi_plugin& plugin, const smi_model_load_params& params,
+                              smi_model** out) {
+    if (params.model_path == nullptr) {
       return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model_path is NULL");
     }
     bool ok = false;
-    std::string file = ReadFile(params->model_path, &ok);
+    std::string file = ReadFile(params.model_path, &ok);
     if (!ok) {
       return MakeError(SMI_ERROR_NOT_FOUND,
-                       std::string("model file not found: ") + params->model_path);
+                       std::string("model file not found: ") + params.model_path);
     }
-    const std::string path = params->model_path;
+    const std::string path = params.model_path;
     const bool json_file = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
     if (!json_file && !LooksLikeJson(file)) file.clear();
-    ParseResult parsed = ParseModelConfig(params->manifest_json ? params->manifest_json : "", file,
-                                          params->options_json ? params->options_json : "");
+    ParseResult parsed = ParseModelConfig(params.manifest_json ? params.manifest_json : "", file,
+                                          params.options_json ? params.options_json : "");
     if (!parsed.config) return MakeError(parsed.code, parsed.error);
     auto model = std::make_unique<smi_model>();
-    model->plugin = plugin;
+    model->plugin = &plugin;
     model->config = std::move(*parsed.config);
     const ModelConfig& config = model->config;
     if (config.load_sleep_ms > 0) {
@@ -441,134 +373,58 @@ smi_error* ModelLoad(smi_plugin* plugin, const smi_model_load_params* params, sm
         static_cast<volatile char*>(p)[off] = 1;  // resident, not just reserved
       }
     }
-    plugin->ModelCountChanged(1);
+    plugin.ModelCountChanged(1);
     *out = model.release();
     return nullptr;
-  });
-}
+  }
 
-void ModelUnload(smi_model* model) {
-  if (!model) return;
-  try {
+  static void ModelUnload(smi_model* model) {
     smi_plugin* plugin = model->plugin;
     delete model;
     plugin->ModelCountChanged(-1);
-  } catch (...) {
   }
-}
 
-uint32_t ModelInputCount(const smi_model* model) {
-  return model ? static_cast<uint32_t>(model->inputs.size()) : 0;
-}
-uint32_t ModelOutputCount(const smi_model* model) {
-  return model ? static_cast<uint32_t>(model->outputs.size()) : 0;
-}
-
-smi_error* TensorAt(const std::vector<smi_tensor>& list, const char* what, uint32_t index,
-                    const smi_tensor** tensor) {
-  if (!tensor) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "tensor is NULL");
-  if (index >= list.size()) {
-    return MakeError(SMI_ERROR_NOT_FOUND, std::string(what) + " index " + std::to_string(index) +
-                                              " out of range (" + std::to_string(list.size()) +
-                                              ")");
+  static const std::vector<smi_tensor>& ModelInputs(const smi_model& model) { return model.inputs; }
+  static const std::vector<smi_tensor>& ModelOutputs(const smi_model& model) {
+    return model.outputs;
   }
-  *tensor = &list[index];
-  return nullptr;
-}
 
-smi_error* ModelInput(const smi_model* model, uint32_t index, const smi_tensor** tensor) {
-  return Guard([&]() -> smi_error* {
-    if (!model) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model is NULL");
-    return TensorAt(model->inputs, "input", index, tensor);
-  });
-}
-smi_error* ModelOutput(const smi_model* model, uint32_t index, const smi_tensor** tensor) {
-  return Guard([&]() -> smi_error* {
-    if (!model) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model is NULL");
-    return TensorAt(model->outputs, "output", index, tensor);
-  });
-}
-
-smi_error* ModelMemory(const smi_model* model, smi_memory_info* info) {
-  return Guard([&]() -> smi_error* {
-    if (!model || !info) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model or info is NULL");
+  static smi_memory_info ModelMemory(const smi_model& model) {
     smi_memory_info m{};
-    m.size = sizeof(m);
-    m.host_bytes = model->held_bytes + sizeof(smi_model);
-    m.device_bytes = 0;
-    const size_t n = info->size < sizeof(m) ? info->size : sizeof(m);
-    if (n > sizeof(size_t)) {
-      std::memcpy(reinterpret_cast<char*>(info) + sizeof(size_t),
-                  reinterpret_cast<const char*>(&m) + sizeof(size_t), n - sizeof(size_t));
-    }
-    return nullptr;
-  });
-}
+    m.host_bytes = model.held_bytes + sizeof(smi_model);
+    return m;
+  }
 
-smi_error* ModelInfer(smi_model* model, const smi_infer_request* request) {
-  return Guard([&]() -> smi_error* {
-    if (!model || !request)
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model or request is NULL");
-    if (request->size < sizeof(smi_infer_request) || request->alloc == nullptr) {
+  static smi_error* ModelInfer(smi_model& model, const smi_infer_request& request) {
+    if (request.size < sizeof(smi_infer_request) || request.alloc == nullptr) {
       return MakeError(SMI_ERROR_INVALID_ARGUMENT, "request: size too small or alloc is NULL");
     }
     std::vector<const smi_tensor*> by_schema;
-    if (smi_error* e = MatchInputs(*model, *request, by_schema)) return e;
+    if (smi_error* e = MatchInputs(model, request, by_schema)) return e;
     std::vector<size_t> wanted;
-    if (smi_error* e = WantedOutputs(*model, *request, wanted)) return e;
+    if (smi_error* e = WantedOutputs(model, request, wanted)) return e;
 
     std::atomic<bool> cancelled{false};
     std::unordered_multimap<uint64_t, std::atomic<bool>*>::iterator it;
     {
-      std::lock_guard<std::mutex> lock(model->mu);
-      it = model->running.emplace(request->request_id, &cancelled);
+      std::lock_guard<std::mutex> lock(model.mu);
+      it = model.running.emplace(request.request_id, &cancelled);
     }
-    smi_error* result =
-        Guard([&] { return RunBehavior(*model, *request, by_schema, wanted, cancelled); });
+    smi_error* result = smi::Guard(
+        kGuard, [&] { return RunBehavior(model, request, by_schema, wanted, cancelled); });
     {
-      std::lock_guard<std::mutex> lock(model->mu);
-      model->running.erase(it);
+      std::lock_guard<std::mutex> lock(model.mu);
+      model.running.erase(it);
     }
     return result;
-  });
-}
-
-void ModelCancel(smi_model* model, uint64_t request_id) {
-  if (!model) return;
-  try {
-    std::lock_guard<std::mutex> lock(model->mu);
-    auto [begin, end] = model->running.equal_range(request_id);
-    for (auto i = begin; i != end; ++i) i->second->store(true);
-  } catch (...) {
   }
-}
 
-// The SMI handshake: equal major, and the host knows at least this plugin's minor.
-bool HostCanServe(uint32_t host_major, uint32_t host_minor, uint32_t plugin_major,
-                  uint32_t plugin_minor) {
-  return host_major == plugin_major && host_minor >= plugin_minor;
-}
-
-const smi_plugin_api kApi = {
-    sizeof(smi_plugin_api),
-    SMI_VERSION_MAJOR,
-    SMI_VERSION_MINOR,
-    GetInfo,
-    ErrorFree,
-    ErrorCode,
-    ErrorMessage,
-    PluginInit,
-    PluginShutdown,
-    ModelLoad,
-    ModelUnload,
-    ModelInputCount,
-    ModelOutputCount,
-    ModelInput,
-    ModelOutput,
-    ModelMemory,
-    ModelInfer,
-    ModelCancel,
-    nullptr,  // model_generate: no SMI_CAP_STREAMING
+  static void ModelCancel(smi_model& model, uint64_t request_id) {
+    std::lock_guard<std::mutex> lock(model.mu);
+    auto [begin, end] = model.running.equal_range(request_id);
+    for (auto i = begin; i != end; ++i) i->second->store(true);
+  }
+  // No ModelGenerate: the table's model_generate is NULL (no SMI_CAP_STREAMING).
 };
 
 }  // namespace
@@ -576,9 +432,5 @@ const smi_plugin_api kApi = {
 
 extern "C" SMI_EXPORT const smi_plugin_api* smi_plugin_get_api(uint32_t host_major,
                                                                uint32_t host_minor) {
-  if (!mlos::testing_plugin::HostCanServe(host_major, host_minor, SMI_VERSION_MAJOR,
-                                          SMI_VERSION_MINOR)) {
-    return nullptr;
-  }
-  return &mlos::testing_plugin::kApi;
+  return mlos::smi::GetApi<mlos::testing_plugin::TestingPlugin>(host_major, host_minor);
 }

@@ -6,25 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "client/internal.h"
+#include "wire/bytes_codec.h"
+#include "wire/dtype.h"
 
 namespace mlos::client {
 namespace {
 
 using nlohmann::json;
-
-struct DtypeName {
-  const char* name;
-  const char* kserve;
-  uint64_t size;
-};
-
-constexpr DtypeName kDtypes[] = {
-    {"float32", "FP32", 4}, {"float64", "FP64", 8}, {"float16", "FP16", 2},
-    {"bfloat16", "BF16", 2}, {"int8", "INT8", 1},   {"int16", "INT16", 2},
-    {"int32", "INT32", 4},  {"int64", "INT64", 8},  {"uint8", "UINT8", 1},
-    {"uint16", "UINT16", 2}, {"uint32", "UINT32", 4}, {"uint64", "UINT64", 8},
-    {"bool", "BOOL", 1},    {"string", "BYTES", 0},
-};
 
 Result<uint16_t> ParsePort(std::string_view s, std::string_view url) {
   if (s.empty() || s.size() > 5) return InvalidArgument("bad port in URL '" + std::string(url) + "'");
@@ -50,28 +38,13 @@ void Get(const json& j, const char* key, T& out) {
 }  // namespace
 
 uint64_t DtypeSize(std::string_view dtype) {
-  for (const DtypeName& d : kDtypes) {
-    if (dtype == d.name) return d.size;
-  }
-  return 0;
+  const wire::DtypeInfo* d = wire::DtypeByName(dtype);
+  return d ? d->size : 0;
 }
 
-bool IsKnownDtype(std::string_view dtype) {
-  for (const DtypeName& d : kDtypes) {
-    if (dtype == d.name) return true;
-  }
-  return false;
-}
+bool IsKnownDtype(std::string_view dtype) { return wire::DtypeByName(dtype) != nullptr; }
 
-int64_t ElementCount(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) return -1;
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) return -1;
-    n *= d;
-  }
-  return n;
-}
+int64_t ElementCount(const std::vector<int64_t>& shape) { return wire::ElementCount(shape); }
 
 std::string Endpoint::ToString() const {
   switch (scheme) {
@@ -167,17 +140,13 @@ std::future<Result<InferResult>> Client::InferAsync(InferRequest request) {
 namespace internal {
 
 std::string KServeDtype(std::string_view dtype) {
-  for (const DtypeName& d : kDtypes) {
-    if (dtype == d.name) return d.kserve;
-  }
-  return "";
+  const wire::DtypeInfo* d = wire::DtypeByName(dtype);
+  return d ? d->kserve : "";
 }
 
 std::string DtypeFromKServe(std::string_view kserve) {
-  for (const DtypeName& d : kDtypes) {
-    if (kserve == d.kserve) return d.name;
-  }
-  return "";
+  const wire::DtypeInfo* d = wire::DtypeByKServeName(kserve);
+  return d ? d->name : "";
 }
 
 std::string EncodeSegment(std::string_view s) {
@@ -270,11 +239,13 @@ Result<ModelInfo> ModelInfoFromJson(const json& j) {
   Get(j, "path", m.path);
   Get(j, "description", m.description);
   Get(j, "is_default", m.is_default);
+  Get(j, "aliases", m.aliases);
   Get(j, "desired_loaded", m.desired_loaded);
   Get(j, "memory_bytes", m.memory_bytes);
   Get(j, "load_time_ms", m.load_time_ms);
   m.inputs = Infos(j, "inputs");
   m.outputs = Infos(j, "outputs");
+  Get(j, "dependencies", m.dependencies);
   return m;
 }
 
@@ -290,16 +261,45 @@ Result<PluginInfo> PluginInfoFromJson(const json& j) {
   return p;
 }
 
+Result<std::vector<ModelInfo>> ModelListFromJson(const json& j) {
+  auto it = j.is_object() ? j.find("models") : j.end();
+  if (it == j.end() || !it->is_array()) {
+    return Internal("server's model list has no 'models' array");
+  }
+  std::vector<ModelInfo> out;
+  for (const json& m : *it) {
+    MLOS_ASSIGN_OR_RETURN(ModelInfo info, ModelInfoFromJson(m));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Result<std::vector<PluginInfo>> PluginListFromJson(const json& j) {
+  auto it = j.is_object() ? j.find("plugins") : j.end();
+  if (it == j.end() || !it->is_array()) {
+    return Internal("server's plugin list has no 'plugins' array");
+  }
+  std::vector<PluginInfo> out;
+  for (const json& p : *it) {
+    MLOS_ASSIGN_OR_RETURN(PluginInfo info, PluginInfoFromJson(p));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Result<ServerMetadata> ServerMetadataFromJson(const json& j) {
+  if (!j.is_object()) return Internal("server metadata is not a JSON object");
+  ServerMetadata m;
+  Get(j, "name", m.name);
+  Get(j, "version", m.version);
+  Get(j, "extensions", m.extensions);
+  return m;
+}
+
 std::string SerializeBytes(const Tensor& t) {
   if (t.dtype != "string") return std::string(t.data.begin(), t.data.end());
   std::string out;
-  for (const std::string& s : t.strings) {
-    const uint32_t len = static_cast<uint32_t>(s.size());
-    char b[4];
-    std::memcpy(b, &len, 4);
-    out.append(b, 4);
-    out += s;
-  }
+  wire::AppendBytesElements(t.strings, out);
   return out;
 }
 
@@ -308,16 +308,9 @@ Status DeserializeBytes(std::string_view bytes, Tensor& t) {
     t.data.assign(bytes.begin(), bytes.end());
     return Status::Ok();
   }
-  size_t pos = 0;
-  while (pos < bytes.size()) {
-    if (bytes.size() - pos < 4) return Internal("output '" + t.name + "': truncated BYTES data");
-    uint32_t len;
-    std::memcpy(&len, bytes.data() + pos, 4);
-    pos += 4;
-    if (bytes.size() - pos < len) return Internal("output '" + t.name + "': truncated BYTES data");
-    t.strings.emplace_back(bytes.substr(pos, len));
-    pos += len;
-  }
+  Status st = wire::DecodeBytesElements(bytes, t.name, -1, t.shape, &t.strings);
+  // A server that sends a broken answer is the server's fault, not the caller's.
+  if (!st.ok()) return Internal("output '" + t.name + "': truncated BYTES data");
   return Status::Ok();
 }
 

@@ -99,11 +99,13 @@ ModelInfo FromProto(const mlos::v1::ModelStatus& m) {
   i.path = m.path();
   i.description = m.description();
   i.is_default = m.is_default();
+  i.aliases.assign(m.aliases().begin(), m.aliases().end());
   i.desired_loaded = m.desired_loaded();
   i.memory_bytes = m.memory_bytes();
   i.load_time_ms = m.load_time_ms();
   i.inputs = Infos(m.inputs());
   i.outputs = Infos(m.outputs());
+  i.dependencies.assign(m.dependencies().begin(), m.dependencies().end());
   return i;
 }
 
@@ -356,8 +358,21 @@ class GrpcClient final : public Client {
   Result<ModelInfo> Unload(const std::string& id) override {
     return ModelCall(&MStub::PrepareAsyncUnload, id);
   }
+  Result<ModelInfo> SetDefault(const std::string& id) override {
+    return ModelCall(&MStub::PrepareAsyncSetDefault, id);
+  }
   Result<ModelInfo> Rollback(const std::string& name) override {
     return ModelCall(&MStub::PrepareAsyncRollback, name);
+  }
+  Result<ModelInfo> SetAlias(const std::string& name, const std::string& alias,
+                             const std::string& version) override {
+    mlos::v1::AliasRequest req;
+    req.set_name(name);
+    req.set_alias(alias);
+    req.set_version(version);
+    mlos::v1::ModelStatus res;
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::mgmt, &MStub::PrepareAsyncSetAlias, req, &res));
+    return FromProto(res);
   }
   Status Unregister(const std::string& id) override {
     mlos::v1::ModelRequest req;

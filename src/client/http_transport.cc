@@ -88,56 +88,47 @@ class HttpClient final : public Client {
     MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/v2/health/live"));
     return j.value("live", false);
   }
+  // GET /v2/health/ready answers 503 {"ready": false, ...} while the registry is restored:
+  // that is an answer, not an error.
   Result<bool> Ready() override {
-    auto r = Call("GET", "/v2/health/ready");
-    if (!r.ok()) {
-      if (r.status().code() == StatusCode::kUnavailable &&
-          r.status().message().find("not ready") != std::string::npos) {
-        return false;
+    MLOS_ASSIGN_OR_RETURN(Reply reply, Send("GET", "/v2/health/ready", "", std::nullopt));
+    if (reply.status == 503) {
+      json j = json::parse(reply.body, nullptr, false);
+      if (j.is_object() && j.contains("ready") && j["ready"].is_boolean()) {
+        return j["ready"].get<bool>();
       }
-      return r.status();
     }
-    return r->value("ready", false);
+    MLOS_RETURN_IF_ERROR(ErrorOf(reply));
+    MLOS_ASSIGN_OR_RETURN(json j, ParseJson(reply.body));
+    return j.value("ready", false);
   }
+  // A registered model that is not READY answers 503 (false); an unknown one 404 (an error).
   Result<bool> ModelReady(const std::string& model) override {
-    auto r = Call("GET", "/v2/models/" + EncodeSegment(model) + "/ready");
-    if (!r.ok()) {
-      if (r.status().code() == StatusCode::kUnavailable) return false;
-      return r.status();
-    }
-    return r->value("ready", false);
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(model, "model name"));
+    MLOS_ASSIGN_OR_RETURN(Reply reply,
+                          Send("GET", "/v2/models/" + segment + "/ready", "", std::nullopt));
+    if (reply.status == 503) return false;
+    MLOS_RETURN_IF_ERROR(ErrorOf(reply));
+    MLOS_ASSIGN_OR_RETURN(json j, ParseJson(reply.body));
+    return j.value("ready", false);
   }
   Result<ServerMetadata> GetServerMetadata() override {
     MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/v2"));
-    ServerMetadata m;
-    m.name = j.value("name", "");
-    m.version = j.value("version", "");
-    if (j.contains("extensions") && j["extensions"].is_array()) {
-      for (const json& e : j["extensions"]) {
-        if (e.is_string()) m.extensions.push_back(e.get<std::string>());
-      }
-    }
-    return m;
+    return ServerMetadataFromJson(j);
   }
   Result<ModelMetadata> GetModelMetadata(const std::string& model) override {
-    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/v2/models/" + EncodeSegment(model)));
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(model, "model name"));
+    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/v2/models/" + segment));
     return ModelMetadataFromJson(j);
   }
 
   Result<std::vector<ModelInfo>> ListModels() override {
     MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/models"));
-    std::vector<ModelInfo> out;
-    if (!j.contains("models") || !j["models"].is_array()) {
-      return Internal("server's model list has no 'models' array");
-    }
-    for (const json& m : j["models"]) {
-      MLOS_ASSIGN_OR_RETURN(ModelInfo info, ModelInfoFromJson(m));
-      out.push_back(std::move(info));
-    }
-    return out;
+    return ModelListFromJson(j);
   }
   Result<ModelInfo> GetModel(const std::string& id) override {
-    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/models/" + EncodeSegment(id)));
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(id));
+    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/models/" + segment));
     return ModelInfoFromJson(j);
   }
   Result<ModelInfo> Register(const RegisterRequest& r) override {
@@ -152,31 +143,39 @@ class HttpClient final : public Client {
     return ModelInfoFromJson(j);
   }
   Result<ModelInfo> Load(const std::string& id) override {
-    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + EncodeSegment(id) + "/load"));
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(id));
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + segment + "/load"));
     return ModelInfoFromJson(j);
   }
   Result<ModelInfo> Unload(const std::string& id) override {
-    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + EncodeSegment(id) + "/unload"));
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(id));
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + segment + "/unload"));
+    return ModelInfoFromJson(j);
+  }
+  Result<ModelInfo> SetDefault(const std::string& id) override {
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(id));
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + segment + "/default"));
     return ModelInfoFromJson(j);
   }
   Result<ModelInfo> Rollback(const std::string& name) override {
-    MLOS_ASSIGN_OR_RETURN(json j,
-                          Call("POST", "/models/" + EncodeSegment(name) + "/rollback"));
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(name));
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + segment + "/rollback"));
+    return ModelInfoFromJson(j);
+  }
+  Result<ModelInfo> SetAlias(const std::string& name, const std::string& alias,
+                             const std::string& version) override {
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(name, "model name"));
+    const json body = {{"alias", alias}, {"version", version}};
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + segment + "/alias", body.dump()));
     return ModelInfoFromJson(j);
   }
   Status Unregister(const std::string& id) override {
-    return Call("DELETE", "/models/" + EncodeSegment(id)).status();
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(id));
+    return Call("DELETE", "/models/" + segment).status();
   }
   Result<std::vector<PluginInfo>> ListPlugins() override {
     MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/plugins"));
-    std::vector<PluginInfo> out;
-    if (j.contains("plugins") && j["plugins"].is_array()) {
-      for (const json& p : j["plugins"]) {
-        MLOS_ASSIGN_OR_RETURN(PluginInfo info, PluginInfoFromJson(p));
-        out.push_back(std::move(info));
-      }
-    }
-    return out;
+    return PluginListFromJson(j);
   }
 
   Result<InferResult> Infer(const InferRequest& req) override {
@@ -310,6 +309,14 @@ class HttpClient final : public Client {
       t.data.insert(t.data.end(), buf, buf + size);
     }
     return Status::Ok();
+  }
+
+  // The path segment that carries an id or a name. An empty one cannot travel in a URL path
+  // (the server would see another route), so it is refused here, with the words of the server's
+  // one id check (service::CheckModelId) that the other transports get: "<what> is empty".
+  static Result<std::string> Segment(const std::string& s, const char* what = "model id") {
+    if (s.empty()) return InvalidArgument(std::string(what) + " is empty");
+    return EncodeSegment(s);
   }
 
   static Status ErrorOf(const Reply& r) {

@@ -29,6 +29,12 @@ Result<PluginInfo> PluginInfoFromJson(const nlohmann::json& j);
 Result<TensorInfo> TensorInfoFromJson(const nlohmann::json& j);  // dtype or KServe datatype
 // KServe v2 model metadata ({name, versions, platform, inputs, outputs}).
 Result<ModelMetadata> ModelMetadataFromJson(const nlohmann::json& j);
+// The model list {"models": [...], "count": N}; kInternal without a "models" array.
+Result<std::vector<ModelInfo>> ModelListFromJson(const nlohmann::json& j);
+// The plugin list {"plugins": [...], "count": N}; kInternal without a "plugins" array.
+Result<std::vector<PluginInfo>> PluginListFromJson(const nlohmann::json& j);
+// KServe v2 server metadata ({name, version, extensions}); kInternal when not an object.
+Result<ServerMetadata> ServerMetadataFromJson(const nlohmann::json& j);
 // The system shared-memory status array ([{name, key, offset, byte_size}]); not an array: none.
 std::vector<ShmRegionInfo> ShmRegionsFromJson(const nlohmann::json& j);
 

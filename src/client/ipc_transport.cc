@@ -1,7 +1,8 @@
-// IPC transport: MLOS frames (src/api/ipc/protocol.h, docs/ipc.md) over a Unix stream socket.
+// IPC transport: MLOS frames (src/wire/ipc_protocol.h, docs/ipc.md) over a Unix stream socket.
 // One connection per client, requests serialised by a mutex (the protocol answers in order).
 // Shared-memory regions travel as descriptors (SCM_RIGHTS): both memfd and POSIX shm objects.
-// The IPC protocol has no rollback or plugin listing: those answer kUnimplemented.
+// Management and metadata answers are the same JSON documents HTTP sends (decoded by the same
+// functions); a server older than ops 14..20 answers those with kUnimplemented, passed through.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -12,48 +13,29 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api/ipc/protocol.h"
 #include "client/internal.h"
 #include "mlos/smi.h"
+#include "wire/dtype.h"
+#include "wire/ipc_protocol.h"
 
 namespace mlos::client::internal {
 namespace {
 
 using nlohmann::json;
 
-struct DtypeCode {
-  const char* name;
-  uint8_t code;
-};
-constexpr DtypeCode kCodes[] = {
-    {"float32", SMI_DTYPE_FLOAT32}, {"float64", SMI_DTYPE_FLOAT64}, {"float16", SMI_DTYPE_FLOAT16},
-    {"bfloat16", SMI_DTYPE_BFLOAT16}, {"int8", SMI_DTYPE_INT8},     {"int16", SMI_DTYPE_INT16},
-    {"int32", SMI_DTYPE_INT32},     {"int64", SMI_DTYPE_INT64},     {"uint8", SMI_DTYPE_UINT8},
-    {"uint16", SMI_DTYPE_UINT16},   {"uint32", SMI_DTYPE_UINT32},   {"uint64", SMI_DTYPE_UINT64},
-    {"bool", SMI_DTYPE_BOOL},       {"string", SMI_DTYPE_STRING},
-};
-
 uint8_t CodeOf(std::string_view name) {
-  for (const DtypeCode& c : kCodes) {
-    if (name == c.name) return c.code;
-  }
-  return SMI_DTYPE_INVALID;
+  const wire::DtypeInfo* d = wire::DtypeByName(name);
+  return static_cast<uint8_t>(d ? d->id : SMI_DTYPE_INVALID);
 }
 std::string NameOf(uint8_t code) {
-  for (const DtypeCode& c : kCodes) {
-    if (code == c.code) return c.name;
-  }
-  return "invalid";
-}
-
-Status Unsupported(const char* what) {
-  return Unimplemented(std::string(what) + " is not part of the IPC protocol; use http:// or grpc://");
+  const wire::DtypeInfo* d = wire::DtypeById(code);
+  return d ? d->name : "invalid";
 }
 
 class IpcClient final : public Client {
  public:
-  IpcClient(Endpoint ep, ClientOptions options, int fd, std::string server)
-      : ep_(std::move(ep)), options_(std::move(options)), fd_(fd), server_(std::move(server)) {}
+  IpcClient(Endpoint ep, ClientOptions options, int fd)
+      : ep_(std::move(ep)), options_(std::move(options)), fd_(fd) {}
   ~IpcClient() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -76,16 +58,20 @@ class IpcClient final : public Client {
     return ready;
   }
   Result<bool> ModelReady(const std::string& model) override {
-    MLOS_ASSIGN_OR_RETURN(ModelInfo m, GetModel(model));
-    return m.state == "READY";
+    std::string payload;
+    ipc::Writer w(payload);
+    w.Str(model);
+    w.Str("");
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kModelReady, payload));
+    ipc::Reader r(p);
+    const bool ready = r.U8() != 0;
+    if (!r.ok()) return Internal("ipc: short MODEL_READY answer");
+    return ready;
   }
   Result<ServerMetadata> GetServerMetadata() override {
-    ServerMetadata m;
-    const size_t space = server_.find(' ');
-    m.name = server_.substr(0, space);
-    m.version = space == std::string::npos ? "" : server_.substr(space + 1);
-    m.extensions = {"shared_memory"};
-    return m;
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kServerMetadata, ""));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    return ServerMetadataFromJson(j);
   }
   Result<ModelMetadata> GetModelMetadata(const std::string& model) override {
     std::string payload;
@@ -100,26 +86,10 @@ class IpcClient final : public Client {
   Result<std::vector<ModelInfo>> ListModels() override {
     MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kModelList, ""));
     MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
-    const json* arr = &j;
-    if (j.is_object() && j.contains("models")) arr = &j["models"];
-    if (!arr->is_array()) return Internal("ipc: model list is not an array");
-    std::vector<ModelInfo> out;
-    for (const json& m : *arr) {
-      MLOS_ASSIGN_OR_RETURN(ModelInfo info, ModelInfoFromJson(m));
-      out.push_back(std::move(info));
-    }
-    return out;
+    return ModelListFromJson(j);
   }
   Result<ModelInfo> GetModel(const std::string& id) override {
-    MLOS_ASSIGN_OR_RETURN(std::vector<ModelInfo> all, ListModels());
-    // An exact id, else the default version of a name.
-    for (const ModelInfo& m : all) {
-      if (m.id == id) return m;
-    }
-    for (const ModelInfo& m : all) {
-      if (m.name == id && m.is_default) return m;
-    }
-    return NotFound("model " + id + " is not registered");
+    return IdCall(ipc::Op::kModelGet, id);
   }
   Result<ModelInfo> Register(const RegisterRequest& r) override {
     json body = {{"model_id", r.model_id}, {"path", r.path}};
@@ -137,14 +107,32 @@ class IpcClient final : public Client {
   Result<ModelInfo> Unload(const std::string& id) override {
     return IdCall(ipc::Op::kModelUnload, id);
   }
-  Result<ModelInfo> Rollback(const std::string&) override { return Unsupported("rollback"); }
+  Result<ModelInfo> SetDefault(const std::string& id) override {
+    return IdCall(ipc::Op::kModelSetDefault, id);
+  }
+  Result<ModelInfo> Rollback(const std::string& name) override {
+    return IdCall(ipc::Op::kModelRollback, name);
+  }
+  Result<ModelInfo> SetAlias(const std::string& name, const std::string& alias,
+                             const std::string& version) override {
+    std::string payload;
+    ipc::Writer w(payload);
+    w.Str(name);
+    w.Str(alias);
+    w.Str(version);
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kModelSetAlias, payload));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    return ModelInfoFromJson(j);
+  }
   Status Unregister(const std::string& id) override {
     std::string payload;
     ipc::Writer(payload).Str(id);
     return Call(ipc::Op::kModelUnregister, payload).status();
   }
   Result<std::vector<PluginInfo>> ListPlugins() override {
-    return Unsupported("listing plugins");
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kPlugins, ""));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    return PluginListFromJson(j);
   }
 
   Result<InferResult> Infer(const InferRequest& r) override {
@@ -280,7 +268,6 @@ class IpcClient final : public Client {
   ClientOptions options_;
   std::mutex mu_;
   int fd_;
-  std::string server_;
   uint64_t next_id_ = 0;
 };
 
@@ -320,11 +307,17 @@ Result<std::unique_ptr<Client>> NewIpcClient(const Endpoint& ep, const ClientOpt
                ? st
                : Unavailable("ipc handshake with unix://" + ep.path + " failed: " + st.message());
   }
+  // HELLO answers u16 chosen, u32 max_payload, str server; the server's name and version come
+  // from SERVER_METADATA, as on the other transports.
   ipc::Reader r(reply);
   r.U16();
   r.U32();
-  std::string server(r.Str());
-  return std::unique_ptr<Client>(new IpcClient(ep, options, fd, std::move(server)));
+  r.Str();
+  if (!r.ok()) {
+    ::close(fd);
+    return Unavailable("ipc handshake with unix://" + ep.path + " failed: short HELLO answer");
+  }
+  return std::unique_ptr<Client>(new IpcClient(ep, options, fd));
 }
 
 }  // namespace mlos::client::internal

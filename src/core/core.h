@@ -37,6 +37,9 @@ struct CoreOptions {
   bool lazy_load = true;                // load on first request when not loaded
   bool verify_checksums = true;         // verify file sha256 at register
   bool restore = true;                  // reload models that were loaded before a restart
+  // With `restore`: Create returns once the registry is read and reloads those models on a
+  // background thread (Ready() is false until it is done); false: Create returns after them.
+  bool restore_in_background = false;
   BatchingOptions batching;
   // Plugin calls running at once per model when it is not batched (0 = unlimited); more wait
   // in FIFO order (deadlines still apply). On CPU, the number of cores over the plugin's
@@ -126,7 +129,8 @@ class Core {
  public:
   virtual ~Core() = default;
   // Opens the store under options.state_dir, discovers plugins, restores registrations (and
-  // loads what was loaded when options.restore).
+  // loads what was loaded when options.restore: before returning, or in the background when
+  // options.restore_in_background; see Ready()).
   static Result<std::unique_ptr<Core>> Create(const CoreOptions& options);
 
   virtual void SetObserver(CoreObserver* observer) = 0;  // before serving; not owned
@@ -161,6 +165,11 @@ class Core {
   virtual Result<ModelStatus> Get(const std::string& id) const = 0;
   virtual std::vector<PluginStatus> Plugins() const = 0;
   virtual CoreStats Stats() const = 0;
+  // Readiness: true once the registry is restored from the store and every model that was
+  // desired loaded before the restart is READY or FAILED (the restore loads have ended; later
+  // loads and unloads do not change it). Without restore_in_background, true when Create
+  // returns. Cheap (an atomic read). (Added after the first contract; default: always ready.)
+  virtual bool Ready() const { return true; }
 
   // Validates inputs against the model's IO schema (name, dtype, rank, fixed dims; errors name
   // the tensor), lazily loads if allowed (else kUnavailable), runs, returns outputs.

@@ -30,11 +30,16 @@ Result<std::unique_ptr<Core>> Core::Create(const CoreOptions& options) {
     return Unavailable("state_dir: cannot create " + options.state_dir.string() + ": " +
                        ec.message());
   }
+  MLOS_ASSIGN_OR_RETURN(auto store, store::OpenSqliteStore(options.state_dir / "registry.db"));
+  return CoreImpl::Create(options, std::move(store));
+}
+
+Result<std::unique_ptr<Core>> CoreImpl::Create(const CoreOptions& options,
+                                               std::unique_ptr<store::RegistryStore> store) {
   PluginHostOptions po;
   po.plugin_dirs = options.plugin_dirs;
   po.plugin_config_json = options.plugin_config_json;
   MLOS_ASSIGN_OR_RETURN(auto plugins, PluginHost::Create(po));
-  MLOS_ASSIGN_OR_RETURN(auto store, store::OpenSqliteStore(options.state_dir / "registry.db"));
   auto core = std::make_unique<CoreImpl>(options, std::move(store), std::move(plugins));
   MLOS_RETURN_IF_ERROR(core->Restore());
   return std::unique_ptr<Core>(std::move(core));
@@ -56,19 +61,19 @@ Status CoreImpl::Restore() {
     for (const store::ModelRecord& rec : snap.models) {
       auto prepared = PrepareEntry(rec, /*verify_checksums=*/false);
       ModelEntry e;
+      std::string broken;  // why it cannot load at all
       if (prepared.ok()) {
         e = std::move(prepared).value();
         Status st = ResolveDepsLocked(rec.id, *e.manifest, &e.deps);
-        if (!st.ok()) {
-          e.state = ModelState::kFailed;
-          e.reason = "restore: " + st.message();
-        }
+        if (!st.ok()) broken = "restore: " + st.message();
       } else {
         e.rec = rec;
-        e.state = ModelState::kFailed;
-        e.reason = "restore: " + prepared.status().message();
+        broken = "restore: " + prepared.status().message();
       }
-      if (e.state == ModelState::kFailed) spdlog::warn("model {}: {}", rec.id, e.reason);
+      if (!broken.empty()) {
+        spdlog::warn("model {}: {}", rec.id, broken);
+        (void)TransitionLocked(e, LifecycleEvent::kLoadRefused, broken);  // REGISTERED -> FAILED
+      }
       names_[rec.name].versions.push_back({rec.version, rec.seq});
       models_.emplace(rec.id, std::move(e));
       if (rec.desired_loaded) to_load.push_back(rec.id);
@@ -76,12 +81,23 @@ Status CoreImpl::Restore() {
   }
   spdlog::info("registry: {} models restored from {}", snap.models.size(),
                (options_.state_dir / "registry.db").string());
-  if (!options_.restore) return Status::Ok();
-  for (const std::string& id : to_load) {
+  if (!options_.restore) to_load.clear();
+  if (options_.restore_in_background && !to_load.empty()) {
+    spdlog::info("restore: loading {} models in the background", to_load.size());
+    restore_thread_ = std::thread([this, to_load] { RestoreLoads(to_load); });
+  } else {
+    RestoreLoads(to_load);
+  }
+  return Status::Ok();
+}
+
+void CoreImpl::RestoreLoads(const std::vector<std::string>& ids) {
+  for (const std::string& id : ids) {
     Status st = LoadWithDeps(id, /*persist=*/false);
     if (!st.ok()) spdlog::warn("restore: model {} did not load: {}", id, st.message());
   }
-  return Status::Ok();
+  ready_.store(true);
+  if (!ids.empty()) spdlog::info("restore: done, {} models", ids.size());
 }
 
 std::string CoreImpl::CacheDir(const std::string& id) const {
@@ -125,11 +141,18 @@ std::vector<std::string> CoreImpl::DependentsLocked(const std::string& id) const
   return out;
 }
 
-void CoreImpl::SetStateLocked(ModelEntry& e, ModelState to, std::string reason) {
-  e.state = to;
-  e.reason = std::move(reason);
+Status CoreImpl::TransitionLocked(ModelEntry& e, LifecycleEvent event, std::string reason) {
+  const ModelState from = e.life.state();
+  std::optional<ModelState> to = e.life.Apply(event, std::move(reason));
+  if (!to) {
+    std::string what = std::string("model ") + e.rec.id + ": illegal transition " +
+                       ModelStateName(from) + " --" + LifecycleEventName(event) + "-->";
+    spdlog::error("{}", what);
+    return Internal(what);
+  }
   cv_.notify_all();
-  NotifyState(e.rec.id, to);
+  NotifyState(e.rec.id, *to);
+  return Status::Ok();
 }
 
 ModelStatus CoreImpl::StatusLocked(const ModelEntry& e) const {
@@ -137,8 +160,8 @@ ModelStatus CoreImpl::StatusLocked(const ModelEntry& e) const {
   s.id = e.rec.id;
   s.name = e.rec.name;
   s.version = e.rec.version;
-  s.state = e.state;
-  s.reason = e.reason;
+  s.state = e.life.state();
+  s.reason = e.life.reason();
   s.execution_format = e.rec.execution_format;
   s.framework = e.rec.framework;
   s.plugin = e.plugin ? e.plugin->name : "";
@@ -200,32 +223,37 @@ CoreStats CoreImpl::Stats() const {
   s.uptime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   Lock lock(mu_);
   s.models_registered = models_.size();
-  for (const auto& [id, e] : models_) s.models_ready += e.state == ModelState::kReady ? 1 : 0;
+  for (const auto& [id, e] : models_) s.models_ready += Serving(e.life.state()) ? 1 : 0;
   return s;
 }
 
 void CoreImpl::Shutdown() {
-  std::vector<std::string> ids;
   {
     Lock lock(mu_);
     if (shutting_down_) {
       cv_.wait(lock, [&] { return shut_down_; });
       return;
     }
-    shutting_down_ = true;
+    shutting_down_ = true;  // no new loads: a background restore stops after its current one
     cv_.notify_all();
-    for (const auto& [id, e] : models_) ids.push_back(id);
+  }
+  if (restore_thread_.joinable()) restore_thread_.join();
+  std::vector<std::string> ids;
+  {
+    Lock lock(mu_);
+    ids = policy::UnloadOrder(GraphLocked());  // dependents before their dependencies
   }
   spdlog::info("core: shutting down, unloading {} models", ids.size());
-  // Dependents first: reverse registration order is a safe approximation.
-  std::reverse(ids.begin(), ids.end());
   for (const std::string& id : ids) {
     Status st = UnloadOne(id, /*persist=*/false);
     if (!st.ok() && st.code() != StatusCode::kNotFound) {
       spdlog::warn("shutdown: unload {}: {}", id, st.message());
     }
   }
-  store_->Close();
+  {
+    std::lock_guard<std::mutex> mutations(mutation_mu_);  // no store write in progress
+    store_->Close();
+  }
   Lock lock(mu_);
   shut_down_ = true;
   cv_.notify_all();

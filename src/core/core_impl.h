@@ -1,7 +1,16 @@
 // CoreImpl: the mechanism behind mlos::core::Core. It keeps the live registry in memory (one
-// mutex, one condition variable for state changes), writes desired state through the
-// RegistryStore, performs state transitions via state_machine.h and asks policy.h what to do.
-// Plugin calls (load, unload, infer) run outside the lock.
+// mutex, mu_, and one condition variable for state changes), writes desired state through the
+// RegistryStore and asks policy.h what to do. Every state change goes through TransitionLocked,
+// which applies state_machine.h's table (ModelEntry::life can change no other way).
+//
+// Locks. mu_ guards the in-memory registry and is taken by every request (AcquireForInfer), so
+// nothing slow runs under it: plugin calls (load, unload, infer) and store writes run outside
+// it. mutation_mu_ serialises the mutations that write to the store (register, unregister,
+// desired load state, defaults, aliases) and is held across the write: a mutation checks and
+// computes under mu_, releases mu_, writes the store, then takes mu_ again to publish (or, when
+// the write failed, to undo its reservation), so a refused request changes nothing and memory
+// always matches the store. Order: mutation_mu_ before mu_; never wait for a load or an unload
+// while holding mutation_mu_.
 //
 // Split by concern: core_impl.cc (create, restore, queries, shutdown), core_register.cc
 // (register, unregister), core_lifecycle.cc (load, unload, defaults, aliases), core_infer.cc.
@@ -14,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/core.h"
@@ -34,8 +44,7 @@ struct ModelEntry {
   const Plugin* plugin = nullptr;  // null when no plugin serves the format (after a restart)
   std::string model_path;          // the execution file (absolute)
   std::vector<std::string> deps;   // resolved dependency ids
-  ModelState state = ModelState::kRegistered;
-  std::string reason;              // why FAILED
+  Lifecycle life;                  // state and why FAILED; changed only by TransitionLocked
   std::shared_ptr<LoadedModel> loaded;  // set while READY
   double load_time_ms = 0;
   bool removing = false;           // Unregister in progress: no new loads or requests
@@ -54,7 +63,13 @@ class CoreImpl final : public Core {
            std::unique_ptr<PluginHost> plugins);
   ~CoreImpl() override;
 
-  // Rebuilds the registry from the store; loads desired models when options.restore.
+  // Core::Create with a given store (tests wrap the SQLite one): discovers plugins, then
+  // Restore().
+  static Result<std::unique_ptr<Core>> Create(const CoreOptions& options,
+                                              std::unique_ptr<store::RegistryStore> store);
+
+  // Rebuilds the registry from the store; when options.restore, loads the models desired
+  // loaded: before returning, or on restore_thread_ when options.restore_in_background.
   Status Restore();
 
   void SetObserver(CoreObserver* observer) override { observer_.store(observer); }
@@ -70,6 +85,7 @@ class CoreImpl final : public Core {
   Result<ModelStatus> Get(const std::string& id) const override;
   std::vector<PluginStatus> Plugins() const override;
   CoreStats Stats() const override;
+  bool Ready() const override { return ready_.load(); }
   Result<InferResponse> Infer(InferRequest request) override;
   void Shutdown() override;
 
@@ -83,7 +99,9 @@ class CoreImpl final : public Core {
   Result<std::string> ResolveLocked(const std::string& ref, const std::string& version) const;
   policy::DepGraph GraphLocked() const;
   std::vector<std::string> DependentsLocked(const std::string& id) const;
-  void SetStateLocked(ModelEntry& e, ModelState to, std::string reason = "");
+  // The one place a model's state changes: applies `event` through the transition table,
+  // wakes waiters and tells the observer. kInternal (state unchanged) when the table refuses.
+  Status TransitionLocked(ModelEntry& e, LifecycleEvent event, std::string reason = "");
   Result<ModelEntry> PrepareEntry(const store::ModelRecord& rec, bool verify_checksums) const;
   Status ResolveDepsLocked(const std::string& id, const mpf::Manifest& m,
                            std::vector<std::string>* deps) const;
@@ -95,6 +113,11 @@ class CoreImpl final : public Core {
   Status LoadWithDeps(const std::string& id, bool persist);
   // Drains and unloads; records desired_loaded=false when `persist`.
   Status UnloadOne(const std::string& id, bool persist);
+  // Records the desired load state of `id` in the store, then in memory (no-op when equal).
+  // Takes mutation_mu_ and mu_ itself (neither may be held).
+  Status PersistDesiredLoaded(const std::string& id, bool desired_loaded);
+  // Loads `ids` (restore): each ends READY or FAILED, or is skipped at shutdown; then Ready().
+  void RestoreLoads(const std::vector<std::string>& ids);
   // Points the name's default at `next` once `next.current` is loaded.
   Result<ModelStatus> SwitchDefault(const std::string& name, const std::string& version,
                                     bool rollback);
@@ -115,12 +138,15 @@ class CoreImpl final : public Core {
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::atomic<uint64_t> requests_{0}, errors_{0}, next_request_id_{1};
 
+  std::mutex mutation_mu_;                    // see "Locks" above; before mu_
   mutable std::mutex mu_;
   std::condition_variable cv_;               // any state change
   std::map<std::string, ModelEntry> models_;  // by id; guarded by mu_
   std::map<std::string, NameEntry> names_;    // by "ns/name"; guarded by mu_
   bool shutting_down_ = false;                // guarded by mu_
   bool shut_down_ = false;                    // guarded by mu_
+  std::atomic<bool> ready_{false};            // restore finished (Ready())
+  std::thread restore_thread_;                // background restore; joined by Shutdown
 };
 
 }  // namespace mlos::core

@@ -31,7 +31,7 @@ Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
       return NotFound("model " + *id + " is not registered");
     }
     ModelEntry& e = it->second;
-    if (e.state == ModelState::kReady) {
+    if (Serving(e.life.state())) {
       e.loaded->Begin();
       *model = e.loaded;
       return Status::Ok();
@@ -39,7 +39,7 @@ Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
     if (Expired(request)) {
       return Status(StatusCode::kDeadlineExceeded, "deadline exceeded waiting for model " + *id);
     }
-    if (Transitioning(e.state)) {
+    if (Transitioning(e.life.state())) {
       // Wait for the load/unload to finish (or the deadline), then look again.
       if (request.deadline) {
         cv_.wait_until(lock, *request.deadline);
@@ -49,8 +49,8 @@ Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
       --attempt;  // waiting for a transition is not an attempt
       continue;
     }
-    if (e.state == ModelState::kFailed) {
-      return Unavailable("model " + *id + " failed to load: " + e.reason);
+    if (e.life.state() == ModelState::kFailed) {
+      return Unavailable("model " + *id + " failed to load: " + e.life.reason());
     }
     if (!options_.lazy_load) return Unavailable("model " + *id + " is not loaded");
     lock.unlock();

@@ -38,22 +38,18 @@ Status CoreImpl::LoadOne(const std::string& id) {
       return NotFound("model " + id + " is not registered");
     }
     e = &it->second;
-    if (e->state == ModelState::kReady) return Status::Ok();
-    if (!Transitioning(e->state)) break;
+    if (Serving(e->life.state())) return Status::Ok();
+    if (!Transitioning(e->life.state())) break;
     cv_.wait(lock);
   }
   if (!e->plugin || !e->manifest) {
-    std::string reason = e->reason.empty() ? "no plugin serves execution format \"" +
-                                                 e->rec.execution_format + "\""
-                                           : e->reason;
-    SetStateLocked(*e, ModelState::kFailed, reason);
+    std::string reason = e->life.reason().empty() ? "no plugin serves execution format \"" +
+                                                        e->rec.execution_format + "\""
+                                                  : e->life.reason();
+    MLOS_RETURN_IF_ERROR(TransitionLocked(*e, LifecycleEvent::kLoadRefused, reason));
     return FailedPrecondition("model " + id + ": " + reason);
   }
-  if (!NextState(e->state, LifecycleEvent::kLoad)) {
-    return Internal(std::string("model ") + id + ": cannot load in state " +
-                    ModelStateName(e->state));
-  }
-  SetStateLocked(*e, ModelState::kLoading);
+  MLOS_RETURN_IF_ERROR(TransitionLocked(*e, LifecycleEvent::kLoad));
   const Plugin* plugin = e->plugin;
   LoadParams params{id, e->rec.path, e->model_path, e->manifest_json, CacheDir(id)};
   auto manifest = e->manifest;
@@ -83,15 +79,34 @@ Status CoreImpl::LoadOne(const std::string& id) {
   if (loaded.ok()) {
     e->loaded = std::shared_ptr<LoadedModel>(std::move(loaded).value());
     e->load_time_ms = ms;
-    SetStateLocked(*e, ModelState::kReady);
+    st = TransitionLocked(*e, LifecycleEvent::kLoaded);  // LOADING -> READY: cannot fail
     spdlog::info("loaded {} in {:.1f} ms", id, ms);
   } else {
     st = loaded.status();
-    SetStateLocked(*e, ModelState::kFailed, st.message());
+    (void)TransitionLocked(*e, LifecycleEvent::kLoadFailed, st.message());  // LOADING -> FAILED
     spdlog::warn("load {} failed: {}", id, st.message());
   }
   if (CoreObserver* o = observer_.load()) o->OnLoad(id, st.ok(), ms);
   return st.WithPrefix("load " + id);
+}
+
+Status CoreImpl::PersistDesiredLoaded(const std::string& id, bool desired_loaded) {
+  std::lock_guard<std::mutex> mutations(mutation_mu_);
+  {
+    Lock lock(mu_);
+    if (shutting_down_) return Unavailable("core is shutting down");
+    auto it = models_.find(id);
+    if (it == models_.end() || it->second.removing) {
+      return NotFound("model " + id + " is not registered");
+    }
+    if (it->second.rec.desired_loaded == desired_loaded) return Status::Ok();
+  }
+  // Outside mu_: requests keep running. mutation_mu_ keeps the entry (Unregister erases under
+  // it) and its desired state (only written under it) as they were checked.
+  MLOS_RETURN_IF_ERROR(store_->SetDesiredLoaded(id, desired_loaded));
+  Lock lock(mu_);
+  models_.at(id).rec.desired_loaded = desired_loaded;
+  return Status::Ok();
 }
 
 Status CoreImpl::LoadWithDeps(const std::string& id, bool persist) {
@@ -103,11 +118,8 @@ Status CoreImpl::LoadWithDeps(const std::string& id, bool persist) {
       return NotFound("model " + id + " is not registered");
     }
     MLOS_ASSIGN_OR_RETURN(order, policy::LoadOrder(GraphLocked(), id));
-    if (persist && !it->second.rec.desired_loaded) {
-      MLOS_RETURN_IF_ERROR(store_->SetDesiredLoaded(id, true));
-      it->second.rec.desired_loaded = true;
-    }
   }
+  if (persist) MLOS_RETURN_IF_ERROR(PersistDesiredLoaded(id, true));
   for (const std::string& dep : order) {
     Status st = LoadOne(dep);
     if (!st.ok() && dep != id) {
@@ -120,25 +132,28 @@ Status CoreImpl::LoadWithDeps(const std::string& id, bool persist) {
 }
 
 Status CoreImpl::UnloadOne(const std::string& id, bool persist) {
+  if (persist) {
+    // First the store (a refused write changes nothing), then the unload.
+    MLOS_RETURN_IF_ERROR(PersistDesiredLoaded(id, false));
+  }
   Lock lock(mu_);
   ModelEntry* e = nullptr;
   while (true) {
     auto it = models_.find(id);
     if (it == models_.end()) return NotFound("model " + id + " is not registered");
     e = &it->second;
-    if (!Transitioning(e->state)) break;
+    if (!Transitioning(e->life.state())) break;
     cv_.wait(lock);
   }
   if (persist && e->rec.desired_loaded) {
-    MLOS_RETURN_IF_ERROR(store_->SetDesiredLoaded(id, false));
-    e->rec.desired_loaded = false;
-  }
-  if (e->state == ModelState::kFailed) {
-    SetStateLocked(*e, ModelState::kUnloaded);
+    // A Load recorded after ours: it comes later, and wants the model loaded.
     return Status::Ok();
   }
-  if (e->state != ModelState::kReady) return Status::Ok();
-  SetStateLocked(*e, ModelState::kUnloading);
+  if (e->life.state() == ModelState::kFailed) {
+    return TransitionLocked(*e, LifecycleEvent::kUnload);  // FAILED -> UNLOADED
+  }
+  if (!Serving(e->life.state())) return Status::Ok();
+  MLOS_RETURN_IF_ERROR(TransitionLocked(*e, LifecycleEvent::kUnload));  // READY -> UNLOADING
   std::shared_ptr<LoadedModel> model = std::move(e->loaded);
   e->loaded.reset();
   lock.unlock();
@@ -149,7 +164,7 @@ Status CoreImpl::UnloadOne(const std::string& id, bool persist) {
 
   lock.lock();
   e = &models_.at(id);  // UNLOADING entries are never erased
-  SetStateLocked(*e, ModelState::kUnloaded);
+  MLOS_RETURN_IF_ERROR(TransitionLocked(*e, LifecycleEvent::kUnloaded));
   spdlog::info("unloaded {}", id);
   return Status::Ok();
 }
@@ -179,34 +194,43 @@ Result<ModelStatus> CoreImpl::SwitchDefault(const std::string& name, const std::
                                             bool rollback) {
   const std::string id = name + "@" + version;
   MLOS_RETURN_IF_ERROR(LoadWithDeps(id, /*persist=*/true));
-  Lock lock(mu_);
-  auto it = models_.find(id);
-  if (it == models_.end() || it->second.removing) {
-    return NotFound("model " + id + " is not registered");
-  }
-  if (it->second.state != ModelState::kReady) {
-    return FailedPrecondition("model " + id + " is " + ModelStateName(it->second.state) +
-                              " (unloaded while switching); the default is unchanged");
-  }
-  NameEntry& n = names_[name];
+  std::lock_guard<std::mutex> mutations(mutation_mu_);
   store::DefaultRecord next;
-  if (rollback) {
-    std::set<std::string> registered;
-    for (const auto& v : n.versions) registered.insert(v.version);
-    auto plan = policy::NextDefaultOnRollback(n.defaults, registered);
-    if (!plan || plan->current != version) {
-      return FailedPrecondition("the defaults of " + name + " changed during the rollback; retry");
+  {
+    Lock lock(mu_);
+    if (shutting_down_) return Unavailable("core is shutting down");
+    auto it = models_.find(id);
+    if (it == models_.end() || it->second.removing) {
+      return NotFound("model " + id + " is not registered");
     }
-    next = *plan;
-  } else {
-    next = policy::DefaultsAfterSet(n.defaults, version);
+    if (!Serving(it->second.life.state())) {
+      return FailedPrecondition("model " + id + " is " + ModelStateName(it->second.life.state()) +
+                                " (unloaded while switching); the default is unchanged");
+    }
+    const NameEntry& n = names_.at(name);
+    if (rollback) {
+      std::set<std::string> registered;
+      for (const auto& v : n.versions) registered.insert(v.version);
+      auto plan = policy::NextDefaultOnRollback(n.defaults, registered);
+      if (!plan || plan->current != version) {
+        return FailedPrecondition("the defaults of " + name +
+                                  " changed during the rollback; retry");
+      }
+      next = *plan;
+    } else {
+      next = policy::DefaultsAfterSet(n.defaults, version);
+    }
   }
+  // Outside mu_ (requests keep running); under mutation_mu_ nothing else changes the defaults.
+  // The version was READY when checked: an unload racing with this switch is ordered after it.
   MLOS_RETURN_IF_ERROR(store_->PutDefaults(name, next));
+  Lock lock(mu_);
+  NameEntry& n = names_.at(name);
   std::string old = n.defaults.current;
   n.defaults = next;
   spdlog::info("{}: default {} -> {}{}", name, old.empty() ? "(none)" : old, version,
                rollback ? " (rollback)" : "");
-  return StatusLocked(it->second);
+  return StatusLocked(models_.at(id));
 }
 
 Result<ModelStatus> CoreImpl::SetDefault(const std::string& name, const std::string& version) {
@@ -246,28 +270,37 @@ Result<ModelStatus> CoreImpl::Rollback(const std::string& name) {
 
 Result<ModelStatus> CoreImpl::SetAlias(const std::string& name, const std::string& alias,
                                        const std::string& version) {
-  Lock lock(mu_);
-  if (shutting_down_) return Unavailable("core is shutting down");
-  auto n = names_.find(name);
-  if (n == names_.end() || n->second.versions.empty()) {
-    return NotFound("model " + name + " is not registered");
-  }
-  if (!ValidAlias(alias)) {
-    return InvalidArgument("alias: invalid \"" + alias + "\" (letters, digits, '.', '_', '-')");
-  }
-  for (const auto& v : n->second.versions) {
-    if (v.version == alias) {
-      return InvalidArgument("alias: \"" + alias + "\" is a registered version of " + name);
+  std::lock_guard<std::mutex> mutations(mutation_mu_);
+  {
+    Lock lock(mu_);
+    if (shutting_down_) return Unavailable("core is shutting down");
+    auto n = names_.find(name);
+    if (n == names_.end() || n->second.versions.empty()) {
+      return NotFound("model " + name + " is not registered");
+    }
+    if (!ValidAlias(alias)) {
+      return InvalidArgument("alias: invalid \"" + alias + "\" (letters, digits, '.', '_', '-')");
+    }
+    for (const auto& v : n->second.versions) {
+      if (v.version == alias) {
+        return InvalidArgument("alias: \"" + alias + "\" is a registered version of " + name);
+      }
+    }
+    if (!version.empty()) {
+      auto it = models_.find(name + "@" + version);
+      if (it == models_.end() || it->second.removing) {
+        return NotFound("model " + name + "@" + version + " is not registered");
+      }
     }
   }
-  if (!version.empty() && !models_.count(name + "@" + version)) {
-    return NotFound("model " + name + "@" + version + " is not registered");
-  }
+  // Outside mu_; under mutation_mu_ the name, its versions and aliases stay as checked.
   MLOS_RETURN_IF_ERROR(store_->PutAlias(name, alias, version));
+  Lock lock(mu_);
+  NameEntry& n = names_.at(name);
   if (version.empty()) {
-    n->second.aliases.erase(alias);
+    n.aliases.erase(alias);
   } else {
-    n->second.aliases[alias] = version;
+    n.aliases[alias] = version;
   }
   MLOS_ASSIGN_OR_RETURN(std::string id, ResolveLocked(version.empty() ? name : name + "@" + alias, ""));
   return StatusLocked(models_.at(id));

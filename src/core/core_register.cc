@@ -1,5 +1,6 @@
 // Register and Unregister: validate everything first, then persist, then publish in memory.
-// A bad request changes nothing.
+// A bad request changes nothing. Store writes run under mutation_mu_ but outside mu_ (see
+// core_impl.h), so requests on other models never wait for the disk.
 #include <chrono>
 #include <spdlog/spdlog.h>
 
@@ -137,7 +138,11 @@ Status CoreImpl::ResolveDepsLocked(const std::string& id, const mpf::Manifest& m
       if (!v.ok()) return Status(v.status().code(), v.status().message() + " (needed by " + id + ")");
       version = *v;
     }
-    deps->push_back(ref->name + "@" + version);
+    std::string dep_id = ref->name + "@" + version;
+    if (auto it = models_.find(dep_id); it != models_.end() && it->second.removing) {
+      return FailedPrecondition("dependency " + dep_id + " of " + id + " is being unregistered");
+    }
+    deps->push_back(std::move(dep_id));
   }
   policy::DepGraph g = GraphLocked();
   g[id] = *deps;
@@ -145,8 +150,7 @@ Status CoreImpl::ResolveDepsLocked(const std::string& id, const mpf::Manifest& m
 }
 
 Result<ModelStatus> CoreImpl::Register(const RegisterRequest& request) {
-  Status id_ok = policy::ValidateModelId(request.model_id);
-  if (!id_ok.ok()) return id_ok.WithPrefix("model_id");
+  MLOS_RETURN_IF_ERROR(policy::ValidateRegistrationId(request.model_id, "model_id"));
   if (request.path.empty()) return InvalidArgument("path: required");
   std::error_code ec;
   fs::path dir = fs::weakly_canonical(fs::absolute(request.path, ec), ec);
@@ -184,23 +188,28 @@ Result<ModelStatus> CoreImpl::Register(const RegisterRequest& request) {
   // Reads and hashes files: outside the lock.
   MLOS_ASSIGN_OR_RETURN(ModelEntry e, PrepareEntry(rec, options_.verify_checksums));
 
+  std::lock_guard<std::mutex> mutations(mutation_mu_);
+  store::DefaultRecord defaults;
+  {
+    Lock lock(mu_);
+    if (shutting_down_) return Unavailable("core is shutting down");
+    if (auto it = models_.find(rec.id); it != models_.end()) {
+      if (it->second.rec.path == rec.path) return StatusLocked(it->second);
+      return AlreadyExists("model " + rec.id + " is already registered from " +
+                           it->second.rec.path);
+    }
+    MLOS_RETURN_IF_ERROR(ResolveDepsLocked(rec.id, *e.manifest, &e.deps));
+    defaults = policy::DefaultsAfterRegister(SnapshotLocked(rec.name).defaults, rec.version);
+  }
+  // Outside mu_; under mutation_mu_ the id stays free and the dependencies and defaults stay
+  // as computed (every change to them is a mutation).
+  MLOS_RETURN_IF_ERROR(store_->PutModel(e.rec, &defaults));
+
   Lock lock(mu_);
-  if (shutting_down_) return Unavailable("core is shutting down");
-  if (auto it = models_.find(rec.id); it != models_.end()) {
-    if (it->second.rec.path == rec.path) return StatusLocked(it->second);
-    return AlreadyExists("model " + rec.id + " is already registered from " + it->second.rec.path);
-  }
-  MLOS_RETURN_IF_ERROR(ResolveDepsLocked(rec.id, *e.manifest, &e.deps));
-  NameEntry& n = names_[rec.name];
-  store::DefaultRecord defaults = policy::DefaultsAfterRegister(n.defaults, rec.version);
-  Status st = store_->PutModel(e.rec, &defaults);
-  if (!st.ok()) {
-    if (n.versions.empty() && n.aliases.empty() && n.defaults.current.empty()) names_.erase(rec.name);
-    return st;
-  }
   int64_t seq = 0;
   for (const auto& [id, other] : models_) seq = std::max(seq, other.rec.seq);
   e.rec.seq = seq + 1;  // registration order in memory (the store keeps its own)
+  NameEntry& n = names_[rec.name];
   n.versions.push_back({rec.version, e.rec.seq});
   n.defaults = defaults;
   auto [it, inserted] = models_.emplace(rec.id, std::move(e));
@@ -212,6 +221,7 @@ Result<ModelStatus> CoreImpl::Register(const RegisterRequest& request) {
 
 Status CoreImpl::Unregister(const std::string& id) {
   {
+    std::lock_guard<std::mutex> mutations(mutation_mu_);  // no dependent is being registered
     Lock lock(mu_);
     if (shutting_down_) return Unavailable("core is shutting down");
     auto it = models_.find(id);
@@ -225,30 +235,43 @@ Status CoreImpl::Unregister(const std::string& id) {
       return FailedPrecondition("model " + id + " is needed by " + list +
                                 "; unregister those first");
     }
-    it->second.removing = true;
+    it->second.removing = true;  // reserved: no new loads, requests or dependents
     cv_.notify_all();
   }
+  // Drains requests in flight: holds neither lock.
   Status st = UnloadOne(id, /*persist=*/false);
+
+  std::lock_guard<std::mutex> mutations(mutation_mu_);
+  store::DefaultRecord defaults;
+  std::vector<policy::VersionEntry> remaining;
+  {
+    Lock lock(mu_);
+    auto it = models_.find(id);
+    if (it == models_.end()) return NotFound("model " + id + " is not registered");
+    if (!st.ok()) {
+      it->second.removing = false;
+      cv_.notify_all();
+      return st;
+    }
+    const NameEntry& n = names_.at(it->second.rec.name);
+    for (const auto& v : n.versions) {
+      if (v.version != it->second.rec.version) remaining.push_back(v);
+    }
+    defaults = policy::DefaultsAfterUnregister(n.defaults, it->second.rec.version, remaining);
+  }
+  // Outside mu_: the entry stays reserved (removing) while the store forgets it.
+  st = store_->DeleteModel(id, defaults);
+
   Lock lock(mu_);
   auto it = models_.find(id);
-  if (it == models_.end()) return NotFound("model " + id + " is not registered");
-  if (!st.ok()) {
+  if (!st.ok() && st.code() != StatusCode::kNotFound) {
     it->second.removing = false;
+    cv_.notify_all();
     return st;
   }
   const std::string name = it->second.rec.name, version = it->second.rec.version;
-  NameEntry& n = names_[name];
-  std::vector<policy::VersionEntry> remaining;
-  for (const auto& v : n.versions) {
-    if (v.version != version) remaining.push_back(v);
-  }
-  store::DefaultRecord defaults = policy::DefaultsAfterUnregister(n.defaults, version, remaining);
-  st = store_->DeleteModel(id, defaults);
-  if (!st.ok() && st.code() != StatusCode::kNotFound) {
-    it->second.removing = false;
-    return st;
-  }
   models_.erase(it);
+  NameEntry& n = names_.at(name);
   n.versions = remaining;
   n.defaults = defaults;
   for (auto a = n.aliases.begin(); a != n.aliases.end();) {

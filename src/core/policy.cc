@@ -10,13 +10,13 @@
 namespace mlos::core::policy {
 namespace {
 
-bool AllChars(const std::string& s, const char* extra) {
+bool AllChars(std::string_view s, const char* extra) {
   return std::all_of(s.begin(), s.end(), [&](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || std::strchr(extra, c) != nullptr;
   });
 }
 
-bool ValidSegment(const std::string& s) {
+bool ValidSegment(std::string_view s) {
   return !s.empty() && s != "." && s != ".." && s.size() <= 128 && AllChars(s, "._-");
 }
 
@@ -91,7 +91,28 @@ bool Registered(const NameSnapshot& snap, const std::string& version) {
 
 }  // namespace
 
+Status ValidateModelId(std::string_view id, std::string_view what) {
+  const std::string w(what);
+  if (id.empty()) return InvalidArgument(w + " is empty");
+  for (char c : id) {
+    if (c == '\0') return InvalidArgument(w + " contains a NUL byte");
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return InvalidArgument(w + " contains a control character");
+    }
+    if (c == '\\') return InvalidArgument(w + " contains a backslash");
+  }
+  if (id.find("..") != std::string_view::npos) {
+    return InvalidArgument(w + " '" + std::string(id) + "' contains '..'");
+  }
+  if (id.front() == '/') return InvalidArgument(w + " '" + std::string(id) + "' starts with '/'");
+  return Status::Ok();
+}
+
 Result<ModelRef> ParseModelRef(const std::string& ref, const std::string& version_override) {
+  MLOS_RETURN_IF_ERROR(ValidateModelId(ref, "model reference"));
+  if (!version_override.empty()) {
+    MLOS_RETURN_IF_ERROR(ValidateModelId(version_override, "model version"));
+  }
   ModelRef out;
   size_t at = ref.find('@');
   out.name = ref.substr(0, at);
@@ -109,23 +130,24 @@ Result<ModelRef> ParseModelRef(const std::string& ref, const std::string& versio
   return out;
 }
 
-Status ValidateModelId(const std::string& id) {
+Status ValidateRegistrationId(std::string_view id_view, std::string_view what) {
+  MLOS_RETURN_IF_ERROR(ValidateModelId(id_view, what));
+  const std::string id(id_view), w(what);
   const std::string expected = " (expected \"namespace/name@version\")";
   size_t at = id.find('@');
-  if (id.empty()) return InvalidArgument("required");
   if (at == std::string::npos || id.find('@', at + 1) != std::string::npos) {
-    return InvalidArgument("invalid id \"" + id + "\"" + expected);
+    return InvalidArgument(w + " \"" + id + "\" is not of the form" + expected);
   }
   std::string name = id.substr(0, at), version = id.substr(at + 1);
   if (name.find('/') == std::string::npos) {
-    return InvalidArgument("invalid id \"" + id + "\": no namespace" + expected);
+    return InvalidArgument(w + " \"" + id + "\" has no namespace" + expected);
   }
   size_t start = 0;
   while (true) {
     size_t slash = name.find('/', start);
     std::string seg = name.substr(start, slash - start);
     if (!ValidSegment(seg)) {
-      return InvalidArgument("invalid id \"" + id + "\": bad segment \"" + seg +
+      return InvalidArgument(w + " \"" + id + "\": bad segment \"" + seg +
                              "\" (letters, digits, '.', '_', '-'; no empty, \".\" or \"..\")");
     }
     if (slash == std::string::npos) break;
@@ -133,7 +155,7 @@ Status ValidateModelId(const std::string& id) {
   }
   if (version.empty() || version == "." || version == ".." || version.size() > 128 ||
       !AllChars(version, "._+-")) {
-    return InvalidArgument("invalid id \"" + id + "\": bad version \"" + version +
+    return InvalidArgument(w + " \"" + id + "\": bad version \"" + version +
                            "\" (letters, digits, '.', '_', '+', '-')");
   }
   return Status::Ok();
@@ -250,6 +272,25 @@ Result<std::vector<std::string>> LoadOrder(const DepGraph& graph, const std::str
     return Status::Ok();
   };
   MLOS_RETURN_IF_ERROR(visit(root));
+  return order;
+}
+
+std::vector<std::string> UnloadOrder(const DepGraph& graph) {
+  std::vector<std::string> order;  // dependencies first
+  std::set<std::string> done, on_stack;
+  std::function<void(const std::string&)> visit = [&](const std::string& id) {
+    if (done.count(id) || on_stack.count(id)) return;  // on_stack: a cycle, cut here
+    on_stack.insert(id);
+    auto deps = graph.find(id);
+    if (deps != graph.end()) {
+      for (const std::string& d : deps->second) visit(d);
+    }
+    on_stack.erase(id);
+    done.insert(id);
+    order.push_back(id);
+  };
+  for (const auto& [id, deps] : graph) visit(id);
+  std::reverse(order.begin(), order.end());
   return order;
 }
 

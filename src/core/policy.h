@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -20,14 +21,25 @@ struct ModelRef {
   std::string name;       // "ns/name"
   std::string requested;  // "" = the default version
 };
+
+// Checks a model id, name, version or reference taken from a request (a URL, a body, a frame):
+// non-empty, no NUL, control character or backslash, no ".." and no leading '/' (ids become
+// paths in places). kInvalidArgument naming `what`, exactly:
+//   "<what> is empty", "<what> contains a NUL byte", "<what> contains a control character",
+//   "<what> contains a backslash", "<what> '<id>' contains '..'", "<what> '<id>' starts with '/'".
+// The one implementation: every front-end and the core use it.
+Status ValidateModelId(std::string_view id, std::string_view what = "model id");
+
 // Splits at '@'; `version_override` (InferRequest::version), when non-empty, replaces the part
-// after '@'. kInvalidArgument on an empty name or several '@'.
+// after '@'. kInvalidArgument when ValidateModelId refuses the reference ("model reference") or
+// the override ("model version"), on an empty name or several '@'.
 Result<ModelRef> ParseModelRef(const std::string& ref, const std::string& version_override = "");
 
-// Validates a registration id "ns/name@version": namespace and name segments of letters,
-// digits, '.', '_', '-' (no empty, "." or ".." segments), version of letters, digits, '.', '_',
-// '+', '-'. The message says what is wrong (without a field prefix).
-Status ValidateModelId(const std::string& id);
+// The stricter form a registration id must have, "ns/name@version": ValidateModelId(id, what)
+// first (same messages), then namespace and name segments of letters, digits, '.', '_', '-'
+// (no empty, "." or ".." segments) and a version of letters, digits, '.', '_', '+', '-';
+// kInvalidArgument whose message starts with `what`.
+Status ValidateRegistrationId(std::string_view id, std::string_view what = "model id");
 
 // -1, 0, 1. Semantic versions compare by semver precedence; any semver sorts above a
 // non-semver; two non-semvers compare as strings.
@@ -79,6 +91,10 @@ store::DefaultRecord DefaultsAfterUnregister(const store::DefaultRecord& default
 // `dependency cycle: a@1 -> b@1 -> a@1`. An id missing from the graph has no dependencies.
 using DepGraph = std::map<std::string, std::vector<std::string>>;
 Result<std::vector<std::string>> LoadOrder(const DepGraph& graph, const std::string& root);
+// The order to unload every model of the graph (shutdown): dependents before their
+// dependencies, each id (keys and the ids they name) once; unrelated ids in reverse id order.
+// Never fails: the ids of a cycle (which registration refuses) still appear once.
+std::vector<std::string> UnloadOrder(const DepGraph& graph);
 
 // Picks the version of `name` that satisfies `constraint` for a dependency: the default when it
 // satisfies, else the highest satisfying version. kFailedPrecondition when none does, or when

@@ -1,5 +1,7 @@
 #include "core/state_machine.h"
 
+#include <utility>
+
 namespace mlos::core {
 
 const char* ModelStateName(ModelState s) {
@@ -19,6 +21,7 @@ const char* LifecycleEventName(LifecycleEvent e) {
     case LifecycleEvent::kLoad: return "load";
     case LifecycleEvent::kLoaded: return "loaded";
     case LifecycleEvent::kLoadFailed: return "load_failed";
+    case LifecycleEvent::kLoadRefused: return "load_refused";
     case LifecycleEvent::kUnload: return "unload";
     case LifecycleEvent::kUnloaded: return "unloaded";
   }
@@ -38,6 +41,9 @@ std::optional<ModelState> NextState(ModelState from, LifecycleEvent event) {
     case E::kLoadFailed:
       if (from == S::kLoading) return S::kFailed;
       return std::nullopt;
+    case E::kLoadRefused:
+      if (from == S::kRegistered || from == S::kUnloaded || from == S::kFailed) return S::kFailed;
+      return std::nullopt;
     case E::kUnload:
       if (from == S::kReady) return S::kUnloading;
       if (from == S::kFailed) return S::kUnloaded;
@@ -47,6 +53,14 @@ std::optional<ModelState> NextState(ModelState from, LifecycleEvent event) {
       return std::nullopt;
   }
   return std::nullopt;
+}
+
+std::optional<ModelState> Lifecycle::Apply(LifecycleEvent event, std::string reason) {
+  std::optional<ModelState> next = NextState(state_, event);
+  if (!next) return std::nullopt;
+  state_ = *next;
+  reason_ = std::move(reason);
+  return next;
 }
 
 }  // namespace mlos::core

@@ -1,19 +1,24 @@
-// The model lifecycle state machine: the one table of legal transitions. The core asks it
-// before every state change, so an illegal move is a bug caught in one place.
+// The model lifecycle state machine: the one table of legal transitions (NextState) and the one
+// type that holds a model's state (Lifecycle). Lifecycle's state can only change through
+// Apply(), which asks the table, so an illegal move is refused in one place and leaves the
+// state as it was.
 //
 //   REGISTERED --load--> LOADING --loaded--> READY --unload--> UNLOADING --unloaded--> UNLOADED
-//                           \--failed--> FAILED                                        |
+//                           \--load_failed--> FAILED                                   |
 //   FAILED / UNLOADED --load--> LOADING  <---------------------------------------------/
+//   REGISTERED / UNLOADED / FAILED --load_refused--> FAILED (cannot be loaded at all: no plugin
+//                                                   serves its format, unreadable at restore)
 //   FAILED --unload--> UNLOADED (clears the failure)
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include "core/core.h"
 
 namespace mlos::core {
 
-enum class LifecycleEvent { kLoad, kLoaded, kLoadFailed, kUnload, kUnloaded };
+enum class LifecycleEvent { kLoad, kLoaded, kLoadFailed, kLoadRefused, kUnload, kUnloaded };
 const char* LifecycleEventName(LifecycleEvent e);
 
 // The state after `event` in state `from`; nullopt when the event is not allowed there.
@@ -25,5 +30,20 @@ inline bool Serving(ModelState s) { return s == ModelState::kReady; }
 inline bool Transitioning(ModelState s) {
   return s == ModelState::kLoading || s == ModelState::kUnloading;
 }
+
+// A model's lifecycle state and the reason of its last transition (why FAILED). Starts
+// REGISTERED. Not thread-safe: the owner guards it (CoreImpl: under its mutex).
+class Lifecycle {
+ public:
+  ModelState state() const { return state_; }
+  const std::string& reason() const { return reason_; }
+  // Moves to NextState(state(), event) and records `reason` (cleared when empty). Returns the
+  // new state, or nullopt and changes nothing when the table does not allow `event` here.
+  std::optional<ModelState> Apply(LifecycleEvent event, std::string reason = "");
+
+ private:
+  ModelState state_ = ModelState::kRegistered;
+  std::string reason_;
+};
 
 }  // namespace mlos::core

@@ -1,4 +1,5 @@
-// Private to src/mpf: what manifest_parse.cc and manifest.cc (validation) share.
+// Private to src/mpf: what manifest_parse.cc and manifest.cc (validation) share; Quote also
+// serves the archive code (archive_internal.h).
 #pragma once
 
 #include <string>

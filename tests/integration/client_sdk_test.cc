@@ -1,10 +1,11 @@
 // The C++ client SDK against the real mlosd on every transport the daemon offers (HTTP always;
-// gRPC and IPC when `mlosd --help` lists --grpc / --ipc): health, metadata, management, sync
-// and async inference with outputs compared across transports, errors carrying the server's
-// message, and shared-memory inference.
+// gRPC and IPC when `mlosd --help` lists --grpc / --ipc): health, metadata, management (defaults,
+// rollback, aliases, dependencies, plugins), sync and async inference with outputs compared
+// across transports, errors carrying the server's message, and shared-memory inference.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -180,18 +181,11 @@ TEST_F(ClientSdkTest, ManagementOnEveryTransport) {
     SCOPED_TRACE(url);
     auto c = Connect(url);
     ASSERT_NE(c, nullptr);
-    // The IPC protocol has no plugin listing and no rollback: a clear kUnimplemented.
-    const bool ipc = url.starts_with("unix://");
     auto plugins = c->ListPlugins();
-    if (ipc) {
-      ASSERT_FALSE(plugins.ok());
-      EXPECT_EQ(plugins.status().code(), mlos::StatusCode::kUnimplemented);
-    } else {
-      ASSERT_TRUE(plugins.ok()) << plugins.status().message();
-      bool has_onnx = false;
-      for (const auto& p : *plugins) has_onnx |= p.name == "onnx" || p.framework == "onnx";
-      EXPECT_TRUE(has_onnx);
-    }
+    ASSERT_TRUE(plugins.ok()) << plugins.status().message();
+    bool has_onnx = false;
+    for (const auto& p : *plugins) has_onnx |= p.name == "onnx" || p.framework == "onnx";
+    EXPECT_TRUE(has_onnx);
 
     const client::ModelInfo v1 = RegisterMlp(*c, "1.0.0");
     const client::ModelInfo v2 = RegisterMlp(*c, "2.0.0");
@@ -216,22 +210,205 @@ TEST_F(ClientSdkTest, ManagementOnEveryTransport) {
     ASSERT_TRUE(unloaded.ok()) << unloaded.status().message();
     EXPECT_NE(unloaded->state, "READY");
 
-    // Rollback answers with the server's verdict (an error message when there is no earlier
-    // default to go back to); over IPC it is not offered.
+    // No default was ever set, so there is none to go back to: the server's verdict.
     auto rb = c->Rollback("test/mlp");
-    if (ipc) {
-      ASSERT_FALSE(rb.ok());
-      EXPECT_EQ(rb.status().code(), mlos::StatusCode::kUnimplemented);
-    } else if (!rb.ok()) {
-      EXPECT_FALSE(rb.status().message().empty());
-      EXPECT_NE(rb.status().code(), mlos::StatusCode::kUnimplemented) << rb.status().message();
-    }
+    ASSERT_FALSE(rb.ok());
+    EXPECT_EQ(rb.status().code(), mlos::StatusCode::kFailedPrecondition) << rb.status().message();
+    EXPECT_NE(rb.status().message().find("test/mlp"), std::string::npos) << rb.status().message();
 
     ASSERT_TRUE(c->Unregister(v1.id).ok());
     ASSERT_TRUE(c->Unregister(v2.id).ok());
     auto after = c->ListModels();
     ASSERT_TRUE(after.ok());
     EXPECT_TRUE(after->empty());
+  }
+}
+
+// An identity model of the testing plugin (loads at once), test/<name>@<version>.
+client::ModelInfo RegisterEcho(client::Client& c, const fs::path& root, const std::string& name,
+                               const std::string& version, const std::string& deps_yaml = "") {
+  Package p = TestingPackage(name, R"({"behavior": "identity"})", version);
+  p.deps_yaml = deps_yaml;
+  const fs::path dir = WritePackage(root, p);
+  client::RegisterRequest r;
+  r.model_id = p.Id();
+  r.path = dir.string();
+  auto m = c.Register(r);
+  EXPECT_TRUE(m.ok()) << p.Id() << ": " << m.status().message();
+  return m.ok() ? *m : client::ModelInfo{};
+}
+
+bool Has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST_F(ClientSdkTest, DefaultsRollbackAndAliasesOnEveryTransport) {
+  for (const std::string& url : urls_) {
+    SCOPED_TRACE(url);
+    auto c = Connect(url);
+    ASSERT_NE(c, nullptr);
+    const fs::path pkgs = tmp_.path() / "echo-pkgs";
+    ASSERT_EQ(RegisterEcho(*c, pkgs, "echo", "1.0.0").id, "test/echo@1.0.0");
+    ASSERT_EQ(RegisterEcho(*c, pkgs, "echo", "2.0.0").id, "test/echo@2.0.0");
+
+    // SetDefault loads the version and makes it the name's default.
+    auto d1 = c->SetDefault("test/echo@1.0.0");
+    ASSERT_TRUE(d1.ok()) << d1.status().message();
+    EXPECT_EQ(d1->id, "test/echo@1.0.0");
+    EXPECT_TRUE(d1->is_default);
+    EXPECT_EQ(d1->state, "READY");
+    auto d2 = c->SetDefault("test/echo@2.0.0");
+    ASSERT_TRUE(d2.ok()) << d2.status().message();
+    EXPECT_TRUE(d2->is_default);
+    auto by_name = c->GetModel("test/echo");
+    ASSERT_TRUE(by_name.ok()) << by_name.status().message();
+    EXPECT_EQ(by_name->version, "2.0.0");
+
+    // A version is required; an unknown version is not found.
+    auto unversioned = c->SetDefault("test/echo");
+    ASSERT_FALSE(unversioned.ok());
+    EXPECT_EQ(unversioned.status().code(), mlos::StatusCode::kInvalidArgument)
+        << unversioned.status().message();
+    auto unknown = c->SetDefault("test/echo@9.9.9");
+    ASSERT_FALSE(unknown.ok());
+    EXPECT_EQ(unknown.status().code(), mlos::StatusCode::kNotFound) << unknown.status().message();
+
+    // Rollback returns to 1.0.0.
+    auto rb = c->Rollback("test/echo");
+    ASSERT_TRUE(rb.ok()) << rb.status().message();
+    EXPECT_EQ(rb->id, "test/echo@1.0.0");
+    EXPECT_TRUE(rb->is_default);
+
+    // Aliases: set, resolve, move, remove.
+    auto set = c->SetAlias("test/echo", "stable", "2.0.0");
+    ASSERT_TRUE(set.ok()) << set.status().message();
+    EXPECT_EQ(set->id, "test/echo@2.0.0");
+    EXPECT_TRUE(Has(set->aliases, "stable"));
+    auto via_alias = c->GetModel("test/echo@stable");
+    ASSERT_TRUE(via_alias.ok()) << via_alias.status().message();
+    EXPECT_EQ(via_alias->id, "test/echo@2.0.0");
+    auto ready = c->ModelReady("test/echo@stable");
+    ASSERT_TRUE(ready.ok()) << ready.status().message();
+    EXPECT_TRUE(*ready);
+    auto moved = c->SetAlias("test/echo", "stable", "1.0.0");
+    ASSERT_TRUE(moved.ok()) << moved.status().message();
+    EXPECT_EQ(moved->id, "test/echo@1.0.0");
+    auto v2 = c->GetModel("test/echo@2.0.0");
+    ASSERT_TRUE(v2.ok());
+    EXPECT_FALSE(Has(v2->aliases, "stable"));
+    auto bad = c->SetAlias("test/echo", "not ok!", "1.0.0");
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.status().code(), mlos::StatusCode::kInvalidArgument) << bad.status().message();
+    auto removed = c->SetAlias("test/echo", "stable", "");
+    ASSERT_TRUE(removed.ok()) << removed.status().message();
+    EXPECT_TRUE(removed->is_default);  // after a removal: the default
+    auto gone = c->GetModel("test/echo@stable");
+    ASSERT_FALSE(gone.ok());
+    EXPECT_EQ(gone.status().code(), mlos::StatusCode::kNotFound) << gone.status().message();
+
+    // ModelReady: false for a registered model that is not loaded, an error for an unknown one.
+    ASSERT_TRUE(c->Unload("test/echo@2.0.0").ok());
+    auto not_ready = c->ModelReady("test/echo@2.0.0");
+    ASSERT_TRUE(not_ready.ok()) << not_ready.status().message();
+    EXPECT_FALSE(*not_ready);
+    auto nope = c->ModelReady("test/nope");
+    ASSERT_FALSE(nope.ok());
+    EXPECT_EQ(nope.status().code(), mlos::StatusCode::kNotFound) << nope.status().message();
+
+    // Dependencies come back as resolved ids.
+    const client::ModelInfo app =
+        RegisterEcho(*c, pkgs, "app", "1.0.0", "      - test/echo@1.0.0\n");
+    EXPECT_EQ(app.dependencies, std::vector<std::string>{"test/echo@1.0.0"});
+    auto got = c->GetModel("test/app@1.0.0");
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    EXPECT_EQ(got->dependencies, std::vector<std::string>{"test/echo@1.0.0"});
+
+    for (const char* id : {"test/app@1.0.0", "test/echo@1.0.0", "test/echo@2.0.0"}) {
+      EXPECT_TRUE(c->Unregister(id).ok()) << id;
+    }
+  }
+}
+
+TEST_F(ClientSdkTest, MetadataAndPluginsAreTheSameOnEveryTransport) {
+  std::vector<client::ServerMetadata> metas;
+  std::vector<std::vector<client::PluginInfo>> plugins;
+  for (const std::string& url : urls_) {
+    SCOPED_TRACE(url);
+    auto c = Connect(url);
+    ASSERT_NE(c, nullptr);
+    auto m = c->GetServerMetadata();
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    EXPECT_FALSE(m->name.empty());
+    EXPECT_FALSE(m->extensions.empty());
+    metas.push_back(*m);
+    auto p = c->ListPlugins();
+    ASSERT_TRUE(p.ok()) << p.status().message();
+    EXPECT_FALSE(p->empty());
+    plugins.push_back(*p);
+  }
+  for (size_t i = 1; i < urls_.size(); ++i) {
+    SCOPED_TRACE(urls_[i]);
+    EXPECT_EQ(metas[i].name, metas[0].name);
+    EXPECT_EQ(metas[i].version, metas[0].version);
+    EXPECT_EQ(metas[i].extensions, metas[0].extensions);
+    ASSERT_EQ(plugins[i].size(), plugins[0].size());
+    for (size_t k = 0; k < plugins[0].size(); ++k) {
+      EXPECT_EQ(plugins[i][k].name, plugins[0][k].name);
+      EXPECT_EQ(plugins[i][k].version, plugins[0][k].version);
+      EXPECT_EQ(plugins[i][k].execution_formats, plugins[0][k].execution_formats);
+      EXPECT_EQ(plugins[i][k].capabilities, plugins[0][k].capabilities);
+      EXPECT_EQ(plugins[i][k].path, plugins[0][k].path);
+    }
+  }
+}
+
+// Ready() is an answer, not an error, while the daemon restores its registry: a model loaded
+// before a restart that takes seconds to load again keeps every transport at "not ready".
+TEST_F(ClientSdkTest, NotReadyWhileTheRegistryIsRestored) {
+  {
+    auto http = Connect(http_url_);
+    ASSERT_NE(http, nullptr);
+    Package p = TestingPackage("slow", R"({"behavior": "identity", "load_sleep_ms": 4000})");
+    client::RegisterRequest r;
+    r.model_id = p.Id();
+    r.path = WritePackage(tmp_.path() / "slow-pkgs", p).string();
+    ASSERT_TRUE(http->Register(r).ok());
+    ASSERT_TRUE(http->Load(p.Id()).ok());
+  }
+  ASSERT_EQ(daemon_->Stop(), 0);
+  // The same state dir, gRPC port and socket path; HTTP on a new port.
+  std::vector<std::string> args;
+  if (!grpc_url_.empty()) args.insert(args.end(), {"--grpc", grpc_url_.substr(7)});
+  if (!ipc_url_.empty()) args.insert(args.end(), {"--ipc", ipc_url_.substr(7)});
+  daemon_ = std::make_unique<Daemon>(tmp_.path() / "state", args);
+  ASSERT_TRUE(daemon_->Start());
+  urls_[0] = http_url_ = "http://127.0.0.1:" + std::to_string(daemon_->port());
+  for (const std::string& url : urls_) {
+    SCOPED_TRACE(url);
+    auto c = Connect(url);
+    ASSERT_NE(c, nullptr);
+    auto ready = c->Ready();
+    ASSERT_TRUE(ready.ok()) << ready.status().message();
+    EXPECT_FALSE(*ready) << "the slow model is still loading";
+    auto model = c->ModelReady("test/slow@1.0.0");
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    EXPECT_FALSE(*model);
+  }
+  for (const std::string& url : urls_) {
+    SCOPED_TRACE(url);
+    auto c = Connect(url);
+    ASSERT_NE(c, nullptr);
+    bool ready = false;
+    for (int i = 0; i < 200 && !ready; ++i) {
+      auto r = c->Ready();
+      ASSERT_TRUE(r.ok()) << r.status().message();
+      ready = *r;
+      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(ready);
+    auto model = c->ModelReady("test/slow@1.0.0");
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    EXPECT_TRUE(*model);
   }
 }
 

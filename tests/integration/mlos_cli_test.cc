@@ -1,5 +1,6 @@
-// The mlos CLI end to end against the real mlosd: health, models, plugins, register, infer with
-// .npy and .json inputs and .npy outputs, --json, and errors (one "mlos: error:" line, exit 1;
+// The mlos CLI end to end against the real mlosd: health, models (defaults, rollback, aliases),
+// plugins, register, infer with .npy and .json inputs and .npy outputs, --json, global options
+// before or after the subcommand, every URL scheme, and errors (one "mlos: error:" line, exit 1;
 // usage errors exit 2).
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -77,6 +78,31 @@ class MlosCliTest : public ::testing::Test {
                   "onnx"});
     EXPECT_EQ(r.code, 0) << r.err;
     return p.Id();
+  }
+
+  // Registers test/echo@<version> (the testing plugin's identity model) over HTTP.
+  std::string RegisterEcho(const std::string& version) {
+    Package p = TestingPackage("echo", R"({"behavior": "identity"})", version);
+    const fs::path dir = WritePackage(tmp_.path() / "pkgs", p);
+    CliRun r = Mlos({"register", dir.string(), "--id", p.Id()});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return p.Id();
+  }
+
+  // Every URL the daemon serves, HTTP first; waits until each answers `health`.
+  std::vector<std::string> AllUrls() {
+    std::vector<std::string> urls = {url_};
+    for (const std::string& url : other_urls_) {
+      CliRun health;
+      for (int attempt = 0; attempt < 50; ++attempt) {  // listeners may lag the HTTP line
+        health = RunMlos({"health", "--url", url}, work_);
+        if (health.code == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      EXPECT_EQ(health.code, 0) << url << ": " << health.err;
+      urls.push_back(url);
+    }
+    return urls;
   }
 
   TempDir tmp_;
@@ -274,6 +300,142 @@ TEST_F(MlosCliTest, Errors) {
   EXPECT_EQ(down.code, 1);
   EXPECT_TRUE(down.err.starts_with("mlos: error: ")) << down.err;
   EXPECT_EQ(std::count(down.err.begin(), down.err.end(), '\n'), 1) << down.err;
+}
+
+// Exactly one "mlos: error: " line on stderr, and the exit code.
+::testing::AssertionResult OneErrorLine(const CliRun& r, int code) {
+  if (r.code != code) {
+    return ::testing::AssertionFailure() << "exit " << r.code << " (want " << code << "): " << r.err;
+  }
+  if (!r.err.starts_with("mlos: error: ")) {
+    return ::testing::AssertionFailure() << "stderr: " << r.err;
+  }
+  if (std::count(r.err.begin(), r.err.end(), '\n') != 1 || r.err.back() != '\n') {
+    return ::testing::AssertionFailure() << "not one line: " << r.err;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(MlosCliTest, DefaultRollbackAndAliasOnEveryTransport) {
+  const std::string v1 = RegisterEcho("1.0.0");
+  const std::string v2 = RegisterEcho("2.0.0");
+  for (const std::string& url : AllUrls()) {
+    SCOPED_TRACE(url);
+    auto run = [&](std::vector<std::string> args) {
+      args.insert(args.end(), {"--url", url});  // global options after the subcommand
+      return RunMlos(args, work_);
+    };
+    CliRun d1 = run({"models", "default", "test/echo", "1.0.0"});
+    ASSERT_EQ(d1.code, 0) << d1.err;
+    EXPECT_NE(d1.out.find("id:          " + v1), std::string::npos) << d1.out;
+    EXPECT_NE(d1.out.find("default:     yes"), std::string::npos) << d1.out;
+    CliRun d2 = run({"models", "default", v2, "--json"});  // NAME@VERSION works too
+    ASSERT_EQ(d2.code, 0) << d2.err;
+    json m2 = json::parse(d2.out);
+    EXPECT_EQ(m2["id"], v2);
+    EXPECT_EQ(m2["is_default"], true);
+    EXPECT_EQ(m2["state"], "READY");
+
+    CliRun rb = run({"--json", "models", "rollback", "test/echo"});
+    ASSERT_EQ(rb.code, 0) << rb.err;
+    EXPECT_EQ(json::parse(rb.out)["id"], v1);
+
+    CliRun set = run({"models", "alias", "test/echo", "stable", "2.0.0", "--json"});
+    ASSERT_EQ(set.code, 0) << set.err;
+    json a = json::parse(set.out);
+    EXPECT_EQ(a["id"], v2);
+    EXPECT_NE(std::find(a["aliases"].begin(), a["aliases"].end(), "stable"), a["aliases"].end())
+        << set.out;
+    CliRun via = run({"--json", "models", "get", "test/echo@stable"});
+    ASSERT_EQ(via.code, 0) << via.err;
+    EXPECT_EQ(json::parse(via.out)["id"], v2);
+    CliRun list = run({"models", "list"});
+    ASSERT_EQ(list.code, 0) << list.err;
+    EXPECT_NE(list.out.find("ALIASES"), std::string::npos) << list.out;
+    EXPECT_NE(list.out.find("stable"), std::string::npos) << list.out;
+
+    CliRun removed = run({"models", "alias", "test/echo", "stable"});  // no VERSION: remove
+    ASSERT_EQ(removed.code, 0) << removed.err;
+    EXPECT_TRUE(OneErrorLine(run({"models", "get", "test/echo@stable"}), 1));
+
+    // Server-side refusals: exit 1, the server's message on one line.
+    CliRun bad_alias = run({"models", "alias", "test/echo", "not ok!", "1.0.0"});
+    EXPECT_TRUE(OneErrorLine(bad_alias, 1));
+    EXPECT_NE(bad_alias.err.find("not ok!"), std::string::npos) << bad_alias.err;
+    CliRun unknown_version = run({"models", "default", "test/echo", "9.9.9"});
+    EXPECT_TRUE(OneErrorLine(unknown_version, 1));
+    EXPECT_NE(unknown_version.err.find("test/echo@9.9.9"), std::string::npos)
+        << unknown_version.err;
+    EXPECT_TRUE(OneErrorLine(run({"models", "alias", "test/nope", "stable", "1.0.0"}), 1));
+    EXPECT_TRUE(OneErrorLine(run({"models", "rollback", "test/nope"}), 1));
+
+    // Usage errors: exit 2, one line, nothing sent.
+    EXPECT_TRUE(OneErrorLine(run({"models", "default", "test/echo"}), 2));
+    EXPECT_TRUE(OneErrorLine(run({"models", "default", v1, "2.0.0"}), 2));
+    EXPECT_TRUE(OneErrorLine(run({"models", "default"}), 2));
+    EXPECT_TRUE(OneErrorLine(run({"models", "alias", "test/echo"}), 2));
+    EXPECT_TRUE(OneErrorLine(run({"models", "alias", "test/echo", "a", "1.0.0", "extra"}), 2));
+    EXPECT_TRUE(OneErrorLine(run({"models", "alias", "test/echo", "", "1.0.0"}), 2));
+    EXPECT_TRUE(OneErrorLine(run({"models", "rollback"}), 2));
+    EXPECT_TRUE(OneErrorLine(run({"models", "get", v1, "extra"}), 2));
+    EXPECT_TRUE(OneErrorLine(run({"models", "explode"}), 2));
+  }
+}
+
+TEST_F(MlosCliTest, GlobalOptionsBeforeOrAfterTheSubcommand) {
+  RegisterEcho("1.0.0");
+  for (const std::string& url : AllUrls()) {
+    SCOPED_TRACE(url);
+    const std::vector<std::vector<std::string>> spellings = {
+        {"--json", "--url", url, "models", "list"},
+        {"models", "list", "--url", url, "--json"},
+        {"--url", url, "models", "list", "--json"},
+        {"models", "--json", "list", "--url", url},
+        {"--timeout", "5", "models", "list", "--json", "--url", url},
+        {"models", "list", "--timeout", "5", "--url", url, "--json"},
+    };
+    std::string first;
+    for (const auto& args : spellings) {
+      CliRun r = RunMlos(args, work_);
+      ASSERT_EQ(r.code, 0) << r.err;
+      json doc = json::parse(r.out, nullptr, false);
+      ASSERT_TRUE(doc.is_object()) << r.out;
+      EXPECT_EQ(doc["count"], 1);
+      EXPECT_EQ(doc["models"][0]["id"], "test/echo@1.0.0");
+      if (first.empty()) first = r.out;
+      EXPECT_EQ(r.out, first);
+    }
+    CliRun health = RunMlos({"health", "--json", "--url", url}, work_);
+    ASSERT_EQ(health.code, 0) << health.err;
+    EXPECT_EQ(json::parse(health.out)["url"], url);
+    CliRun plugins = RunMlos({"plugins", "--url", url, "--json"}, work_);
+    ASSERT_EQ(plugins.code, 0) << plugins.err;
+    EXPECT_GE(json::parse(plugins.out)["count"].get<int>(), 1);
+    CliRun get = RunMlos({"models", "get", "test/echo@1.0.0", "--url", url, "--json"}, work_);
+    ASSERT_EQ(get.code, 0) << get.err;
+    EXPECT_EQ(json::parse(get.out)["id"], "test/echo@1.0.0");
+    std::ofstream(work_ / "e.json") << "[1.5, 2.5]";
+    CliRun infer = RunMlos({"infer", "test/echo@1.0.0", "-i", "input=@e.json", "--url", url,
+                            "--json", "--timeout", "30"},
+                           work_);
+    ASSERT_EQ(infer.code, 0) << infer.err;
+    EXPECT_EQ(json::parse(infer.out)["outputs"][0]["data"], json({1.5, 2.5})) << infer.out;
+  }
+
+  // Bad global options, wherever they are: exit 2, one line.
+  EXPECT_TRUE(OneErrorLine(RunMlos({"models", "list", "--url"}, work_), 2));
+  EXPECT_TRUE(OneErrorLine(RunMlos({"models", "list", "--url", url_, "--timeout", "abc"}, work_), 2));
+  EXPECT_TRUE(OneErrorLine(RunMlos({"models", "list", "--url", url_, "--timeout", "-1"}, work_), 2));
+  EXPECT_TRUE(OneErrorLine(RunMlos({"--timeout", "0", "models", "list", "--url", url_}, work_), 2));
+  EXPECT_TRUE(OneErrorLine(RunMlos({"models", "list", "--bogus", "--url", url_}, work_), 2));
+  EXPECT_TRUE(OneErrorLine(RunMlos({"models", "list", "--url", "ftp://x"}, work_), 2));
+  EXPECT_TRUE(OneErrorLine(RunMlos({"--url", url_}, work_), 2));  // no subcommand
+  EXPECT_TRUE(OneErrorLine(RunMlos({"health", "extra", "--url", url_}, work_), 2));
+  // Nothing listening on a unix socket: exit 1, one line naming the socket.
+  CliRun down = RunMlos({"models", "list", "--url", "unix://" + (tmp_.path() / "no.sock").string()},
+                        work_);
+  EXPECT_TRUE(OneErrorLine(down, 1));
+  EXPECT_NE(down.err.find("no.sock"), std::string::npos) << down.err;
 }
 
 }  // namespace

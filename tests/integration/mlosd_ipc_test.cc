@@ -1,5 +1,5 @@
 // The IPC front-end against the real mlosd (--ipc <tmp>/mlosd.sock), with a raw client built on
-// api/ipc/protocol.h: HELLO, health, metadata, inline and shared-memory inference (outputs
+// wire/ipc_protocol.h: HELLO, health, metadata, inline and shared-memory inference (outputs
 // compared with HTTP's), region checks, malformed frames, and SO_PEERCRED principals.
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -10,7 +10,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "api/ipc/protocol.h"
+#include "wire/ipc_protocol.h"
 #include "mlosd_harness.h"
 
 namespace mlostest {

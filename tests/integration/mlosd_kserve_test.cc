@@ -237,12 +237,16 @@ TEST_F(MlosdKServeTest, MetricsCountRequestsErrorsAndStates) {
   ASSERT_EQ(m.status, 200);
   EXPECT_NE(m.headers["content-type"].find("text/plain"), std::string::npos);
   const std::string& t = m.body;
-  EXPECT_NE(t.find(R"(mlos_requests_total{model="test/mlp@1.0.0",protocol="kserve-http"} 3)"),
+  EXPECT_NE(
+      t.find(R"(mlos_requests_total{code="OK",model="test/mlp@1.0.0",protocol="http"} 2)"),
+      std::string::npos)
+      << t;
+  EXPECT_NE(t.find(R"(mlos_requests_total{code="INVALID_ARGUMENT",model="test/mlp@1.0.0",)"
+                   R"(protocol="http"} 1)"),
             std::string::npos)
       << t;
-  EXPECT_NE(
-      t.find(R"(mlos_request_errors_total{model="test/mlp@1.0.0",protocol="kserve-http"} 1)"),
-      std::string::npos);
+  EXPECT_NE(t.find(R"(mlos_request_errors_total{model="test/mlp@1.0.0",protocol="http"} 1)"),
+            std::string::npos);
   EXPECT_NE(t.find("mlos_request_duration_seconds_bucket{model=\"test/mlp@1.0.0\""),
             std::string::npos);
   EXPECT_NE(t.find("mlos_queue_duration_seconds_count{model=\"test/mlp@1.0.0\"}"),

@@ -1,8 +1,8 @@
 // The gRPC front-end of mlosd: KServe v2 `inference.GRPCInferenceService` and
 // `mlos.v1.Management`, served with the asynchronous gRPC C++ API on a completion queue whose
-// threads run each call's handler themselves (see grpc_server.cc). Both services only
-// translate protobuf into core::Core calls (like the HTTP front-end), so errors carry the same
-// messages; core StatusCodes map to the matching gRPC codes.
+// threads run each call's handler themselves (see grpc_server.cc). Both services
+// (grpc_services.cc) only translate protobuf into service::Service calls (like the HTTP and IPC
+// front-ends), so errors carry the same messages; StatusCodes map to the matching gRPC codes.
 //
 // Thread-safety: Start/Stop from one thread; the services run on the server's threads.
 #pragma once
@@ -12,9 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "api/shm/shm_registry.h"
 #include "common/status.h"
-#include "core/core.h"
+#include "service/service.h"
 
 namespace mlos::grpcapi {
 
@@ -33,19 +32,12 @@ struct GrpcServerOptions {
   // calls when one has run for over a millisecond.
   int threads = 0;
   GrpcTlsOptions tls;
-  std::string server_name = "mlos";
-  std::string server_version;
-  // Deadline for inference when the client sets none, or a later one (0 = none).
-  std::chrono::milliseconds request_timeout{0};
-  // Shared-memory regions (shared with other front-ends); null: the server makes its own
-  // (when shared memory is built in).
-  std::shared_ptr<api::ShmRegistry> shm;
 };
 
 class GrpcServer {
  public:
-  // `core` must outlive the server.
-  GrpcServer(core::Core& core, GrpcServerOptions options);
+  // `service` must outlive the server.
+  GrpcServer(service::Service& service, GrpcServerOptions options);
   ~GrpcServer();
   GrpcServer(const GrpcServer&) = delete;
   GrpcServer& operator=(const GrpcServer&) = delete;

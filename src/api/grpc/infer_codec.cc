@@ -2,19 +2,15 @@
 
 #include <cstring>
 
-#include "api/grpc/shm_bridge.h"
-#include "api/http/bytes_codec.h"
-#include "api/http/tensor_json.h"
-#include "api/http/url.h"
+#include "wire/bytes_codec.h"
+#include "wire/dtype.h"
 
 namespace mlos::grpcapi {
 namespace {
 
 using core::DataType;
-using http::ShapeToString;
+using wire::ShapeToString;
 using ParamMap = google::protobuf::Map<std::string, inference::InferParameter>;
-
-constexpr const char* kProtocol = "grpc";
 
 Status FieldError(const std::string& where, const std::string& what) {
   return InvalidArgument(where + ": " + what);
@@ -65,8 +61,8 @@ Result<std::optional<ShmRef>> ShmParams(const ParamMap& params, const std::strin
 Status UseRawBytes(core::Tensor& t, const uint8_t* data, uint64_t size, int64_t count,
                    const char* what) {
   if (t.dtype == DataType::kString) {
-    return api::DecodeBytesElements(
-        t, std::string_view(reinterpret_cast<const char*>(data), size), count);
+    return wire::DecodeBytesElements(std::string_view(reinterpret_cast<const char*>(data), size),
+                                     t.name, count, t.shape, &t.strings);
   }
   const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
   if (size != want) {
@@ -174,7 +170,7 @@ bool Typeable(DataType t) {
 
 void AppendRaw(const core::Tensor& t, std::string* out) {
   if (t.dtype == DataType::kString) {
-    api::AppendBytesElements(t, *out);
+    wire::AppendBytesElements(t.strings, *out);
     return;
   }
   out->assign(reinterpret_cast<const char*>(t.bytes()), t.byte_size());
@@ -260,31 +256,31 @@ void SetShmParams(const ShmRef& ref, ParamMap* params) {
   (*params)["shared_memory_byte_size"].set_int64_param(static_cast<int64_t>(ref.byte_size));
 }
 
-}  // namespace
-
-std::string* OutputSink::Take(const core::Tensor& t) {
+// The raw string `t` was written into (ownership passes to the caller), or null.
+std::string* TakeRaw(ParsedInfer& parsed, const core::Tensor& t) {
   if (!t.external) return nullptr;
-  for (std::unique_ptr<std::string>& r : raw) {
+  for (std::unique_ptr<std::string>& r : parsed.raw) {
     if (r && r->data() == t.external && r->size() == t.external_size) return r.release();
   }
   return nullptr;
 }
 
+}  // namespace
+
 std::string ModelIdOf(const std::string& name, const std::string& version) {
   return version.empty() ? name : name + "@" + version;
 }
 
-Status ParseModelInferRequest(const inference::ModelInferRequest& req, api::ShmRegistry* shm,
-                              ParsedInfer& out) {
+Status ParseModelInferRequest(const inference::ModelInferRequest& req, ParsedInfer& out) {
   if (req.model_name().empty()) return InvalidArgument("model name is empty");
-  MLOS_RETURN_IF_ERROR(http::ValidateModelId(req.model_name(), "model name"));
-  core::InferRequest& ir = out.request;
-  ir.model = req.model_name();
-  ir.version = req.model_version();
-  ir.protocol = kProtocol;
+  service::InferCall& call = out.call;
+  call.model = req.model_name();
+  call.version = req.model_version();
   const int raw_count = req.raw_input_contents_size();
   int raw_index = 0;
-  ir.inputs.reserve(static_cast<size_t>(req.inputs_size()));
+  bool any_shm_input = false;
+  std::vector<std::optional<ShmRef>> input_shm;
+  call.inputs.reserve(static_cast<size_t>(req.inputs_size()));
   for (int i = 0; i < req.inputs_size(); ++i) {
     const auto& in = req.inputs(i);
     if (in.name().empty()) {
@@ -305,17 +301,14 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, api::ShmR
     }
     const int64_t count = core::ElementCount(t.shape);
     if (count < 0) return FieldError(where + ".shape", "too many elements");
-    for (const core::Tensor& prev : ir.inputs) {
+    for (const core::Tensor& prev : call.inputs) {
       if (prev.name == t.name) return FieldError(where, "given twice");
     }
     MLOS_ASSIGN_OR_RETURN(std::optional<ShmRef> ref, ShmParams(in.parameters(), where));
     const bool contents = HasContents(in.contents());
     if (ref) {
       if (contents) return FieldError(where, "has both contents and shared_memory_region");
-      MLOS_ASSIGN_OR_RETURN(api::ShmView view,
-                            ShmResolve(shm, ref->region, ref->offset, ref->byte_size));
-      MLOS_RETURN_IF_ERROR(UseRawBytes(t, view.data, view.size, count, "shared_memory_byte_size"));
-      out.keepalive.push_back(std::move(view.keepalive));
+      any_shm_input = true;
     } else if (raw_count > 0) {
       if (contents) return FieldError(where, "has both contents and raw_input_contents");
       if (raw_index >= raw_count) {
@@ -328,14 +321,16 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, api::ShmR
     } else {
       MLOS_RETURN_IF_ERROR(DecodeContents(t, in.contents(), count, where));
     }
-    ir.inputs.push_back(std::move(t));
+    input_shm.push_back(std::move(ref));
+    call.inputs.push_back(std::move(t));
   }
   if (raw_index != raw_count) {
     return InvalidArgument("raw_input_contents has " + std::to_string(raw_count) + " entries for " +
                            std::to_string(raw_index) + " inputs");
   }
-  bool any_shm_output = false;
+  if (any_shm_input) call.input_shm = std::move(input_shm);
   out.outputs.reserve(static_cast<size_t>(req.outputs_size()));
+  call.outputs.reserve(static_cast<size_t>(req.outputs_size()));
   for (int i = 0; i < req.outputs_size(); ++i) {
     const auto& o = req.outputs(i);
     const std::string where = "outputs[" + std::to_string(i) + "]";
@@ -349,45 +344,26 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, api::ShmR
       spec.binary = b->second.bool_param();
     }
     MLOS_ASSIGN_OR_RETURN(spec.shm, ShmParams(o.parameters(), "output '" + o.name() + "'"));
-    if (spec.shm) {
-      // Check the region now: a bad one fails before the model runs.
-      MLOS_ASSIGN_OR_RETURN(api::ShmView view, ShmResolve(shm, spec.shm->region, spec.shm->offset,
-                                                          spec.shm->byte_size));
-      (void)view;
-      any_shm_output = true;
-    }
-    ir.outputs.push_back(spec.name);
+    call.outputs.push_back({spec.name, spec.shm});
     out.outputs.push_back(std::move(spec));
   }
   bool typed = false;  // an output asked for typed contents (binary_data=false)
   for (const OutputSpec& s : out.outputs) typed |= s.binary && !*s.binary;
-  if (any_shm_output || !typed) {
-    auto sink = std::make_shared<OutputSink>();
-    sink->shm = shm;
-    if (any_shm_output) sink->specs = out.outputs;
-    out.sink = sink;
-    ir.output_allocator = [sink](const std::string& name, DataType, const std::vector<int64_t>&,
-                                 uint64_t byte_size) -> void* {
-      for (const OutputSpec& s : sink->specs) {
-        if (s.name != name || !s.shm) continue;
-        if (byte_size > s.shm->byte_size) return nullptr;
-        auto view = ShmResolve(sink->shm, s.shm->region, s.shm->offset, s.shm->byte_size);
-        if (!view.ok()) return nullptr;
-        sink->keepalive.push_back(view->keepalive);
-        return view->data;
-      }
-      // The model writes this output into the string that becomes its raw_output_contents
-      // entry (EncodeModelInferResponse moves it into the response): no copy of the bytes.
-      sink->raw.push_back(std::make_unique<std::string>(byte_size, '\0'));
-      return sink->raw.back()->data();
+  if (!typed) {
+    // The model writes each inline output into the string that becomes its
+    // raw_output_contents entry (EncodeModelInferResponse moves it into the response).
+    call.inline_allocator = [raw = &out.raw](const std::string&, uint64_t byte_size) -> void* {
+      raw->push_back(std::make_unique<std::string>(byte_size, '\0'));
+      return raw->back()->data();
     };
   }
   return Status::Ok();
 }
 
-void EncodeModelInferResponse(const inference::ModelInferRequest& req, const ParsedInfer& parsed,
-                              const core::InferResponse& response,
+void EncodeModelInferResponse(const inference::ModelInferRequest& req, ParsedInfer& parsed,
+                              const service::InferResult& result,
                               inference::ModelInferResponse* out) {
+  const core::InferResponse& response = result.response;
   out->set_model_name(response.model_name);
   out->set_model_version(response.model_version);
   if (!req.id().empty()) out->set_id(req.id());
@@ -396,23 +372,20 @@ void EncodeModelInferResponse(const inference::ModelInferRequest& req, const Par
   if (typed) {
     for (const core::Tensor& t : response.outputs) typed &= Typeable(t.dtype);
   }
-  for (const core::Tensor& t : response.outputs) {
+  for (size_t i = 0; i < response.outputs.size(); ++i) {
+    const core::Tensor& t = response.outputs[i];
     auto* o = out->add_outputs();
     o->set_name(t.name);
     o->set_datatype(core::DataTypeKServeName(t.dtype));
     o->mutable_shape()->Add(t.shape.begin(), t.shape.end());
-    const OutputSpec* spec = nullptr;
-    for (const OutputSpec& s : parsed.outputs) {
-      if (s.name == t.name) spec = &s;
-    }
-    if (spec && spec->shm) {
-      SetShmParams(*spec->shm, o->mutable_parameters());
+    if (i < result.output_shm.size() && result.output_shm[i]) {
+      SetShmParams(*result.output_shm[i], o->mutable_parameters());
       if (!typed) out->add_raw_output_contents();  // keeps raw entries aligned with outputs
       continue;
     }
     if (typed) {
       FillContents(t, o->mutable_contents());
-    } else if (std::string* raw = parsed.sink ? parsed.sink->Take(t) : nullptr) {
+    } else if (std::string* raw = TakeRaw(parsed, t)) {
       out->mutable_raw_output_contents()->AddAllocated(raw);
     } else {
       AppendRaw(t, out->add_raw_output_contents());

@@ -1,6 +1,6 @@
 // The HTTP API as a transport-free unit: a parsed request in, a response out. The Beast server
-// (server.h) owns sockets and threads and calls Api::Handle; tests can call it directly with a
-// fake core::Core.
+// (server.h) owns sockets and threads and calls Api::Handle; tests can call it directly. It only
+// decodes, calls service::Service, and encodes: every rule that is not about HTTP lives there.
 #pragma once
 
 #include <chrono>
@@ -10,21 +10,16 @@
 #include <string_view>
 
 #include "api/http/router.h"
-#include "core/core.h"
-
-namespace mlos::api {
-class ShmRegistry;
-}  // namespace mlos::api
+#include "service/service.h"
 
 namespace mlos::http {
-
-class Metrics;
 
 struct HttpRequest {
   Method method = Method::kGet;
   std::string_view target;
   std::string_view body;
   std::optional<uint64_t> inference_header_length;  // Inference-Header-Content-Length
+  std::string_view peer;                            // "127.0.0.1:51234"
   std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 };
 
@@ -44,20 +39,10 @@ struct HttpResponse {
   }
 };
 
-struct ApiOptions {
-  std::string server_name = "mlos";
-  std::string server_version;
-  // Deadline given to inference requests (0 = none): past it the core answers 504.
-  std::chrono::milliseconds request_timeout{0};
-  // KServe system shared memory (/v2/systemsharedmemory, tensor parameters
-  // shared_memory_region/offset/byte_size); null: the extension answers 400. Not owned.
-  api::ShmRegistry* shm_registry = nullptr;
-};
-
 class Api {
  public:
-  // `core` and `metrics` (may be null) must outlive the Api.
-  Api(core::Core& core, Metrics* metrics, ApiOptions options);
+  // `service` must outlive the Api.
+  explicit Api(service::Service& service);
 
   // Routes and answers one request. Never throws; every failure becomes a JSON error.
   void Handle(const HttpRequest& request, HttpResponse& response);
@@ -70,20 +55,17 @@ class Api {
 
  private:
   void Dispatch(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
+  void Management(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void Inference(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void KServeInfer(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
-  void KServeMetadata(const RouteMatch& m, HttpResponse& res);
-  void KServeModelReady(const RouteMatch& m, HttpResponse& res);
-  void RepositoryIndex(HttpResponse& res);
+  void KServeMetadata(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
+  void KServeModelReady(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
+  void RepositoryIndex(const HttpRequest& req, HttpResponse& res);
   void SharedMemory(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void ModelAnswer(const Result<core::ModelStatus>& r, HttpResponse& res);
-  std::string KServeId(const RouteMatch& m) const;
-  void Record(const std::string& model, const char* protocol, bool ok,
-              std::chrono::steady_clock::time_point start);
+  static service::RequestContext Context(const HttpRequest& req);
 
-  core::Core& core_;
-  Metrics* metrics_;
-  ApiOptions options_;
+  service::Service& service_;
   std::string health_body_;
   std::string v2_server_body_;
 };

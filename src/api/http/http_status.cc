@@ -1,6 +1,6 @@
 #include "api/http/http_status.h"
 
-#include "api/http/json_writer.h"
+#include "api/common/json_writer.h"
 
 namespace mlos::http {
 
@@ -27,7 +27,7 @@ int HttpStatusFor(StatusCode code) {
 std::string ErrorBody(std::string_view message) {
   std::string out;
   out.reserve(message.size() + 16);
-  JsonWriter w(out);
+  api::JsonWriter w(out);
   w.BeginObject();
   w.Key("error");
   w.String(message);

@@ -1,12 +1,12 @@
 #include "api/http/kserve_codec.h"
 
-#include "api/http/bytes_codec.h"
+#include "wire/bytes_codec.h"
 
 #include <cstring>
 
 #include <nlohmann/json.hpp>
 
-#include "api/http/json_writer.h"
+#include "api/common/json_writer.h"
 #include "api/http/tensor_json.h"
 
 namespace mlos::http {
@@ -65,7 +65,7 @@ Result<std::optional<KServeShmRef>> ShmParams(const json& params, const std::str
 }
 
 Status DecodeBinaryInput(core::Tensor& t, std::string_view bytes, int64_t count) {
-  if (t.dtype == core::DataType::kString) return api::DecodeBytesElements(t, bytes, count);
+  if (t.dtype == core::DataType::kString) return wire::DecodeBytesElements(bytes, t.name, count, t.shape, &t.strings);
   const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
   if (bytes.size() != want) {
     return InvalidArgument("tensor '" + t.name + "': binary_data_size " +
@@ -154,7 +154,7 @@ Result<core::Tensor> ParseInput(const json& in, size_t index, std::string_view b
 
 void WriteOneBinary(const core::Tensor& t, std::string& tail) {
   if (t.dtype == core::DataType::kString) {
-    api::AppendBytesElements(t, tail);
+    wire::AppendBytesElements(t.strings, tail);
     return;
   }
   tail.append(reinterpret_cast<const char*>(t.bytes()), t.byte_size());
@@ -165,21 +165,6 @@ uint64_t BinarySizeOf(const core::Tensor& t) {
   uint64_t n = 0;
   for (const std::string& s : t.strings) n += 4 + s.size();
   return n;
-}
-
-void WriteTensorInfos(JsonWriter& w, const std::vector<core::TensorInfo>& infos) {
-  w.BeginArray();
-  for (const core::TensorInfo& i : infos) {
-    w.BeginObject();
-    w.Key("name");
-    w.String(i.name);
-    w.Key("datatype");
-    w.String(core::DataTypeKServeName(i.dtype));
-    w.Key("shape");
-    WriteShape(w, i.shape);
-    w.EndObject();
-  }
-  w.EndArray();
 }
 
 }  // namespace
@@ -327,25 +312,6 @@ void EncodeKServeInferResponse(const KServeInferRequest& request,
     *header_length = out.size();
     out += tail;
   }
-}
-
-void EncodeKServeModelMetadata(const core::ModelStatus& model,
-                               const std::vector<std::string>& versions, std::string& out) {
-  JsonWriter w(out);
-  w.BeginObject();
-  w.Key("name");
-  w.String(model.name);
-  w.Key("versions");
-  w.BeginArray();
-  for (const std::string& v : versions) w.String(v);
-  w.EndArray();
-  w.Key("platform");
-  w.String(model.framework.empty() ? model.execution_format : model.framework);
-  w.Key("inputs");
-  WriteTensorInfos(w, model.inputs);
-  w.Key("outputs");
-  WriteTensorInfos(w, model.outputs);
-  w.EndObject();
 }
 
 }  // namespace mlos::http

@@ -10,16 +10,13 @@
 
 #include "common/status.h"
 #include "core/core.h"
+#include "service/service.h"
 
 namespace mlos::http {
 
 // A tensor in a registered shared-memory region (parameters shared_memory_region,
 // shared_memory_offset (default 0), shared_memory_byte_size).
-struct KServeShmRef {
-  std::string region;
-  uint64_t offset = 0;
-  uint64_t byte_size = 0;
-};
+using KServeShmRef = service::ShmRef;
 
 struct KServeOutputSpec {
   std::string name;
@@ -53,8 +50,5 @@ void EncodeKServeInferResponse(const KServeInferRequest& request,
                                const core::InferResponse& response, std::string& out,
                                uint64_t* header_length);
 
-// GET /v2/models/{name}[/versions/{v}]: name, versions (of that name), platform, inputs, outputs.
-void EncodeKServeModelMetadata(const core::ModelStatus& model,
-                               const std::vector<std::string>& versions, std::string& out);
 
 }  // namespace mlos::http

@@ -1,8 +1,10 @@
 #include "api/http/native_codec.h"
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
-#include "api/http/json_writer.h"
+#include "api/common/json_writer.h"
 #include "api/http/tensor_json.h"
 
 namespace mlos::http {
@@ -10,102 +12,36 @@ namespace {
 
 using nlohmann::json;
 
-Status OptionalString(const json& doc, const char* field, std::string& out) {
-  auto it = doc.find(field);
-  if (it == doc.end() || it->is_null()) return Status::Ok();
-  if (!it->is_string()) {
-    return InvalidArgument(std::string("field '") + field + "' must be a string, got " +
-                           it->type_name());
+}  // namespace
+
+namespace {
+
+bool SchemaHas(const std::vector<core::TensorInfo>& schema, std::string_view name) {
+  for (const auto& i : schema) {
+    if (i.name == name) return true;
   }
-  out = it->get<std::string>();
-  return Status::Ok();
+  return false;
 }
 
-void WriteStringArray(JsonWriter& w, const std::vector<std::string>& v) {
-  w.BeginArray();
-  for (const std::string& s : v) w.String(s);
-  w.EndArray();
-}
-
-void WriteTensorInfos(JsonWriter& w, const std::vector<core::TensorInfo>& infos) {
-  w.BeginArray();
-  for (const core::TensorInfo& i : infos) {
-    w.BeginObject();
-    w.Key("name");
-    w.String(i.name);
-    w.Key("dtype");
-    w.String(core::DataTypeName(i.dtype));
-    w.Key("shape");
-    WriteShape(w, i.shape);
-    w.EndObject();
+// The optional "input_shapes": {"x": [1, 3, 48, 192]} member: explicit shapes for flat arrays.
+Result<std::map<std::string, std::vector<int64_t>>> ParseInputShapes(const json& doc) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  if (!doc.is_object()) return InvalidArgument("field 'input_shapes' must be an object");
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    const std::string where = "field 'input_shapes." + it.key() + "'";
+    if (!it->is_array()) return InvalidArgument(where + " must be an array of dims");
+    std::vector<int64_t>& shape = shapes[it.key()];
+    for (const json& d : *it) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0) {
+        return InvalidArgument(where + " must hold non-negative integers");
+      }
+      shape.push_back(d.get<int64_t>());
+    }
   }
-  w.EndArray();
-}
-
-void WriteModel(JsonWriter& w, const core::ModelStatus& m) {
-  w.BeginObject();
-  w.Key("id");
-  w.String(m.id);
-  w.Key("model_id");
-  w.String(m.id);
-  w.Key("name");
-  w.String(m.name);
-  w.Key("version");
-  w.String(m.version);
-  w.Key("state");
-  w.String(core::ModelStateName(m.state));
-  if (!m.reason.empty()) {
-    w.Key("reason");
-    w.String(m.reason);
-  }
-  w.Key("framework");
-  w.String(m.framework);
-  w.Key("execution_format");
-  w.String(m.execution_format);
-  w.Key("plugin");
-  w.String(m.plugin);
-  w.Key("path");
-  w.String(m.path);
-  w.Key("description");
-  w.String(m.description);
-  w.Key("is_default");
-  w.Bool(m.is_default);
-  w.Key("aliases");
-  WriteStringArray(w, m.aliases);
-  w.Key("desired_loaded");
-  w.Bool(m.desired_loaded);
-  w.Key("memory_bytes");
-  w.UInt(m.memory_bytes);
-  w.Key("load_time_ms");
-  w.Double(m.load_time_ms);
-  w.Key("inputs");
-  WriteTensorInfos(w, m.inputs);
-  w.Key("outputs");
-  WriteTensorInfos(w, m.outputs);
-  w.Key("dependencies");
-  WriteStringArray(w, m.dependencies);
-  w.EndObject();
+  return shapes;
 }
 
 }  // namespace
-
-Result<core::RegisterRequest> ParseRegisterRequest(std::string_view body) {
-  json doc = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return InvalidArgument("malformed JSON in the register request");
-  if (!doc.is_object()) return InvalidArgument("the register request must be a JSON object");
-  core::RegisterRequest r;
-  MLOS_RETURN_IF_ERROR(OptionalString(doc, "model_id", r.model_id));
-  MLOS_RETURN_IF_ERROR(OptionalString(doc, "name", r.name));
-  MLOS_RETURN_IF_ERROR(OptionalString(doc, "framework", r.framework));
-  MLOS_RETURN_IF_ERROR(OptionalString(doc, "execution_format", r.execution_format));
-  MLOS_RETURN_IF_ERROR(OptionalString(doc, "description", r.description));
-  MLOS_RETURN_IF_ERROR(OptionalString(doc, "manifest_path", r.manifest_path));
-  MLOS_RETURN_IF_ERROR(OptionalString(doc, "path", r.path));
-  if (r.path.empty()) MLOS_RETURN_IF_ERROR(OptionalString(doc, "model_path", r.path));
-  if (r.model_id.empty()) return InvalidArgument("field 'model_id' is required");
-  if (r.path.empty()) return InvalidArgument("field 'path' (or 'model_path') is required");
-  return r;
-}
 
 Result<std::vector<core::Tensor>> ParseNamedInputs(std::string_view body,
                                                    const std::vector<core::TensorInfo>& schema) {
@@ -115,13 +51,24 @@ Result<std::vector<core::Tensor>> ParseNamedInputs(std::string_view body,
     return InvalidArgument("the inference request must be a JSON object mapping input names "
                            "to arrays");
   }
+  // "input_shapes" and "inputs" are request fields unless the model has inputs of those names.
+  std::map<std::string, std::vector<int64_t>> given_shapes;
+  if (auto s = doc.find("input_shapes"); s != doc.end() && !SchemaHas(schema, "input_shapes")) {
+    MLOS_ASSIGN_OR_RETURN(given_shapes, ParseInputShapes(*s));
+    doc.erase(s);
+  }
   const json* named = &doc;
-  if (doc.size() == 1 && doc.begin().key() == "inputs" && doc.begin()->is_object()) {
-    bool schema_has_inputs = false;
-    for (const auto& i : schema) schema_has_inputs |= i.name == "inputs";
-    if (!schema_has_inputs) named = &*doc.begin();
+  if (doc.size() == 1 && doc.begin().key() == "inputs" && doc.begin()->is_object() &&
+      !SchemaHas(schema, "inputs")) {
+    named = &*doc.begin();
   }
   if (named->empty()) return InvalidArgument("the inference request names no inputs");
+  for (const auto& [name, shape] : given_shapes) {
+    if (!named->contains(name)) {
+      return InvalidArgument("field 'input_shapes." + name + "': no input '" + name +
+                             "' in the request");
+    }
+  }
   std::vector<core::Tensor> out;
   out.reserve(named->size());
   for (auto it = named->begin(); it != named->end(); ++it) {
@@ -140,7 +87,19 @@ Result<std::vector<core::Tensor>> ParseNamedInputs(std::string_view body,
     t.dtype = info ? info->dtype : GuessJsonDataType(*it);
     std::vector<int64_t> nested;
     MLOS_RETURN_IF_ERROR(DecodeJsonTensorData(*it, t, nested));
-    if (info && nested.size() == 1 && info->shape.size() != 1) {
+    const int64_t count = nested.empty() ? 1 : core::ElementCount(nested);
+    if (auto given = given_shapes.find(t.name); given != given_shapes.end()) {
+      // An explicit shape: the elements must fill it exactly (the core checks it against the
+      // model's schema).
+      const int64_t want = core::ElementCount(given->second);
+      if (want != count) {
+        return InvalidArgument("input '" + t.name + "' has " + std::to_string(count) +
+                               " elements; input_shapes gives " +
+                               ShapeToString(given->second) + " (" + std::to_string(want) +
+                               " elements)");
+      }
+      t.shape = given->second;
+    } else if (info && nested.size() == 1 && info->shape.size() != 1) {
       // A flat array: the schema gives the shape.
       MLOS_ASSIGN_OR_RETURN(t.shape, InferFlatShape(info->shape, nested[0], t.name));
     } else if (info && nested.empty() && info->shape.size() > 0) {
@@ -188,66 +147,6 @@ void EncodeInferenceResponse(const core::InferResponse& response, std::string& o
     w.String(core::DataTypeName(t.dtype));
   }
   w.EndObject();
-  w.EndObject();
-}
-
-void EncodeModelStatus(const core::ModelStatus& m, std::string& out) {
-  JsonWriter w(out);
-  WriteModel(w, m);
-}
-
-void EncodeModelList(const std::vector<core::ModelStatus>& models, std::string& out) {
-  JsonWriter w(out);
-  w.BeginObject();
-  w.Key("models");
-  w.BeginArray();
-  for (const core::ModelStatus& m : models) WriteModel(w, m);
-  w.EndArray();
-  w.Key("count");
-  w.UInt(models.size());
-  w.EndObject();
-}
-
-void EncodePlugins(const std::vector<core::PluginStatus>& plugins, std::string& out) {
-  JsonWriter w(out);
-  w.BeginObject();
-  w.Key("plugins");
-  w.BeginArray();
-  for (const core::PluginStatus& p : plugins) {
-    w.BeginObject();
-    w.Key("name");
-    w.String(p.name);
-    w.Key("version");
-    w.String(p.version);
-    w.Key("framework");
-    w.String(p.framework);
-    w.Key("execution_formats");
-    WriteStringArray(w, p.execution_formats);
-    w.Key("capabilities");
-    WriteStringArray(w, p.capabilities);
-    w.Key("path");
-    w.String(p.path);
-    w.EndObject();
-  }
-  w.EndArray();
-  w.Key("count");
-  w.UInt(plugins.size());
-  w.EndObject();
-}
-
-void EncodeStats(const core::CoreStats& s, std::string& out) {
-  JsonWriter w(out);
-  w.BeginObject();
-  w.Key("requests");
-  w.UInt(s.requests);
-  w.Key("errors");
-  w.UInt(s.errors);
-  w.Key("models_registered");
-  w.UInt(s.models_registered);
-  w.Key("models_ready");
-  w.UInt(s.models_ready);
-  w.Key("uptime_s");
-  w.Double(s.uptime_s);
   w.EndObject();
 }
 

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "api/http/url.h"
+#include "core/policy.h"
 
 namespace mlos::http {
 namespace {
@@ -58,6 +59,7 @@ RouteMatch MatchModels(Method method, const std::vector<std::string_view>& seg,
                                     {"unload", Route::kModelUnload},
                                     {"rollback", Route::kModelRollback},
                                     {"default", Route::kModelDefault},
+                                    {"alias", Route::kModelAlias},
                                     {"inference", Route::kModelInference},
                                     {"infer", Route::kModelInference}};
   if (seg.size() >= 3) {
@@ -105,7 +107,7 @@ RouteMatch MatchV2Models(Method method, std::vector<std::string_view> seg) {
   if (seg.size() >= 3 && seg[seg.size() - 2] == "versions") {
     auto v = PercentDecode(seg.back());
     if (!v.ok()) return BadId(v.status());
-    Status st = ValidateModelId(*v, "model version");
+    Status st = core::policy::ValidateModelId(*v, "model version");
     if (!st.ok()) return BadId(st);
     version = std::move(v).value();
     seg.resize(seg.size() - 2);
@@ -220,6 +222,7 @@ bool IsBlockingRoute(Route r) {
     case Route::kModelUnload:
     case Route::kModelRollback:
     case Route::kModelDefault:
+    case Route::kModelAlias:
     case Route::kV2RepoLoad:
     case Route::kV2RepoUnload:
       return true;

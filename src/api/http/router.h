@@ -28,6 +28,7 @@ enum class Route {
   kModelUnload,      // POST /models/{id}/unload
   kModelRollback,    // POST /models/{name}/rollback
   kModelDefault,     // POST /models/{ns/name@version}/default: make that version the default
+  kModelAlias,       // POST /models/{ns/name}/alias {"alias", "version"} ("" version: remove)
   kModelInference,   // POST /models/{id}/inference
   // KServe Open Inference Protocol v2 (REST).
   kV2Server,         // GET /v2

@@ -71,6 +71,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     beast::error_code ec;
     stream_.socket().set_option(tcp::no_delay(true), ec);
+    const tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) {
+      const std::string address = remote.address().to_string();
+      peer_ = (remote.address().is_v6() ? "[" + address + "]" : address) + ":" +
+              std::to_string(remote.port());
+    }
     DoRead();
   }
 
@@ -125,6 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
     request_.method = MethodFromString(View(msg.method_string()));
     request_.target = View(msg.target());
     request_.body = msg.body();
+    request_.peer = peer_;
     auto ihcl = msg.find("Inference-Header-Content-Length");
     if (ihcl != msg.end()) {
       const std::string_view v = View(ihcl->value());
@@ -217,6 +224,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
   HttpRequest request_;
+  std::string peer_;  // "address:port" of the client
   HttpResponse res_data_;
   char discard_[8192];
   bool busy_ = false;

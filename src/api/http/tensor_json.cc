@@ -202,6 +202,14 @@ Result<std::vector<int64_t>> InferFlatShape(const std::vector<int64_t>& schema_s
     }
   }
   std::vector<int64_t> shape = schema_shape;
+  if (dynamic > 1) {
+    // [-1, 3, -1, -1]: which dim takes the elements is a guess; do not guess.
+    return InvalidArgument("input '" + name + "': a flat array of " + std::to_string(count) +
+                           " elements cannot be shaped as " + ShapeToString(schema_shape) +
+                           ", which has more than one unknown dimension; send nested arrays, "
+                           "or give the shape in \"input_shapes\": {\"" + name +
+                           "\": [...]}");
+  }
   if (dynamic == 0) {
     if (count != fixed) {
       return InvalidArgument("input '" + name + "' has " + std::to_string(count) +
@@ -287,21 +295,6 @@ void WriteTensorDataFlat(JsonWriter& w, const core::Tensor& t) {
       break;
   }
   w.EndArray();
-}
-
-void WriteShape(JsonWriter& w, const std::vector<int64_t>& shape) {
-  w.BeginArray();
-  for (int64_t d : shape) w.Int(d);
-  w.EndArray();
-}
-
-std::string ShapeToString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
 }
 
 uint16_t FloatToHalf(float f) {

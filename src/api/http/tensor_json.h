@@ -10,11 +10,16 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "api/http/json_writer.h"
+#include "api/common/json_writer.h"
 #include "common/status.h"
 #include "core/tensor.h"
+#include "wire/dtype.h"
 
 namespace mlos::http {
+
+using api::JsonWriter;
+using api::WriteShape;
+using wire::ShapeToString;  // "[1, 16]" for messages
 
 // Flattens `value` (a scalar, or arrays nested to any depth) in row-major order into t.data or
 // t.strings, converting each element to t.dtype (numbers to numeric types, integral values
@@ -24,8 +29,9 @@ Status DecodeJsonTensorData(const nlohmann::json& value, core::Tensor& t,
                             std::vector<int64_t>& shape);
 
 // Shape of a flat array of `count` elements for an input declared with `schema_shape`
-// (-1 = dynamic): no dynamic dim: count must equal the product; otherwise leading dynamic dims
-// are 1 and the last dynamic dim takes count / product(fixed dims), which must divide.
+// (-1 = dynamic): no dynamic dim: count must equal the product; one dynamic dim takes
+// count / product(fixed dims), which must divide; more than one dynamic dim is refused (the
+// caller must send nested arrays or an explicit shape).
 Result<std::vector<int64_t>> InferFlatShape(const std::vector<int64_t>& schema_shape,
                                             int64_t count, std::string_view tensor_name);
 
@@ -36,11 +42,6 @@ core::DataType GuessJsonDataType(const nlohmann::json& value);
 // Writes t's elements as one flat JSON array (float16/bfloat16 as their float values).
 void WriteTensorDataFlat(JsonWriter& w, const core::Tensor& t);
 
-// Writes a shape as a JSON array of integers.
-void WriteShape(JsonWriter& w, const std::vector<int64_t>& shape);
-
-// "[1, 16]" for messages.
-std::string ShapeToString(const std::vector<int64_t>& shape);
 
 // IEEE half / bfloat16 conversions (round to nearest even).
 uint16_t FloatToHalf(float f);

@@ -1,5 +1,7 @@
 #include "api/http/url.h"
 
+#include "core/policy.h"
+
 namespace mlos::http {
 namespace {
 
@@ -55,23 +57,6 @@ std::vector<std::string_view> SplitPath(std::string_view target) {
   return out;
 }
 
-Status ValidateModelId(std::string_view id, std::string_view what) {
-  const std::string w(what);
-  if (id.empty()) return InvalidArgument(w + " is empty");
-  for (char c : id) {
-    if (c == '\0') return InvalidArgument(w + " contains a NUL byte");
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return InvalidArgument(w + " contains a control character");
-    }
-    if (c == '\\') return InvalidArgument(w + " contains a backslash");
-  }
-  if (id.find("..") != std::string_view::npos) {
-    return InvalidArgument(w + " '" + std::string(id) + "' contains '..'");
-  }
-  if (id.front() == '/') return InvalidArgument(w + " '" + std::string(id) + "' starts with '/'");
-  return Status::Ok();
-}
-
 Result<std::string> DecodeModelId(const std::vector<std::string_view>& segments, size_t first,
                                   size_t last) {
   if (first >= last) return InvalidArgument("model id is empty");
@@ -81,7 +66,7 @@ Result<std::string> DecodeModelId(const std::vector<std::string_view>& segments,
     if (i > first) id.push_back('/');
     id += part;
   }
-  MLOS_RETURN_IF_ERROR(ValidateModelId(id));
+  MLOS_RETURN_IF_ERROR(core::policy::ValidateModelId(id));
   return id;
 }
 

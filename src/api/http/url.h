@@ -20,12 +20,7 @@ std::vector<std::string_view> SplitPath(std::string_view target);
 // The query string of a request target ("" when none).
 std::string_view QueryString(std::string_view target);
 
-// Checks a decoded model id or name taken from a URL or a body: non-empty, no NUL, no control
-// characters, no ".." and no leading '/' (ids become paths in places). kInvalidArgument naming
-// `what` otherwise.
-Status ValidateModelId(std::string_view id, std::string_view what = "model id");
-
-// Decodes and validates segments [first, last) joined with '/' as one model id: either one
+// Decodes and validates (core::policy::ValidateModelId) segments [first, last) joined with '/' as one model id: either one
 // segment holding "ns%2Fname%40ver" or several raw segments "ns/name@ver".
 Result<std::string> DecodeModelId(const std::vector<std::string_view>& segments, size_t first,
                                   size_t last);

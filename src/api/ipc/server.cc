@@ -19,27 +19,15 @@
 
 #include <spdlog/spdlog.h>
 
-#include "api/http/bytes_codec.h"
-#include "api/http/json_writer.h"
-#include "api/http/kserve_codec.h"
-#include "api/http/native_codec.h"
-#include "api/http/tensor_json.h"
-#include "api/http/url.h"
-#include "api/ipc/protocol.h"
+#include "api/common/model_json.h"
+#include "wire/bytes_codec.h"
+#include "wire/dtype.h"
+#include "wire/ipc_protocol.h"
 
 namespace mlos::ipc {
 
-namespace {
-
-constexpr const char* kProtocol = "ipc";
-
-bool KnownDtype(uint8_t d) { return d >= SMI_DTYPE_FLOAT32 && d <= SMI_DTYPE_STRING; }
-
-}  // namespace
-
 struct Server::Impl {
-  core::Core& core;
-  api::ShmRegistry& registry;
+  service::Service& service;
   ServerOptions options;
   int listen_fd = -1;
   int wake[2] = {-1, -1};
@@ -52,8 +40,7 @@ struct Server::Impl {
   bool started = false;
   std::weak_ptr<Impl> self;  // lets connection threads keep the Impl alive
 
-  Impl(core::Core& c, api::ShmRegistry& r, ServerOptions o)
-      : core(c), registry(r), options(std::move(o)) {}
+  Impl(service::Service& s, ServerOptions o) : service(s), options(std::move(o)) {}
 
   void AcceptLoop();
   void Serve(uint64_t id, int fd);
@@ -61,22 +48,14 @@ struct Server::Impl {
 
 namespace {
 
-// One connection's state; lives on its thread.
+// One connection's state; lives on its thread. Decodes each frame, calls the service with the
+// connection's RequestContext, encodes the answer.
 class Connection {
  public:
   Connection(Server::Impl& s, int fd, std::string id) : s_(s), fd_(fd), id_(std::move(id)) {}
 
   void Run() {
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-      cred_ = cred;
-      principal_ = "uid:" + std::to_string(cred.uid);
-    } else {
-      principal_ = "uid:unknown";
-    }
-    spdlog::info("ipc {}: connected (pid {}, uid {}, gid {}, principal {})", id_, cred_.pid,
-                 cred_.uid, cred_.gid, principal_);
+    Identify();
     FrameHeader h;
     for (;;) {
       int passed_fd = -1;
@@ -94,33 +73,54 @@ class Connection {
         }
         break;
       }
-      response_.clear();
-      Status result;
-      try {
-        result = Dispatch(h, passed_fd);
-      } catch (const std::exception& e) {
-        result = Internal(std::string("internal error: ") + e.what());
-      } catch (...) {
-        result = Internal("internal error");
-      }
-      if (passed_fd >= 0) ::close(passed_fd);  // not taken by a REGISTER_SHM
-      FrameHeader r;
-      r.version = h.version >= kVersionMin && h.version <= kVersionMax ? h.version : kVersionMax;
-      r.op = h.op;
-      r.request_id = h.request_id;
-      r.status = static_cast<uint32_t>(result.code());
-      if (!result.ok()) {
-        response_ = result.message();
-      }
-      if (!SendFrame(fd_, r, response_).ok()) break;
-      if (response_.capacity() > (16u << 20)) std::string().swap(response_);
-      if (payload_.capacity() > (16u << 20)) std::string().swap(payload_);
+      if (!Answer(h, passed_fd)) break;
     }
-    s_.registry.UnregisterOwnedBy(id_);
+    s_.service.ReleaseShmOwner(id_);
     spdlog::info("ipc {}: closed", id_);
   }
 
  private:
+  // The peer's credentials become the connection's principal.
+  void Identify() {
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    ctx_.protocol = service::Protocol::kIpc;
+    ctx_.shm_owner = id_;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      cred_ = cred;
+      ctx_.principal = {"uid:" + std::to_string(cred.uid), "peercred"};
+    } else {
+      ctx_.principal = {"uid:unknown", "none"};
+    }
+    ctx_.peer = "pid " + std::to_string(cred_.pid) + " uid " + std::to_string(cred_.uid);
+    spdlog::info("ipc {}: connected (pid {}, uid {}, gid {}, principal {})", id_, cred_.pid,
+                 cred_.uid, cred_.gid, ctx_.principal.name);
+  }
+
+  // Runs one request and sends its answer; false when the connection is gone.
+  bool Answer(const FrameHeader& h, int passed_fd) {
+    response_.clear();
+    Status result;
+    try {
+      result = Dispatch(h, passed_fd);
+    } catch (const std::exception& e) {
+      result = Internal(std::string("internal error: ") + e.what());
+    } catch (...) {
+      result = Internal("internal error");
+    }
+    if (passed_fd >= 0) ::close(passed_fd);  // not taken by a REGISTER_SHM
+    FrameHeader r;
+    r.version = h.version >= kVersionMin && h.version <= kVersionMax ? h.version : kVersionMax;
+    r.op = h.op;
+    r.request_id = h.request_id;
+    r.status = static_cast<uint32_t>(result.code());
+    if (!result.ok()) response_ = result.message();
+    if (!SendFrame(fd_, r, response_).ok()) return false;
+    if (response_.capacity() > (16u << 20)) std::string().swap(response_);
+    if (payload_.capacity() > (16u << 20)) std::string().swap(payload_);
+    return true;
+  }
+
   Status Dispatch(const FrameHeader& h, int& passed_fd) {
     const Op op = static_cast<Op>(h.op);
     if (op != Op::kHello && (h.version < kVersionMin || h.version > kVersionMax)) {
@@ -128,292 +128,269 @@ class Connection {
                                 " (this server speaks " + std::to_string(kVersionMin) + ".." +
                                 std::to_string(kVersionMax) + ")");
     }
-    Reader r(payload_);
-    Writer w(response_);
+    ctx_.received = service::Clock::now();
     switch (op) {
-      case Op::kHello: {
-        const uint16_t lo = r.U16(), hi = r.U16();
-        if (!r.ok()) return InvalidArgument("ipc: HELLO needs u16 min_version, u16 max_version");
-        const uint16_t chosen = std::min<uint16_t>(hi, kVersionMax);
-        if (chosen < lo || chosen < kVersionMin) {
-          return FailedPrecondition("ipc: no common protocol version (client " +
-                                    std::to_string(lo) + ".." + std::to_string(hi) +
-                                    ", server " + std::to_string(kVersionMin) + ".." +
-                                    std::to_string(kVersionMax) + ")");
-        }
-        w.U16(chosen);
-        w.U32(s_.options.max_payload);
-        w.Str("mlosd " + s_.options.server_version);
+      case Op::kHello:
+        return Hello();
+      case Op::kHealth: {
+        Writer w(response_);
+        w.U8(s_.service.Live() ? 1 : 0);
+        w.U8(s_.service.Ready() ? 1 : 0);
         return Status::Ok();
       }
-      case Op::kHealth:
-        w.U8(1);
-        w.U8(1);
-        return Status::Ok();
-      case Op::kPeerInfo:
-        w.Str(principal_);
+      case Op::kPeerInfo: {
+        Writer w(response_);
+        w.Str(ctx_.principal.name);
         w.U32(static_cast<uint32_t>(cred_.pid));
         w.U32(cred_.uid);
         w.U32(cred_.gid);
         return Status::Ok();
-      case Op::kModelMetadata: {
-        const std::string model(r.Str()), version(r.Str());
-        if (!r.ok()) return InvalidArgument("ipc: MODEL_METADATA needs str model, str version");
-        auto m = s_.core.Get(version.empty() ? model : model + "@" + version);
-        if (!m.ok()) return m.status();
-        std::vector<std::string> versions;
-        for (const core::ModelStatus& s : s_.core.List()) {
-          if (s.name == m->name) versions.push_back(s.version);
-        }
-        http::EncodeKServeModelMetadata(*m, versions, response_);
-        return Status::Ok();
       }
+      case Op::kServerMetadata:
+        api::EncodeServerMetadata(s_.service.Metadata(), response_);
+        return Status::Ok();
       case Op::kInfer:
         return Infer();
-      case Op::kModelList:
-        http::EncodeModelList(s_.core.List(), response_);
-        return Status::Ok();
-      case Op::kModelLoad:
-      case Op::kModelUnload:
-      case Op::kModelUnregister: {
-        const std::string id(r.Str());
-        if (!r.ok()) return InvalidArgument("ipc: this operation needs str model_id");
-        if (op == Op::kModelUnregister) return s_.core.Unregister(id);
-        auto m = op == Op::kModelLoad ? s_.core.Load(id) : s_.core.Unload(id);
-        if (!m.ok()) return m.status();
-        http::EncodeModelStatus(*m, response_);
-        return Status::Ok();
-      }
-      case Op::kModelRegister: {
-        auto parsed = http::ParseRegisterRequest(payload_);
-        if (!parsed.ok()) return parsed.status();
-        MLOS_RETURN_IF_ERROR(http::ValidateModelId(parsed->model_id, "field 'model_id'"));
-        auto m = s_.core.Register(*parsed);
-        if (!m.ok()) return m.status();
-        http::EncodeModelStatus(*m, response_);
-        return Status::Ok();
-      }
-      case Op::kShmRegister: {
-        const std::string name(r.Str());
-        const uint64_t offset = r.U64(), size = r.U64();
-        if (!r.ok()) {
-          return InvalidArgument("ipc: REGISTER_SHM needs str name, u64 offset, u64 byte_size");
-        }
-        if (passed_fd < 0) {
-          return InvalidArgument("ipc: REGISTER_SHM needs a descriptor passed with SCM_RIGHTS");
-        }
-        const int fd = passed_fd;
-        passed_fd = -1;  // the registry owns it now, on failure too
-        MLOS_RETURN_IF_ERROR(s_.registry.RegisterFd(name, fd, offset, size, id_));
-        owned_.insert(name);
-        spdlog::debug("ipc {}: registered region \"{}\" ({} bytes) for {}", id_, name, size,
-                      principal_);
-        return Status::Ok();
-      }
-      case Op::kShmUnregister: {
-        const std::string name(r.Str());
-        if (!r.ok()) return InvalidArgument("ipc: UNREGISTER_SHM needs str name");
-        if (!owned_.count(name)) {
-          return NotFound("shared memory region \"" + name +
-                          "\" is not registered by this connection");
-        }
-        owned_.erase(name);
-        return s_.registry.Unregister(name);
-      }
-      case Op::kShmStatus: {
-        const std::string name(r.Str());
-        if (!r.ok()) return InvalidArgument("ipc: SHM_STATUS needs str name (\"\" = all)");
-        auto list = s_.registry.List(name);
-        if (!list.ok()) return list.status();
-        http::JsonWriter jw(response_);
-        jw.BeginArray();
-        for (const api::ShmRegionStatus& s : *list) {
-          jw.BeginObject();
-          jw.Key("name");
-          jw.String(s.name);
-          jw.Key("key");
-          jw.String(s.key);
-          jw.Key("offset");
-          jw.UInt(s.offset);
-          jw.Key("byte_size");
-          jw.UInt(s.byte_size);
-          jw.Key("owned");
-          jw.Bool(s.owner == id_);
-          jw.EndObject();
-        }
-        jw.EndArray();
-        return Status::Ok();
-      }
+      case Op::kShmRegister:
+      case Op::kShmUnregister:
+      case Op::kShmStatus:
+        return SharedMemory(op, passed_fd);
+      default:
+        return Management(op);
     }
-    return Unimplemented("ipc: unknown operation " + std::to_string(h.op));
   }
 
-  // A region this connection may use: its own, or a system region (KServe, no owner).
-  Result<api::ShmView> Resolve(const std::string& region, uint64_t offset, uint64_t size) {
-    if (!owned_.count(region)) {
-      auto st = s_.registry.List(region);
-      if (!st.ok()) return st.status();
-      if (!(*st)[0].owner.empty()) {
-        return NotFound("shared memory region \"" + region +
-                        "\" is not registered by this connection");
-      }
+  Status Hello() {
+    Reader r(payload_);
+    const uint16_t lo = r.U16(), hi = r.U16();
+    if (!r.ok()) return InvalidArgument("ipc: HELLO needs u16 min_version, u16 max_version");
+    const uint16_t chosen = std::min<uint16_t>(hi, kVersionMax);
+    if (chosen < lo || chosen < kVersionMin) {
+      return FailedPrecondition("ipc: no common protocol version (client " + std::to_string(lo) +
+                                ".." + std::to_string(hi) + ", server " +
+                                std::to_string(kVersionMin) + ".." + std::to_string(kVersionMax) +
+                                ")");
     }
-    return s_.registry.Resolve(region, offset, size);
+    Writer w(response_);
+    w.U16(chosen);
+    w.U32(s_.options.max_payload);
+    w.Str("mlosd " + s_.options.server_version);
+    return Status::Ok();
+  }
+
+  // Answers a model status (as JSON) or the error.
+  Status ModelAnswer(Result<core::ModelStatus> m) {
+    if (!m.ok()) return m.status();
+    api::EncodeModelStatus(*m, response_);
+    return Status::Ok();
+  }
+
+  Status Management(Op op) {
+    service::Service& svc = s_.service;
+    Reader r(payload_);
+    switch (op) {
+      case Op::kModelList:
+        api::EncodeModelList(svc.List(ctx_), response_);
+        return Status::Ok();
+      case Op::kPlugins:
+        api::EncodePlugins(svc.Plugins(ctx_), response_);
+        return Status::Ok();
+      case Op::kModelRegister: {
+        auto parsed = api::ParseRegisterRequest(payload_);
+        if (!parsed.ok()) return parsed.status();
+        return ModelAnswer(svc.Register(ctx_, *parsed));
+      }
+      case Op::kModelMetadata:
+      case Op::kModelReady: {
+        const std::string model(r.Str()), version(r.Str());
+        if (!r.ok()) return InvalidArgument("ipc: this operation needs str model, str version");
+        const std::string id = version.empty() ? model : model + "@" + version;
+        if (op == Op::kModelReady) {
+          auto m = svc.ModelReady(ctx_, id);
+          if (!m.ok() && m.status().code() != StatusCode::kUnavailable) return m.status();
+          Writer(response_).U8(m.ok() ? 1 : 0);
+          return Status::Ok();
+        }
+        MLOS_ASSIGN_OR_RETURN(service::ModelMetadata meta, svc.GetModelMetadata(ctx_, id));
+        api::EncodeKServeModelMetadata(meta.model, meta.versions, response_);
+        return Status::Ok();
+      }
+      case Op::kModelSetAlias: {
+        const std::string name(r.Str()), alias(r.Str()), version(r.Str());
+        if (!r.ok()) return InvalidArgument("ipc: SET_ALIAS needs str name, str alias, str version");
+        return ModelAnswer(svc.SetAlias(ctx_, name, alias, version));
+      }
+      default:
+        break;
+    }
+    const std::string id(r.Str());
+    switch (op) {
+      case Op::kModelGet:
+      case Op::kModelLoad:
+      case Op::kModelUnload:
+      case Op::kModelUnregister:
+      case Op::kModelSetDefault:
+      case Op::kModelRollback:
+        if (!r.ok()) return InvalidArgument("ipc: this operation needs str model_id");
+        break;
+      default:
+        return Unimplemented("ipc: unknown operation " + std::to_string(static_cast<int>(op)));
+    }
+    switch (op) {
+      case Op::kModelGet:
+        return ModelAnswer(svc.Get(ctx_, id));
+      case Op::kModelLoad:
+        return ModelAnswer(svc.Load(ctx_, id));
+      case Op::kModelUnload:
+        return ModelAnswer(svc.Unload(ctx_, id));
+      case Op::kModelSetDefault:
+        return ModelAnswer(svc.SetDefault(ctx_, id));
+      case Op::kModelRollback:
+        return ModelAnswer(svc.Rollback(ctx_, id));
+      default:
+        return svc.Unregister(ctx_, id);
+    }
+  }
+
+  Status SharedMemory(Op op, int& passed_fd) {
+    Reader r(payload_);
+    if (op == Op::kShmRegister) {
+      const std::string name(r.Str());
+      const uint64_t offset = r.U64(), size = r.U64();
+      if (!r.ok()) {
+        return InvalidArgument("ipc: REGISTER_SHM needs str name, u64 offset, u64 byte_size");
+      }
+      if (passed_fd < 0) {
+        return InvalidArgument("ipc: REGISTER_SHM needs a descriptor passed with SCM_RIGHTS");
+      }
+      const int fd = passed_fd;
+      passed_fd = -1;  // the service owns it now, on failure too
+      return s_.service.RegisterShmFd(ctx_, name, fd, offset, size);
+    }
+    const std::string name(r.Str());
+    if (op == Op::kShmUnregister) {
+      if (!r.ok()) return InvalidArgument("ipc: UNREGISTER_SHM needs str name");
+      if (name.empty()) return InvalidArgument("ipc: UNREGISTER_SHM needs a region name");
+      return s_.service.UnregisterShm(ctx_, name);
+    }
+    if (!r.ok()) return InvalidArgument("ipc: SHM_STATUS needs str name (\"\" = all)");
+    MLOS_ASSIGN_OR_RETURN(std::vector<service::ShmRegionStatus> list,
+                          s_.service.ShmStatus(ctx_, name));
+    api::EncodeShmStatus(list, response_);
+    return Status::Ok();
+  }
+
+  // One decoded input: its bytes inline (a view into the payload) or a shared-memory ref.
+  Status DecodeInput(WireTensor& wt, core::Tensor& t, std::optional<service::ShmRef>& shm) {
+    t.name = std::move(wt.name);
+    const wire::DtypeInfo* dtype = wire::DtypeById(wt.dtype);
+    if (!dtype) {
+      return InvalidArgument("input '" + t.name + "': unknown dtype " + std::to_string(wt.dtype));
+    }
+    t.dtype = static_cast<core::DataType>(dtype->id);
+    t.shape = std::move(wt.shape);
+    for (int64_t d : t.shape) {
+      if (d < 0) return InvalidArgument("input '" + t.name + "': dims must be non-negative");
+    }
+    const int64_t count = core::ElementCount(t.shape);
+    if (count < 0) return InvalidArgument("input '" + t.name + "': too many elements");
+    if (wt.placement == Placement::kShm) {
+      shm = service::ShmRef{std::move(wt.region), wt.offset, wt.byte_size};
+      return Status::Ok();
+    }
+    if (t.dtype == core::DataType::kString) {
+      return wire::DecodeBytesElements(wt.data, t.name, count, t.shape, &t.strings);
+    }
+    const uint64_t want = static_cast<uint64_t>(count) * dtype->size;
+    if (wt.data.size() != want) {
+      return InvalidArgument("input '" + t.name + "': " + std::to_string(wt.data.size()) +
+                             " bytes do not match shape " + wire::ShapeToString(t.shape) + " of " +
+                             dtype->name + " (" + std::to_string(want) + " bytes)");
+    }
+    t.external = wt.data.data();
+    t.external_size = wt.data.size();
+    return Status::Ok();
+  }
+
+  Status DecodeInfer(InferRequestMsg& m, service::InferCall& call) {
+    call.model = std::move(m.model);
+    call.version = std::move(m.version);
+    if (m.timeout_us) {
+      ctx_.client_deadline = ctx_.received + std::chrono::microseconds(m.timeout_us);
+    }
+    call.inputs.resize(m.inputs.size());
+    std::vector<std::optional<service::ShmRef>> input_shm(m.inputs.size());
+    bool any_shm = false;
+    for (size_t i = 0; i < m.inputs.size(); ++i) {
+      MLOS_RETURN_IF_ERROR(DecodeInput(m.inputs[i], call.inputs[i], input_shm[i]));
+      for (size_t j = 0; j < i; ++j) {
+        if (call.inputs[j].name == call.inputs[i].name) {
+          return InvalidArgument("input '" + call.inputs[i].name + "' given twice");
+        }
+      }
+      any_shm |= input_shm[i].has_value();
+    }
+    if (any_shm) call.input_shm = std::move(input_shm);
+    call.outputs.reserve(m.outputs.size());
+    for (WireOutputSpec& o : m.outputs) {
+      service::OutputRequest out{std::move(o.name), std::nullopt};
+      if (o.placement == Placement::kShm) {
+        out.shm = service::ShmRef{std::move(o.region), o.offset, o.byte_size};
+      }
+      call.outputs.push_back(std::move(out));
+    }
+    return Status::Ok();
   }
 
   Status Infer() {
+    ctx_.client_deadline.reset();
+    service::InferCall call;
     auto decoded = DecodeInferRequest(payload_);
-    if (!decoded.ok()) return decoded.status();
-    InferRequestMsg& m = *decoded;
-    views_.clear();
-    core::InferRequest ir;
-    ir.model = std::move(m.model);
-    ir.version = std::move(m.version);
-    ir.principal = principal_;
-    ir.protocol = kProtocol;
-    const auto now = std::chrono::steady_clock::now();
-    if (m.timeout_us) {
-      ir.deadline = now + std::chrono::microseconds(m.timeout_us);
-    } else if (s_.options.request_timeout.count() > 0) {
-      ir.deadline = now + s_.options.request_timeout;
-    }
-    ir.inputs.resize(m.inputs.size());
-    for (size_t i = 0; i < m.inputs.size(); ++i) {
-      WireTensor& wt = m.inputs[i];
-      core::Tensor& t = ir.inputs[i];
-      t.name = std::move(wt.name);
-      if (!KnownDtype(wt.dtype)) {
-        return InvalidArgument("input '" + t.name + "': unknown dtype " + std::to_string(wt.dtype));
-      }
-      t.dtype = static_cast<core::DataType>(wt.dtype);
-      t.shape = std::move(wt.shape);
-      for (int64_t d : t.shape) {
-        if (d < 0) return InvalidArgument("input '" + t.name + "': dims must be non-negative");
-      }
-      const int64_t count = core::ElementCount(t.shape);
-      if (count < 0) return InvalidArgument("input '" + t.name + "': too many elements");
-      for (size_t j = 0; j < i; ++j) {
-        if (ir.inputs[j].name == t.name) return InvalidArgument("input '" + t.name + "' given twice");
-      }
-      std::string_view bytes = wt.data;
-      if (wt.placement == Placement::kShm) {
-        if (t.dtype == core::DataType::kString) {
-          return InvalidArgument("input '" + t.name + "': BYTES tensors must travel inline");
-        }
-        auto view = Resolve(wt.region, wt.offset, wt.byte_size);
-        if (!view.ok()) return view.status().WithPrefix("input '" + t.name + "'");
-        bytes = std::string_view(reinterpret_cast<const char*>(view->data), view->size);
-        views_.push_back(std::move(*view));
-      }
-      if (t.dtype == core::DataType::kString) {
-        MLOS_RETURN_IF_ERROR(api::DecodeBytesElements(t, bytes, count));
-        continue;
-      }
-      const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
-      if (bytes.size() != want) {
-        return InvalidArgument("input '" + t.name + "': " + std::to_string(bytes.size()) +
-                               " bytes do not match shape " + http::ShapeToString(t.shape) + " of " +
-                               core::DataTypeName(t.dtype) + " (" + std::to_string(want) +
-                               " bytes)");
-      }
-      t.external = bytes.data();
-      t.external_size = bytes.size();
-    }
-    // Outputs.
-    bool any_shm = false;
-    ir.outputs.reserve(m.outputs.size());
-    for (const WireOutputSpec& o : m.outputs) {
-      ir.outputs.push_back(o.name);
-      any_shm |= o.placement == Placement::kShm;
-    }
-    std::vector<std::vector<uint8_t>> inline_buffers;  // for inline outputs next to shm ones
-    Status alloc_error;
-    if (any_shm) {
-      for (const WireOutputSpec& o : m.outputs) {
-        if (o.placement != Placement::kShm) continue;
-        auto view = Resolve(o.region, o.offset, o.byte_size);
-        if (!view.ok()) return view.status().WithPrefix("output '" + o.name + "'");
-        views_.push_back(std::move(*view));
-      }
-      inline_buffers.reserve(m.outputs.size());
-      ir.output_allocator = [&](const std::string& name, core::DataType, const std::vector<int64_t>&,
-                                uint64_t byte_size) -> void* {
-        size_t v = 0;
-        for (const WireOutputSpec& o : m.outputs) {
-          if (o.placement == Placement::kShm) {
-            if (o.name == name) {
-              if (byte_size > views_[ShmIndex(m, v)].size) {
-                alloc_error = InvalidArgument(
-                    "output '" + name + "': " + std::to_string(byte_size) +
-                    " bytes do not fit its shared memory window of " +
-                    std::to_string(o.byte_size) + " bytes (region \"" + o.region + "\")");
-                return nullptr;
-              }
-              return views_[ShmIndex(m, v)].data;
-            }
-            ++v;
-          }
-        }
-        if (inline_buffers.size() == inline_buffers.capacity()) return nullptr;
-        inline_buffers.emplace_back(byte_size);
-        return inline_buffers.back().data();
-      };
-    }
-    auto out = s_.core.Infer(std::move(ir));
-    if (!out.ok()) return alloc_error.ok() ? out.status() : alloc_error;
-    // Response.
+    if (!decoded.ok()) return s_.service.Fail(ctx_, call, decoded.status());
+    if (Status st = DecodeInfer(*decoded, call); !st.ok()) return s_.service.Fail(ctx_, call, st);
+    auto out = s_.service.Infer(ctx_, call);
+    if (!out.ok()) return out.status();
+    EncodeInferAnswer(*out);
+    return Status::Ok();
+  }
+
+  void EncodeInferAnswer(const service::InferResult& result) {
+    const core::InferResponse& out = result.response;
     InferResponseMsg resp;
-    resp.model_id = out->model_id;
-    resp.queue_time_us = out->queue_time_us;
-    resp.inference_time_us = out->inference_time_us;
-    resp.outputs.resize(out->outputs.size());
+    resp.model_id = out.model_id;
+    resp.queue_time_us = out.queue_time_us;
+    resp.inference_time_us = out.inference_time_us;
+    resp.outputs.resize(out.outputs.size());
     std::vector<std::string> string_blobs;
-    string_blobs.reserve(out->outputs.size());
-    for (size_t i = 0; i < out->outputs.size(); ++i) {
-      const core::Tensor& t = out->outputs[i];
+    string_blobs.reserve(out.outputs.size());
+    for (size_t i = 0; i < out.outputs.size(); ++i) {
+      const core::Tensor& t = out.outputs[i];
       WireTensor& wt = resp.outputs[i];
       wt.name = t.name;
       wt.dtype = static_cast<uint8_t>(t.dtype);
       wt.shape = t.shape;
-      const WireOutputSpec* spec = nullptr;
-      for (const WireOutputSpec& o : m.outputs) {
-        if (o.name == t.name && o.placement == Placement::kShm) spec = &o;
-      }
-      if (spec && t.dtype != core::DataType::kString) {
+      if (const auto& shm = result.output_shm[i]) {
         wt.placement = Placement::kShm;
-        wt.region = spec->region;
-        wt.offset = spec->offset;
+        wt.region = shm->region;
+        wt.offset = shm->offset;
         wt.byte_size = t.byte_size();
-        continue;
-      }
-      if (t.dtype == core::DataType::kString) {
+      } else if (t.dtype == core::DataType::kString) {
         std::string& blob = string_blobs.emplace_back();
-        api::AppendBytesElements(t, blob);
+        wire::AppendBytesElements(t.strings, blob);
         wt.data = blob;
       } else {
         wt.data = std::string_view(reinterpret_cast<const char*>(t.bytes()), t.byte_size());
       }
     }
     EncodeInferResponse(resp, response_);
-    views_.clear();
-    return Status::Ok();
-  }
-
-  // Index in views_ of the v-th shm output (inputs' views come first).
-  size_t ShmIndex(const InferRequestMsg& m, size_t v) const {
-    size_t shm_inputs = 0;
-    for (const WireTensor& t : m.inputs) shm_inputs += t.placement == Placement::kShm;
-    return shm_inputs + v;
   }
 
   Server::Impl& s_;
   int fd_;
   std::string id_;
-  std::string principal_;
   ucred cred_{};
+  service::RequestContext ctx_;
   std::string payload_, response_;
-  std::vector<api::ShmView> views_;
-  std::unordered_set<std::string> owned_;
 };
 
 }  // namespace
@@ -464,8 +441,8 @@ void Server::Impl::AcceptLoop() {
   }
 }
 
-Server::Server(core::Core& core, api::ShmRegistry& registry, ServerOptions options)
-    : impl_(std::make_shared<Impl>(core, registry, std::move(options))) {}
+Server::Server(service::Service& service, ServerOptions options)
+    : impl_(std::make_shared<Impl>(service, std::move(options))) {}
 
 Server::~Server() { Stop(std::chrono::seconds(2)); }
 

@@ -12,9 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "api/shm/shm_registry.h"
 #include "common/status.h"
-#include "core/core.h"
+#include "service/service.h"
 
 namespace mlos::ipc {
 
@@ -22,14 +21,13 @@ struct ServerOptions {
   std::string path;                             // the socket file (a stale one is removed)
   uint32_t mode = 0660;                         // permissions of the socket file
   std::string server_version;                   // reported by HELLO
-  std::chrono::milliseconds request_timeout{0}; // default inference deadline (0 = none)
   uint32_t max_payload = 1u << 30;              // frames above it close the connection
 };
 
 class Server {
  public:
-  // `core` and `registry` must outlive the server.
-  Server(core::Core& core, api::ShmRegistry& registry, ServerOptions options);
+  // `service` must outlive the server.
+  Server(service::Service& service, ServerOptions options);
   ~Server();  // Stop()s
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace mlos::core::policy {
 namespace {
 
@@ -32,6 +34,10 @@ TEST(PolicyTest, ParseModelRef) {
       {"@1", "", "", "", false},
       {"local/a@", "", "", "", false},
       {"local/a@1@2", "", "", "", false},
+      {"", "", "", "", false},
+      {"local/../a", "", "", "", false},
+      {"/local/a", "", "", "", false},
+      {"local/a", "../x", "", "", false},
   };
   for (const Row& r : rows) {
     auto got = ParseModelRef(r.ref, r.override_);
@@ -46,6 +52,37 @@ TEST(PolicyTest, ParseModelRef) {
 }
 
 TEST(PolicyTest, ValidateModelId) {
+  // The one check every front-end applies to ids, names and versions it is given; the
+  // messages are part of the protocols (their tests look for them).
+  struct Row {
+    std::string id, what, message;  // message "" = accepted
+  } rows[] = {
+      {"hf/bert@1.0.0", "", ""},
+      {"ns/mlp", "", ""},
+      {"a b@1", "", ""},  // only what is unsafe in a path is refused here
+      {"local/a@1@2", "", ""},
+      {"hf/../etc@1", "", "model id 'hf/../etc@1' contains '..'"},
+      {"..", "", "model id '..' contains '..'"},
+      {"a..b", "field 'model_id'", "field 'model_id' 'a..b' contains '..'"},
+      {"/abs", "", "model id '/abs' starts with '/'"},
+      {std::string("a\0b", 3), "", "model id contains a NUL byte"},
+      {"a\nb", "model name", "model name contains a control character"},
+      {"a\x7f", "", "model id contains a control character"},
+      {"a\\b", "model version", "model version contains a backslash"},
+      {"", "", "model id is empty"},
+      {"", "field 'model_id'", "field 'model_id' is empty"},
+  };
+  for (const Row& r : rows) {
+    Status st = r.what.empty() ? ValidateModelId(r.id) : ValidateModelId(r.id, r.what);
+    EXPECT_EQ(st.ok(), r.message.empty()) << r.id << ": " << st.message();
+    if (!r.message.empty()) {
+      EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << r.id;
+      EXPECT_EQ(st.message(), r.message) << r.id;
+    }
+  }
+}
+
+TEST(PolicyTest, ValidateRegistrationId) {
   struct Row {
     std::string id;
     bool ok;
@@ -58,13 +95,20 @@ TEST(PolicyTest, ValidateModelId) {
       {"local/a@1@2", false},        {"local/a@", false},
       {"local/a b@1", false},        {"local/a@1/../x", false},
       {"local/./a@1", false},        {"local/a@..", false},
-      {"lo$cal/a@1", false},
+      {"lo$cal/a@1", false},         {"local/a..b@1", false},
+      {"local/a@1..2", false},
   };
   for (const Row& r : rows) {
-    Status st = ValidateModelId(r.id);
+    Status st = ValidateRegistrationId(r.id, "model_id");
     EXPECT_EQ(st.ok(), r.ok) << r.id << ": " << st.message();
-    if (!r.ok) { EXPECT_EQ(st.code(), StatusCode::kInvalidArgument); }
+    if (!r.ok) {
+      EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+      EXPECT_EQ(st.message().rfind("model_id", 0), 0u) << st.message();
+    }
   }
+  // What the generic check refuses, it refuses with the generic message.
+  EXPECT_EQ(ValidateRegistrationId("local/a..b@1").message(),
+            "model id 'local/a..b@1' contains '..'");
 }
 
 TEST(PolicyTest, CompareVersions) {
@@ -210,6 +254,41 @@ TEST(PolicyTest, LoadOrderNamesTheCycle) {
     ASSERT_FALSE(got.ok());
     EXPECT_EQ(got.status().code(), StatusCode::kFailedPrecondition);
     EXPECT_EQ(got.status().message(), r.cycle);
+  }
+}
+
+TEST(PolicyTest, UnloadOrderDependentsFirst) {
+  struct Row {
+    DepGraph g;
+    V want;
+  } rows[] = {
+      {{}, {}},
+      // "a" needs "b": reverse alphabetical order would unload "b" first.
+      {{{"a@1", {"b@1"}}, {"b@1", {}}}, {"a@1", "b@1"}},
+      {{{"app@1", {"enc@1", "tok@1"}}, {"enc@1", {"tok@1"}}, {"tok@1", {}}},
+       {"app@1", "enc@1", "tok@1"}},
+      // Unrelated ids: reverse id order.
+      {{{"a@1", {}}, {"b@1", {}}, {"c@1", {}}}, {"c@1", "b@1", "a@1"}},
+      // An id named only as a dependency still appears, after its dependents.
+      {{{"z@1", {"ghost@1"}}}, {"z@1", "ghost@1"}},
+      // A diamond: the shared dependency goes last, once.
+      {{{"a@1", {"b@1", "c@1"}}, {"b@1", {"d@1"}}, {"c@1", {"d@1"}}, {"d@1", {}}},
+       {"a@1", "c@1", "b@1", "d@1"}},
+      // A cycle (registration refuses them) still yields every id once.
+      {{{"a@1", {"b@1"}}, {"b@1", {"a@1"}}}, {"a@1", "b@1"}},
+  };
+  for (const Row& r : rows) {
+    V got = UnloadOrder(r.g);
+    EXPECT_EQ(got, r.want);
+    // Every dependency comes after each of its dependents (cycles aside).
+    for (const auto& [id, deps] : r.g) {
+      for (const std::string& d : deps) {
+        if (LoadOrder(r.g, id).ok()) {
+          auto pi = std::find(got.begin(), got.end(), id), pd = std::find(got.begin(), got.end(), d);
+          EXPECT_LT(pi, pd) << id << " needs " << d;
+        }
+      }
+    }
   }
 }
 

@@ -18,12 +18,14 @@ TEST(StateMachineTest, Names) {
   EXPECT_STREQ(ModelStateName(S::kUnloading), "UNLOADING");
   EXPECT_STREQ(ModelStateName(S::kUnloaded), "UNLOADED");
   EXPECT_STREQ(ModelStateName(S::kFailed), "FAILED");
+  EXPECT_STREQ(LifecycleEventName(E::kLoadRefused), "load_refused");
 }
 
 TEST(StateMachineTest, FullTable) {
   const S states[] = {S::kRegistered, S::kLoading, S::kReady,
                       S::kUnloading,  S::kUnloaded, S::kFailed};
-  const E events[] = {E::kLoad, E::kLoaded, E::kLoadFailed, E::kUnload, E::kUnloaded};
+  const E events[] = {E::kLoad,        E::kLoaded, E::kLoadFailed,
+                      E::kLoadRefused, E::kUnload, E::kUnloaded};
   struct Allowed {
     S from;
     E event;
@@ -33,6 +35,8 @@ TEST(StateMachineTest, FullTable) {
       {S::kFailed, E::kLoad, S::kLoading},     {S::kLoading, E::kLoaded, S::kReady},
       {S::kLoading, E::kLoadFailed, S::kFailed}, {S::kReady, E::kUnload, S::kUnloading},
       {S::kFailed, E::kUnload, S::kUnloaded},  {S::kUnloading, E::kUnloaded, S::kUnloaded},
+      {S::kRegistered, E::kLoadRefused, S::kFailed}, {S::kUnloaded, E::kLoadRefused, S::kFailed},
+      {S::kFailed, E::kLoadRefused, S::kFailed},
   };
   for (S from : states) {
     for (E ev : events) {
@@ -44,6 +48,30 @@ TEST(StateMachineTest, FullTable) {
           << ModelStateName(from) << " --" << LifecycleEventName(ev) << "-->";
     }
   }
+}
+
+TEST(StateMachineTest, LifecycleChangesOnlyThroughTheTable) {
+  Lifecycle l;
+  EXPECT_EQ(l.state(), S::kRegistered);
+  // Illegal: refused, nothing changes (neither the state nor the reason).
+  EXPECT_EQ(l.Apply(E::kLoaded), std::nullopt);
+  EXPECT_EQ(l.Apply(E::kUnload, "x"), std::nullopt);
+  EXPECT_EQ(l.state(), S::kRegistered);
+  EXPECT_EQ(l.reason(), "");
+  EXPECT_EQ(l.Apply(E::kLoad), S::kLoading);
+  EXPECT_EQ(l.Apply(E::kLoad), std::nullopt);  // already loading
+  EXPECT_EQ(l.Apply(E::kLoadFailed, "bad weights"), S::kFailed);
+  EXPECT_EQ(l.reason(), "bad weights");
+  EXPECT_EQ(l.Apply(E::kUnloaded), std::nullopt);
+  EXPECT_EQ(l.reason(), "bad weights");
+  EXPECT_EQ(l.Apply(E::kUnload), S::kUnloaded);  // clears the failure
+  EXPECT_EQ(l.reason(), "");
+  EXPECT_EQ(l.Apply(E::kLoad), S::kLoading);
+  EXPECT_EQ(l.Apply(E::kLoaded), S::kReady);
+  EXPECT_EQ(l.Apply(E::kLoadRefused, "no plugin"), std::nullopt);  // not while READY
+  EXPECT_EQ(l.state(), S::kReady);
+  EXPECT_EQ(l.Apply(E::kUnload), S::kUnloading);
+  EXPECT_EQ(l.Apply(E::kUnloaded), S::kUnloaded);
 }
 
 TEST(StateMachineTest, Predicates) {

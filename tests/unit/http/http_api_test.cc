@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http/api.h"
-#include "api/http/metrics.h"
+#include "service/metrics.h"
 
 namespace mlos::http {
 namespace {
@@ -112,7 +112,7 @@ class FakeCore : public core::Core {
 
 class ApiTest : public ::testing::Test {
  protected:
-  ApiTest() : api_(core_, &metrics_, ApiOptions{.server_version = "9.9"}) {
+  ApiTest() : service_(core_, shm_, &metrics_, {.server_version = "9.9"}), api_(service_) {
     core_.SetObserver(&metrics_);
   }
   HttpResponse Call(Method m, std::string_view target, std::string_view body = "",
@@ -129,7 +129,9 @@ class ApiTest : public ::testing::Test {
   static json Body(const HttpResponse& r) { return json::parse(r.body); }
 
   FakeCore core_;
-  Metrics metrics_;
+  service::Metrics metrics_;
+  service::ShmRegistry shm_;
+  service::Service service_;
   Api api_;
 };
 
@@ -260,7 +262,11 @@ TEST_F(ApiTest, MetricsExposition) {
   ASSERT_EQ(r.status, 200);
   EXPECT_NE(std::string(r.content_type).find("text/plain"), std::string::npos);
   const std::string& t = r.body;
-  EXPECT_NE(t.find(R"(mlos_requests_total{model="ns/mlp@1",protocol="http"} 2)"),
+  EXPECT_NE(t.find(R"(mlos_requests_total{code="OK",model="ns/mlp@1",protocol="http"} 1)"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find(R"(mlos_requests_total{code="INVALID_ARGUMENT",model="ns/mlp@1",)"
+                   R"(protocol="http"} 1)"),
             std::string::npos)
       << t;
   EXPECT_NE(t.find(R"(mlos_request_errors_total{model="ns/mlp@1",protocol="http"} 1)"),

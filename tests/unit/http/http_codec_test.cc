@@ -6,17 +6,21 @@
 #include <nlohmann/json.hpp>
 
 #include "api/http/http_status.h"
-#include "api/http/json_writer.h"
+#include "api/common/json_writer.h"
 #include "api/http/kserve_codec.h"
+#include "api/common/model_json.h"
 #include "api/http/native_codec.h"
 #include "api/http/tensor_json.h"
 #include "api/http/url.h"
+#include "core/policy.h"
 
 namespace mlos::http {
 namespace {
 
 using core::DataType;
 using nlohmann::json;
+using api::ParseRegisterRequest;
+using core::policy::ValidateModelId;
 
 core::Tensor MakeTensor(std::string name, core::DataType dtype,
                         std::vector<int64_t> shape = {}) {
@@ -117,8 +121,16 @@ TEST(InferFlatShape, FollowsTheRules) {
   EXPECT_EQ(*InferFlatShape({-1, 16}, 32, "x"), (std::vector<int64_t>{2, 16}));
   EXPECT_EQ(*InferFlatShape({-1}, 5, "x"), (std::vector<int64_t>{5}));
   EXPECT_EQ(*InferFlatShape({1, 4}, 4, "x"), (std::vector<int64_t>{1, 4}));
-  EXPECT_EQ(*InferFlatShape({-1, -1, 3}, 12, "x"), (std::vector<int64_t>{1, 4, 3}));
-  EXPECT_EQ(*InferFlatShape({-1, 3, -1}, 12, "x"), (std::vector<int64_t>{1, 3, 4}));
+  // More than one unknown dim: which one takes the elements would be a guess.
+  for (const std::vector<int64_t>& schema :
+       {std::vector<int64_t>{-1, -1, 3}, std::vector<int64_t>{-1, 3, -1, -1}}) {
+    auto guess = InferFlatShape(schema, 12, "x");
+    ASSERT_FALSE(guess.ok());
+    EXPECT_EQ(guess.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(guess.status().message().find("more than one unknown dimension"), std::string::npos)
+        << guess.status().message();
+    EXPECT_NE(guess.status().message().find("input_shapes"), std::string::npos);
+  }
   EXPECT_EQ(*InferFlatShape({}, 1, "x"), (std::vector<int64_t>{}));
   auto bad = InferFlatShape({-1, 16}, 17, "input");
   ASSERT_FALSE(bad.ok());
@@ -184,6 +196,39 @@ TEST(NativeCodec, RegisterRequestFields) {
   EXPECT_NE(wrong.status().message().find("'path'"), std::string::npos);
   EXPECT_FALSE(ParseRegisterRequest("{").ok());
   EXPECT_FALSE(ParseRegisterRequest("[]").ok());
+}
+
+TEST(NativeCodec, InputShapesShapeFlatArrays) {
+  // PP-OCR's detector input: [-1, 3, -1, -1].
+  const std::vector<core::TensorInfo> schema = {{"x", DataType::kFloat32, {-1, 3, -1, -1}}};
+  std::string flat = "[";
+  for (int i = 0; i < 24; ++i) flat += (i ? "," : "") + std::to_string(i);
+  flat += "]";
+  auto refused = ParseNamedInputs(R"({"x":)" + flat + "}", schema);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("send nested arrays"), std::string::npos);
+  auto r = ParseNamedInputs(R"({"x":)" + flat + R"(,"input_shapes":{"x":[1,3,2,4]}})", schema);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)[0].shape, (std::vector<int64_t>{1, 3, 2, 4}));
+  EXPECT_EQ((*r)[0].data.size(), 24u * 4);
+  // The {"inputs": ...} form takes input_shapes beside it too.
+  auto wrapped = ParseNamedInputs(
+      R"({"inputs":{"x":)" + flat + R"(},"input_shapes":{"x":[2,3,4,1]}})", schema);
+  ASSERT_TRUE(wrapped.ok()) << wrapped.status().message();
+  EXPECT_EQ((*wrapped)[0].shape, (std::vector<int64_t>{2, 3, 4, 1}));
+  // Errors name the field.
+  auto count = ParseNamedInputs(R"({"x":)" + flat + R"(,"input_shapes":{"x":[1,3,2,2]}})",
+                                schema);
+  ASSERT_FALSE(count.ok());
+  EXPECT_NE(count.status().message().find("input_shapes gives [1, 3, 2, 2]"), std::string::npos)
+      << count.status().message();
+  auto unknown = ParseNamedInputs(R"({"x":)" + flat + R"(,"input_shapes":{"y":[24]}})", schema);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("input_shapes.y"), std::string::npos);
+  auto negative = ParseNamedInputs(R"({"x":[1],"input_shapes":{"x":[-1]}})", schema);
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.status().message().find("non-negative"), std::string::npos);
+  EXPECT_FALSE(ParseNamedInputs(R"({"x":[1],"input_shapes":[1]})", schema).ok());
 }
 
 TEST(NativeCodec, NamedInputsShapedBySchema) {

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Declared again (with C linkage) in smi_header_test.cc. */
 size_t smi_header_c_values(const uint64_t** values);
@@ -70,7 +71,7 @@ static int c_alloc(void* user_data, const char* name, smi_dtype dtype, uint32_t 
   return 0;
 }
 
-/* Uses the types, the function-pointer typedefs and the inline helper from C; 1 on success. */
+/* Uses the types, the function-pointer typedefs and the inline helpers from C; 1 on success. */
 int smi_header_c_calls(void) {
   smi_plugin_api api = {0};
   smi_string str = {"abc", 3};
@@ -99,6 +100,13 @@ int smi_header_c_calls(void) {
   }
   if (smi_dtype_size(SMI_DTYPE_FLOAT64) != 8 || smi_dtype_size(SMI_DTYPE_BOOL) != 1 ||
       smi_dtype_size(SMI_DTYPE_STRING) != 0 || smi_dtype_size(SMI_DTYPE_INVALID) != 0) {
+    return 0;
+  }
+  if (strcmp(smi_dtype_name(SMI_DTYPE_FLOAT32), "float32") != 0 ||
+      strcmp(smi_dtype_name(SMI_DTYPE_BFLOAT16), "bfloat16") != 0 ||
+      strcmp(smi_dtype_name(SMI_DTYPE_STRING), "string") != 0 ||
+      strcmp(smi_dtype_name(SMI_DTYPE_INVALID), "invalid") != 0 ||
+      strcmp(smi_dtype_name((smi_dtype)99), "invalid") != 0) {
     return 0;
   }
   return get_api == NULL;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "mlos/smi.h"
 
@@ -91,6 +92,27 @@ TEST(SmiHeaderTest, DtypeSizes) {
   EXPECT_EQ(smi_dtype_size(SMI_DTYPE_BOOL), 1u);
   EXPECT_EQ(smi_dtype_size(SMI_DTYPE_STRING), 0u);
   EXPECT_EQ(smi_dtype_size(SMI_DTYPE_INVALID), 0u);
+}
+
+TEST(SmiHeaderTest, DtypeNamesAreTheManifestNames) {
+  const struct {
+    smi_dtype dtype;
+    const char* name;
+  } kNames[] = {
+      {SMI_DTYPE_FLOAT32, "float32"}, {SMI_DTYPE_FLOAT64, "float64"},
+      {SMI_DTYPE_FLOAT16, "float16"}, {SMI_DTYPE_BFLOAT16, "bfloat16"},
+      {SMI_DTYPE_INT8, "int8"},       {SMI_DTYPE_INT16, "int16"},
+      {SMI_DTYPE_INT32, "int32"},     {SMI_DTYPE_INT64, "int64"},
+      {SMI_DTYPE_UINT8, "uint8"},     {SMI_DTYPE_UINT16, "uint16"},
+      {SMI_DTYPE_UINT32, "uint32"},   {SMI_DTYPE_UINT64, "uint64"},
+      {SMI_DTYPE_BOOL, "bool"},       {SMI_DTYPE_STRING, "string"},
+  };
+  for (const auto& [dtype, name] : kNames) {
+    EXPECT_EQ(std::string(smi_dtype_name(dtype)), name) << static_cast<int>(dtype);
+  }
+  EXPECT_EQ(std::string(smi_dtype_name(SMI_DTYPE_INVALID)), "invalid");
+  EXPECT_EQ(std::string(smi_dtype_name(static_cast<smi_dtype>(15))), "invalid");
+  EXPECT_EQ(std::string(smi_dtype_name(static_cast<smi_dtype>(-1))), "invalid");
 }
 
 }  // namespace

@@ -1,0 +1,43 @@
+// The mlos CLI's commands. Each takes the parsed global options, talks to mlosd through the
+// SDK, prints a table (or JSON with --json) on stdout and returns the exit code: 0 success,
+// 1 an error from the server, the connection or a file, 2 bad usage. Every error is exactly one
+// "mlos: error: ..." line on stderr.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mlos/client.h"
+
+namespace mlos::cli {
+
+// Options accepted before or after the subcommand (mlos --json models list, mlos models list
+// --json).
+struct Globals {
+  std::string url;
+  bool json = false;
+  double timeout_s = 60;
+};
+
+// Prints `message` as one error line (newlines folded) and returns 1.
+int Fail(const Status& st);
+// A client that could not be created: a bad --url is a usage error (2), anything else 1.
+int FailOpen(const Status& st);
+// Prints a usage error (one line, pointing at `help`) and returns 2.
+int Usage(const std::string& message, const std::string& help = "mlos --help");
+
+// A client for g.url with g.timeout_s and $MLOS_TOKEN.
+Result<std::unique_ptr<client::Client>> Open(const Globals& g);
+
+void PrintModel(const Globals& g, const client::ModelInfo& m);
+void PrintModels(const Globals& g, const std::vector<client::ModelInfo>& models);
+
+// mlos models [ACTION ARGS...]: list (default), get ID, load ID, unload ID, unregister ID,
+// rollback NAME, default NAME VERSION (or NAME@VERSION), alias NAME ALIAS [VERSION] (no
+// VERSION: remove the alias).
+int Models(const Globals& g, const std::vector<std::string>& args);
+// One line per action, for `mlos models --help`.
+const char* ModelsHelp();
+
+}  // namespace mlos::cli

@@ -1,0 +1,211 @@
+#include "dtype.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+namespace mlos::bench {
+namespace {
+
+constexpr Dtype kDtypes[] = {
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL, "bool", "BOOL", 1},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, "uint8", "UINT8", 1},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16, "uint16", "UINT16", 2},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32, "uint32", "UINT32", 4},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64, "uint64", "UINT64", 8},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8, "int8", "INT8", 1},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16, "int16", "INT16", 2},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, "int32", "INT32", 4},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64, "int64", "INT64", 8},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16, "float16", "FP16", 2},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, "float32", "FP32", 4},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE, "float64", "FP64", 8},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16, "bfloat16", "BF16", 2},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, "string", "BYTES", 0},
+};
+
+template <typename T>
+T Load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <typename T>
+void AppendNumber(std::string& out, T v) {
+  char b[64];
+  auto r = std::to_chars(b, b + sizeof b, v);
+  out.append(b, r.ptr);
+}
+
+}  // namespace
+
+const Dtype* DtypeOf(ONNXTensorElementDataType onnx) {
+  for (const Dtype& t : kDtypes) {
+    if (t.onnx == onnx) return &t;
+  }
+  return nullptr;
+}
+
+const Dtype* DtypeOfKServe(std::string_view kserve) {
+  for (const Dtype& t : kDtypes) {
+    if (kserve == t.kserve) return &t;
+  }
+  return nullptr;
+}
+
+std::string KServeDatatypes() {
+  std::string s;
+  for (const Dtype& t : kDtypes) s += (s.empty() ? "" : ", ") + std::string(t.kserve);
+  return s;
+}
+
+uint16_t FloatToHalf(float v) {
+  uint32_t x;
+  std::memcpy(&x, &v, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+  uint32_t abs = x & 0x7FFFFFFF;
+  if (abs > 0x7F800000) return sign | 0x7E00;   // NaN
+  if (abs >= 0x477FF000) return sign | 0x7C00;  // rounds past 65504: infinity
+  if (abs < 0x38800000) {                       // below 2^-14: a subnormal half (or zero)
+    float a;
+    std::memcpy(&a, &abs, 4);
+    return sign | static_cast<uint16_t>(std::nearbyint(a * 16777216.0f));  // a / 2^-24
+  }
+  abs += 0xC8000FFF + ((abs >> 13) & 1);  // exponent rebias (-112 << 23), round to nearest even
+  return sign | static_cast<uint16_t>(abs >> 13);
+}
+
+uint16_t FloatToBf16(float v) {
+  uint32_t x;
+  std::memcpy(&x, &v, 4);
+  if ((x & 0x7FFFFFFF) > 0x7F800000) return static_cast<uint16_t>((x >> 16) | 0x0040);  // NaN
+  return static_cast<uint16_t>((x + 0x7FFF + ((x >> 16) & 1)) >> 16);
+}
+
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
+  if (exp == 0) {
+    const float m = std::ldexp(static_cast<float>(mant), -24);
+    return sign ? -m : m;
+  }
+  const uint32_t bits =
+      sign | (exp == 31 ? 0x7F800000 | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float Bf16ToFloat(uint16_t bits) {
+  const uint32_t x = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+std::string ValuesJson(const Dtype& t, const std::vector<uint8_t>& bytes,
+                       const std::vector<std::string>& strings) {
+  std::string out = "[";
+  if (IsBytes(t)) {
+    for (size_t i = 0; i < strings.size(); ++i) {
+      if (i) out += ',';
+      out += JsonString(strings[i]);
+    }
+    return out + "]";
+  }
+  const size_t n = bytes.size() / t.size;
+  out.reserve(n * (t.size >= 4 && IsFloat(t) ? 12 : 4) + 2);
+  for (size_t i = 0; i < n; ++i) {
+    if (i) out += ',';
+    const uint8_t* p = bytes.data() + i * t.size;
+    switch (t.onnx) {
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL:
+        out += *p ? "true" : "false";
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8:
+        AppendNumber(out, *p);
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16:
+        AppendNumber(out, Load<uint16_t>(p));
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32:
+        AppendNumber(out, Load<uint32_t>(p));
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64:
+        AppendNumber(out, Load<uint64_t>(p));
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8:
+        AppendNumber(out, Load<int8_t>(p));
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16:
+        AppendNumber(out, Load<int16_t>(p));
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32:
+        AppendNumber(out, Load<int32_t>(p));
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64:
+        AppendNumber(out, Load<int64_t>(p));
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16:
+        AppendNumber(out, HalfToFloat(Load<uint16_t>(p)));
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16:
+        AppendNumber(out, Bf16ToFloat(Load<uint16_t>(p)));
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
+        AppendNumber(out, Load<float>(p));
+        break;
+      case ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE:
+        AppendNumber(out, Load<double>(p));
+        break;
+      default:
+        break;
+    }
+  }
+  return out + "]";
+}
+
+std::vector<uint8_t> EncodeBytesElements(const std::vector<std::string>& strings) {
+  std::vector<uint8_t> out;
+  for (const std::string& s : strings) {
+    const uint32_t n = static_cast<uint32_t>(s.size());
+    const uint8_t len[4] = {static_cast<uint8_t>(n), static_cast<uint8_t>(n >> 8),
+                            static_cast<uint8_t>(n >> 16), static_cast<uint8_t>(n >> 24)};
+    out.insert(out.end(), len, len + 4);
+    out.insert(out.end(), s.begin(), s.end());
+  }
+  return out;
+}
+
+std::string ShapeText(const std::vector<int64_t>& shape, const std::vector<std::string>& names) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ',';
+    if (shape[i] >= 0)
+      s += std::to_string(shape[i]);
+    else
+      s += i < names.size() && !names[i].empty() ? names[i] : "?";
+  }
+  return s + "]";
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      out += b;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace mlos::bench

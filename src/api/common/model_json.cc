@@ -1,0 +1,234 @@
+#include "api/common/model_json.h"
+
+#include <nlohmann/json.hpp>
+
+#include "api/common/json_writer.h"
+
+namespace mlos::api {
+namespace {
+
+using nlohmann::json;
+
+Status OptionalString(const json& doc, const char* field, std::string& out) {
+  auto it = doc.find(field);
+  if (it == doc.end() || it->is_null()) return Status::Ok();
+  if (!it->is_string()) {
+    return InvalidArgument(std::string("field '") + field + "' must be a string, got " +
+                           it->type_name());
+  }
+  out = it->get<std::string>();
+  return Status::Ok();
+}
+
+void WriteStringArray(JsonWriter& w, const std::vector<std::string>& v) {
+  w.BeginArray();
+  for (const std::string& s : v) w.String(s);
+  w.EndArray();
+}
+
+// Native documents name dtypes {"dtype": "float32"}; KServe ones {"datatype": "FP32"}.
+enum class DtypeNames { kNative, kKServe };
+
+void WriteTensorInfos(JsonWriter& w, const std::vector<core::TensorInfo>& infos,
+                      DtypeNames names = DtypeNames::kNative) {
+  w.BeginArray();
+  for (const core::TensorInfo& i : infos) {
+    w.BeginObject();
+    w.Key("name");
+    w.String(i.name);
+    const bool native = names == DtypeNames::kNative;
+    w.Key(native ? "dtype" : "datatype");
+    w.String(native ? core::DataTypeName(i.dtype) : core::DataTypeKServeName(i.dtype));
+    w.Key("shape");
+    WriteShape(w, i.shape);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+void WriteModel(JsonWriter& w, const core::ModelStatus& m) {
+  w.BeginObject();
+  w.Key("id");
+  w.String(m.id);
+  w.Key("model_id");
+  w.String(m.id);
+  w.Key("name");
+  w.String(m.name);
+  w.Key("version");
+  w.String(m.version);
+  w.Key("state");
+  w.String(core::ModelStateName(m.state));
+  if (!m.reason.empty()) {
+    w.Key("reason");
+    w.String(m.reason);
+  }
+  w.Key("framework");
+  w.String(m.framework);
+  w.Key("execution_format");
+  w.String(m.execution_format);
+  w.Key("plugin");
+  w.String(m.plugin);
+  w.Key("path");
+  w.String(m.path);
+  w.Key("description");
+  w.String(m.description);
+  w.Key("is_default");
+  w.Bool(m.is_default);
+  w.Key("aliases");
+  WriteStringArray(w, m.aliases);
+  w.Key("desired_loaded");
+  w.Bool(m.desired_loaded);
+  w.Key("memory_bytes");
+  w.UInt(m.memory_bytes);
+  w.Key("load_time_ms");
+  w.Double(m.load_time_ms);
+  w.Key("inputs");
+  WriteTensorInfos(w, m.inputs);
+  w.Key("outputs");
+  WriteTensorInfos(w, m.outputs);
+  w.Key("dependencies");
+  WriteStringArray(w, m.dependencies);
+  w.EndObject();
+}
+
+}  // namespace
+
+Result<core::RegisterRequest> ParseRegisterRequest(std::string_view body) {
+  json doc = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return InvalidArgument("malformed JSON in the register request");
+  if (!doc.is_object()) return InvalidArgument("the register request must be a JSON object");
+  core::RegisterRequest r;
+  MLOS_RETURN_IF_ERROR(OptionalString(doc, "model_id", r.model_id));
+  MLOS_RETURN_IF_ERROR(OptionalString(doc, "name", r.name));
+  MLOS_RETURN_IF_ERROR(OptionalString(doc, "framework", r.framework));
+  MLOS_RETURN_IF_ERROR(OptionalString(doc, "execution_format", r.execution_format));
+  MLOS_RETURN_IF_ERROR(OptionalString(doc, "description", r.description));
+  MLOS_RETURN_IF_ERROR(OptionalString(doc, "manifest_path", r.manifest_path));
+  MLOS_RETURN_IF_ERROR(OptionalString(doc, "path", r.path));
+  if (r.path.empty()) MLOS_RETURN_IF_ERROR(OptionalString(doc, "model_path", r.path));
+  if (r.model_id.empty()) return InvalidArgument("field 'model_id' is required");
+  if (r.path.empty()) return InvalidArgument("field 'path' (or 'model_path') is required");
+  return r;
+}
+
+void EncodeModelStatus(const core::ModelStatus& m, std::string& out) {
+  JsonWriter w(out);
+  WriteModel(w, m);
+}
+
+void EncodeModelList(const std::vector<core::ModelStatus>& models, std::string& out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("models");
+  w.BeginArray();
+  for (const core::ModelStatus& m : models) WriteModel(w, m);
+  w.EndArray();
+  w.Key("count");
+  w.UInt(models.size());
+  w.EndObject();
+}
+
+void EncodePlugins(const std::vector<core::PluginStatus>& plugins, std::string& out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("plugins");
+  w.BeginArray();
+  for (const core::PluginStatus& p : plugins) {
+    w.BeginObject();
+    w.Key("name");
+    w.String(p.name);
+    w.Key("version");
+    w.String(p.version);
+    w.Key("framework");
+    w.String(p.framework);
+    w.Key("execution_formats");
+    WriteStringArray(w, p.execution_formats);
+    w.Key("capabilities");
+    WriteStringArray(w, p.capabilities);
+    w.Key("path");
+    w.String(p.path);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("count");
+  w.UInt(plugins.size());
+  w.EndObject();
+}
+
+void EncodeStats(const core::CoreStats& s, std::string& out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("requests");
+  w.UInt(s.requests);
+  w.Key("errors");
+  w.UInt(s.errors);
+  w.Key("models_registered");
+  w.UInt(s.models_registered);
+  w.Key("models_ready");
+  w.UInt(s.models_ready);
+  w.Key("uptime_s");
+  w.Double(s.uptime_s);
+  w.EndObject();
+}
+
+void EncodeKServeModelMetadata(const core::ModelStatus& model,
+                               const std::vector<std::string>& versions, std::string& out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("name");
+  w.String(model.name);
+  w.Key("versions");
+  w.BeginArray();
+  for (const std::string& v : versions) w.String(v);
+  w.EndArray();
+  w.Key("platform");
+  w.String(model.framework.empty() ? model.execution_format : model.framework);
+  w.Key("inputs");
+  WriteTensorInfos(w, model.inputs, DtypeNames::kKServe);
+  w.Key("outputs");
+  WriteTensorInfos(w, model.outputs, DtypeNames::kKServe);
+  w.EndObject();
+}
+
+void EncodeShmStatus(const std::vector<service::ShmRegionStatus>& regions, std::string& out) {
+  JsonWriter w(out);
+  w.BeginArray();
+  for (const service::ShmRegionStatus& s : regions) {
+    w.BeginObject();
+    w.Key("name");
+    w.String(s.name);
+    w.Key("key");
+    w.String(s.key);
+    w.Key("offset");
+    w.UInt(s.offset);
+    w.Key("byte_size");
+    w.UInt(s.byte_size);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+void EncodeServerMetadata(const service::ServerMetadata& m, std::string& out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("name");
+  w.String(m.name);
+  w.Key("version");
+  w.String(m.version);
+  w.Key("extensions");
+  WriteStringArray(w, m.extensions);
+  w.EndObject();
+}
+
+Result<AliasBody> ParseAliasRequest(std::string_view body) {
+  json doc = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return InvalidArgument("malformed JSON in the alias request");
+  if (!doc.is_object()) return InvalidArgument("the alias request must be a JSON object");
+  AliasBody a;
+  MLOS_RETURN_IF_ERROR(OptionalString(doc, "alias", a.alias));
+  MLOS_RETURN_IF_ERROR(OptionalString(doc, "version", a.version));
+  if (a.alias.empty()) return InvalidArgument("field 'alias' is required");
+  return a;
+}
+
+}  // namespace mlos::api

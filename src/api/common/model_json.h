@@ -1,0 +1,44 @@
+// The JSON documents of mlosd's management and metadata answers, shared by the front-ends that
+// speak JSON (HTTP, and IPC's management payloads): one model, the model list, plugins, stats,
+// KServe model and server metadata, shared-memory status; and the register and alias request
+// bodies. Pure functions; parse errors are kInvalidArgument naming the field.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "core/core.h"
+#include "service/service.h"
+#include "service/shm_registry.h"
+
+namespace mlos::api {
+
+// POST /models/register body (and IPC MODEL_REGISTER) -> RegisterRequest. model_id and path
+// (alias model_path) are required; every field, when present, must be a string.
+Result<core::RegisterRequest> ParseRegisterRequest(std::string_view body);
+
+// {"alias": "stable", "version": "1.2.0"}: version "" (or absent) removes the alias.
+struct AliasBody {
+  std::string alias;
+  std::string version;
+};
+Result<AliasBody> ParseAliasRequest(std::string_view body);
+
+// One model as JSON (GET /models/{id}, list entries, lifecycle answers).
+void EncodeModelStatus(const core::ModelStatus& m, std::string& out);
+// {"models": [...], "count": N}
+void EncodeModelList(const std::vector<core::ModelStatus>& models, std::string& out);
+// {"plugins": [...], "count": N}
+void EncodePlugins(const std::vector<core::PluginStatus>& plugins, std::string& out);
+void EncodeStats(const core::CoreStats& stats, std::string& out);
+// KServe v2 model metadata: name, versions (of that name), platform, inputs, outputs.
+void EncodeKServeModelMetadata(const core::ModelStatus& model,
+                               const std::vector<std::string>& versions, std::string& out);
+// KServe v2 server metadata: name, version, extensions.
+void EncodeServerMetadata(const service::ServerMetadata& metadata, std::string& out);
+// [{name, key, offset, byte_size}], as KServe's system shared-memory status.
+void EncodeShmStatus(const std::vector<service::ShmRegionStatus>& regions, std::string& out);
+
+}  // namespace mlos::api

@@ -1,0 +1,94 @@
+// The handlers of the two gRPC services, as plain functions of (context, request, response):
+// decode the protobuf, call service::Service, encode. grpc_server.cc registers them on the
+// asynchronous server; nothing here knows about completion queues or threads.
+//
+// Thread-safety: every handler may run concurrently on the server's threads.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "grpc_service.pb.h"
+#include "mlos_management.pb.h"
+#include "service/service.h"
+
+namespace mlos::grpcapi {
+
+// mlos::StatusCode -> the matching gRPC code; the message is kept.
+grpc::Status ToGrpc(const Status& st);
+
+class InferenceService {
+ public:
+  explicit InferenceService(service::Service& service) : service_(service) {}
+
+  grpc::Status ServerLive(grpc::ServerContext*, const inference::ServerLiveRequest*,
+                          inference::ServerLiveResponse* res);
+  grpc::Status ServerReady(grpc::ServerContext*, const inference::ServerReadyRequest*,
+                           inference::ServerReadyResponse* res);
+  grpc::Status ServerMetadata(grpc::ServerContext*, const inference::ServerMetadataRequest*,
+                              inference::ServerMetadataResponse* res);
+  grpc::Status ModelReady(grpc::ServerContext* ctx, const inference::ModelReadyRequest* req,
+                          inference::ModelReadyResponse* res);
+  grpc::Status ModelMetadata(grpc::ServerContext* ctx, const inference::ModelMetadataRequest* req,
+                             inference::ModelMetadataResponse* res);
+  grpc::Status ModelInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest* req,
+                          inference::ModelInferResponse* res);
+  // One message of a ModelStreamInfer stream: an error goes into that message's response
+  // (error_message) and the stream goes on.
+  void StreamInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest& req,
+                   inference::ModelStreamInferResponse* res);
+  grpc::Status RepositoryIndex(grpc::ServerContext* ctx,
+                               const inference::RepositoryIndexRequest* req,
+                               inference::RepositoryIndexResponse* res);
+  grpc::Status RepositoryModelLoad(grpc::ServerContext* ctx,
+                                   const inference::RepositoryModelLoadRequest* req,
+                                   inference::RepositoryModelLoadResponse*);
+  grpc::Status RepositoryModelUnload(grpc::ServerContext* ctx,
+                                     const inference::RepositoryModelUnloadRequest* req,
+                                     inference::RepositoryModelUnloadResponse*);
+  grpc::Status SystemSharedMemoryStatus(grpc::ServerContext* ctx,
+                                        const inference::SystemSharedMemoryStatusRequest* req,
+                                        inference::SystemSharedMemoryStatusResponse* res);
+  grpc::Status SystemSharedMemoryRegister(grpc::ServerContext* ctx,
+                                          const inference::SystemSharedMemoryRegisterRequest* req,
+                                          inference::SystemSharedMemoryRegisterResponse*);
+  grpc::Status SystemSharedMemoryUnregister(
+      grpc::ServerContext* ctx, const inference::SystemSharedMemoryUnregisterRequest* req,
+      inference::SystemSharedMemoryUnregisterResponse*);
+
+ private:
+  Status Infer(grpc::ServerContext* ctx, const inference::ModelInferRequest& req,
+               inference::ModelInferResponse* res);
+
+  service::Service& service_;
+};
+
+class ManagementService {
+ public:
+  explicit ManagementService(service::Service& service) : service_(service) {}
+
+  grpc::Status Register(grpc::ServerContext* ctx, const mlos::v1::RegisterRequest* req,
+                        mlos::v1::RegisterResponse* res);
+  grpc::Status List(grpc::ServerContext* ctx, const mlos::v1::ListRequest*,
+                    mlos::v1::ListResponse* res);
+  grpc::Status Get(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
+                   mlos::v1::ModelStatus* res);
+  grpc::Status Load(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
+                    mlos::v1::ModelStatus* res);
+  grpc::Status Unload(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
+                      mlos::v1::ModelStatus* res);
+  grpc::Status SetDefault(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
+                          mlos::v1::ModelStatus* res);
+  grpc::Status Rollback(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
+                        mlos::v1::ModelStatus* res);
+  grpc::Status SetAlias(grpc::ServerContext* ctx, const mlos::v1::AliasRequest* req,
+                        mlos::v1::ModelStatus* res);
+  grpc::Status Unregister(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
+                          mlos::v1::UnregisterResponse* res);
+  grpc::Status Plugins(grpc::ServerContext* ctx, const mlos::v1::PluginsRequest*,
+                       mlos::v1::PluginsResponse* res);
+
+ private:
+  service::Service& service_;
+};
+
+}  // namespace mlos::grpcapi

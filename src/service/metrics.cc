@@ -1,0 +1,156 @@
+#include "service/metrics.h"
+
+#include <sstream>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace mlos::service {
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+      0.025,   0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,   10.0};
+  return kBuckets;
+}
+
+const prometheus::Histogram::BucketBoundaries& LoadBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0};
+  return kBuckets;
+}
+
+const prometheus::Histogram::BucketBoundaries& BatchBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {1, 2, 4, 8, 16, 32, 64, 128};
+  return kBuckets;
+}
+
+constexpr core::ModelState kAllStates[] = {
+    core::ModelState::kRegistered, core::ModelState::kLoading,   core::ModelState::kReady,
+    core::ModelState::kUnloading,  core::ModelState::kUnloaded,  core::ModelState::kFailed};
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  requests_ = &prometheus::BuildCounter()
+                   .Name("mlos_requests_total")
+                   .Help("Inference requests answered, by model, protocol and status code")
+                   .Register(*registry_);
+  errors_ = &prometheus::BuildCounter()
+                 .Name("mlos_request_errors_total")
+                 .Help("Inference requests that failed, by model and protocol")
+                 .Register(*registry_);
+  duration_ = &prometheus::BuildHistogram()
+                   .Name("mlos_request_duration_seconds")
+                   .Help("Inference request time in the front-end, by model and protocol")
+                   .Register(*registry_);
+  queue_ = &prometheus::BuildHistogram()
+                .Name("mlos_queue_duration_seconds")
+                .Help("Time inference requests waited before running, by model")
+                .Register(*registry_);
+  load_ = &prometheus::BuildHistogram()
+               .Name("mlos_model_load_duration_seconds")
+               .Help("Model load time, by model")
+               .Register(*registry_);
+  batch_ = &prometheus::BuildHistogram()
+                .Name("mlos_batch_requests")
+                .Help("Requests merged into each plugin call by dynamic batching, by model")
+                .Register(*registry_);
+  state_ = &prometheus::BuildGauge()
+                .Name("mlos_model_state")
+                .Help("1 for the model's current lifecycle state")
+                .Register(*registry_);
+  memory_ = &prometheus::BuildGauge()
+                 .Name("mlos_model_memory_bytes")
+                 .Help("Memory a loaded model uses, in bytes")
+                 .Register(*registry_);
+}
+
+Metrics::~Metrics() = default;
+
+Metrics::RequestSeries& Metrics::Series(std::string_view model, const char* protocol) {
+  std::string key;
+  key.reserve(model.size() + 16);
+  key.append(model);
+  key.push_back('\n');
+  key.append(protocol);
+  {
+    std::shared_lock lock(mu_);
+    auto it = series_.find(key);
+    if (it != series_.end()) return it->second;
+  }
+  std::unique_lock lock(mu_);
+  auto it = series_.find(key);
+  if (it != series_.end()) return it->second;
+  const prometheus::Labels labels = {{"model", std::string(model)}, {"protocol", protocol}};
+  prometheus::Labels ok = labels;
+  ok.emplace("code", StatusCodeName(StatusCode::kOk));
+  RequestSeries s{&requests_->Add(ok), &errors_->Add(labels),
+                  &duration_->Add(labels, LatencyBuckets())};
+  return series_.emplace(std::move(key), s).first->second;
+}
+
+prometheus::Counter& Metrics::FailedRequests(std::string_view model, const char* protocol,
+                                             StatusCode code) {
+  // Failures are rare: the family's own lookup (under its lock) is enough.
+  return requests_->Add({{"model", std::string(model)},
+                         {"protocol", protocol},
+                         {"code", StatusCodeName(code)}});
+}
+
+void Metrics::RecordRequest(std::string_view model, const char* protocol, StatusCode code,
+                            double seconds) {
+  RequestSeries& s = Series(model, protocol);
+  if (code == StatusCode::kOk) {
+    s.requests_ok->Increment();
+  } else {
+    FailedRequests(model, protocol, code).Increment();
+    s.errors->Increment();
+  }
+  s.duration->Observe(seconds);
+}
+
+void Metrics::OnInfer(const std::string& model_id, const char* /*protocol*/, bool /*ok*/,
+                      uint64_t queue_us, uint64_t /*infer_us*/) {
+  queue_->Add({{"model", model_id}}, LatencyBuckets()).Observe(static_cast<double>(queue_us) / 1e6);
+}
+
+void Metrics::OnLoad(const std::string& model_id, bool /*ok*/, double load_ms) {
+  load_->Add({{"model", model_id}}, LoadBuckets()).Observe(load_ms / 1e3);
+}
+
+void Metrics::OnBatch(const std::string& model_id, size_t requests, int64_t /*rows*/) {
+  batch_->Add({{"model", model_id}}, BatchBuckets()).Observe(static_cast<double>(requests));
+}
+
+void Metrics::OnStateChange(const std::string& model_id, core::ModelState state) {
+  SetState(model_id, state);
+}
+
+void Metrics::SetState(const std::string& model_id, core::ModelState state) {
+  std::lock_guard lock(state_mu_);
+  auto it = states_.find(model_id);
+  if (it != states_.end() && it->second == state) return;
+  for (core::ModelState s : kAllStates) {
+    state_->Add({{"model", model_id}, {"state", core::ModelStateName(s)}})
+        .Set(s == state ? 1.0 : 0.0);
+  }
+  states_[model_id] = state;
+}
+
+std::string Metrics::Render(const std::vector<core::ModelStatus>& models) {
+  for (const core::ModelStatus& m : models) {
+    SetState(m.id, m.state);
+    memory_->Add({{"model", m.id}}).Set(static_cast<double>(m.memory_bytes));
+  }
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return std::move(out).str();
+}
+
+}  // namespace mlos::service

@@ -1,0 +1,92 @@
+// Prometheus metrics for GET /metrics (text format from prometheus-cpp's Registry and
+// TextSerializer; no separate exposer port), fed by the service for every protocol, and the
+// core::CoreObserver that feeds the model-side metrics.
+//
+//   mlos_requests_total{model,protocol,code}       counter, inference requests by status code
+//                                                  ("OK", "INVALID_ARGUMENT", ...)
+//   mlos_request_errors_total{model,protocol}      counter, failed inference requests
+//   mlos_request_duration_seconds{model,protocol}  histogram, time per request from when the
+//                                                  front-end had it to the answer
+//   mlos_queue_duration_seconds{model}             histogram, from the core
+//   mlos_model_load_duration_seconds{model}        histogram, from the core
+//   mlos_batch_requests{model}                     histogram, requests per batched plugin call
+//   mlos_model_state{model,state}                  gauge, 1 for the current state
+//   mlos_model_memory_bytes{model}                 gauge, refreshed at scrape time
+//
+// Thread-safety: every method may be called concurrently.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/status.h"
+#include "core/core.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace mlos::service {
+
+class Metrics : public core::CoreObserver {
+ public:
+  Metrics();
+  ~Metrics() override;
+
+  // One finished inference request. `model` is the resolved id ("unknown" when the model could
+  // not be resolved: keeps label cardinality bounded); `protocol` "http", "grpc" or "ipc".
+  void RecordRequest(std::string_view model, const char* protocol, StatusCode code,
+                     double seconds);
+
+  // Refreshes per-model gauges from `models` and renders the text exposition format.
+  std::string Render(const std::vector<core::ModelStatus>& models);
+
+  // core::CoreObserver
+  void OnInfer(const std::string& model_id, const char* protocol, bool ok, uint64_t queue_us,
+               uint64_t infer_us) override;
+  void OnLoad(const std::string& model_id, bool ok, double load_ms) override;
+  void OnBatch(const std::string& model_id, size_t requests, int64_t rows) override;
+  void OnStateChange(const std::string& model_id, core::ModelState state) override;
+
+ private:
+  struct RequestSeries {
+    prometheus::Counter* requests_ok;  // code="OK"
+    prometheus::Counter* errors;
+    prometheus::Histogram* duration;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  RequestSeries& Series(std::string_view model, const char* protocol);
+  prometheus::Counter& FailedRequests(std::string_view model, const char* protocol,
+                                      StatusCode code);
+  void SetState(const std::string& model_id, core::ModelState state);
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Counter>* errors_;
+  prometheus::Family<prometheus::Histogram>* duration_;
+  prometheus::Family<prometheus::Histogram>* queue_;
+  prometheus::Family<prometheus::Histogram>* load_;
+  prometheus::Family<prometheus::Histogram>* batch_;
+  prometheus::Family<prometheus::Gauge>* state_;
+  prometheus::Family<prometheus::Gauge>* memory_;
+
+  std::shared_mutex mu_;
+  // key: model + '\n' + protocol
+  std::unordered_map<std::string, RequestSeries, StringHash, std::equal_to<>> series_;
+  std::mutex state_mu_;
+  std::unordered_map<std::string, core::ModelState> states_;  // last state set per model
+};
+
+}  // namespace mlos::service

@@ -1,0 +1,42 @@
+// What the service knows about one call, whatever protocol carried it. Every front-end builds
+// one RequestContext per call (decode) and hands it to service::Service with the request; the
+// concerns that apply to every call (identity, deadlines, priority, metrics labels, which
+// shared-memory regions the caller may use) read it from here, and nowhere else.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace mlos::service {
+
+using Clock = std::chrono::steady_clock;
+
+enum class Protocol : uint8_t { kHttp, kGrpc, kIpc };
+// "http", "grpc", "ipc" (the `protocol` label of every metric).
+const char* ProtocolName(Protocol p);
+
+// Who is calling, and how the front-end learned it.
+struct Principal {
+  std::string name = "anonymous";  // "uid:1000" (IPC peer credentials), later token names
+  std::string method = "none";     // "none", "peercred"; later "token", "mtls"
+};
+
+struct RequestContext {
+  Protocol protocol = Protocol::kHttp;
+  Principal principal;
+  std::string peer;  // "127.0.0.1:51234", "[::1]:8080", "pid 42 uid 1000"
+  // When the front-end had the whole request: the server's request timeout counts from here.
+  Clock::time_point received = Clock::now();
+  // The client's own deadline (gRPC deadline, IPC timeout_us), when it sent one. The service
+  // applies the earlier of this and received + the server's request timeout.
+  std::optional<Clock::time_point> client_deadline;
+  int priority = 0;        // higher is more urgent (carried; scheduling uses it later)
+  std::string request_id;  // the client's id when it sent one ("" otherwise)
+  // The owner of the caller's private shared-memory regions (an IPC connection id); "" for
+  // callers that may use only system (KServe) regions.
+  std::string shm_owner;
+};
+
+}  // namespace mlos::service

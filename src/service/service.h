@@ -1,0 +1,176 @@
+// The one transport-neutral service every front-end calls (HTTP, gRPC, IPC): a front-end only
+// decodes its wire format into these calls, calls, and encodes the answer. What is the same on
+// every protocol lives here, once: identifier checks, resolving and binding shared-memory
+// regions (with who may use which), output allocation, the deadline rule (the earlier of the
+// client's and the server's limit), request metrics by protocol and status, logging of failed
+// requests, the management operations and health/readiness.
+//
+// Errors are mlos::Status values whose code and message are the same whichever protocol asked;
+// each front-end maps the code to its own status space (HTTP status, gRPC code, IPC status).
+//
+// Thread-safety: every method may be called concurrently from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "core/core.h"
+#include "service/request_context.h"
+#include "service/shm_registry.h"
+
+namespace mlos::service {
+
+class Metrics;
+
+// The one model-id check (core::policy::ValidateModelId), with "<what> is empty" for "".
+Status CheckModelId(const std::string& id, const char* what = "model id");
+
+struct ServiceOptions {
+  std::string server_name = "mlos";
+  std::string server_version;
+  // The server's limit on one inference request (0 = none), counted from
+  // RequestContext::received; past it the request fails with kDeadlineExceeded.
+  std::chrono::milliseconds request_timeout{0};
+};
+
+// (region, offset, byte_size): where a tensor's bytes are in a registered region.
+struct ShmRef {
+  std::string region;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+};
+
+struct OutputRequest {
+  std::string name;
+  std::optional<ShmRef> shm;  // write this output into the region; else it travels inline
+};
+
+// One decoded inference request.
+struct InferCall {
+  std::string model;    // "ns/name", "ns/name@version" or "ns/name@alias"
+  std::string version;  // optional; overrides an @version in `model`
+  // Inline inputs carry their bytes (data, strings, or external views into the request's own
+  // buffer, which must outlive the call); inputs named in `input_shm` have no bytes yet.
+  std::vector<core::Tensor> inputs;
+  // Empty, or one entry per input: the region that holds that input's bytes.
+  std::vector<std::optional<ShmRef>> input_shm;
+  std::vector<OutputRequest> outputs;  // empty: every output, inline
+  // Where inline output bytes go. Unset: the core allocates them (Tensor::data). Set: asked
+  // for each inline numeric output's buffer (gRPC hands out the strings that become
+  // raw_output_contents); returning nullptr fails the request with kResourceExhausted.
+  std::function<void*(const std::string& name, uint64_t byte_size)> inline_allocator;
+};
+
+// The answer to an InferCall. Outputs written to shared memory have `external` pointing into
+// the region; the views stay mapped as long as this object lives.
+struct InferResult {
+  core::InferResponse response;
+  // Per response output: the region it was written to, or null when it travels inline.
+  std::vector<std::optional<ShmRef>> output_shm;
+  std::vector<ShmView> views;                         // mappings in use
+  std::deque<std::vector<uint8_t>> inline_buffers;   // inline outputs next to shm ones
+};
+
+struct ServerMetadata {
+  std::string name;
+  std::string version;
+  std::vector<std::string> extensions;
+};
+
+struct ModelMetadata {
+  core::ModelStatus model;
+  std::vector<std::string> versions;  // every registered version of the model's name
+};
+
+class Service {
+ public:
+  // `core`, `shm` and `metrics` (may be null) must outlive the service.
+  Service(core::Core& core, ShmRegistry& shm, Metrics* metrics, ServiceOptions options);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // ---- inference ----
+  // Binds shared-memory inputs and outputs (only regions the caller may use), applies the
+  // deadline rule, runs the model, counts the request (mlos_requests_total{model,protocol,
+  // code}) and logs a failure. The call's inputs are moved from.
+  Result<InferResult> Infer(const RequestContext& ctx, InferCall& call);
+  // An inference request the front-end could not decode: counted and logged as Infer counts a
+  // failure (under call.model's id when it names a registered model); returns `error`.
+  Status Fail(const RequestContext& ctx, const InferCall& call, Status error);
+
+  // ---- health and metadata ----
+  bool Live() const { return true; }
+  // False until the registry is restored and every model loaded before a restart is READY or
+  // FAILED.
+  bool Ready() const;
+  const ServerMetadata& Metadata() const { return metadata_; }
+  // `id` as in Get; kNotFound for an unknown model.
+  Result<ModelMetadata> GetModelMetadata(const RequestContext& ctx, const std::string& id);
+  // kUnavailable ("model 'x' is not ready (state LOADING)") unless READY.
+  Result<core::ModelStatus> ModelReady(const RequestContext& ctx, const std::string& id);
+  core::CoreStats Stats(const RequestContext& ctx);
+  // Prometheus text format (404-worthy kUnimplemented when metrics are off).
+  Result<std::string> RenderMetrics(const RequestContext& ctx);
+
+  // ---- management ----
+  Result<core::ModelStatus> Register(const RequestContext& ctx,
+                                     const core::RegisterRequest& request);
+  Status Unregister(const RequestContext& ctx, const std::string& id);
+  Result<core::ModelStatus> Load(const RequestContext& ctx, const std::string& id);
+  Result<core::ModelStatus> Unload(const RequestContext& ctx, const std::string& id);
+  // `id` must name a version: "ns/name@version".
+  Result<core::ModelStatus> SetDefault(const RequestContext& ctx, const std::string& id);
+  // `name` is "ns/name"; a version suffix is ignored.
+  Result<core::ModelStatus> Rollback(const RequestContext& ctx, const std::string& name);
+  // Points `alias` of `name` ("ns/name") at `version`; an empty `version` removes the alias.
+  Result<core::ModelStatus> SetAlias(const RequestContext& ctx, const std::string& name,
+                                     const std::string& alias, const std::string& version);
+  std::vector<core::ModelStatus> List(const RequestContext& ctx);
+  Result<core::ModelStatus> Get(const RequestContext& ctx, const std::string& id);
+  std::vector<core::PluginStatus> Plugins(const RequestContext& ctx);
+
+  // ---- shared memory ----
+  // A system (KServe) region, by POSIX shm key. Only callers without a shm_owner register
+  // system regions; IPC callers pass descriptors (RegisterShmFd).
+  Status RegisterShmSystem(const RequestContext& ctx, const std::string& name,
+                           const std::string& key, uint64_t offset, uint64_t byte_size);
+  // A region backed by `fd` (ownership passes to the service, on failure too), private to
+  // ctx.shm_owner.
+  Status RegisterShmFd(const RequestContext& ctx, const std::string& name, int fd,
+                       uint64_t offset, uint64_t byte_size);
+  // The caller's region `name` ("" = every region of the caller). kNotFound for a region the
+  // caller does not own.
+  Status UnregisterShm(const RequestContext& ctx, const std::string& name);
+  // The regions the caller may use (system regions and its own), or the one named.
+  Result<std::vector<ShmRegionStatus>> ShmStatus(const RequestContext& ctx,
+                                                 const std::string& name);
+  // Every region of `owner` (an IPC connection that closed).
+  void ReleaseShmOwner(const std::string& owner);
+
+ private:
+  Result<InferResult> InferUnmetered(const RequestContext& ctx, InferCall& call,
+                                     std::string* model_id);
+  // Counts (metrics) and logs one finished inference request.
+  void Record(const RequestContext& ctx, const InferCall& call, std::string model_id,
+              const Status& status);
+  Result<ShmView> ResolveShm(const RequestContext& ctx, const ShmRef& ref) const;
+  // Logs a failed management call (debug for client errors, warn for server errors).
+  template <typename T>
+  T Logged(const RequestContext& ctx, const char* op, const std::string& what, T result);
+
+  core::Core& core_;
+  ShmRegistry& shm_;
+  Metrics* metrics_;
+  const ServiceOptions options_;
+  ServerMetadata metadata_;
+};
+
+}  // namespace mlos::service

@@ -1,0 +1,143 @@
+// The inference path every front-end shares: check -> bind shared memory -> deadline -> core
+// -> count and log.
+#include <spdlog/spdlog.h>
+
+#include "service/metrics.h"
+#include "service/service.h"
+
+namespace mlos::service {
+namespace {
+
+bool ServerSide(StatusCode code) {
+  return code == StatusCode::kInternal || code == StatusCode::kDataLoss;
+}
+
+}  // namespace
+
+Result<InferResult> Service::Infer(const RequestContext& ctx, InferCall& call) {
+  std::string model_id;
+  Result<InferResult> r = InferUnmetered(ctx, call, &model_id);
+  Record(ctx, call, std::move(model_id), r.ok() ? Status::Ok() : r.status());
+  return r;
+}
+
+Status Service::Fail(const RequestContext& ctx, const InferCall& call, Status error) {
+  Record(ctx, call, "", error);
+  return error;
+}
+
+void Service::Record(const RequestContext& ctx, const InferCall& call, std::string model_id,
+                     const Status& status) {
+  if (!status.ok() && model_id.empty() && !call.model.empty()) {
+    // Count the failure under the model's id when it names one (bounded label values).
+    const std::string ref = call.version.empty() ? call.model : call.model + "@" + call.version;
+    if (auto known = core_.Get(ref); known.ok()) model_id = known->id;
+  }
+  if (metrics_) {
+    const double seconds = std::chrono::duration<double>(Clock::now() - ctx.received).count();
+    metrics_->RecordRequest(model_id.empty() ? std::string_view("unknown") : model_id,
+                            ProtocolName(ctx.protocol), status.code(), seconds);
+  }
+  if (!status.ok()) {
+    spdlog::log(ServerSide(status.code()) ? spdlog::level::warn : spdlog::level::debug,
+                "{} infer {} by {} ({}): {} {}", ProtocolName(ctx.protocol),
+                model_id.empty() ? call.model : model_id, ctx.principal.name,
+                ctx.peer.empty() ? "-" : ctx.peer, StatusCodeName(status.code()),
+                status.message());
+  }
+}
+
+Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall& call,
+                                            std::string* model_id) {
+  MLOS_RETURN_IF_ERROR(CheckModelId(call.model, "model name"));
+  InferResult result;
+  core::InferRequest ir;
+  ir.model = call.model;
+  ir.version = call.version;
+  ir.inputs = std::move(call.inputs);
+  ir.principal = ctx.principal.name;
+  ir.protocol = ProtocolName(ctx.protocol);
+
+  // Inputs in shared memory: read in place.
+  if (!call.input_shm.empty() && call.input_shm.size() != ir.inputs.size()) {
+    return Internal("input_shm must have one entry per input");
+  }
+  for (size_t i = 0; i < call.input_shm.size(); ++i) {
+    if (!call.input_shm[i]) continue;
+    const ShmRef& ref = *call.input_shm[i];
+    core::Tensor& t = ir.inputs[i];
+    if (t.dtype == core::DataType::kString) {
+      return InvalidArgument("input '" + t.name +
+                             "': BYTES tensors cannot be read from shared memory");
+    }
+    const int64_t count = core::ElementCount(t.shape);
+    if (count < 0) return InvalidArgument("input '" + t.name + "': bad shape");
+    const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
+    if (ref.byte_size != want) {
+      return InvalidArgument("input '" + t.name + "': shared_memory_byte_size " +
+                             std::to_string(ref.byte_size) + " does not match its shape (" +
+                             std::to_string(want) + " bytes)");
+    }
+    auto view = ResolveShm(ctx, ref);
+    if (!view.ok()) return view.status().WithPrefix("input '" + t.name + "'");
+    t.data.clear();
+    t.external = view->data;
+    t.external_size = view->size;
+    result.views.push_back(std::move(*view));
+  }
+
+  // Outputs: the ones in shared memory are checked before the model runs.
+  ir.outputs.reserve(call.outputs.size());
+  std::vector<std::pair<const OutputRequest*, ShmView>> shm_outputs;
+  for (const OutputRequest& o : call.outputs) {
+    ir.outputs.push_back(o.name);
+    if (!o.shm) continue;
+    auto view = ResolveShm(ctx, *o.shm);
+    if (!view.ok()) return view.status().WithPrefix("output '" + o.name + "'");
+    shm_outputs.emplace_back(&o, std::move(*view));
+  }
+  Status alloc_error;
+  if (!shm_outputs.empty() || call.inline_allocator) {
+    ir.output_allocator = [&](const std::string& name, core::DataType,
+                              const std::vector<int64_t>&, uint64_t byte_size) -> void* {
+      for (auto& [o, view] : shm_outputs) {
+        if (o->name != name) continue;
+        if (byte_size > view.size) {
+          alloc_error = InvalidArgument("output '" + name + "': " + std::to_string(byte_size) +
+                                        " bytes do not fit shared_memory_byte_size " +
+                                        std::to_string(view.size));
+          return nullptr;
+        }
+        return view.data;
+      }
+      if (call.inline_allocator) return call.inline_allocator(name, byte_size);
+      return result.inline_buffers.emplace_back(byte_size).data();
+    };
+  }
+
+  // The earlier of the client's deadline and the server's limit.
+  ir.deadline = ctx.client_deadline;
+  if (options_.request_timeout.count() > 0) {
+    const Clock::time_point server = ctx.received + options_.request_timeout;
+    if (!ir.deadline || server < *ir.deadline) ir.deadline = server;
+  }
+
+  auto out = core_.Infer(std::move(ir));
+  if (!out.ok()) return alloc_error.ok() ? out.status() : alloc_error;
+  *model_id = out->model_id;
+  result.response = std::move(out).value();
+  result.output_shm.resize(result.response.outputs.size());
+  if (!shm_outputs.empty()) {
+    for (size_t i = 0; i < result.response.outputs.size(); ++i) {
+      const core::Tensor& t = result.response.outputs[i];
+      if (t.dtype == core::DataType::kString) continue;  // strings always travel inline
+      for (auto& [o, view] : shm_outputs) {
+        if (o->name == t.name) result.output_shm[i] = o->shm;
+      }
+    }
+    for (auto& [o, view] : shm_outputs) result.views.push_back(std::move(view));
+  }
+  return result;
+}
+
+}  // namespace mlos::service
