@@ -305,7 +305,8 @@ TEST_F(MlosCliTest, Errors) {
 // Exactly one "mlos: error: " line on stderr, and the exit code.
 ::testing::AssertionResult OneErrorLine(const CliRun& r, int code) {
   if (r.code != code) {
-    return ::testing::AssertionFailure() << "exit " << r.code << " (want " << code << "): " << r.err;
+    return ::testing::AssertionFailure()
+           << "exit " << r.code << " (want " << code << "): " << r.err;
   }
   if (!r.err.starts_with("mlos: error: ")) {
     return ::testing::AssertionFailure() << "stderr: " << r.err;
@@ -423,14 +424,21 @@ TEST_F(MlosCliTest, GlobalOptionsBeforeOrAfterTheSubcommand) {
   }
 
   // Bad global options, wherever they are: exit 2, one line.
-  EXPECT_TRUE(OneErrorLine(RunMlos({"models", "list", "--url"}, work_), 2));
-  EXPECT_TRUE(OneErrorLine(RunMlos({"models", "list", "--url", url_, "--timeout", "abc"}, work_), 2));
-  EXPECT_TRUE(OneErrorLine(RunMlos({"models", "list", "--url", url_, "--timeout", "-1"}, work_), 2));
-  EXPECT_TRUE(OneErrorLine(RunMlos({"--timeout", "0", "models", "list", "--url", url_}, work_), 2));
-  EXPECT_TRUE(OneErrorLine(RunMlos({"models", "list", "--bogus", "--url", url_}, work_), 2));
-  EXPECT_TRUE(OneErrorLine(RunMlos({"models", "list", "--url", "ftp://x"}, work_), 2));
-  EXPECT_TRUE(OneErrorLine(RunMlos({"--url", url_}, work_), 2));  // no subcommand
-  EXPECT_TRUE(OneErrorLine(RunMlos({"health", "extra", "--url", url_}, work_), 2));
+  const std::vector<std::vector<std::string>> bad = {
+      {"models", "list", "--url"},
+      {"models", "list", "--url", url_, "--timeout", "abc"},
+      {"models", "list", "--url", url_, "--timeout", "-1"},
+      {"--timeout", "0", "models", "list", "--url", url_},
+      {"models", "list", "--bogus", "--url", url_},
+      {"models", "list", "--url", "ftp://x"},
+      {"--url", url_},  // no subcommand
+      {"health", "extra", "--url", url_},
+  };
+  for (const auto& args : bad) {
+    CliRun r = RunMlos(args, work_);
+    EXPECT_TRUE(OneErrorLine(r, 2)) << ::testing::PrintToString(args);
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
   // Nothing listening on a unix socket: exit 1, one line naming the socket.
   CliRun down = RunMlos({"models", "list", "--url", "unix://" + (tmp_.path() / "no.sock").string()},
                         work_);
