@@ -1,5 +1,6 @@
 #include "service/metrics.h"
 
+#include <atomic>
 #include <sstream>
 
 #include <prometheus/counter.h>
@@ -36,7 +37,11 @@ constexpr core::ModelState kAllStates[] = {
 
 }  // namespace
 
-Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+namespace {
+std::atomic<uint64_t> next_instance{1};
+}  // namespace
+
+Metrics::Metrics() : instance_(next_instance.fetch_add(1)), registry_(std::make_shared<prometheus::Registry>()) {
   requests_ = &prometheus::BuildCounter()
                    .Name("mlos_requests_total")
                    .Help("Inference requests answered, by model, protocol and status code")
@@ -74,6 +79,24 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
 Metrics::~Metrics() = default;
 
 Metrics::RequestSeries& Metrics::Series(std::string_view model, const char* protocol) {
+  // Every request asks for its series: a thread's last answer is almost always the next one
+  // (series are never removed, so the pointer stays valid for the Metrics' lifetime).
+  struct Last {
+    uint64_t owner = 0;  // Metrics::instance_ (an address could be reused by a later Metrics)
+    const char* protocol = nullptr;
+    std::string model;
+    RequestSeries* series = nullptr;
+  };
+  thread_local Last last;
+  if (last.owner == instance_ && last.protocol == protocol && last.model == model) {
+    return *last.series;
+  }
+  RequestSeries& found = LookupSeries(model, protocol);
+  last = {instance_, protocol, std::string(model), &found};
+  return found;
+}
+
+Metrics::RequestSeries& Metrics::LookupSeries(std::string_view model, const char* protocol) {
   std::string key;
   key.reserve(model.size() + 16);
   key.append(model);

@@ -68,10 +68,12 @@ class Metrics : public core::CoreObserver {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   RequestSeries& Series(std::string_view model, const char* protocol);
+  RequestSeries& LookupSeries(std::string_view model, const char* protocol);
   prometheus::Counter& FailedRequests(std::string_view model, const char* protocol,
                                       StatusCode code);
   void SetState(const std::string& model_id, core::ModelState state);
 
+  const uint64_t instance_;  // unique per Metrics object in the process
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Counter>* errors_;

@@ -106,11 +106,13 @@ void FillModelStatus(const core::ModelStatus& s, mlos::v1::ModelStatus* m) {
   for (const auto& d : s.dependencies) m->add_dependencies(d);
 }
 
-// What the service knows of a gRPC call: who (peer), and the client's deadline.
-service::RequestContext Context(const grpc::ServerContext* ctx) {
+// What the service knows of a gRPC call: the client's deadline, and (with `peer`) its address.
+// Inference skips the address: gRPC builds it anew (allocating, under the call's lock) on each
+// ask, a measurable part of a tiny model's request; nothing on the inference path reads it yet.
+service::RequestContext Context(const grpc::ServerContext* ctx, bool peer = true) {
   service::RequestContext c;
   c.protocol = service::Protocol::kGrpc;
-  c.peer = ctx->peer();
+  if (peer) c.peer = ctx->peer();
   const auto client = ctx->deadline();
   const auto sys_now = std::chrono::system_clock::now();
   if (client < sys_now + std::chrono::hours(24 * 365)) {
@@ -202,7 +204,7 @@ void InferenceService::StreamInfer(grpc::ServerContext* ctx,
 
 Status InferenceService::Infer(grpc::ServerContext* ctx, const inference::ModelInferRequest& req,
                                inference::ModelInferResponse* res) {
-  service::RequestContext context = Context(ctx);
+  service::RequestContext context = Context(ctx, /*peer=*/false);
   context.request_id = req.id();
   ParsedInfer parsed;
   if (Status st = ParseModelInferRequest(req, parsed); !st.ok()) {
