@@ -5,25 +5,46 @@
 #include <cstdio>
 #include <cstring>
 
+#include "wire/dtype.h"
+
 namespace mlos::bench {
 namespace {
 
-constexpr Dtype kDtypes[] = {
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL, "bool", "BOOL", 1},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, "uint8", "UINT8", 1},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16, "uint16", "UINT16", 2},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32, "uint32", "UINT32", 4},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64, "uint64", "UINT64", 8},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8, "int8", "INT8", 1},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16, "int16", "INT16", 2},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, "int32", "INT32", 4},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64, "int64", "INT64", 8},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16, "float16", "FP16", 2},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, "float32", "FP32", 4},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE, "float64", "FP64", 8},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16, "bfloat16", "BF16", 2},
-    {ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, "string", "BYTES", 0},
+// ONNX Runtime's element type for each SMI dtype; names and sizes come from the one dtype
+// table (wire/dtype.h).
+struct OnnxToSmi {
+  ONNXTensorElementDataType onnx;
+  smi_dtype smi;
 };
+constexpr OnnxToSmi kOnnxToSmi[] = {
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_BOOL, SMI_DTYPE_BOOL},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8, SMI_DTYPE_UINT8},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT16, SMI_DTYPE_UINT16},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32, SMI_DTYPE_UINT32},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT64, SMI_DTYPE_UINT64},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8, SMI_DTYPE_INT8},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT16, SMI_DTYPE_INT16},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT32, SMI_DTYPE_INT32},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64, SMI_DTYPE_INT64},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16, SMI_DTYPE_FLOAT16},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT, SMI_DTYPE_FLOAT32},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_DOUBLE, SMI_DTYPE_FLOAT64},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16, SMI_DTYPE_BFLOAT16},
+    {ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING, SMI_DTYPE_STRING},
+};
+
+const std::vector<Dtype>& Dtypes() {
+  static const std::vector<Dtype> table = [] {
+    std::vector<Dtype> t;
+    for (const OnnxToSmi& m : kOnnxToSmi) {
+      const wire::DtypeInfo* d = wire::DtypeById(m.smi);
+      t.push_back({m.onnx, d->name, d->kserve, d->size});
+    }
+    return t;
+  }();
+  return table;
+}
+
 
 template <typename T>
 T Load(const uint8_t* p) {
@@ -42,14 +63,14 @@ void AppendNumber(std::string& out, T v) {
 }  // namespace
 
 const Dtype* DtypeOf(ONNXTensorElementDataType onnx) {
-  for (const Dtype& t : kDtypes) {
+  for (const Dtype& t : Dtypes()) {
     if (t.onnx == onnx) return &t;
   }
   return nullptr;
 }
 
 const Dtype* DtypeOfKServe(std::string_view kserve) {
-  for (const Dtype& t : kDtypes) {
+  for (const Dtype& t : Dtypes()) {
     if (kserve == t.kserve) return &t;
   }
   return nullptr;
@@ -57,7 +78,7 @@ const Dtype* DtypeOfKServe(std::string_view kserve) {
 
 std::string KServeDatatypes() {
   std::string s;
-  for (const Dtype& t : kDtypes) s += (s.empty() ? "" : ", ") + std::string(t.kserve);
+  for (const Dtype& t : Dtypes()) s += (s.empty() ? "" : ", ") + std::string(t.kserve);
   return s;
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "wire/dtype.h"
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "mpf/manifest_internal.h"
@@ -297,12 +298,7 @@ Status ProblemsToStatus(const std::vector<Problem>& errors, const std::vector<Pr
 using internal::Problem;
 using internal::Quote;
 
-bool IsKnownDtype(const std::string& dtype) {
-  static const std::set<std::string> kDtypes = {
-      "float32", "float64", "float16", "bfloat16", "int8",   "int16", "int32",
-      "int64",   "uint8",   "uint16",  "uint32",   "uint64", "bool",  "string"};
-  return kDtypes.count(dtype) != 0;
-}
+bool IsKnownDtype(const std::string& dtype) { return wire::DtypeByName(dtype) != nullptr; }
 
 const char* SandboxModeName(SandboxMode mode) {
   switch (mode) {
