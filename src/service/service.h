@@ -117,7 +117,7 @@ class Service {
   // kUnavailable ("model 'x' is not ready (state LOADING)") unless READY.
   Result<core::ModelStatus> ModelReady(const RequestContext& ctx, const std::string& id);
   core::CoreStats Stats(const RequestContext& ctx);
-  // Prometheus text format (404-worthy kUnimplemented when metrics are off).
+  // Prometheus text format; kNotFound when the service has no Metrics.
   Result<std::string> RenderMetrics(const RequestContext& ctx);
 
   // ---- management ----

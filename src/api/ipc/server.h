@@ -1,4 +1,4 @@
-// The IPC front-end of mlosd: a Unix stream socket speaking the binary protocol of protocol.h
+// The IPC front-end of mlosd: a Unix stream socket speaking the frames of wire/ipc_protocol.h
 // (documented in docs/ipc.md). One blocking thread per connection (the lowest-latency choice
 // for a local fast path); requests on a connection run in order, so a pipelining client gets
 // its responses in request order, each tagged with its request id. Tensors travel inline or in
