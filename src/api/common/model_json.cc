@@ -178,9 +178,7 @@ void EncodeKServeModelMetadata(const core::ModelStatus& model,
   w.Key("name");
   w.String(model.name);
   w.Key("versions");
-  w.BeginArray();
-  for (const std::string& v : versions) w.String(v);
-  w.EndArray();
+  WriteStringArray(w, versions);
   w.Key("platform");
   w.String(model.framework.empty() ? model.execution_format : model.framework);
   w.Key("inputs");

@@ -22,128 +22,31 @@
 #include <vector>
 
 #include "mlos/smi.h"
+#include "smi_test_host.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using namespace mlos_plugin_test;  // NOLINT: the test host's helpers
 
 const std::string kPluginPath = std::string(MLOS_BINARY_DIR) + "/lib/mlos/plugins/libmlos_onnx.so";
 const fs::path kFixtures = fs::path(MLOS_BINARY_DIR) / "fixtures";
 
-smi_plugin_get_api_fn GetApiFn() {
-  // Kept open for the whole run: ONNX Runtime is not meant to be unloaded and reloaded.
-  static void* handle = dlopen(kPluginPath.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle) return nullptr;
-  return reinterpret_cast<smi_plugin_get_api_fn>(dlsym(handle, SMI_PLUGIN_GET_API_SYMBOL));
-}
-
-struct Output {
-  std::string name;
-  smi_dtype dtype = SMI_DTYPE_INVALID;
-  std::vector<int64_t> dims;
-  uint64_t byte_size = 0;
-  uint8_t* buffer = nullptr;
-  std::vector<uint8_t> bytes;        // numeric data, copied out after the call
-  std::vector<std::string> strings;  // SMI_DTYPE_STRING, decoded after the call
-
-  template <typename T>
-  std::vector<T> values() const {
-    std::vector<T> v(bytes.size() / sizeof(T));
-    if (!bytes.empty()) std::memcpy(v.data(), bytes.data(), bytes.size());
-    return v;
-  }
-};
-
-// The host side of output allocation.
-struct Outputs {
-  std::deque<std::vector<uint8_t>> storage;
-  std::vector<Output> list;
-  std::function<int(const char* name)> on_alloc;  // optional hook; non-zero refuses
-
-  static int Alloc(void* user_data, const char* name, smi_dtype dtype, uint32_t rank,
-                   const int64_t* dims, uint64_t byte_size, void** buffer) {
-    auto* self = static_cast<Outputs*>(user_data);
-    if (self->on_alloc) {
-      if (int rc = self->on_alloc(name)) return rc;
-    }
-    Output out;
-    out.name = name;
-    out.dtype = dtype;
-    out.dims.assign(dims, dims + rank);
-    out.byte_size = byte_size;
-    uint64_t count = 1;
-    for (uint32_t i = 0; i < rank; ++i) count *= static_cast<uint64_t>(dims[i]);
-    const uint64_t total =
-        dtype == SMI_DTYPE_STRING ? count * sizeof(smi_string) + byte_size : byte_size;
-    self->storage.emplace_back(total + 1, 0xAB);
-    out.buffer = self->storage.back().data();
-    *buffer = out.buffer;
-    self->list.push_back(std::move(out));
-    return 0;
-  }
-
-  void Decode() {
-    for (Output& o : list) {
-      uint64_t count = 1;
-      for (int64_t d : o.dims) count *= static_cast<uint64_t>(d);
-      if (o.dtype == SMI_DTYPE_STRING) {
-        const auto* entries = reinterpret_cast<const smi_string*>(o.buffer);
-        for (uint64_t i = 0; i < count; ++i) {
-          o.strings.emplace_back(entries[i].data, entries[i].length);
-        }
-      } else {
-        o.bytes.assign(o.buffer, o.buffer + o.byte_size);
-      }
-    }
-  }
-
-  const Output* Find(const std::string& name) const {
-    for (const Output& o : list) {
-      if (o.name == name) return &o;
-    }
-    return nullptr;
-  }
-};
-
-smi_tensor Tensor(const char* name, smi_dtype dtype, std::vector<int64_t> dims, const void* data,
-                  uint64_t byte_size) {
-  smi_tensor t{};
-  t.size = sizeof t;
-  t.name = name;
-  t.dtype = dtype;
-  t.rank = static_cast<uint32_t>(dims.size());
-  for (size_t i = 0; i < dims.size(); ++i) t.dims[i] = dims[i];
-  t.data = const_cast<void*>(data);
-  t.byte_size = byte_size;
-  return t;
-}
+smi_plugin_get_api_fn GetApiFn() { return LoadPluginApi(kPluginPath); }
 
 struct Result {
   int code = 0;
   std::string message;
 };
 
-class OnnxPluginTest : public ::testing::Test {
+class OnnxPluginTest : public PluginTest {
  protected:
   void SetUp() override {
-    smi_plugin_get_api_fn get_api = GetApiFn();
-    ASSERT_NE(get_api, nullptr) << dlerror() << " (" << kPluginPath << ")";
-    api_ = get_api(SMI_VERSION_MAJOR, SMI_VERSION_MINOR);
-    ASSERT_NE(api_, nullptr);
+    OpenPlugin(kPluginPath, "mlos_onnx_plugin_");
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(fs::exists(kFixtures / "mlp.onnx")) << "fixtures missing in " << kFixtures;
-    dir_ = fs::temp_directory_path() /
-           ("mlos_onnx_plugin_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     smi_error* e = api_->plugin_init(R"({"intra_op_threads": 1, "log_level": "fatal"})", &plugin_);
     ASSERT_EQ(e, nullptr) << api_->error_message(e);
-  }
-
-  void TearDown() override {
-    for (smi_model* m : models_) api_->model_unload(m);
-    if (plugin_) api_->plugin_shutdown(plugin_);
-    fs::remove_all(dir_);
   }
 
   Result TryLoad(const fs::path& path, smi_model** model, const char* options = nullptr,
@@ -182,23 +85,9 @@ class OnnxPluginTest : public ::testing::Test {
 
   Result Infer(smi_model* model, const std::vector<smi_tensor>& inputs, Outputs& outputs,
                std::vector<const char*> names = {}, uint64_t request_id = 1) {
-    smi_infer_request request{};
-    request.size = sizeof request;
-    request.inputs = inputs.data();
-    request.input_count = static_cast<uint32_t>(inputs.size());
-    request.output_names = names.empty() ? nullptr : names.data();
-    request.output_count = static_cast<uint32_t>(names.size());
-    request.alloc = &Outputs::Alloc;
-    request.alloc_user_data = &outputs;
-    request.request_id = request_id;
-    smi_error* e = api_->model_infer(model, &request);
-    if (!e) {
-      outputs.Decode();
-      return {};
-    }
-    Result r{api_->error_code(e), api_->error_message(e)};
-    api_->error_free(e);
-    return r;
+    auto [code, message] =
+        mlos_plugin_test::RunInfer(api_, model, inputs, outputs, std::move(names), request_id);
+    return {code, std::move(message)};
   }
 
   const smi_tensor* Input(smi_model* m, uint32_t i) {
@@ -220,10 +109,6 @@ class OnnxPluginTest : public ::testing::Test {
     return std::vector<int64_t>(t->dims, t->dims + t->rank);
   }
 
-  const smi_plugin_api* api_ = nullptr;
-  smi_plugin* plugin_ = nullptr;
-  std::vector<smi_model*> models_;
-  fs::path dir_;
 };
 
 // Deterministic pseudo-random floats in [-2, 2).

@@ -20,109 +20,29 @@
 #include <vector>
 
 #include "mlos/smi.h"
+#include "smi_test_host.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using namespace mlos_plugin_test;  // NOLINT: the test host's helpers
 
 const std::string kPluginPath =
     std::string(MLOS_BINARY_DIR) + "/lib/mlos/plugins/libmlos_testing.so";
 
-smi_plugin_get_api_fn GetApiFn() {
-  static void* handle = dlopen(kPluginPath.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle) return nullptr;
-  return reinterpret_cast<smi_plugin_get_api_fn>(dlsym(handle, SMI_PLUGIN_GET_API_SYMBOL));
-}
-
-// Output buffers handed to the plugin through the alloc callback, decoded after the call.
-struct Output {
-  std::string name;
-  smi_dtype dtype = SMI_DTYPE_INVALID;
-  std::vector<int64_t> dims;
-  uint64_t byte_size = 0;
-  uint8_t* buffer = nullptr;
-  std::vector<std::string> strings;  // decoded for SMI_DTYPE_STRING
-
-  template <typename T>
-  std::vector<T> values() const {
-    std::vector<T> v(byte_size / sizeof(T));
-    if (byte_size) std::memcpy(v.data(), buffer, byte_size);
-    return v;
-  }
-};
-
-struct Outputs {
-  std::deque<std::vector<uint8_t>> storage;
-  std::vector<Output> list;
-
-  static int Alloc(void* user_data, const char* name, smi_dtype dtype, uint32_t rank,
-                   const int64_t* dims, uint64_t byte_size, void** buffer) {
-    auto* self = static_cast<Outputs*>(user_data);
-    Output out;
-    out.name = name;
-    out.dtype = dtype;
-    out.dims.assign(dims, dims + rank);
-    out.byte_size = byte_size;
-    uint64_t count = 1;
-    for (uint32_t i = 0; i < rank; ++i) count *= static_cast<uint64_t>(dims[i]);
-    const uint64_t total =
-        dtype == SMI_DTYPE_STRING ? count * sizeof(smi_string) + byte_size : byte_size;
-    self->storage.emplace_back(total + 1);
-    out.buffer = self->storage.back().data();
-    *buffer = out.buffer;
-    self->list.push_back(out);
-    return 0;
-  }
-
-  void Decode() {
-    for (Output& o : list) {
-      if (o.dtype != SMI_DTYPE_STRING) continue;
-      uint64_t count = 1;
-      for (int64_t d : o.dims) count *= static_cast<uint64_t>(d);
-      const auto* entries = reinterpret_cast<const smi_string*>(o.buffer);
-      for (uint64_t i = 0; i < count; ++i)
-        o.strings.emplace_back(entries[i].data, entries[i].length);
-    }
-  }
-};
-
-smi_tensor Tensor(const char* name, smi_dtype dtype, std::vector<int64_t> dims, void* data,
-                  uint64_t byte_size) {
-  smi_tensor t{};
-  t.size = sizeof t;
-  t.name = name;
-  t.dtype = dtype;
-  t.rank = static_cast<uint32_t>(dims.size());
-  for (size_t i = 0; i < dims.size(); ++i) t.dims[i] = dims[i];
-  t.data = data;
-  t.byte_size = byte_size;
-  return t;
-}
+smi_plugin_get_api_fn GetApiFn() { return LoadPluginApi(kPluginPath); }
 
 smi_tensor FloatTensor(const char* name, std::vector<float>& v) {
   return Tensor(name, SMI_DTYPE_FLOAT32, {static_cast<int64_t>(v.size())}, v.data(),
                 v.size() * sizeof(float));
 }
 
-class TestingPluginTest : public ::testing::Test {
+class TestingPluginTest : public PluginTest {
  protected:
   void SetUp() override {
-    smi_plugin_get_api_fn get_api = GetApiFn();
-    ASSERT_NE(get_api, nullptr) << dlerror() << " (" << kPluginPath << ")";
-    api_ = get_api(SMI_VERSION_MAJOR, SMI_VERSION_MINOR);
-    ASSERT_NE(api_, nullptr);
-    dir_ = fs::temp_directory_path() /
-           ("mlos_testing_plugin_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    OpenPlugin(kPluginPath, "mlos_testing_plugin_");
+    if (HasFatalFailure()) return;
     Init("");
-  }
-
-  void TearDown() override {
-    for (smi_model* m : models_) api_->model_unload(m);
-    if (plugin_) api_->plugin_shutdown(plugin_);
-    fs::remove_all(dir_);
   }
 
   void Init(const std::string& config) {
@@ -168,23 +88,7 @@ class TestingPluginTest : public ::testing::Test {
   std::pair<int, std::string> Infer(smi_model* model, std::vector<smi_tensor> inputs,
                                     Outputs& outputs, std::vector<const char*> names = {},
                                     uint64_t request_id = 1) {
-    smi_infer_request request{};
-    request.size = sizeof request;
-    request.inputs = inputs.data();
-    request.input_count = static_cast<uint32_t>(inputs.size());
-    request.output_names = names.empty() ? nullptr : names.data();
-    request.output_count = static_cast<uint32_t>(names.size());
-    request.alloc = &Outputs::Alloc;
-    request.alloc_user_data = &outputs;
-    request.request_id = request_id;
-    smi_error* e = api_->model_infer(model, &request);
-    if (!e) {
-      outputs.Decode();
-      return {0, ""};
-    }
-    std::pair<int, std::string> r{api_->error_code(e), api_->error_message(e)};
-    api_->error_free(e);
-    return r;
+    return mlos_plugin_test::RunInfer(api_, model, inputs, outputs, std::move(names), request_id);
   }
 
   std::string ReadFile(const fs::path& p) {
@@ -194,10 +98,6 @@ class TestingPluginTest : public ::testing::Test {
     return s.str();
   }
 
-  const smi_plugin_api* api_ = nullptr;
-  smi_plugin* plugin_ = nullptr;
-  std::vector<smi_model*> models_;
-  fs::path dir_;
 };
 
 TEST_F(TestingPluginTest, Handshake) {
