@@ -4,34 +4,12 @@
 #include <cstring>
 #include <iostream>
 
+#include "wire/float16.h"
+
 namespace mlos::cli {
 namespace {
 
 using nlohmann::json;
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {
-      exp = 127 - 15 + 1;
-      while (!(mant & 0x400)) {
-        mant <<= 1;
-        --exp;
-      }
-      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000 | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 template <typename T>
 T At(const client::Tensor& t, size_t i) {
@@ -45,13 +23,8 @@ json Value(const client::Tensor& t, size_t i) {
   if (d == "string") return t.strings[i];
   if (d == "float32") return At<float>(t, i);
   if (d == "float64") return At<double>(t, i);
-  if (d == "float16") return HalfToFloat(At<uint16_t>(t, i));
-  if (d == "bfloat16") {
-    uint32_t bits = static_cast<uint32_t>(At<uint16_t>(t, i)) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
+  if (d == "float16") return wire::HalfToFloat(At<uint16_t>(t, i));
+  if (d == "bfloat16") return wire::BFloat16ToFloat(At<uint16_t>(t, i));
   if (d == "bool") return t.data[i] != 0;
   if (d == "int8") return At<int8_t>(t, i);
   if (d == "int16") return At<int16_t>(t, i);

@@ -82,49 +82,6 @@ std::string KServeDatatypes() {
   return s;
 }
 
-uint16_t FloatToHalf(float v) {
-  uint32_t x;
-  std::memcpy(&x, &v, 4);
-  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
-  uint32_t abs = x & 0x7FFFFFFF;
-  if (abs > 0x7F800000) return sign | 0x7E00;   // NaN
-  if (abs >= 0x477FF000) return sign | 0x7C00;  // rounds past 65504: infinity
-  if (abs < 0x38800000) {                       // below 2^-14: a subnormal half (or zero)
-    float a;
-    std::memcpy(&a, &abs, 4);
-    return sign | static_cast<uint16_t>(std::nearbyint(a * 16777216.0f));  // a / 2^-24
-  }
-  abs += 0xC8000FFF + ((abs >> 13) & 1);  // exponent rebias (-112 << 23), round to nearest even
-  return sign | static_cast<uint16_t>(abs >> 13);
-}
-
-uint16_t FloatToBf16(float v) {
-  uint32_t x;
-  std::memcpy(&x, &v, 4);
-  if ((x & 0x7FFFFFFF) > 0x7F800000) return static_cast<uint16_t>((x >> 16) | 0x0040);  // NaN
-  return static_cast<uint16_t>((x + 0x7FFF + ((x >> 16) & 1)) >> 16);
-}
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
-  if (exp == 0) {
-    const float m = std::ldexp(static_cast<float>(mant), -24);
-    return sign ? -m : m;
-  }
-  const uint32_t bits =
-      sign | (exp == 31 ? 0x7F800000 | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-float Bf16ToFloat(uint16_t bits) {
-  const uint32_t x = static_cast<uint32_t>(bits) << 16;
-  float f;
-  std::memcpy(&f, &x, 4);
-  return f;
-}
 
 std::string ValuesJson(const Dtype& t, const std::vector<uint8_t>& bytes,
                        const std::vector<std::string>& strings) {
@@ -173,7 +130,7 @@ std::string ValuesJson(const Dtype& t, const std::vector<uint8_t>& bytes,
         AppendNumber(out, HalfToFloat(Load<uint16_t>(p)));
         break;
       case ONNX_TENSOR_ELEMENT_DATA_TYPE_BFLOAT16:
-        AppendNumber(out, Bf16ToFloat(Load<uint16_t>(p)));
+        AppendNumber(out, BFloat16ToFloat(Load<uint16_t>(p)));
         break;
       case ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT:
         AppendNumber(out, Load<float>(p));

@@ -11,6 +11,8 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include "wire/float16.h"
+
 namespace mlos::bench {
 
 struct Dtype {
@@ -31,12 +33,11 @@ inline bool IsFloat(const Dtype& t) {
   return t.kserve[0] == 'F' || (t.kserve[0] == 'B' && t.kserve[1] == 'F');
 }
 
-// IEEE binary16 and bfloat16 from a float, rounded to nearest even (NaN stays NaN, overflow
-// becomes infinity), and back.
-uint16_t FloatToHalf(float v);
-uint16_t FloatToBf16(float v);
-float HalfToFloat(uint16_t bits);
-float Bf16ToFloat(uint16_t bits);
+// IEEE binary16 and bfloat16 from a float, rounded to nearest even, and back: the wire layer's.
+using wire::BFloat16ToFloat;
+using wire::FloatToBFloat16;
+using wire::FloatToHalf;
+using wire::HalfToFloat;
 
 // The values of a tensor as a flat JSON array: numbers (the shortest text that reads back to the
 // same value), true/false for BOOL, strings for BYTES (`strings`; `bytes` otherwise).

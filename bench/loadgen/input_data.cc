@@ -91,7 +91,7 @@ std::string Append(GivenTensor& g, const json& v) {
         return "";
       }
       const bool half = t.onnx == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT16;
-      const uint16_t h = half ? FloatToHalf(f) : FloatToBf16(f);
+      const uint16_t h = half ? FloatToHalf(f) : FloatToBFloat16(f);
       if ((h & (half ? 0x7C00 : 0x7F80)) != (half ? 0x7C00 : 0x7F80)) {  // not rounded to inf
         Put(g.bytes, h);
         return "";

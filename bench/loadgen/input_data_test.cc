@@ -149,9 +149,9 @@ void TestHalfConversions() {
   EXPECT(FloatToHalf(1.00146484375f) == 0x3C02);  // a tie: to even (up)
   EXPECT(HalfToFloat(0x3555) == 0.333251953125f);
   EXPECT(HalfToFloat(0x0001) == 5.9604645e-8f);
-  EXPECT(FloatToBf16(1.0f) == 0x3F80);
-  EXPECT(FloatToBf16(3.14159265f) == 0x4049);
-  EXPECT(Bf16ToFloat(0xC000) == -2.0f);
+  EXPECT(FloatToBFloat16(1.0f) == 0x3F80);
+  EXPECT(FloatToBFloat16(3.14159265f) == 0x4049);
+  EXPECT(BFloat16ToFloat(0xC000) == -2.0f);
 }
 
 void TestErrors(const std::string& testdata) {

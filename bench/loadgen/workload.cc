@@ -102,7 +102,7 @@ void Generate(InputTensor& t, const Dtype& ti, int64_t int_max, std::mt19937_64&
         const int scale = half ? 1024 : 128;
         const int q = static_cast<int>(rng() % (2 * scale)) - scale;
         const float v = static_cast<float>(q) / static_cast<float>(scale);
-        const uint16_t b = half ? FloatToHalf(v) : FloatToBf16(v);
+        const uint16_t b = half ? FloatToHalf(v) : FloatToBFloat16(v);
         std::memcpy(p, &b, 2);
         break;
       }

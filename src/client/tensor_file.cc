@@ -8,39 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "client/tensor_file.h"
+#include "wire/float16.h"
 
 namespace mlos::client {
 namespace {
 
 using nlohmann::json;
-
-uint16_t FloatToHalf(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000;
-  int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
-  uint32_t mant = x & 0x7fffff;
-  if (((x >> 23) & 0xff) == 0xff) return static_cast<uint16_t>(sign | 0x7c00 | (mant ? 0x200 : 0));
-  if (exp >= 31) return static_cast<uint16_t>(sign | 0x7c00);
-  if (exp <= 0) {
-    if (exp < -10) return static_cast<uint16_t>(sign);
-    mant |= 0x800000;
-    const uint32_t shift = static_cast<uint32_t>(14 - exp);
-    uint32_t h = mant >> shift;
-    if ((mant >> (shift - 1)) & 1) ++h;
-    return static_cast<uint16_t>(sign | h);
-  }
-  uint32_t h = sign | (static_cast<uint32_t>(exp) << 10) | (mant >> 13);
-  if (mant & 0x1000) ++h;  // round half up
-  return static_cast<uint16_t>(h);
-}
-
-uint16_t FloatToBf16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  x += 0x7fff + ((x >> 16) & 1);
-  return static_cast<uint16_t>(x >> 16);
-}
 
 // Flattens nested arrays into `flat`, recording the shape (checked rectangular).
 Status Flatten(const json& v, size_t depth, std::vector<int64_t>& shape,
@@ -103,8 +76,8 @@ Status Encode(const json& v, const std::string& dtype, Tensor& t) {
   }
   if (dtype == "float32") Append(t.data, static_cast<float>(d));
   else if (dtype == "float64") Append(t.data, d);
-  else if (dtype == "float16") Append(t.data, FloatToHalf(static_cast<float>(d)));
-  else if (dtype == "bfloat16") Append(t.data, FloatToBf16(static_cast<float>(d)));
+  else if (dtype == "float16") Append(t.data, wire::FloatToHalf(static_cast<float>(d)));
+  else if (dtype == "bfloat16") Append(t.data, wire::FloatToBFloat16(static_cast<float>(d)));
   else if (dtype == "int8") Append(t.data, static_cast<int8_t>(v.get<int64_t>()));
   else if (dtype == "int16") Append(t.data, static_cast<int16_t>(v.get<int64_t>()));
   else if (dtype == "int32") Append(t.data, static_cast<int32_t>(v.get<int64_t>()));

@@ -1,6 +1,6 @@
 // MLOS Core: the model registry, lifecycle, plugin host and inference path, as a library with
-// no network code. Every front-end (HTTP now; gRPC and IPC later) translates its wire format
-// into these calls, so all protocols behave the same.
+// no network code. service::Service (src/service) is its one caller on the serving path: every
+// front-end reaches the core through it, so all protocols behave the same.
 //
 // Thread-safety: every Core method may be called concurrently from any thread.
 #pragma once
@@ -86,8 +86,8 @@ struct InferRequest {
   std::string version;            // optional; overrides the @version part
   std::vector<Tensor> inputs;
   std::vector<std::string> outputs;  // wanted outputs; empty = all
-  std::string principal;          // who asks (set by the front-end)
-  const char* protocol = "";      // "http", "kserve-http", "grpc", "ipc" (for metrics)
+  std::string principal;          // who asks (set by the service from its RequestContext)
+  const char* protocol = "";      // "http", "grpc", "ipc" (set by the service)
   std::optional<std::chrono::steady_clock::time_point> deadline;
   uint64_t request_id = 0;        // 0 = assigned by the core
   // Where output bytes go. When unset, the core allocates Tensor::data / strings itself.

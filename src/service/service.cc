@@ -19,11 +19,6 @@ std::pair<std::string, std::string> SplitVersion(const std::string& id) {
   return {id.substr(0, at), id.substr(at + 1)};
 }
 
-bool ServerError(StatusCode code) {
-  return code == StatusCode::kInternal || code == StatusCode::kDataLoss ||
-         code == StatusCode::kUnavailable;
-}
-
 Status StatusOf(const Status& s) { return s; }
 template <typename T>
 Status StatusOf(const Result<T>& r) {
@@ -63,15 +58,19 @@ Service::Service(core::Core& core, ShmRegistry& shm, Metrics* metrics, ServiceOp
 
 Service::~Service() = default;
 
+void Service::LogFailure(const RequestContext& ctx, const char* op, const std::string& what,
+                         const Status& st) {
+  // The server's own faults are worth an operator's attention; a caller's mistakes are not.
+  const bool server_fault = st.code() == StatusCode::kInternal || st.code() == StatusCode::kDataLoss;
+  spdlog::log(server_fault ? spdlog::level::warn : spdlog::level::debug,
+              "{} {} {} by {} ({}): {} {}", ProtocolName(ctx.protocol), op, what,
+              ctx.principal.name, ctx.peer.empty() ? "-" : ctx.peer, StatusCodeName(st.code()),
+              st.message());
+}
+
 template <typename T>
 T Service::Logged(const RequestContext& ctx, const char* op, const std::string& what, T result) {
-  const Status st = StatusOf(result);
-  if (!st.ok()) {
-    const auto level = ServerError(st.code()) ? spdlog::level::warn : spdlog::level::debug;
-    spdlog::log(level, "{} {} {} by {} ({} {}): {}", ProtocolName(ctx.protocol), op, what,
-                ctx.principal.name, ctx.peer.empty() ? "-" : ctx.peer,
-                StatusCodeName(st.code()), st.message());
-  }
+  if (const Status st = StatusOf(result); !st.ok()) LogFailure(ctx, op, what, st);
   return result;
 }
 
@@ -80,7 +79,7 @@ bool Service::Ready() const { return core_.Ready(); }
 Result<ModelMetadata> Service::GetModelMetadata(const RequestContext& ctx,
                                                 const std::string& id) {
   MLOS_RETURN_IF_ERROR(CheckId(id, "model name"));
-  auto model = Get(ctx, id);
+  auto model = Logged(ctx, "metadata", id, core_.Get(id));
   if (!model.ok()) return model.status();
   ModelMetadata m;
   for (const core::ModelStatus& s : core_.List()) {

@@ -162,7 +162,10 @@ class Service {
   void Record(const RequestContext& ctx, const InferCall& call, std::string model_id,
               const Status& status);
   Result<ShmView> ResolveShm(const RequestContext& ctx, const ShmRef& ref) const;
-  // Logs a failed management call (debug for client errors, warn for server errors).
+  // Logs a failed call: warn for the server's own faults, debug for the caller's mistakes.
+  static void LogFailure(const RequestContext& ctx, const char* op, const std::string& what,
+                         const Status& status);
+  // LogFailure when `result` failed; returns it.
   template <typename T>
   T Logged(const RequestContext& ctx, const char* op, const std::string& what, T result);
 

@@ -1,18 +1,9 @@
 // The inference path every front-end shares: check -> bind shared memory -> deadline -> core
 // -> count and log.
-#include <spdlog/spdlog.h>
-
 #include "service/metrics.h"
 #include "service/service.h"
 
 namespace mlos::service {
-namespace {
-
-bool ServerSide(StatusCode code) {
-  return code == StatusCode::kInternal || code == StatusCode::kDataLoss;
-}
-
-}  // namespace
 
 Result<InferResult> Service::Infer(const RequestContext& ctx, InferCall& call) {
   std::string model_id;
@@ -38,13 +29,7 @@ void Service::Record(const RequestContext& ctx, const InferCall& call, std::stri
     metrics_->RecordRequest(model_id.empty() ? std::string_view("unknown") : model_id,
                             ProtocolName(ctx.protocol), status.code(), seconds);
   }
-  if (!status.ok()) {
-    spdlog::log(ServerSide(status.code()) ? spdlog::level::warn : spdlog::level::debug,
-                "{} infer {} by {} ({}): {} {}", ProtocolName(ctx.protocol),
-                model_id.empty() ? call.model : model_id, ctx.principal.name,
-                ctx.peer.empty() ? "-" : ctx.peer, StatusCodeName(status.code()),
-                status.message());
-  }
+  if (!status.ok()) LogFailure(ctx, "infer", model_id.empty() ? call.model : model_id, status);
 }
 
 Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall& call,

@@ -188,6 +188,24 @@ void EncodeKServeModelMetadata(const core::ModelStatus& model,
   w.EndObject();
 }
 
+void EncodeRepositoryIndex(const std::vector<core::ModelStatus>& models, std::string& out) {
+  JsonWriter w(out);
+  w.BeginArray();
+  for (const core::ModelStatus& s : models) {
+    w.BeginObject();
+    w.Key("name");
+    w.String(s.name);
+    w.Key("version");
+    w.String(s.version);
+    w.Key("state");
+    w.String(core::ModelStateName(s.state));
+    w.Key("reason");
+    w.String(s.reason);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 void EncodeShmStatus(const std::vector<service::ShmRegionStatus>& regions, std::string& out) {
   JsonWriter w(out);
   w.BeginArray();

@@ -36,6 +36,8 @@ void EncodeStats(const core::CoreStats& stats, std::string& out);
 // KServe v2 model metadata: name, versions (of that name), platform, inputs, outputs.
 void EncodeKServeModelMetadata(const core::ModelStatus& model,
                                const std::vector<std::string>& versions, std::string& out);
+// KServe v2 repository index: [{name, version, state, reason}].
+void EncodeRepositoryIndex(const std::vector<core::ModelStatus>& models, std::string& out);
 // KServe v2 server metadata: name, version, extensions.
 void EncodeServerMetadata(const service::ServerMetadata& metadata, std::string& out);
 // [{name, key, offset, byte_size}], as KServe's system shared-memory status.

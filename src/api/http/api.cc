@@ -188,17 +188,10 @@ void Api::Inference(const RouteMatch& m, const HttpRequest& req, HttpResponse& r
   call.model = m.model;
   // The original API shapes flat arrays by the model's IO schema, so it needs the schema first.
   auto model = service_.Get(ctx, m.model);
-  if (model.ok()) {
-    auto inputs = ParseNamedInputs(req.body, model->inputs);
-    if (!inputs.ok()) {
-      // Counted like any other failed request of this model.
-      call.model = model->id;
-      call.inputs.clear();
-      auto failed = service_.Fail(ctx, call, inputs.status());
-      return Error(res, failed);
-    }
-    call.inputs = std::move(inputs).value();
-  }
+  if (!model.ok()) return Error(res, service_.Fail(ctx, call, model.status()));
+  auto inputs = ParseNamedInputs(req.body, model->inputs);
+  if (!inputs.ok()) return Error(res, service_.Fail(ctx, call, inputs.status()));
+  call.inputs = std::move(inputs).value();
   auto out = service_.Infer(ctx, call);
   if (!out.ok()) return Error(res, out.status());
   EncodeInferenceResponse(out->response, res.body);
@@ -215,7 +208,7 @@ void Api::KServeInfer(const RouteMatch& m, const HttpRequest& req, HttpResponse&
   call.inputs = std::move(kreq.inputs);
   bool any_shm = false;
   for (const auto& s : kreq.input_shm) any_shm |= s.has_value();
-  if (any_shm) call.input_shm = kreq.input_shm;
+  if (any_shm) call.input_shm = std::move(kreq.input_shm);
   call.outputs.reserve(kreq.outputs.size());
   for (const KServeOutputSpec& o : kreq.outputs) call.outputs.push_back({o.name, o.shm});
   auto out = service_.Infer(ctx, call);
@@ -297,21 +290,7 @@ void Api::SharedMemory(const RouteMatch& m, const HttpRequest& req, HttpResponse
 }
 
 void Api::RepositoryIndex(const HttpRequest& req, HttpResponse& res) {
-  JsonWriter w(res.body);
-  w.BeginArray();
-  for (const core::ModelStatus& s : service_.List(Context(req))) {
-    w.BeginObject();
-    w.Key("name");
-    w.String(s.name);
-    w.Key("version");
-    w.String(s.version);
-    w.Key("state");
-    w.String(core::ModelStateName(s.state));
-    w.Key("reason");
-    w.String(s.reason);
-    w.EndObject();
-  }
-  w.EndArray();
+  api::EncodeRepositoryIndex(service_.List(Context(req)), res.body);
 }
 
 }  // namespace mlos::http

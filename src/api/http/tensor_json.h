@@ -14,6 +14,7 @@
 #include "common/status.h"
 #include "core/tensor.h"
 #include "wire/dtype.h"
+#include "wire/float16.h"
 
 namespace mlos::http {
 
@@ -43,10 +44,10 @@ core::DataType GuessJsonDataType(const nlohmann::json& value);
 void WriteTensorDataFlat(JsonWriter& w, const core::Tensor& t);
 
 
-// IEEE half / bfloat16 conversions (round to nearest even).
-uint16_t FloatToHalf(float f);
-float HalfToFloat(uint16_t h);
-uint16_t FloatToBFloat16(float f);
-float BFloat16ToFloat(uint16_t b);
+// IEEE half / bfloat16 conversions (round to nearest even): the wire layer's.
+using wire::BFloat16ToFloat;
+using wire::FloatToBFloat16;
+using wire::FloatToHalf;
+using wire::HalfToFloat;
 
 }  // namespace mlos::http

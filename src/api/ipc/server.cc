@@ -15,7 +15,6 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 
@@ -155,6 +154,13 @@ class Connection {
       case Op::kShmUnregister:
       case Op::kShmStatus:
         return SharedMemory(op, passed_fd);
+      case Op::kModelGet:
+      case Op::kModelLoad:
+      case Op::kModelUnload:
+      case Op::kModelUnregister:
+      case Op::kModelSetDefault:
+      case Op::kModelRollback:
+        return ModelOp(op);
       default:
         return Management(op);
     }
@@ -221,21 +227,16 @@ class Connection {
         return ModelAnswer(svc.SetAlias(ctx_, name, alias, version));
       }
       default:
-        break;
-    }
-    const std::string id(r.Str());
-    switch (op) {
-      case Op::kModelGet:
-      case Op::kModelLoad:
-      case Op::kModelUnload:
-      case Op::kModelUnregister:
-      case Op::kModelSetDefault:
-      case Op::kModelRollback:
-        if (!r.ok()) return InvalidArgument("ipc: this operation needs str model_id");
-        break;
-      default:
         return Unimplemented("ipc: unknown operation " + std::to_string(static_cast<int>(op)));
     }
+  }
+
+  // The operations on one model: str model_id -> JSON model status (UNREGISTER: nothing).
+  Status ModelOp(Op op) {
+    Reader r(payload_);
+    const std::string id(r.Str());
+    if (!r.ok()) return InvalidArgument("ipc: this operation needs str model_id");
+    service::Service& svc = s_.service;
     switch (op) {
       case Op::kModelGet:
         return ModelAnswer(svc.Get(ctx_, id));
