@@ -72,7 +72,8 @@ struct InferCall {
 // the region; the views stay mapped as long as this object lives.
 struct InferResult {
   core::InferResponse response;
-  // Per response output: the region it was written to, or null when it travels inline.
+  // Per response output: the region it was written to, or nullopt when it travels inline;
+  // empty when no output went to shared memory (no allocation on the common path).
   std::vector<std::optional<ShmRef>> output_shm;
   std::vector<ShmView> views;                         // mappings in use
   std::deque<std::vector<uint8_t>> inline_buffers;   // inline outputs next to shm ones

@@ -111,8 +111,8 @@ Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall
   if (!out.ok()) return alloc_error.ok() ? out.status() : alloc_error;
   *model_id = out->model_id;
   result.response = std::move(out).value();
-  result.output_shm.resize(result.response.outputs.size());
   if (!shm_outputs.empty()) {
+    result.output_shm.resize(result.response.outputs.size());
     for (size_t i = 0; i < result.response.outputs.size(); ++i) {
       const core::Tensor& t = result.response.outputs[i];
       if (t.dtype == core::DataType::kString) continue;  // strings always travel inline

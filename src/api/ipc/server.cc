@@ -370,7 +370,8 @@ class Connection {
       wt.name = t.name;
       wt.dtype = static_cast<uint8_t>(t.dtype);
       wt.shape = t.shape;
-      if (const auto& shm = result.output_shm[i]) {
+      if (i < result.output_shm.size() && result.output_shm[i]) {
+        const service::ShmRef* shm = &*result.output_shm[i];
         wt.placement = Placement::kShm;
         wt.region = shm->region;
         wt.offset = shm->offset;
