@@ -18,6 +18,8 @@ struct Globals {
   std::string url;
   bool json = false;
   double timeout_s = 60;
+  std::string token;  // --token; "" = $MLOS_TOKEN. Never printed.
+  std::string cacert, cert, key;  // --cacert, --cert, --key (https:// and grpcs://)
 };
 
 // Prints `message` as one error line (newlines folded) and returns 1.
@@ -27,7 +29,7 @@ int FailOpen(const Status& st);
 // Prints a usage error (one line, pointing at `help`) and returns 2.
 int Usage(const std::string& message, const std::string& help = "mlos --help");
 
-// A client for g.url with g.timeout_s and $MLOS_TOKEN.
+// A client for g.url with g.timeout_s, the token (--token, else $MLOS_TOKEN) and the TLS files.
 Result<std::unique_ptr<client::Client>> Open(const Globals& g);
 
 void PrintModel(const Globals& g, const client::ModelInfo& m);
@@ -39,5 +41,14 @@ void PrintModels(const Globals& g, const std::vector<client::ModelInfo>& models)
 int Models(const Globals& g, const std::vector<std::string>& args);
 // One line per action, for `mlos models --help`.
 const char* ModelsHelp();
+
+// mlos tokens create NAME --role ROLE [--model PATTERN]... [--expires DURATION]: prints the new
+// token alone on stdout (with --json: the token document, "token" included).
+int TokensCreate(const Globals& g, const std::string& name, const std::string& role,
+                 const std::vector<std::string>& models, const std::string& expires);
+// mlos tokens list: one row per token (never the token itself).
+int TokensList(const Globals& g);
+// mlos tokens revoke NAME.
+int TokensRevoke(const Globals& g, const std::string& name);
 
 }  // namespace mlos::cli

@@ -42,7 +42,13 @@ int Usage(const std::string& message, const std::string& help) {
 Result<std::unique_ptr<client::Client>> Open(const Globals& g) {
   client::ClientOptions options;
   options.timeout = std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000));
-  if (const char* token = std::getenv("MLOS_TOKEN")) options.bearer_token = token;
+  options.bearer_token = g.token;
+  if (options.bearer_token.empty()) {
+    if (const char* token = std::getenv("MLOS_TOKEN")) options.bearer_token = token;
+  }
+  options.tls.ca_file = g.cacert;
+  options.tls.cert_file = g.cert;
+  options.tls.key_file = g.key;
   return client::Client::Connect(g.url, options);
 }
 

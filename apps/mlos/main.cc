@@ -1,6 +1,7 @@
-// mlos: the MLOS client CLI. Talks to mlosd over HTTP, gRPC or IPC (by --url / MLOS_URL).
-// Exit codes: 0 success, 1 an error from the server or a file, 2 bad usage (commands.h).
-// Global options (--url, --json, --timeout) are accepted before or after the subcommand.
+// mlos: the MLOS client CLI. Talks to mlosd over HTTP(S), gRPC (over TLS) or IPC (by --url /
+// MLOS_URL). Exit codes: 0 success, 1 an error from the server or a file, 2 bad usage
+// (commands.h). Global options (--url, --json, --timeout, --token, --cacert, --cert, --key) are
+// accepted before or after the subcommand.
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -192,18 +193,27 @@ std::string TimeoutCheck(const std::string& value) {
 // through to it, so they are accepted before or after the subcommand (as kubectl and docker
 // accept them).
 int main(int argc, char** argv) {
-  CLI::App app{"mlos: the MLOS client (health, models, plugins, inference) over HTTP, gRPC or IPC"};
+  CLI::App app{"mlos: the MLOS client (health, models, plugins, inference, tokens) over HTTP, "
+               "gRPC or IPC"};
   app.require_subcommand(1);
   app.fallthrough();  // inherited by the subcommands added below
   Globals g;
   const char* env_url = std::getenv("MLOS_URL");
   g.url = env_url && *env_url ? env_url : "http://127.0.0.1:8080";
   app.add_option("--url", g.url,
-                 "server: http://host:port, grpc://host:port or unix:///path/mlosd.sock "
-                 "(default $MLOS_URL or http://127.0.0.1:8080)");
+                 "server: http://host:port, https://host:port, grpc://host:port, "
+                 "grpcs://host:port or unix:///path/mlosd.sock (default $MLOS_URL or "
+                 "http://127.0.0.1:8080)");
   app.add_flag("--json", g.json, "print JSON instead of tables");
   app.add_option("--timeout", g.timeout_s, "request timeout in seconds (default 60)")
       ->check(CLI::Validator(TimeoutCheck, "SECONDS"));
+  // The token is never echoed: no default is captured for --help.
+  app.add_option("--token", g.token, "bearer token (default $MLOS_TOKEN)");
+  app.add_option("--cacert", g.cacert,
+                 "PEM file of the CA that signed the server's certificate (https://, grpcs://; "
+                 "default: the system's trust store)");
+  app.add_option("--cert", g.cert, "PEM client certificate for mutual TLS (with --key)");
+  app.add_option("--key", g.key, "PEM private key of --cert");
 
   auto* health = app.add_subcommand("health", "server liveness, readiness and version");
 
@@ -232,9 +242,32 @@ int main(int argc, char** argv) {
   infer->add_option("-o,--output", outputs, "only return these outputs (repeatable)");
   infer->add_option("--output-dir", output_dir, "write each output as <name>.npy here");
 
+  auto* tokens = app.add_subcommand("tokens", "create, list and revoke bearer tokens (admins)");
+  tokens->require_subcommand(1);
+  auto* tokens_create = tokens->add_subcommand("create", "create a token; prints only the token");
+  std::string token_name, token_role, token_expires;
+  std::vector<std::string> token_models;
+  tokens_create->add_option("name", token_name, "the principal the token identifies")
+      ->required();
+  tokens_create->add_option("--role", token_role, "admin | operator | user | reader")
+      ->required();
+  tokens_create->add_option("--model", token_models,
+                            "model pattern the token may use (repeatable; default every model)");
+  tokens_create->add_option("--expires", token_expires,
+                            "lifetime: 30d, 12h, 90m or 3600s (default never)");
+  auto* tokens_list = tokens->add_subcommand("list", "list tokens (never the tokens themselves)");
+  auto* tokens_revoke = tokens->add_subcommand("revoke", "revoke a token at once");
+  std::string revoke_name;
+  tokens_revoke->add_option("name", revoke_name, "the token's name")->required();
+
+  const std::string globals =
+      "Global options --url, --json, --timeout, --token, --cacert, --cert and --key may come "
+      "before or after '";
   for (CLI::App* sub : app.get_subcommands({})) {
-    sub->footer("Global options --url, --json and --timeout may come before or after '" +
-                sub->get_name() + "' (see 'mlos --help').");
+    sub->footer(globals + sub->get_name() + "' (see 'mlos --help').");
+  }
+  for (CLI::App* sub : tokens->get_subcommands({})) {
+    sub->footer(globals + "tokens " + sub->get_name() + "' (see 'mlos --help').");
   }
 
   try {
@@ -252,6 +285,19 @@ int main(int argc, char** argv) {
     if (reg->parsed()) return Register(g, rr);
     if (plugins->parsed()) return Plugins(g);
     if (infer->parsed()) return Infer(g, infer_model, inputs, outputs, output_dir);
+    if (tokens_create->parsed()) {
+      if (token_name.empty()) {
+        return mlos::cli::Usage("'mlos tokens create' needs a NAME, got ''", "mlos tokens --help");
+      }
+      return mlos::cli::TokensCreate(g, token_name, token_role, token_models, token_expires);
+    }
+    if (tokens_list->parsed()) return mlos::cli::TokensList(g);
+    if (tokens_revoke->parsed()) {
+      if (revoke_name.empty()) {
+        return mlos::cli::Usage("'mlos tokens revoke' needs a NAME, got ''", "mlos tokens --help");
+      }
+      return mlos::cli::TokensRevoke(g, revoke_name);
+    }
   } catch (const std::exception& e) {
     return Fail(mlos::Internal(e.what()));
   }

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "config_internal.h"
 
 #include <unistd.h>
 
@@ -54,6 +55,8 @@ nlohmann::json YamlToJson(const YAML::Node& n) {
   }
 }
 
+}  // namespace
+
 template <typename T>
 Status Read(const YAML::Node& parent, const char* key, const std::string& path, T& out) {
   const YAML::Node n = parent[key];
@@ -66,7 +69,10 @@ Status Read(const YAML::Node& parent, const char* key, const std::string& path, 
   return Status::Ok();
 }
 
-}  // namespace
+template Status Read(const YAML::Node&, const char*, const std::string&, std::string&);
+template Status Read(const YAML::Node&, const char*, const std::string&, int&);
+template Status Read(const YAML::Node&, const char*, const std::string&, double&);
+template Status Read(const YAML::Node&, const char*, const std::string&, std::vector<std::string>&);
 
 DaemonConfig DefaultConfig() {
   DaemonConfig c;
@@ -101,6 +107,15 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
     if (http["infer_threads"] && (c.infer_threads < 0 || c.infer_threads > 1024)) {
       return InvalidArgument("config field 'http.infer_threads' must be between 0 and 1024");
     }
+    if (const YAML::Node tls = http["tls"]; tls) {
+      if (!tls.IsMap()) return InvalidArgument("config field 'http.tls' must be a mapping");
+      MLOS_RETURN_IF_ERROR(Read(tls, "cert", "http.tls.cert", c.http_tls_cert));
+      MLOS_RETURN_IF_ERROR(Read(tls, "key", "http.tls.key", c.http_tls_key));
+      MLOS_RETURN_IF_ERROR(Read(tls, "client_ca", "http.tls.client_ca", c.http_tls_client_ca));
+    }
+  }
+  if (const YAML::Node sec = root["security"]; sec && !sec.IsNull()) {
+    MLOS_RETURN_IF_ERROR(ApplySecurityConfig(sec, c));
   }
   if (const YAML::Node sch = root["scheduling"]; sch && !sch.IsNull()) {
     if (!sch.IsMap()) return InvalidArgument("config field 'scheduling' must be a mapping");

@@ -4,11 +4,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "security/guard.h"
 
 namespace mlos::mlosd {
 
@@ -36,7 +38,20 @@ struct DaemonConfig {
   int max_concurrent_batches = 1;
   // Plugin calls at once per model without batching (0 = unlimited).
   int max_concurrent_infers = 0;
+  // HTTPS (and mutual TLS with client_ca) on the HTTP front-end: http.tls{cert,key,client_ca}.
+  std::string http_tls_cert, http_tls_key, http_tls_client_ca;
+  // security: (docs/security.md). model_roots empty after loading = the defaults (the axon
+  // cache and <state_dir>/models); audit.path empty = <state_dir>/audit.log.
+  bool auth_required = false;                       // security.auth: off | required
+  std::vector<std::filesystem::path> model_roots;
+  std::map<std::string, security::PrincipalConfig> principals;
+  std::map<uint32_t, std::string> unix_principals;
+  security::LimitsConfig limits;
+  security::AuditOptions audit;
 };
+
+// Fills what depends on the final state_dir: the default model roots and audit log path.
+void ResolveSecurityDefaults(DaemonConfig& config);
 
 // The HTTP inference pool size: config.infer_threads when set, else enough threads to keep
 // the running batches and one queued batch in flight, or 0 (io threads) without batching.

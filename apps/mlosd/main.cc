@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -22,9 +23,12 @@
 #include "api/ipc/server.h"
 #include "config.h"
 #include "core/core.h"
+#include "security/guard.h"
+#include "security/token.h"
 #include "service/metrics.h"
 #include "service/service.h"
 #include "service/shm_registry.h"
+#include "token_command.h"
 
 #ifndef MLOS_VERSION
 #define MLOS_VERSION "0.0.0"
@@ -49,9 +53,41 @@ class JsonEscapedMessage : public spdlog::custom_flag_formatter {
   }
 };
 
+// Every log line passes through security::RedactSecrets before it reaches stderr: whatever a
+// message echoes (a request path, an error from a client's input), no token is ever written.
+class RedactingSink : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  RedactingSink() : inner_(std::make_shared<spdlog::sinks::stderr_sink_mt>()) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    const std::string_view payload(msg.payload.data(), msg.payload.size());
+    if (payload.find("mlos_") == std::string_view::npos &&
+        payload.find("earer") == std::string_view::npos) {
+      inner_->log(msg);
+      return;
+    }
+    const std::string clean = mlos::security::RedactSecrets(payload);
+    spdlog::details::log_msg copy = msg;
+    copy.payload = clean;
+    inner_->log(copy);
+  }
+  void flush_() override { inner_->flush(); }
+  void set_formatter_(std::unique_ptr<spdlog::formatter> f) override {
+    inner_->set_formatter(std::move(f));
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::stderr_sink_mt> inner_;
+};
+
+// Whether `host` is a loopback address (or localhost).
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 int SetUpLogging(const DaemonConfig& c) {
-  auto logger = std::make_shared<spdlog::logger>(
-      "mlosd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("mlosd", std::make_shared<RedactingSink>());
   auto formatter = std::make_unique<spdlog::pattern_formatter>();
   if (c.log_json) {
     formatter->add_flag<JsonEscapedMessage>('j').set_pattern(
@@ -82,6 +118,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  if (argc > 1 && std::string(argv[1]) == "token") {
+    return mlos::mlosd::RunTokenCommand(argc - 1, argv + 1);
+  }
 
   CLI::App app{"mlosd: the MLOS daemon (model registry, lifecycle, inference over HTTP)"};
   std::string http_flag, state_dir_flag, config_file, log_level_flag;
@@ -104,6 +143,14 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level_flag, "trace|debug|info|warn|error|critical|off");
   std::string ipc_flag;
   app.add_option("--ipc", ipc_flag, "IPC Unix socket path (default off; mode 0660)");
+  std::string auth_flag;
+  app.add_option("--auth", auth_flag, "off | required (security.auth; see docs/security.md)")
+      ->check(CLI::IsMember({"off", "required"}));
+  std::vector<std::string> model_roots_flag;
+  app.add_option("--model-root", model_roots_flag,
+                 "directory packages may be registered from, repeatable (security.model_roots; "
+                 "default $AXON_HOME/cache and <state-dir>/models)");
+  app.footer("Token management: mlosd token create|list|revoke --help");
   app.set_version_flag("--version", std::string("mlosd ") + MLOS_VERSION);
   CLI11_PARSE(app, argc, argv);
 
@@ -125,6 +172,11 @@ int main(int argc, char** argv) {
   if (threads_flag >= 0) config.threads = threads_flag;
   if (log_json_flag) config.log_json = true;
   if (!log_level_flag.empty()) config.log_level = log_level_flag;
+  if (!auth_flag.empty()) config.auth_required = auth_flag == "required";
+  if (!model_roots_flag.empty()) {
+    config.model_roots.assign(model_roots_flag.begin(), model_roots_flag.end());
+  }
+  mlos::mlosd::ResolveSecurityDefaults(config);
 
   if (int rc = SetUpLogging(config)) return rc;
   auto listen = mlos::mlosd::ParseListen(config.http);
@@ -157,13 +209,52 @@ int main(int argc, char** argv) {
   mlos::service::Metrics metrics;
   (*core)->SetObserver(&metrics);
 
+  mlos::security::SecurityOptions security_options;
+  security_options.auth_required = config.auth_required;
+  security_options.principals = config.principals;
+  security_options.unix_principals = config.unix_principals;
+  security_options.limits = config.limits;
+  security_options.model_roots = config.model_roots;
+  security_options.audit = config.audit;
+  security_options.token_db = config.state_dir / "registry.db";
+  auto guard = mlos::security::Guard::Create(security_options);
+  if (!guard.ok()) {
+    spdlog::error("security: {}", guard.status().message());
+    (*core)->Shutdown();
+    return 2;
+  }
+  if (config.auth_required) {
+    const std::filesystem::path admin_file = config.state_dir / "admin.token";
+    auto wrote = (*guard)->EnsureAdminToken(admin_file);
+    if (!wrote.ok()) {
+      spdlog::error("security: cannot create the first admin token: {}", wrote.status().message());
+      (*core)->Shutdown();
+      return 1;
+    }
+    if (*wrote) {
+      spdlog::warn("auth required and no admin token existed: created one in {} (mode 0600); "
+                   "read it once, then delete the file", admin_file.string());
+    }
+    spdlog::info("auth required: every call but live/ready needs a token, a client certificate "
+                 "or a mapped Unix user");
+  } else if (!IsLoopback(listen->first) ||
+             (!config.grpc.empty() && mlos::mlosd::ParseListen(config.grpc).ok() &&
+              !IsLoopback(mlos::mlosd::ParseListen(config.grpc)->first))) {
+    spdlog::warn("security.auth is off and mlosd listens on a non-loopback address: anyone who "
+                 "can reach it may register, unload and run every model (set security.auth: "
+                 "required; docs/security.md)");
+  }
+  std::string roots;
+  for (const auto& r : config.model_roots) roots += (roots.empty() ? "" : ", ") + r.string();
+  spdlog::info("model roots: {}; audit log: {}", roots, config.audit.path.string());
+
   // One service under every front-end (HTTP, gRPC, IPC), with one shared-memory registry.
   mlos::service::ShmRegistry shm_registry;
   mlos::service::ServiceOptions service_options;
   service_options.server_version = MLOS_VERSION;
   service_options.request_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(config.request_timeout_s * 1000));
-  mlos::service::Service service(**core, shm_registry, &metrics, service_options);
+  mlos::service::Service service(**core, shm_registry, &metrics, service_options, guard->get());
   mlos::http::Api api(service);
 
   mlos::http::ServerOptions server_options;
@@ -173,6 +264,7 @@ int main(int argc, char** argv) {
   server_options.infer_threads = mlos::mlosd::HttpInferThreads(config);
   server_options.max_body_bytes = config.max_body_bytes;
   server_options.request_timeout = service_options.request_timeout;
+  server_options.tls = {config.http_tls_cert, config.http_tls_key, config.http_tls_client_ca};
   mlos::http::Server server(api, server_options);
   if (mlos::Status st = server.Start(); !st.ok()) {
     spdlog::error("{}", st.message());
@@ -227,7 +319,8 @@ int main(int argc, char** argv) {
   }
   const std::string& host = listen->first;
   const bool v6 = host.find(':') != std::string::npos;
-  std::printf("mlosd listening on http://%s%s%s:%u\n", v6 ? "[" : "", host.c_str(),
+  std::printf("mlosd listening on %s://%s%s%s:%u\n", config.http_tls_cert.empty() ? "http" : "https",
+              v6 ? "[" : "", host.c_str(),
               v6 ? "]" : "", static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   spdlog::info("serving on {}:{} (state {}, {} plugin dir(s))", host, server.port(),

@@ -8,6 +8,7 @@
 //
 //   mlos-bench-protocols --http URL --grpc URL --unix URL --model local/mlp@1.0.0
 //       --onnx mlp.onnx --sweep-model local/ident --sweep-dir DIR --iters 3000 [--no-sweep 1]
+//       [--token TOKEN]
 // Prints one JSON object (--no-sweep 1: part 1 only, an empty sweep).
 #include <algorithm>
 #include <chrono>
@@ -30,6 +31,7 @@ using mlos::client::Tensor;
 
 struct Args {
   std::string http, grpc, unix_url, model, onnx, sweep_model, sweep_onnx;
+  std::string token;  // --token: sent on every call (a daemon with security.auth: required)
   int iters = 3000;
   bool sweep = true;  // --no-sweep 1: part 1 only
 };
@@ -84,8 +86,12 @@ class Raw {
   std::vector<const char*> out_ptrs_;
 };
 
+std::string g_token;
+
 std::unique_ptr<Client> Connect(const std::string& url) {
-  auto c = Client::Connect(url);
+  mlos::client::ClientOptions options;
+  options.bearer_token = g_token;
+  auto c = Client::Connect(url, options);
   if (!c.ok()) {
     std::fprintf(stderr, "mlos-bench-protocols: %s: %s\n", url.c_str(),
                  c.status().ToString().c_str());
@@ -156,12 +162,14 @@ int main(int argc, char** argv) {
     else if (k == "--sweep-dir") a.sweep_onnx = v;
     else if (k == "--iters") a.iters = std::atoi(v.c_str());
     else if (k == "--no-sweep") a.sweep = v != "1";
+    else if (k == "--token") a.token = v;
     else {
       std::fprintf(stderr, "mlos-bench-protocols: unknown option %s\n", k.c_str());
       return 2;
     }
   }
   Ort::Env env(ORT_LOGGING_LEVEL_WARNING, "bench");
+  g_token = a.token;
   auto http = Connect(a.http), grpc = Connect(a.grpc), ipc = Connect(a.unix_url);
 
   // Part 1: overhead on the tiny model.

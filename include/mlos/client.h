@@ -2,16 +2,22 @@
 // the URL given to Client::Connect:
 //
 //   http://host:port          original MLOS API + KServe v2 REST (binary tensor extension)
+//   https://host:port         the same over TLS (ClientOptions::tls)
 //   grpc://host:port          KServe v2 GRPCInferenceService + MLOS management service
 //                             (one TCP connection per client handed to gRPC as a direct channel,
 //                             reconnected on the next call if the server closed it; with
 //                             grpc_proxy/https_proxy/http_proxy set, gRPC's own channel. The first
 //                             gRPC client turns off abseil's debug lock-order checking for the
 //                             process, as release builds of abseil do.)
+//   grpcs://host:port         the same over TLS (ClientOptions::tls), on gRPC's own channel
 //   unix:///path/mlosd.sock   MLOS IPC frames; shared memory passed as memfd descriptors
 //
 // Errors are mlos::Status values carrying the server's own message (HTTP {"error"}, gRPC
-// status message, IPC error frame); transport failures are kUnavailable.
+// status message, IPC error frame); transport failures (a TLS handshake the server refused or
+// whose certificate did not verify included) are kUnavailable. Without credentials a server
+// that requires them answers kUnauthenticated; a role that may not do a call, kPermissionDenied;
+// a rate or concurrency limit, kResourceExhausted with Status::retry_after_s() set over HTTP
+// (Retry-After) and gRPC (the `retry-after` trailer).
 //
 // Threading: a Client may be used from several threads at once (each transport serialises or
 // pools its connections internally). SharedMemory objects are not synchronised.
@@ -210,26 +216,64 @@ class SharedMemory {
 struct ClientOptions {
   std::chrono::milliseconds timeout{60000};         // per request
   std::chrono::milliseconds connect_timeout{5000};
-  std::string bearer_token;                         // sent as Authorization when set
+  // A bearer token ("mlos_..."): sent as `Authorization: Bearer` on every HTTP request and gRPC
+  // call; over IPC, once after connecting (the AUTH operation), for the whole connection. A
+  // token the server refuses fails the calls that need one (kUnauthenticated), the same on
+  // every transport; it does not fail Connect.
+  std::string bearer_token;
+  // TLS for https:// and grpcs:// URLs: PEM files, read when the client is created. The server's
+  // certificate is always verified, against ca_file, else the system's trust store, and must
+  // name the URL's host (a DNS or IP subject alternative name). cert_file + key_file: a client
+  // certificate for mutual TLS (both or neither). Setting any of them for an http://, grpc://
+  // or unix:// URL is kInvalidArgument (it would not be used).
+  struct Tls {
+    std::string ca_file;
+    std::string cert_file;
+    std::string key_file;
+  } tls;
 };
 
 // A parsed server URL.
 struct Endpoint {
   enum class Scheme { kHttp, kGrpc, kUnix };
   Scheme scheme = Scheme::kHttp;
+  bool tls = false;      // https:// or grpcs://
   std::string host;      // http/grpc ([::1] keeps no brackets)
   uint16_t port = 0;
   std::string path;      // unix socket path
   std::string ToString() const;
 };
-// "http://h:p", "grpc://h:p", "unix:///path"; a bare "host:port" means http. kInvalidArgument
-// with the reason otherwise.
+// "http://h:p", "https://h:p", "grpc://h:p", "grpcs://h:p", "unix:///path"; a bare
+// "host:port" means http. Without a port: 8080 for http(s), 8081 for grpc(s), as mlosd listens.
+// kInvalidArgument with the reason otherwise.
 Result<Endpoint> ParseUrl(std::string_view url);
+
+// A bearer token as the server keeps it (never the token itself). Times are RFC 3339 UTC
+// ("2026-12-03T20:41:07Z"), "" when unset: expires_at "" = never, last_used_at "" = never used,
+// revoked_at "" = active.
+struct TokenInfo {
+  std::string name;                 // the principal it identifies
+  std::string role;                 // admin | operator | user | reader
+  std::vector<std::string> models;  // model patterns it may use; empty = every model
+  std::string created_at;
+  std::string expires_at;
+  std::string last_used_at;
+  std::string revoked_at;
+};
+
+// A token just created: `token` is shown once and cannot be read back later.
+struct CreatedToken {
+  std::string token;
+  TokenInfo info;
+};
 
 class Client {
  public:
   // Connects (HTTP: lazily on the first request; gRPC: creates the channel; IPC: connects the
-  // socket now). kInvalidArgument for a bad URL, kUnavailable when the server is unreachable.
+  // socket now, and sends options.bearer_token if set). kInvalidArgument for a bad URL or TLS
+  // options (a file that cannot be read, a certificate without its key), kUnavailable when the
+  // server is unreachable; over IPC, kUnimplemented when a token is set and the server predates
+  // tokens.
   static Result<std::unique_ptr<Client>> Connect(const std::string& url,
                                                  const ClientOptions& options = {});
   virtual ~Client() = default;
@@ -282,6 +326,19 @@ class Client {
   // Every region ("" ) or the one named.
   virtual Result<std::vector<ShmRegionInfo>> SharedMemoryStatus(
       const std::string& region = "") = 0;
+
+  // Bearer tokens (admins only: others get kPermissionDenied). CreateToken makes a token for
+  // the principal `name` with `role` (admin | operator | user | reader), limited to the model
+  // patterns in `models` (empty = every model), expiring after `expires` ("30d", "12h", "90m",
+  // "3600s"; "" = never); kAlreadyExists when `name` has an active token. The token is in the
+  // answer only. ListTokens answers every token, revoked ones included. RevokeToken stops
+  // `name`'s token at once and answers it as revoked; kNotFound when `name` has no
+  // active token, kInvalidArgument ("token name is empty") for an empty name.
+  virtual Result<CreatedToken> CreateToken(const std::string& name, const std::string& role,
+                                           const std::vector<std::string>& models = {},
+                                           const std::string& expires = "") = 0;
+  virtual Result<std::vector<TokenInfo>> ListTokens() = 0;
+  virtual Result<TokenInfo> RevokeToken(const std::string& name) = 0;
 };
 
 }  // namespace mlos::client

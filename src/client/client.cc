@@ -1,7 +1,11 @@
-// Client::Connect (transport by URL scheme), URL parsing, dtype helpers, InferAsync, JSON
-// decoders shared by the transports.
+// Client::Connect (transport by URL scheme), URL parsing, TLS option checks, dtype helpers,
+// InferAsync, JSON decoders shared by the transports.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <limits>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -53,8 +57,9 @@ std::string Endpoint::ToString() const {
     case Scheme::kGrpc:
     case Scheme::kHttp: {
       const bool v6 = host.find(':') != std::string::npos;
-      return std::string(scheme == Scheme::kGrpc ? "grpc://" : "http://") + (v6 ? "[" : "") +
-             host + (v6 ? "]" : "") + ":" + std::to_string(port);
+      std::string s = scheme == Scheme::kGrpc ? "grpc" : "http";
+      if (tls) s += "s";
+      return s + "://" + (v6 ? "[" : "") + host + (v6 ? "]" : "") + ":" + std::to_string(port);
     }
   }
   return "";
@@ -75,12 +80,19 @@ Result<Endpoint> ParseUrl(std::string_view url) {
   }
   if (rest.starts_with("http://")) {
     rest.remove_prefix(7);
+  } else if (rest.starts_with("https://")) {
+    ep.tls = true;
+    rest.remove_prefix(8);
   } else if (rest.starts_with("grpc://")) {
     ep.scheme = Endpoint::Scheme::kGrpc;
     rest.remove_prefix(7);
+  } else if (rest.starts_with("grpcs://")) {
+    ep.scheme = Endpoint::Scheme::kGrpc;
+    ep.tls = true;
+    rest.remove_prefix(8);
   } else if (rest.find("://") != std::string_view::npos) {
     return InvalidArgument("unsupported URL scheme in '" + std::string(url) +
-                           "' (use http://, grpc:// or unix://)");
+                           "' (use http://, https://, grpc://, grpcs:// or unix://)");
   }
   // Drop one trailing '/', refuse other paths.
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
@@ -121,6 +133,7 @@ Result<Endpoint> ParseUrl(std::string_view url) {
 Result<std::unique_ptr<Client>> Client::Connect(const std::string& url,
                                                 const ClientOptions& options) {
   MLOS_ASSIGN_OR_RETURN(Endpoint ep, ParseUrl(url));
+  MLOS_RETURN_IF_ERROR(internal::CheckTlsOptions(ep, options));
   switch (ep.scheme) {
     case Endpoint::Scheme::kHttp:
       return internal::NewHttpClient(ep, options);
@@ -285,6 +298,85 @@ Result<std::vector<PluginInfo>> PluginListFromJson(const json& j) {
     out.push_back(std::move(info));
   }
   return out;
+}
+
+Result<TokenInfo> TokenInfoFromJson(const json& j) {
+  if (!j.is_object()) return Internal("server sent a token that is not a JSON object");
+  TokenInfo t;
+  Get(j, "name", t.name);
+  Get(j, "role", t.role);
+  Get(j, "models", t.models);
+  Get(j, "created_at", t.created_at);
+  Get(j, "expires_at", t.expires_at);
+  Get(j, "last_used_at", t.last_used_at);
+  Get(j, "revoked_at", t.revoked_at);
+  return t;
+}
+
+Result<CreatedToken> CreatedTokenFromJson(const json& j) {
+  CreatedToken c;
+  MLOS_ASSIGN_OR_RETURN(c.info, TokenInfoFromJson(j));
+  Get(j, "token", c.token);
+  if (c.token.empty()) return Internal("server's answer to a token create has no token");
+  return c;
+}
+
+Result<std::vector<TokenInfo>> TokenListFromJson(const json& j) {
+  auto it = j.is_object() ? j.find("tokens") : j.end();
+  if (it == j.end() || !it->is_array()) {
+    return Internal("server's token list has no 'tokens' array");
+  }
+  std::vector<TokenInfo> out;
+  for (const json& t : *it) {
+    MLOS_ASSIGN_OR_RETURN(TokenInfo info, TokenInfoFromJson(t));
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::string TokenCreateBody(const std::string& name, const std::string& role,
+                            const std::vector<std::string>& models, const std::string& expires) {
+  json body = {{"name", name}, {"role", role}};
+  if (!models.empty()) body["models"] = models;
+  if (!expires.empty()) body["expires"] = expires;
+  return body.dump();
+}
+
+Status CheckTokenName(const std::string& name) {
+  return name.empty() ? InvalidArgument("token name is empty") : Status::Ok();
+}
+
+Result<std::string> ReadPemFile(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return InvalidArgument(std::string("TLS ") + what + " '" + path + "': " + std::strerror(errno));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().empty()) {
+    return InvalidArgument(std::string("TLS ") + what + " '" + path + "' is empty or not a file");
+  }
+  return text.str();
+}
+
+Status CheckTlsOptions(const Endpoint& ep, const ClientOptions& options) {
+  const ClientOptions::Tls& tls = options.tls;
+  if (tls.ca_file.empty() && tls.cert_file.empty() && tls.key_file.empty()) return Status::Ok();
+  if (!ep.tls) {
+    return InvalidArgument("TLS files (CA, certificate, key) need an https:// or grpcs:// URL, "
+                           "not " + ep.ToString());
+  }
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return InvalidArgument(tls.cert_file.empty()
+                               ? "TLS key file '" + tls.key_file + "' needs its certificate"
+                               : "TLS certificate file '" + tls.cert_file + "' needs its key");
+  }
+  for (const auto& [what, path] : {std::pair{"CA file", &tls.ca_file},
+                                   std::pair{"certificate file", &tls.cert_file},
+                                   std::pair{"key file", &tls.key_file}}) {
+    if (!path->empty()) MLOS_RETURN_IF_ERROR(ReadPemFile(*path, what).status());
+  }
+  return Status::Ok();
 }
 
 Result<ServerMetadata> ServerMetadataFromJson(const json& j) {

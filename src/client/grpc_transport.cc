@@ -3,7 +3,8 @@
 // mlos_grpc_proto generates from proto/*.proto. One connection per client (HTTP/2 multiplexes
 // concurrent calls), so the client is thread-safe. The SDK makes the TCP connection itself and
 // gives it to gRPC as a direct channel (see GrpcClient::Connect), and each call runs on the
-// asynchronous API, polled by the calling thread.
+// asynchronous API, polled by the calling thread. grpcs:// uses gRPC's own channel with
+// SslCredentials (there is no public way to hand gRPC a socket for a secure channel).
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
@@ -18,6 +19,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -31,7 +33,8 @@
 namespace mlos::client::internal {
 namespace {
 
-Status FromGrpc(const grpc::Status& s, const std::string& target) {
+// `url`: the server as the caller wrote it ("grpc://host:port"), for transport failures.
+Status FromGrpc(const grpc::Status& s, const std::string& url) {
   if (s.ok()) return Status::Ok();
   StatusCode code = StatusCode::kInternal;
   switch (s.error_code()) {
@@ -56,7 +59,7 @@ Status FromGrpc(const grpc::Status& s, const std::string& target) {
                          msg.find("Socket closed") != std::string::npos ||
                          msg.find("DNS") != std::string::npos;
   if (code == StatusCode::kUnavailable && transport) {
-    msg = "cannot reach mlosd at grpc://" + target + ": " + msg;
+    msg = "cannot reach mlosd at " + url + ": " + msg;
   }
   return Status(code, msg);
 }
@@ -84,6 +87,18 @@ std::vector<TensorInfo> Infos(const Repeated& r) {
     out.push_back(std::move(i));
   }
   return out;
+}
+
+TokenInfo FromProto(const mlos::v1::TokenInfo& t) {
+  TokenInfo i;
+  i.name = t.name();
+  i.role = t.role();
+  i.models.assign(t.models().begin(), t.models().end());
+  i.created_at = t.created_at();
+  i.expires_at = t.expires_at();
+  i.last_used_at = t.last_used_at();
+  i.revoked_at = t.revoked_at();
+  return i;
 }
 
 ModelInfo FromProto(const mlos::v1::ModelStatus& m) {
@@ -263,11 +278,14 @@ grpc::ChannelArguments ChannelArgs() {
 
 class GrpcClient final : public Client {
  public:
-  GrpcClient(Endpoint ep, ClientOptions options)
+  // `ssl`: the credentials for grpcs:// (unused for grpc://).
+  GrpcClient(Endpoint ep, ClientOptions options, grpc::SslCredentialsOptions ssl)
       : ep_(std::move(ep)),
         options_(std::move(options)),
-        target_(ep_.ToString().substr(7)),
-        direct_(!ProxyConfigured()) {}
+        url_(ep_.ToString()),
+        target_(url_.substr(url_.find("://") + 3)),
+        ssl_(std::move(ssl)),
+        direct_(!ep_.tls && !ProxyConfigured()) {}
 
   ~GrpcClient() override {
     for (auto& cq : queues_) {
@@ -485,6 +503,36 @@ class GrpcClient final : public Client {
     inference::SystemSharedMemoryUnregisterResponse res;
     return Rpc(&Connection::infer, &IStub::PrepareAsyncSystemSharedMemoryUnregister, req, &res);
   }
+  Result<CreatedToken> CreateToken(const std::string& name, const std::string& role,
+                                   const std::vector<std::string>& models,
+                                   const std::string& expires) override {
+    mlos::v1::CreateTokenRequest req;
+    req.set_name(name);
+    req.set_role(role);
+    for (const std::string& m : models) req.add_models(m);
+    req.set_expires(expires);
+    mlos::v1::CreateTokenResponse res;
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::mgmt, &MStub::PrepareAsyncCreateToken, req, &res));
+    if (res.token().empty()) return Internal("server's answer to a token create has no token");
+    return CreatedToken{res.token(), FromProto(res.info())};
+  }
+  Result<std::vector<TokenInfo>> ListTokens() override {
+    mlos::v1::ListTokensRequest req;
+    mlos::v1::ListTokensResponse res;
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::mgmt, &MStub::PrepareAsyncListTokens, req, &res));
+    std::vector<TokenInfo> out;
+    for (const auto& t : res.tokens()) out.push_back(FromProto(t));
+    return out;
+  }
+  Result<TokenInfo> RevokeToken(const std::string& name) override {
+    MLOS_RETURN_IF_ERROR(CheckTokenName(name));
+    mlos::v1::RevokeTokenRequest req;
+    req.set_name(name);
+    mlos::v1::TokenInfo res;
+    MLOS_RETURN_IF_ERROR(Rpc(&Connection::mgmt, &MStub::PrepareAsyncRevokeToken, req, &res));
+    return FromProto(res);
+  }
+
   Result<std::vector<ShmRegionInfo>> SharedMemoryStatus(const std::string& region) override {
     inference::SystemSharedMemoryStatusRequest req;
     req.set_name(region);
@@ -529,7 +577,20 @@ class GrpcClient final : public Client {
     while (cq->Next(&tag, &ok) && tag != &st) {
     }
     GiveQueue(std::move(cq));
-    return FromGrpc(st, target_);
+    Status out = FromGrpc(st, url_);
+    if (!out.ok()) {
+      // A quota refusal says when to come back in the `retry-after` trailer (seconds).
+      const auto& trailers = ctx.GetServerTrailingMetadata();
+      if (auto it = trailers.find("retry-after"); it != trailers.end()) {
+        uint32_t secs = 0;
+        const std::string_view v(it->second.data(), it->second.size());
+        auto r = std::from_chars(v.data(), v.data() + v.size(), secs);
+        if (r.ec == std::errc() && r.ptr == v.data() + v.size() && secs > 0) {
+          out = std::move(out).WithRetryAfter(secs);
+        }
+      }
+    }
+    return out;
   }
 
   // The connection calls go on. Direct (the default): a TCP connection the SDK makes and hands
@@ -548,7 +609,9 @@ class GrpcClient final : public Client {
     if (conn_ && conn_ != conn) return conn_;  // another thread reconnected meanwhile
     const grpc::ChannelArguments args = ChannelArgs();
     if (!direct_) {
-      auto channel = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+      auto channel = grpc::CreateCustomChannel(
+          target_, ep_.tls ? grpc::SslCredentials(ssl_) : grpc::InsecureChannelCredentials(),
+          args);
       if (!channel) return Internal("cannot create a gRPC channel to " + target_);
       conn_ = std::make_shared<Connection>(std::move(channel));
       return conn_;
@@ -556,7 +619,7 @@ class GrpcClient final : public Client {
     conn_.reset();
     std::string why;
     const int fd = Dial(ep_.host, ep_.port, options_.connect_timeout, &why);
-    if (fd < 0) return Unavailable("cannot reach mlosd at grpc://" + target_ + ": " + why);
+    if (fd < 0) return Unavailable("cannot reach mlosd at " + url_ + ": " + why);
     const int watch = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     auto channel = grpc::CreateCustomInsecureChannelFromFd(target_, fd, args);
     if (!channel) {
@@ -596,8 +659,10 @@ class GrpcClient final : public Client {
 
   Endpoint ep_;
   ClientOptions options_;
+  std::string url_;     // grpc://host:port or grpcs://host:port
   std::string target_;  // host:port
-  const bool direct_;   // dial and use direct channels (no proxy configured)
+  grpc::SslCredentialsOptions ssl_;  // grpcs://: CA, client certificate and key (PEM)
+  const bool direct_;   // dial and use direct channels (plaintext, no proxy configured)
   std::mutex conn_mu_;
   std::shared_ptr<Connection> conn_;
   std::mutex queues_mu_;
@@ -615,8 +680,19 @@ Result<std::unique_ptr<Client>> NewGrpcClient(const Endpoint& ep, const ClientOp
   std::call_once(no_lock_graph, [] {
     absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   });
+  grpc::SslCredentialsOptions ssl;
+  if (ep.tls) {
+    const ClientOptions::Tls& tls = options.tls;
+    if (!tls.ca_file.empty()) {
+      MLOS_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPemFile(tls.ca_file, "CA file"));
+    }
+    if (!tls.cert_file.empty()) {
+      MLOS_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadPemFile(tls.cert_file, "certificate file"));
+      MLOS_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPemFile(tls.key_file, "key file"));
+    }
+  }
   // The connection is made by the first call (as gRPC's channels connect lazily).
-  return std::unique_ptr<Client>(new GrpcClient(ep, options));
+  return std::unique_ptr<Client>(new GrpcClient(ep, options, std::move(ssl)));
 }
 
 }  // namespace mlos::client::internal

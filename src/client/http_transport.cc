@@ -1,9 +1,13 @@
-// HTTP transport: the original MLOS API for management, KServe v2 REST for health, metadata,
-// inference (binary tensor data extension both ways) and system shared memory. libcurl easy
-// handles are pooled so that connections are kept alive and reused across requests and threads.
+// HTTP transport: the original MLOS API for management and tokens, KServe v2 REST for health,
+// metadata, inference (binary tensor data extension both ways) and system shared memory. libcurl
+// easy handles are pooled so that connections are kept alive and reused across requests and
+// threads. https:// is the same over TLS (libcurl verifies the server; ClientOptions::tls).
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +23,7 @@ struct Reply {
   long status = 0;
   std::string body;
   std::optional<uint64_t> header_length;  // Inference-Header-Content-Length
+  uint32_t retry_after_s = 0;             // Retry-After (seconds; 0 = none)
 };
 
 size_t OnBody(char* p, size_t size, size_t n, void* user) {
@@ -26,20 +31,32 @@ size_t OnBody(char* p, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+// The value of header `line` when its name is `name` (lowercase, with the colon), else nullopt.
+std::optional<std::string_view> HeaderValue(std::string_view line, std::string_view name) {
+  if (line.size() <= name.size()) return std::nullopt;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) return std::nullopt;
+  }
+  return line.substr(name.size());
+}
+
+std::optional<uint64_t> ParseNumber(std::string_view v) {
+  try {
+    return std::stoull(std::string(v));
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
 size_t OnHeader(char* p, size_t size, size_t n, void* user) {
-  std::string_view line(p, size * n);
-  constexpr std::string_view kName = "inference-header-content-length:";
-  if (line.size() > kName.size()) {
-    bool match = true;
-    for (size_t i = 0; i < kName.size() && match; ++i) {
-      match = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
-    }
-    if (match) {
-      auto* out = static_cast<std::optional<uint64_t>*>(user);
-      try {
-        *out = std::stoull(std::string(line.substr(kName.size())));
-      } catch (...) {
-      }
+  const std::string_view line(p, size * n);
+  auto* reply = static_cast<Reply*>(user);
+  if (auto v = HeaderValue(line, "inference-header-content-length:")) {
+    if (auto len = ParseNumber(*v)) reply->header_length = *len;
+  } else if (auto ra = HeaderValue(line, "retry-after:")) {
+    // Seconds only (mlosd never sends an HTTP date); capped to what the field holds.
+    if (auto secs = ParseNumber(*ra)) {
+      reply->retry_after_s = static_cast<uint32_t>(std::min<uint64_t>(*secs, UINT32_MAX));
     }
   }
   return size * n;
@@ -73,11 +90,7 @@ Result<json> ParseJson(const std::string& body) {
 class HttpClient final : public Client {
  public:
   HttpClient(Endpoint ep, ClientOptions options)
-      : ep_(std::move(ep)), options_(std::move(options)) {
-    const bool v6 = ep_.host.find(':') != std::string::npos;
-    base_ = std::string("http://") + (v6 ? "[" : "") + ep_.host + (v6 ? "]" : "") + ":" +
-            std::to_string(ep_.port);
-  }
+      : ep_(std::move(ep)), options_(std::move(options)), base_(ep_.ToString()) {}
   ~HttpClient() override {
     for (CURL* h : pool_) curl_easy_cleanup(h);
   }
@@ -279,6 +292,23 @@ class HttpClient final : public Client {
                 "/v2/systemsharedmemory/region/" + EncodeSegment(region) + "/unregister")
         .status();
   }
+  Result<CreatedToken> CreateToken(const std::string& name, const std::string& role,
+                                   const std::vector<std::string>& models,
+                                   const std::string& expires) override {
+    MLOS_ASSIGN_OR_RETURN(json j,
+                          Call("POST", "/tokens", TokenCreateBody(name, role, models, expires)));
+    return CreatedTokenFromJson(j);
+  }
+  Result<std::vector<TokenInfo>> ListTokens() override {
+    MLOS_ASSIGN_OR_RETURN(json j, Call("GET", "/tokens"));
+    return TokenListFromJson(j);
+  }
+  Result<TokenInfo> RevokeToken(const std::string& name) override {
+    MLOS_RETURN_IF_ERROR(CheckTokenName(name));
+    MLOS_ASSIGN_OR_RETURN(json j, Call("DELETE", "/tokens/" + EncodeSegment(name)));
+    return TokenInfoFromJson(j);
+  }
+
   Result<std::vector<ShmRegionInfo>> SharedMemoryStatus(const std::string& region) override {
     MLOS_ASSIGN_OR_RETURN(
         json j, Call("GET", region.empty() ? std::string("/v2/systemsharedmemory/status")
@@ -328,7 +358,9 @@ class HttpClient final : public Client {
     } else {
       message = "HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body.substr(0, 200));
     }
-    return Status(CodeForHttp(r.status, message), message);
+    Status st(CodeForHttp(r.status, message), message);
+    if (r.retry_after_s > 0) st = std::move(st).WithRetryAfter(r.retry_after_s);
+    return st;
   }
 
   Result<json> Call(const std::string& method, const std::string& path,
@@ -371,7 +403,10 @@ class HttpClient final : public Client {
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply.body);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &reply.header_length);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &reply);
+    char error[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+    if (ep_.tls) SetTlsOptions(h);
     curl_slist* headers = nullptr;
     headers = curl_slist_append(headers, "Expect:");
     std::string auth, ihcl;
@@ -398,13 +433,33 @@ class HttpClient final : public Client {
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {
       curl_easy_cleanup(h);
-      const std::string msg = "cannot reach mlosd at " + base_ + ": " + curl_easy_strerror(rc);
+      std::string msg = "cannot reach mlosd at " + base_ + ": " + curl_easy_strerror(rc);
+      // Over TLS curl's own words say what failed (the certificate, the handshake).
+      if (ep_.tls && error[0] != '\0' && msg.find(error) == std::string::npos) {
+        msg += std::string(" (") + error + ")";
+      }
       return rc == CURLE_OPERATION_TIMEDOUT ? Status(StatusCode::kDeadlineExceeded, msg)
                                             : Unavailable(msg);
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &reply.status);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);  // `error` goes out of scope
     Give(h);
     return reply;
+  }
+
+  // https://: verify the server (always, against tls.ca_file when set, else the system's CAs)
+  // and present the client certificate when there is one.
+  void SetTlsOptions(CURL* h) const {
+    const ClientOptions::Tls& tls = options_.tls;
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!tls.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, tls.ca_file.c_str());
+    if (!tls.cert_file.empty()) {
+      curl_easy_setopt(h, CURLOPT_SSLCERT, tls.cert_file.c_str());
+      curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+      curl_easy_setopt(h, CURLOPT_SSLKEY, tls.key_file.c_str());
+      curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+    }
   }
 
   Endpoint ep_;

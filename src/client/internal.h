@@ -1,10 +1,11 @@
 // Internals shared by the client transports: factories, dtype names, JSON decoding of the
-// server's model/plugin documents.
+// server's model/plugin/token documents, TLS option checks.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -37,6 +38,28 @@ Result<std::vector<PluginInfo>> PluginListFromJson(const nlohmann::json& j);
 Result<ServerMetadata> ServerMetadataFromJson(const nlohmann::json& j);
 // The system shared-memory status array ([{name, key, offset, byte_size}]); not an array: none.
 std::vector<ShmRegionInfo> ShmRegionsFromJson(const nlohmann::json& j);
+
+// Token documents (HTTP /tokens, IPC token ops): {name, role, models, created_at, expires_at,
+// last_used_at, revoked_at} with null times as "". kInternal when not an object.
+Result<TokenInfo> TokenInfoFromJson(const nlohmann::json& j);
+// The answer to a create: the document plus "token"; kInternal without a token.
+Result<CreatedToken> CreatedTokenFromJson(const nlohmann::json& j);
+// {"tokens": [...]}; kInternal without a "tokens" array.
+Result<std::vector<TokenInfo>> TokenListFromJson(const nlohmann::json& j);
+// The create request (POST /tokens body, IPC TOKEN_CREATE payload): {"name", "role"} plus
+// "models" and "expires" when given.
+std::string TokenCreateBody(const std::string& name, const std::string& role,
+                            const std::vector<std::string>& models, const std::string& expires);
+// The one client-side check RevokeToken makes on every transport (an empty name cannot travel
+// in an HTTP path): kInvalidArgument "token name is empty", the server's own words.
+Status CheckTokenName(const std::string& name);
+
+// Checks ClientOptions::tls against the endpoint: TLS files only with https/grpcs, a
+// certificate and its key together, every file readable. kInvalidArgument naming the file.
+Status CheckTlsOptions(const Endpoint& ep, const ClientOptions& options);
+// The whole of a PEM file (what names it in the error: "CA file"); kInvalidArgument when it
+// cannot be read.
+Result<std::string> ReadPemFile(const std::string& path, const char* what);
 
 // Bytes of a tensor that travels inline: numeric data as is, strings as KServe BYTES
 // (4-byte little-endian length + bytes per element).

@@ -2,7 +2,8 @@
 // One connection per client, requests serialised by a mutex (the protocol answers in order).
 // Shared-memory regions travel as descriptors (SCM_RIGHTS): both memfd and POSIX shm objects.
 // Management and metadata answers are the same JSON documents HTTP sends (decoded by the same
-// functions); a server older than ops 14..20 answers those with kUnimplemented, passed through.
+// functions); a server older than ops 14..24 answers those with kUnimplemented, passed through.
+// A bearer token is sent once, right after HELLO (AUTH), and holds for the connection.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -211,6 +212,28 @@ class IpcClient final : public Client {
     ipc::Writer(payload).Str(region);
     return Call(ipc::Op::kShmUnregister, payload).status();
   }
+  Result<CreatedToken> CreateToken(const std::string& name, const std::string& role,
+                                   const std::vector<std::string>& models,
+                                   const std::string& expires) override {
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kTokenCreate,
+                                              TokenCreateBody(name, role, models, expires)));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    return CreatedTokenFromJson(j);
+  }
+  Result<std::vector<TokenInfo>> ListTokens() override {
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kTokenList, ""));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    return TokenListFromJson(j);
+  }
+  Result<TokenInfo> RevokeToken(const std::string& name) override {
+    MLOS_RETURN_IF_ERROR(CheckTokenName(name));
+    std::string payload;
+    ipc::Writer(payload).Str(name);
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kTokenRevoke, payload));
+    MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
+    return TokenInfoFromJson(j);
+  }
+
   Result<std::vector<ShmRegionInfo>> SharedMemoryStatus(const std::string& region) override {
     std::string payload;
     ipc::Writer(payload).Str(region);
@@ -271,6 +294,73 @@ class IpcClient final : public Client {
   uint64_t next_id_ = 0;
 };
 
+// One request frame on a fresh connection (HELLO, AUTH) and its answer: the payload, or the
+// server's error status (*answered true), or the send/receive failure (*answered false).
+Result<std::string> Exchange(int fd, ipc::Op op, std::string_view payload, bool* answered) {
+  ipc::FrameHeader h;
+  h.op = static_cast<uint16_t>(op);
+  h.length = static_cast<uint32_t>(payload.size());
+  ipc::FrameHeader rh;
+  std::string reply;
+  Status st = ipc::SendFrame(fd, h, payload);
+  if (st.ok()) st = ipc::RecvFrame(fd, rh, reply);
+  *answered = st.ok();
+  if (!st.ok()) return st;
+  if (rh.status != 0) return Status(static_cast<StatusCode>(rh.status), reply);
+  return reply;
+}
+
+// HELLO: agree on a version. It answers u16 chosen, u32 max_payload, str server; the server's
+// name and version come from SERVER_METADATA, as on the other transports.
+Status Hello(int fd, const Endpoint& ep) {
+  std::string payload;
+  ipc::Writer w(payload);
+  w.U16(ipc::kVersionMin);
+  w.U16(ipc::kVersionMax);
+  bool answered = false;
+  Result<std::string> reply = Exchange(fd, ipc::Op::kHello, payload, &answered);
+  if (!reply.ok()) {
+    const Status& st = reply.status();
+    if (answered && st.code() == StatusCode::kFailedPrecondition) return st;  // no common version
+    return Unavailable("ipc handshake with unix://" + ep.path + " failed: " + st.message());
+  }
+  ipc::Reader r(*reply);
+  r.U16();
+  r.U32();
+  r.Str();
+  if (!r.ok()) {
+    return Unavailable("ipc handshake with unix://" + ep.path + " failed: short HELLO answer");
+  }
+  return Status::Ok();
+}
+
+// AUTH: the connection's bearer token. The server keeps it even when it does not authenticate
+// (a bad, expired or revoked token: kUnauthenticated), and every later call is authenticated
+// with it again, so calls then fail or pass as they would over HTTP and gRPC (health checks
+// pass): that refusal is no error here. A server that predates AUTH (kUnimplemented) cannot
+// take the token at all: that fails, as does a broken connection.
+Status Authenticate(int fd, const Endpoint& ep, const std::string& token) {
+  std::string payload;
+  ipc::Writer(payload).Str(token);
+  bool answered = false;
+  Result<std::string> reply = Exchange(fd, ipc::Op::kAuth, payload, &answered);
+  if (!reply.ok()) {
+    const Status& st = reply.status();
+    if (!answered) {
+      return Unavailable("ipc authentication with unix://" + ep.path + " failed: " + st.message());
+    }
+    if (st.code() == StatusCode::kUnimplemented) {
+      return st.WithPrefix("unix://" + ep.path + " does not take bearer tokens");
+    }
+    return Status::Ok();
+  }
+  ipc::Reader r(*reply);
+  r.Str();  // principal
+  r.Str();  // role
+  if (!r.ok()) return Internal("ipc: short AUTH answer");
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Client>> NewIpcClient(const Endpoint& ep, const ClientOptions& options) {
@@ -288,34 +378,11 @@ Result<std::unique_ptr<Client>> NewIpcClient(const Endpoint& ep, const ClientOpt
     ::close(fd);
     return Unavailable("cannot reach mlosd at unix://" + ep.path + ": " + std::strerror(e));
   }
-  // HELLO: agree on a version, learn the server's name.
-  std::string payload;
-  ipc::Writer w(payload);
-  w.U16(ipc::kVersionMin);
-  w.U16(ipc::kVersionMax);
-  ipc::FrameHeader h;
-  h.op = static_cast<uint16_t>(ipc::Op::kHello);
-  h.length = static_cast<uint32_t>(payload.size());
-  Status st = ipc::SendFrame(fd, h, payload);
-  ipc::FrameHeader rh;
-  std::string reply;
-  if (st.ok()) st = ipc::RecvFrame(fd, rh, reply);
-  if (st.ok() && rh.status != 0) st = Status(static_cast<StatusCode>(rh.status), reply);
+  Status st = Hello(fd, ep);
+  if (st.ok() && !options.bearer_token.empty()) st = Authenticate(fd, ep, options.bearer_token);
   if (!st.ok()) {
     ::close(fd);
-    return st.code() == StatusCode::kFailedPrecondition
-               ? st
-               : Unavailable("ipc handshake with unix://" + ep.path + " failed: " + st.message());
-  }
-  // HELLO answers u16 chosen, u32 max_payload, str server; the server's name and version come
-  // from SERVER_METADATA, as on the other transports.
-  ipc::Reader r(reply);
-  r.U16();
-  r.U32();
-  r.Str();
-  if (!r.ok()) {
-    ::close(fd);
-    return Unavailable("ipc handshake with unix://" + ep.path + " failed: short HELLO answer");
+    return st;
   }
   return std::unique_ptr<Client>(new IpcClient(ep, options, fd));
 }

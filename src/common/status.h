@@ -2,6 +2,7 @@
 // boundaries; functions that can fail return one of these.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -41,11 +42,23 @@ class [[nodiscard]] Status {
 
   // Returns a copy whose message is "prefix: message".
   Status WithPrefix(const std::string& prefix) const {
-    return ok() ? *this : Status(code_, prefix + ": " + message_);
+    if (ok()) return *this;
+    Status s(code_, prefix + ": " + message_);
+    s.retry_after_s_ = retry_after_s_;
+    return s;
+  }
+
+  // A quota refusal that will pass again after this many seconds (HTTP Retry-After, gRPC
+  // `retry-after` trailer); 0 = no hint.
+  uint32_t retry_after_s() const { return retry_after_s_; }
+  Status WithRetryAfter(uint32_t seconds) && {
+    retry_after_s_ = seconds;
+    return std::move(*this);
   }
 
  private:
   StatusCode code_ = StatusCode::kOk;
+  uint32_t retry_after_s_ = 0;
   std::string message_;
 };
 

@@ -65,6 +65,21 @@ struct PluginStatus {
   std::string path;                       // the .so
 };
 
+// A manifest's security section as the service enforces it: who may use the model
+// (security.access) and what it allows everyone together (security.quotas).
+struct ModelPolicy {
+  std::vector<std::string> principals, roles;  // both empty: everyone allowed to use models
+  int max_concurrency = 0;                     // requests in flight; 0 = unlimited
+  double rate_limit = 0;                       // requests per second; 0 = unlimited
+};
+
+// A reference resolved to one registered version (Core::Resolve).
+struct ResolvedModel {
+  std::string id;    // ns/name@version
+  std::string name;  // ns/name
+  std::shared_ptr<const ModelPolicy> policy;  // never null
+};
+
 struct ModelStatus {
   std::string id;        // ns/name@version
   std::string name;      // ns/name
@@ -79,6 +94,7 @@ struct ModelStatus {
   double load_time_ms = 0;
   std::vector<TensorInfo> inputs, outputs;
   std::vector<std::string> dependencies;  // ids this model depends on
+  std::shared_ptr<const ModelPolicy> policy;  // never null (empty when the manifest has none)
 };
 
 struct InferRequest {
@@ -90,6 +106,11 @@ struct InferRequest {
   const char* protocol = "";      // "http", "grpc", "ipc" (set by the service)
   std::optional<std::chrono::steady_clock::time_point> deadline;
   uint64_t request_id = 0;        // 0 = assigned by the core
+  // Called once the request names a registered version, before it waits, loads or runs: a
+  // refusal fails the request with that status and nothing runs (the service's authorization
+  // and quotas). Runs under the registry lock: it must be quick and must not call the core.
+  std::function<Status(const std::string& id, const std::string& name, const ModelPolicy& policy)>
+      admit;
   // Where output bytes go. When unset, the core allocates Tensor::data / strings itself.
   // When set, it is asked for each output's buffer (e.g. a shared-memory region); returning
   // nullptr fails the request with kResourceExhausted.
@@ -158,6 +179,15 @@ class Core {
   virtual Result<ModelStatus> SetAlias(const std::string& /*name*/, const std::string& /*alias*/,
                                        const std::string& /*version*/) {
     return Unimplemented("SetAlias");
+  }
+
+  // `ref` (and `version`) as Infer takes them, resolved to the registered version a request
+  // would run now, with its policy; kNotFound / kInvalidArgument as Infer answers. Cheap: one
+  // lookup, no copies of the model's status. (Added after the first contract; default: Get.)
+  virtual Result<ResolvedModel> Resolve(const std::string& ref, const std::string& version) const {
+    MLOS_ASSIGN_OR_RETURN(ModelStatus s, Get(version.empty() ? ref : ref + "@" + version));
+    return ResolvedModel{s.id, s.name,
+                         s.policy ? s.policy : std::make_shared<const ModelPolicy>()};
   }
 
   virtual std::vector<ModelStatus> List() const = 0;

@@ -170,6 +170,7 @@ ModelStatus CoreImpl::StatusLocked(const ModelEntry& e) const {
   s.desired_loaded = e.rec.desired_loaded;
   s.load_time_ms = e.load_time_ms;
   s.dependencies = e.deps;
+  s.policy = e.policy;
   auto n = names_.find(e.rec.name);
   if (n != names_.end()) {
     policy::NameSnapshot snap = SnapshotLocked(e.rec.name);
@@ -212,6 +213,14 @@ Result<ModelStatus> CoreImpl::Get(const std::string& id) const {
   auto it = models_.find(resolved);
   if (it == models_.end()) return NotFound("model " + id + " is not registered");
   return StatusLocked(it->second);
+}
+
+Result<ResolvedModel> CoreImpl::Resolve(const std::string& ref, const std::string& version) const {
+  Lock lock(mu_);
+  MLOS_ASSIGN_OR_RETURN(std::string resolved, ResolveLocked(ref, version));
+  auto it = models_.find(resolved);
+  if (it == models_.end()) return NotFound("model " + ref + " is not registered");
+  return ResolvedModel{std::move(resolved), it->second.rec.name, it->second.policy};
 }
 
 std::vector<PluginStatus> CoreImpl::Plugins() const { return plugins_->List(); }

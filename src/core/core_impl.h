@@ -40,6 +40,7 @@ namespace mlos::core {
 struct ModelEntry {
   store::ModelRecord rec;
   std::shared_ptr<const mpf::Manifest> manifest;  // null when it could not be read at restore
+  std::shared_ptr<const ModelPolicy> policy = std::make_shared<const ModelPolicy>();
   std::string manifest_json;
   const Plugin* plugin = nullptr;  // null when no plugin serves the format (after a restart)
   std::string model_path;          // the execution file (absolute)
@@ -83,6 +84,7 @@ class CoreImpl final : public Core {
                                const std::string& version) override;
   std::vector<ModelStatus> List() const override;
   Result<ModelStatus> Get(const std::string& id) const override;
+  Result<ResolvedModel> Resolve(const std::string& ref, const std::string& version) const override;
   std::vector<PluginStatus> Plugins() const override;
   CoreStats Stats() const override;
   bool Ready() const override { return ready_.load(); }

@@ -22,6 +22,7 @@ bool Expired(const InferRequest& r) { return r.deadline && Clock::now() >= *r.de
 // transition in progress, lazily loads when allowed.
 Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
                                  std::shared_ptr<LoadedModel>* model) {
+  std::string admitted;  // the version request.admit accepted (asked again if it changes)
   for (int attempt = 0; attempt < 4; ++attempt) {
     Lock lock(mu_);
     if (shutting_down_) return Unavailable("core is shutting down");
@@ -31,6 +32,10 @@ Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
       return NotFound("model " + *id + " is not registered");
     }
     ModelEntry& e = it->second;
+    if (request.admit && admitted != *id) {
+      MLOS_RETURN_IF_ERROR(request.admit(*id, e.rec.name, *e.policy));
+      admitted = *id;
+    }
     if (Serving(e.life.state())) {
       e.loaded->Begin();
       *model = e.loaded;

@@ -105,6 +105,12 @@ Result<ModelEntry> CoreImpl::PrepareEntry(const store::ModelRecord& rec,
   if (e.rec.description.empty()) e.rec.description = m->metadata.description;
   e.manifest_json = ManifestJson(*m);
   e.manifest = std::make_shared<const mpf::Manifest>(std::move(m).value());
+  auto policy = std::make_shared<ModelPolicy>();
+  policy->principals = e.manifest->security.allowed_principals;
+  policy->roles = e.manifest->security.allowed_roles;
+  policy->max_concurrency = e.manifest->security.max_concurrency;
+  policy->rate_limit = e.manifest->security.rate_limit;
+  e.policy = std::move(policy);
   return e;
 }
 

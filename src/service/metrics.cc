@@ -74,6 +74,17 @@ Metrics::Metrics() : instance_(next_instance.fetch_add(1)), registry_(std::make_
                  .Name("mlos_model_memory_bytes")
                  .Help("Memory a loaded model uses, in bytes")
                  .Register(*registry_);
+  denials_ = &prometheus::BuildCounter()
+                  .Name("mlos_security_denials_total")
+                  .Help("Calls refused by authentication, authorization or quotas")
+                  .Register(*registry_);
+}
+
+void Metrics::RecordDenial(const char* protocol, const char* action, StatusCode code) {
+  const char* reason = code == StatusCode::kUnauthenticated    ? "unauthenticated"
+                       : code == StatusCode::kPermissionDenied ? "permission_denied"
+                                                               : "rate_limited";
+  denials_->Add({{"protocol", protocol}, {"action", action}, {"reason", reason}}).Increment();
 }
 
 Metrics::~Metrics() = default;

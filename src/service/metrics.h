@@ -12,6 +12,9 @@
 //   mlos_batch_requests{model}                     histogram, requests per batched plugin call
 //   mlos_model_state{model,state}                  gauge, 1 for the current state
 //   mlos_model_memory_bytes{model}                 gauge, refreshed at scrape time
+//   mlos_security_denials_total{protocol,action,reason}  counter, calls refused by security:
+//                                                  reason "unauthenticated", "permission_denied",
+//                                                  "rate_limited" (quota or rate limit)
 //
 // Thread-safety: every method may be called concurrently.
 #pragma once
@@ -46,6 +49,9 @@ class Metrics : public core::CoreObserver {
   // not be resolved: keeps label cardinality bounded); `protocol` "http", "grpc" or "ipc".
   void RecordRequest(std::string_view model, const char* protocol, StatusCode code,
                      double seconds);
+
+  // One call refused by security (Service::Deny).
+  void RecordDenial(const char* protocol, const char* action, StatusCode code);
 
   // Refreshes per-model gauges from `models` and renders the text exposition format.
   std::string Render(const std::vector<core::ModelStatus>& models);
@@ -83,6 +89,7 @@ class Metrics : public core::CoreObserver {
   prometheus::Family<prometheus::Histogram>* batch_;
   prometheus::Family<prometheus::Gauge>* state_;
   prometheus::Family<prometheus::Gauge>* memory_;
+  prometheus::Family<prometheus::Counter>* denials_;
 
   std::shared_mutex mu_;
   // key: model + '\n' + protocol

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include "security/guard.h"
+
 namespace mlos::service {
 
 using Clock = std::chrono::steady_clock;
@@ -17,15 +19,18 @@ enum class Protocol : uint8_t { kHttp, kGrpc, kIpc };
 // "http", "grpc", "ipc" (the `protocol` label of every metric).
 const char* ProtocolName(Protocol p);
 
-// Who is calling, and how the front-end learned it.
+// What the transport alone says about the caller: the name it has when authentication is off
+// ("anonymous", or "uid:1000" from IPC peer credentials). With auth required the service
+// authenticates `credentials` instead (security::Guard) and names the caller after that.
 struct Principal {
-  std::string name = "anonymous";  // "uid:1000" (IPC peer credentials), later token names
-  std::string method = "none";     // "none", "peercred"; later "token", "mtls"
+  std::string name = "anonymous";
+  std::string method = "none";  // "none", "peercred"
 };
 
 struct RequestContext {
   Protocol protocol = Protocol::kHttp;
   Principal principal;
+  security::Credentials credentials;  // bearer token, mTLS CN, peer uid, as the front-end saw them
   std::string peer;  // "127.0.0.1:51234", "[::1]:8080", "pid 42 uid 1000"
   // When the front-end had the whole request: the server's request timeout counts from here.
   Clock::time_point received = Clock::now();

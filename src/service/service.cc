@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/policy.h"
+#include "security/token.h"
 #include "service/metrics.h"
 
 namespace mlos::service {
@@ -48,8 +49,9 @@ const char* ProtocolName(Protocol p) {
   return "unknown";
 }
 
-Service::Service(core::Core& core, ShmRegistry& shm, Metrics* metrics, ServiceOptions options)
-    : core_(core), shm_(shm), metrics_(metrics), options_(std::move(options)) {
+Service::Service(core::Core& core, ShmRegistry& shm, Metrics* metrics, ServiceOptions options,
+                 security::Guard* guard)
+    : core_(core), shm_(shm), metrics_(metrics), guard_(guard), options_(std::move(options)) {
   metadata_.name = options_.server_name;
   metadata_.version = options_.server_version;
   metadata_.extensions = {"binary_tensor_data", "model_repository", "statistics",
@@ -65,7 +67,7 @@ void Service::LogFailure(const RequestContext& ctx, const char* op, const std::s
   spdlog::log(server_fault ? spdlog::level::warn : spdlog::level::debug,
               "{} {} {} by {} ({}): {} {}", ProtocolName(ctx.protocol), op, what,
               ctx.principal.name, ctx.peer.empty() ? "-" : ctx.peer, StatusCodeName(st.code()),
-              st.message());
+              security::RedactSecrets(st.message()));
 }
 
 template <typename T>
@@ -79,11 +81,16 @@ bool Service::Ready() const { return core_.Ready(); }
 Result<ModelMetadata> Service::GetModelMetadata(const RequestContext& ctx,
                                                 const std::string& id) {
   MLOS_RETURN_IF_ERROR(CheckId(id, "model name"));
+  MLOS_ASSIGN_OR_RETURN(security::IdentityPtr who, CheckModel(ctx, security::Action::kMetadata, id));
   auto model = Logged(ctx, "metadata", id, core_.Get(id));
   if (!model.ok()) return model.status();
   ModelMetadata m;
   for (const core::ModelStatus& s : core_.List()) {
-    if (s.name == model->name) m.versions.push_back(s.version);
+    if (s.name != model->name) continue;
+    if (who && !guard_->MaySee(*who, {s.name, s.id, &s.policy->principals, &s.policy->roles})) {
+      continue;
+    }
+    m.versions.push_back(s.version);
   }
   m.model = std::move(model).value();
   return m;
@@ -91,6 +98,7 @@ Result<ModelMetadata> Service::GetModelMetadata(const RequestContext& ctx,
 
 Result<core::ModelStatus> Service::ModelReady(const RequestContext& ctx, const std::string& id) {
   MLOS_RETURN_IF_ERROR(CheckId(id, "model name"));
+  MLOS_RETURN_IF_ERROR(CheckModel(ctx, security::Action::kMetadata, id).status());
   auto model = core_.Get(id);
   if (!model.ok()) return Logged(ctx, "ready", id, Result<core::ModelStatus>(model.status()));
   if (model->state != core::ModelState::kReady) {
@@ -100,9 +108,18 @@ Result<core::ModelStatus> Service::ModelReady(const RequestContext& ctx, const s
   return model;
 }
 
-core::CoreStats Service::Stats(const RequestContext&) { return core_.Stats(); }
+Result<ServerMetadata> Service::GetServerMetadata(const RequestContext& ctx) {
+  MLOS_RETURN_IF_ERROR(Check(ctx, security::Action::kMetadata).status());
+  return metadata_;
+}
 
-Result<std::string> Service::RenderMetrics(const RequestContext&) {
+Result<core::CoreStats> Service::Stats(const RequestContext& ctx) {
+  MLOS_RETURN_IF_ERROR(Check(ctx, security::Action::kMetadata).status());
+  return core_.Stats();
+}
+
+Result<std::string> Service::RenderMetrics(const RequestContext& ctx) {
+  MLOS_RETURN_IF_ERROR(Check(ctx, security::Action::kMetadata).status());
   if (!metrics_) return NotFound("metrics are disabled");
   return metrics_->Render(core_.List());
 }
@@ -112,39 +129,72 @@ Result<core::ModelStatus> Service::Register(const RequestContext& ctx,
   if (request.model_id.empty()) return InvalidArgument("field 'model_id' is required");
   if (request.path.empty()) return InvalidArgument("field 'path' (or 'model_path') is required");
   MLOS_RETURN_IF_ERROR(CheckId(request.model_id, "field 'model_id'"));
-  auto r = Logged(ctx, "register", request.model_id, core_.Register(request));
+  MLOS_ASSIGN_OR_RETURN(security::IdentityPtr who,
+                        Check(ctx, security::Action::kRegister, request.model_id));
+  core::RegisterRequest checked = request;
+  if (guard_) {
+    const std::string name = SplitVersion(request.model_id).first;
+    Status st = guard_->AuthorizeModel(*who, security::Action::kRegister,
+                                       {name, request.model_id, nullptr, nullptr});
+    // The package (and a separate manifest) must lie under a model root; the core is given the
+    // resolved paths, so a symlink swapped after this check cannot lead it elsewhere.
+    if (st.ok()) st = guard_->CheckModelRoot(request.path);
+    if (st.ok() && !request.manifest_path.empty()) st = guard_->CheckModelRoot(request.manifest_path);
+    if (!st.ok()) {
+      Deny(ctx, who.get(), security::Action::kRegister, request.model_id, st);
+      return st;
+    }
+    std::error_code ec;
+    if (auto real = std::filesystem::weakly_canonical(request.path, ec); !ec) checked.path = real;
+    if (!request.manifest_path.empty()) {
+      if (auto real = std::filesystem::weakly_canonical(request.manifest_path, ec); !ec) {
+        checked.manifest_path = real;
+      }
+    }
+  }
+  auto r = Logged(ctx, "register", request.model_id, core_.Register(checked));
   if (r.ok()) {
     spdlog::info("{} registered {} from {} (by {})", ProtocolName(ctx.protocol), r->id,
-                 request.path, ctx.principal.name);
+                 checked.path, CallerName(ctx, who.get()));
   }
+  AuditAction(ctx, who.get(), security::Action::kRegister, request.model_id, StatusOf(r));
   return r;
 }
 
+// A management operation on one model: check, run, log a failure, audit.
+#define MLOS_MODEL_OP(action, op, ref, model, call)                                   \
+  MLOS_ASSIGN_OR_RETURN(security::IdentityPtr who, CheckModel(ctx, action, ref));   \
+  auto r = Logged(ctx, op, model, call);                                             \
+  AuditAction(ctx, who.get(), action, model, StatusOf(r));                           \
+  return r
+
 Status Service::Unregister(const RequestContext& ctx, const std::string& id) {
   MLOS_RETURN_IF_ERROR(CheckId(id));
-  return Logged(ctx, "unregister", id, core_.Unregister(id));
+  MLOS_MODEL_OP(security::Action::kUnregister, "unregister", id, id, core_.Unregister(id));
 }
 
 Result<core::ModelStatus> Service::Load(const RequestContext& ctx, const std::string& id) {
   MLOS_RETURN_IF_ERROR(CheckId(id));
-  return Logged(ctx, "load", id, core_.Load(id));
+  MLOS_MODEL_OP(security::Action::kLoad, "load", id, id, core_.Load(id));
 }
 
 Result<core::ModelStatus> Service::Unload(const RequestContext& ctx, const std::string& id) {
   MLOS_RETURN_IF_ERROR(CheckId(id));
-  return Logged(ctx, "unload", id, core_.Unload(id));
+  MLOS_MODEL_OP(security::Action::kUnload, "unload", id, id, core_.Unload(id));
 }
 
 Result<core::ModelStatus> Service::SetDefault(const RequestContext& ctx, const std::string& id) {
   MLOS_RETURN_IF_ERROR(CheckId(id));
   auto [name, version] = SplitVersion(id);
   if (version.empty()) return InvalidArgument("set default needs a versioned id: ns/name@version");
-  return Logged(ctx, "set-default", id, core_.SetDefault(name, version));
+  MLOS_MODEL_OP(security::Action::kSetDefault, "set-default", id, id,
+                core_.SetDefault(name, version));
 }
 
 Result<core::ModelStatus> Service::Rollback(const RequestContext& ctx, const std::string& name) {
   MLOS_RETURN_IF_ERROR(CheckId(name));
-  return Logged(ctx, "rollback", name, core_.Rollback(SplitVersion(name).first));
+  const std::string base = SplitVersion(name).first;
+  MLOS_MODEL_OP(security::Action::kRollback, "rollback", base, base, core_.Rollback(base));
 }
 
 Result<core::ModelStatus> Service::SetAlias(const RequestContext& ctx, const std::string& name,
@@ -156,17 +206,34 @@ Result<core::ModelStatus> Service::SetAlias(const RequestContext& ctx, const std
                            "'");
   }
   if (alias.empty()) return InvalidArgument("field 'alias' is required");
-  return Logged(ctx, "alias", name + "@" + alias, core_.SetAlias(name, alias, version));
+  // Access is checked against the version the alias will name (the default when removing).
+  const std::string target = version.empty() ? name : name + "@" + version;
+  MLOS_MODEL_OP(security::Action::kAlias, "alias", target, name + "@" + alias,
+                core_.SetAlias(name, alias, version));
 }
+#undef MLOS_MODEL_OP
 
-std::vector<core::ModelStatus> Service::List(const RequestContext&) { return core_.List(); }
+Result<std::vector<core::ModelStatus>> Service::List(const RequestContext& ctx) {
+  MLOS_ASSIGN_OR_RETURN(security::IdentityPtr who, Check(ctx, security::Action::kList));
+  std::vector<core::ModelStatus> all = core_.List();
+  if (!who || who->role == security::Role::kAdmin) return all;
+  std::vector<core::ModelStatus> visible;
+  for (core::ModelStatus& s : all) {
+    if (guard_->MaySee(*who, {s.name, s.id, &s.policy->principals, &s.policy->roles})) {
+      visible.push_back(std::move(s));
+    }
+  }
+  return visible;
+}
 
 Result<core::ModelStatus> Service::Get(const RequestContext& ctx, const std::string& id) {
   MLOS_RETURN_IF_ERROR(CheckId(id));
+  MLOS_RETURN_IF_ERROR(CheckModel(ctx, security::Action::kMetadata, id).status());
   return Logged(ctx, "get", id, core_.Get(id));
 }
 
-std::vector<core::PluginStatus> Service::Plugins(const RequestContext&) {
+Result<std::vector<core::PluginStatus>> Service::Plugins(const RequestContext& ctx) {
+  MLOS_RETURN_IF_ERROR(Check(ctx, security::Action::kMetadata).status());
   return core_.Plugins();
 }
 
@@ -174,11 +241,19 @@ std::vector<core::PluginStatus> Service::Plugins(const RequestContext&) {
 
 Status Service::RegisterShmSystem(const RequestContext& ctx, const std::string& name,
                                   const std::string& key, uint64_t offset, uint64_t byte_size) {
-  return Logged(ctx, "register-shm", name, shm_.RegisterSystem(name, key, offset, byte_size));
+  MLOS_ASSIGN_OR_RETURN(security::IdentityPtr who, Check(ctx, security::Action::kSharedMemory));
+  Status st = Logged(ctx, "register-shm", name, shm_.RegisterSystem(name, key, offset, byte_size));
+  AuditAction(ctx, who.get(), security::Action::kSharedMemory, "region:" + name, st);
+  return st;
 }
 
 Status Service::RegisterShmFd(const RequestContext& ctx, const std::string& name, int fd,
                               uint64_t offset, uint64_t byte_size) {
+  auto who = Check(ctx, security::Action::kSharedMemory);
+  if (!who.ok()) {
+    ::close(fd);
+    return who.status();
+  }
   if (ctx.shm_owner.empty()) {
     ::close(fd);
     return InvalidArgument("shared memory descriptors can be registered over IPC only");
@@ -186,12 +261,20 @@ Status Service::RegisterShmFd(const RequestContext& ctx, const std::string& name
   Status st = shm_.RegisterFd(name, fd, offset, byte_size, ctx.shm_owner);
   if (st.ok()) {
     spdlog::debug("{}: registered region \"{}\" ({} bytes) for {}", ctx.shm_owner, name,
-                  byte_size, ctx.principal.name);
+                  byte_size, CallerName(ctx, who->get()));
   }
+  AuditAction(ctx, who->get(), security::Action::kSharedMemory, "region:" + name, st);
   return Logged(ctx, "register-shm", name, st);
 }
 
 Status Service::UnregisterShm(const RequestContext& ctx, const std::string& name) {
+  MLOS_ASSIGN_OR_RETURN(security::IdentityPtr who, Check(ctx, security::Action::kSharedMemory));
+  Status st = UnregisterShmChecked(ctx, name);
+  AuditAction(ctx, who.get(), security::Action::kSharedMemory, "region:" + name, st);
+  return st;
+}
+
+Status Service::UnregisterShmChecked(const RequestContext& ctx, const std::string& name) {
   if (name.empty()) {
     auto list = shm_.List();
     if (!list.ok()) return list.status();
@@ -210,6 +293,7 @@ Status Service::UnregisterShm(const RequestContext& ctx, const std::string& name
 
 Result<std::vector<ShmRegionStatus>> Service::ShmStatus(const RequestContext& ctx,
                                                         const std::string& name) {
+  MLOS_RETURN_IF_ERROR(Check(ctx, security::Action::kSharedMemory).status());
   auto list = shm_.List(name);
   if (!list.ok()) return list.status();
   std::vector<ShmRegionStatus> visible;

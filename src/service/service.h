@@ -22,6 +22,7 @@
 
 #include "common/status.h"
 #include "core/core.h"
+#include "security/guard.h"
 #include "service/request_context.h"
 #include "service/shm_registry.h"
 
@@ -92,8 +93,10 @@ struct ModelMetadata {
 
 class Service {
  public:
-  // `core`, `shm` and `metrics` (may be null) must outlive the service.
-  Service(core::Core& core, ShmRegistry& shm, Metrics* metrics, ServiceOptions options);
+  // `core`, `shm`, `metrics` (may be null) and `guard` must outlive the service. Without a
+  // guard nothing is checked (every caller may do everything; tests of other concerns).
+  Service(core::Core& core, ShmRegistry& shm, Metrics* metrics, ServiceOptions options,
+          security::Guard* guard = nullptr);
   ~Service();
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
@@ -112,12 +115,14 @@ class Service {
   // False until the registry is restored and every model loaded before a restart is READY or
   // FAILED.
   bool Ready() const;
+  Result<ServerMetadata> GetServerMetadata(const RequestContext& ctx);
+  // The same, unchecked: for the front-ends' own use (the version in /health), never a caller's.
   const ServerMetadata& Metadata() const { return metadata_; }
   // `id` as in Get; kNotFound for an unknown model.
   Result<ModelMetadata> GetModelMetadata(const RequestContext& ctx, const std::string& id);
   // kUnavailable ("model 'x' is not ready (state LOADING)") unless READY.
   Result<core::ModelStatus> ModelReady(const RequestContext& ctx, const std::string& id);
-  core::CoreStats Stats(const RequestContext& ctx);
+  Result<core::CoreStats> Stats(const RequestContext& ctx);
   // Prometheus text format; kNotFound when the service has no Metrics.
   Result<std::string> RenderMetrics(const RequestContext& ctx);
 
@@ -134,9 +139,10 @@ class Service {
   // Points `alias` of `name` ("ns/name") at `version`; an empty `version` removes the alias.
   Result<core::ModelStatus> SetAlias(const RequestContext& ctx, const std::string& name,
                                      const std::string& alias, const std::string& version);
-  std::vector<core::ModelStatus> List(const RequestContext& ctx);
+  // The models the caller may see.
+  Result<std::vector<core::ModelStatus>> List(const RequestContext& ctx);
   Result<core::ModelStatus> Get(const RequestContext& ctx, const std::string& id);
-  std::vector<core::PluginStatus> Plugins(const RequestContext& ctx);
+  Result<std::vector<core::PluginStatus>> Plugins(const RequestContext& ctx);
 
   // ---- shared memory ----
   // A system (KServe) region, by POSIX shm key. Only callers without a shm_owner register
@@ -156,6 +162,16 @@ class Service {
   // Every region of `owner` (an IPC connection that closed).
   void ReleaseShmOwner(const std::string& owner);
 
+  // ---- security (admins; docs/security.md) ----
+  // Who the credentials identify (IPC kAuth checks a token when it is sent).
+  Result<security::IdentityPtr> WhoAmI(const RequestContext& ctx);
+  // The new token (shown only here) and its record. `expires` as security::ParseDuration.
+  Result<std::pair<std::string, security::TokenRecord>> CreateToken(
+      const RequestContext& ctx, const std::string& name, const std::string& role,
+      const std::vector<std::string>& models, const std::string& expires);
+  Result<std::vector<security::TokenRecord>> ListTokens(const RequestContext& ctx);
+  Result<security::TokenRecord> RevokeToken(const RequestContext& ctx, const std::string& name);
+
  private:
   Result<InferResult> InferUnmetered(const RequestContext& ctx, InferCall& call,
                                      std::string* model_id);
@@ -163,6 +179,25 @@ class Service {
   void Record(const RequestContext& ctx, const InferCall& call, std::string model_id,
               const Status& status);
   Result<ShmView> ResolveShm(const RequestContext& ctx, const ShmRef& ref) const;
+  Status UnregisterShmChecked(const RequestContext& ctx, const std::string& name);
+
+  // ---- security (service_security.cc) ----
+  // Authenticates the caller and checks that its role allows `action`; a refusal is audited,
+  // counted and returned. Without a guard: nullptr (everything allowed).
+  Result<security::IdentityPtr> Check(const RequestContext& ctx, security::Action action,
+                                      const std::string& model = "");
+  // Check, then resolves `ref` and checks the principal's model patterns and the manifest's
+  // access lists (404 for an unknown model before the access check).
+  Result<security::IdentityPtr> CheckModel(const RequestContext& ctx, security::Action action,
+                                           const std::string& ref);
+  // Records a refusal: audit line, metrics, log.
+  void Deny(const RequestContext& ctx, const security::Identity* who, security::Action action,
+            const std::string& model, const Status& status);
+  // Audits a management action's outcome.
+  void AuditAction(const RequestContext& ctx, const security::Identity* who,
+                   security::Action action, const std::string& model, const Status& status);
+  // The name the caller goes by in logs and audit lines.
+  static const std::string& CallerName(const RequestContext& ctx, const security::Identity* who);
   // Logs a failed call: warn for the server's own faults, debug for the caller's mistakes.
   static void LogFailure(const RequestContext& ctx, const char* op, const std::string& what,
                          const Status& status);
@@ -173,6 +208,7 @@ class Service {
   core::Core& core_;
   ShmRegistry& shm_;
   Metrics* metrics_;
+  security::Guard* guard_;
   const ServiceOptions options_;
   ServerMetadata metadata_;
 };

@@ -39,9 +39,65 @@ Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall
   core::InferRequest ir;
   ir.model = call.model;
   ir.version = call.version;
-  ir.inputs = std::move(call.inputs);
   ir.principal = ctx.principal.name;
   ir.protocol = ProtocolName(ctx.protocol);
+
+  // Security: who is calling (only when it matters: auth required or principal limits), then,
+  // once the core has resolved the version, the model's access lists and the quotas. With auth
+  // off and no limits anywhere this costs one call that returns at once.
+  struct Gate {
+    Service* service = nullptr;
+    const RequestContext* ctx = nullptr;
+    security::IdentityPtr who;
+    uint64_t bytes = 0;
+    security::Limiter::Ticket ticket;
+    Status refused;  // why admit refused (audited after the core returns)
+    std::string refused_model;
+  } gate;
+  gate.service = this;
+  gate.ctx = &ctx;
+  if (guard_) {
+    if (guard_->auth_required() || guard_->principal_limits()) {
+      MLOS_ASSIGN_OR_RETURN(gate.who, Check(ctx, security::Action::kInfer, call.model));
+      ir.principal = gate.who->name;
+    }
+    for (size_t i = 0; i < call.inputs.size(); ++i) {
+      const core::Tensor& t = call.inputs[i];
+      if (i < call.input_shm.size() && call.input_shm[i]) {
+        gate.bytes += call.input_shm[i]->byte_size;
+      } else if (t.dtype == core::DataType::kString) {
+        for (const std::string& str : t.strings) gate.bytes += str.size();
+      } else {
+        gate.bytes += t.external ? t.external_size : t.data.size();
+      }
+    }
+    ir.admit = [g = &gate](const std::string& id, const std::string& name,
+                           const core::ModelPolicy& policy) -> Status {
+      security::Guard& guard = *g->service->guard_;
+      const security::ModelQuota quota{policy.rate_limit, policy.max_concurrency};
+      Status st;
+      if (g->who && guard.auth_required()) {
+        st = guard.AuthorizeModel(*g->who, security::Action::kInfer,
+                                  {name, id, &policy.principals, &policy.roles});
+      }
+      if (st.ok() && (g->who || !quota.Unlimited())) {
+        auto ticket = g->who ? guard.Admit(g->who->name, g->who->role, id, quota, g->bytes)
+                             : guard.Admit(g->ctx->principal.name, security::Role::kAdmin, id,
+                                           quota, g->bytes);
+        if (ticket.ok()) {
+          g->ticket = std::move(*ticket);
+        } else {
+          st = ticket.status();
+        }
+      }
+      if (!st.ok()) {
+        g->refused = st;
+        g->refused_model = id;
+      }
+      return st;
+    };
+  }
+  ir.inputs = std::move(call.inputs);
 
   // Inputs in shared memory: read in place.
   if (!call.input_shm.empty() && call.input_shm.size() != ir.inputs.size()) {
@@ -108,6 +164,9 @@ Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall
   }
 
   auto out = core_.Infer(std::move(ir));
+  if (!gate.refused.ok()) {
+    Deny(ctx, gate.who.get(), security::Action::kInfer, gate.refused_model, gate.refused);
+  }
   if (!out.ok()) return alloc_error.ok() ? out.status() : alloc_error;
   *model_id = out->model_id;
   result.response = std::move(out).value();

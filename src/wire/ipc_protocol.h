@@ -1,7 +1,7 @@
 // The mlosd IPC protocol (docs/ipc.md): frames over a Unix stream socket, encoded and decoded
 // here for both the server (src/api/ipc/server.cc) and clients (the C++ SDK, tests). This file
 // depends on nothing but the standard library, POSIX sockets and common/status.h.
-// Ops 14..20 were added without a version bump: a server that predates them answers
+// Ops 14..24 were added without a version bump: a server that predates them answers
 // kUnimplemented ("ipc: unknown operation N"), which is what a client needs to know.
 //
 // Frame = 24-byte header + payload, all integers little endian:
@@ -50,6 +50,12 @@ enum class Op : uint16_t {
   kPlugins = 18,          // -> JSON {"plugins": [...], "count": N}
   kServerMetadata = 19,   // -> JSON {name, version, extensions}
   kModelReady = 20,       // str model, str version -> u8 ready (unknown model: an error)
+  // Security (docs/security.md). kAuth sets the connection's bearer token ("" clears it); every
+  // later call is authenticated with it (a revoked token stops working at once).
+  kAuth = 21,             // str token -> str principal, str role
+  kTokenCreate = 22,      // JSON {name, role, models, expires} -> JSON token doc with "token"
+  kTokenList = 23,        // -> JSON {"tokens": [token doc...]}
+  kTokenRevoke = 24,      // str name -> JSON token doc
 };
 
 struct FrameHeader {

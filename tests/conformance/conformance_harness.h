@@ -46,7 +46,9 @@ class FullDaemon {
     daemon_ = std::make_unique<mlostest::Daemon>(
         dir / "state", std::vector<std::string>{"--grpc", "127.0.0.1:0", "--ipc",
                                                 (dir / "mlosd.sock").string(), "--config",
-                                                config.string()});
+                                                config.string(), "--model-root",
+                                                // packages are written beside `dir`
+                                                dir.parent_path().string()});
     ::testing::AssertionResult started = daemon_->Start();
     if (!started) return started;
     if (daemon_->grpc_port() == 0 || daemon_->ipc_path().empty()) {

@@ -198,6 +198,14 @@ class Daemon {
     if (::pipe(fds) != 0) return ::testing::AssertionFailure() << "pipe failed";
     std::vector<std::string> args = {kMlosd.string(), "--http", "127.0.0.1:0", "--state-dir",
                                      state_dir_.string()};
+    // Tests write packages beside the state dir: that directory is the model root unless the
+    // test names its own (security.model_roots).
+    bool roots = false;
+    for (const std::string& a : extra_) roots |= a == "--model-root";
+    if (!roots) {
+      args.push_back("--model-root");
+      args.push_back(state_dir_.parent_path().string());
+    }
     args.insert(args.end(), extra_.begin(), extra_.end());
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -216,7 +224,7 @@ class Daemon {
     out_fd_ = fds[0];
     std::string out;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    const std::string marker = "mlosd listening on http://127.0.0.1:";
+    const std::string marker = "mlosd listening on " + scheme_ + "://127.0.0.1:";
     while (std::chrono::steady_clock::now() < deadline) {
       pollfd p{out_fd_, POLLIN, 0};
       if (::poll(&p, 1, 200) > 0) {
@@ -262,6 +270,8 @@ class Daemon {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   }
 
+  // "https" when the daemon serves HTTP over TLS (the line it prints says so).
+  void set_scheme(std::string scheme) { scheme_ = std::move(scheme); }
   uint16_t port() const { return port_; }
   uint16_t http_port() const { return port_; }
   // With --grpc 127.0.0.1:0 / --ipc PATH among the extra arguments (0 / "" otherwise).
@@ -282,6 +292,7 @@ class Daemon {
  private:
   fs::path state_dir_;
   std::vector<std::string> extra_;
+  std::string scheme_ = "http";
   fs::path log_;
   pid_t pid_ = -1;
   int out_fd_ = -1;
@@ -303,6 +314,7 @@ struct Package {
   std::string deps_yaml;       // lines under spec.dependencies.models (indented 6 spaces)
   bool corrupt_checksum = false;
   std::string extra_file;      // a files[] entry path that is listed too (e.g. traversal)
+  std::string security_yaml;   // lines under the top-level `security:` (indented 2 spaces)
 
   std::string Id() const { return ns + "/" + name + "@" + version; }
 };
@@ -334,6 +346,7 @@ inline fs::path WritePackage(const fs::path& root, const Package& p) {
        p.execution_format + "\n        type: single\n";
   if (!p.io_yaml.empty()) y += "  io:\n" + p.io_yaml;
   if (!p.deps_yaml.empty()) y += "  dependencies:\n    models:\n" + p.deps_yaml;
+  if (!p.security_yaml.empty()) y += "security:\n" + p.security_yaml;
   std::ofstream(dir / "manifest.yaml") << y;
   return dir;
 }

@@ -302,7 +302,9 @@ Result<std::string> ReadPem(const std::string& path, const char* what) {
 
 struct GrpcServer::Impl {
   Impl(service::Service& service, GrpcServerOptions opts)
-      : options(std::move(opts)), inference(service), management(service) {}
+      : options(std::move(opts)),
+        inference(service, !options.tls.client_ca_file.empty()),
+        management(service, !options.tls.client_ca_file.empty()) {}
 
   // Registers `handle` of `impl` as the handler of the method `request` of `service`.
   template <typename Service, typename Base, typename Handler, typename Req, typename Res>
@@ -366,6 +368,9 @@ struct GrpcServer::Impl {
     Unary(&management_async, &M::RequestUnregister, ms, &ManagementService::Unregister);
     Unary(&management_async, &M::RequestPlugins, ms, &ManagementService::Plugins);
     Unary(&management_async, &M::RequestSetAlias, ms, &ManagementService::SetAlias);
+    Unary(&management_async, &M::RequestCreateToken, ms, &ManagementService::CreateToken);
+    Unary(&management_async, &M::RequestListTokens, ms, &ManagementService::ListTokens);
+    Unary(&management_async, &M::RequestRevokeToken, ms, &ManagementService::RevokeToken);
   }
 
   GrpcServerOptions options;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "api/grpc/infer_codec.h"
+#include "security/token.h"
 
 namespace mlos::grpcapi {
 namespace {
@@ -48,16 +49,24 @@ grpc::StatusCode GrpcCode(StatusCode code) {
 
 grpc::Status ToGrpc(const Status& st) {
   if (st.ok()) return grpc::Status::OK;
-  return grpc::Status(GrpcCode(st.code()), st.message());
+  return grpc::Status(GrpcCode(st.code()), security::RedactSecrets(st.message()));
 }
 
 namespace {
 
+// ToGrpc, plus a `retry-after` trailer (seconds) on a quota refusal that passes later.
+grpc::Status Answer(grpc::ServerContext* ctx, const Status& st) {
+  if (st.retry_after_s() > 0 && ctx) {
+    ctx->AddTrailingMetadata("retry-after", std::to_string(st.retry_after_s()));
+  }
+  return ToGrpc(st);
+}
+
 // Runs `fn`, turning an escaped exception into INTERNAL (as HTTP answers 500).
 template <typename Fn>
-grpc::Status Guard(Fn&& fn) {
+grpc::Status Guard(grpc::ServerContext* ctx, Fn&& fn) {
   try {
-    return ToGrpc(fn());
+    return Answer(ctx, fn());
   } catch (const std::exception& e) {
     return grpc::Status(grpc::StatusCode::INTERNAL, std::string("internal error: ") + e.what());
   } catch (...) {
@@ -106,13 +115,33 @@ void FillModelStatus(const core::ModelStatus& s, mlos::v1::ModelStatus* m) {
   for (const auto& d : s.dependencies) m->add_dependencies(d);
 }
 
-// What the service knows of a gRPC call: the client's deadline, and (with `peer`) its address.
-// Inference skips the address: gRPC builds it anew (allocating, under the call's lock) on each
-// ask, a measurable part of a tiny model's request; nothing on the inference path reads it yet.
-service::RequestContext Context(const grpc::ServerContext* ctx, bool peer = true) {
+// What the service knows of a gRPC call: the client's deadline, its credentials (the
+// `authorization: Bearer` metadata; with `mtls`, the verified client certificate's CN), and
+// (with `peer`) its address. Inference skips the address: gRPC builds it anew (allocating,
+// under the call's lock) on each ask, a measurable part of a tiny model's request.
+service::RequestContext Context(const grpc::ServerContext* ctx, bool mtls, bool peer = true) {
   service::RequestContext c;
   c.protocol = service::Protocol::kGrpc;
   if (peer) c.peer = ctx->peer();
+  const auto& md = ctx->client_metadata();
+  if (auto it = md.find("authorization"); it != md.end()) {
+    std::string_view v(it->second.data(), it->second.size());
+    if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
+      v.remove_prefix(7);
+      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+      c.credentials.bearer = std::string(v);
+    } else {
+      c.credentials.bearer = "\x01unsupported";  // another scheme: an unknown credential
+    }
+  }
+  if (mtls) {
+    const std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+    if (auth && auth->IsPeerAuthenticated()) {
+      for (const grpc::string_ref& cn : auth->FindPropertyValues("x509_common_name")) {
+        c.credentials.tls_cn.assign(cn.data(), cn.size());
+      }
+    }
+  }
   const auto client = ctx->deadline();
   const auto sys_now = std::chrono::system_clock::now();
   if (client < sys_now + std::chrono::hours(24 * 365)) {
@@ -138,21 +167,23 @@ grpc::Status InferenceService::ServerReady(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status InferenceService::ServerMetadata(grpc::ServerContext*,
+grpc::Status InferenceService::ServerMetadata(grpc::ServerContext* ctx,
                                               const inference::ServerMetadataRequest*,
                                               inference::ServerMetadataResponse* res) {
-  const service::ServerMetadata& m = service_.Metadata();
-  res->set_name(m.name);
-  res->set_version(m.version);
-  for (const std::string& e : m.extensions) res->add_extensions(e);
-  return grpc::Status::OK;
+  return Guard(ctx, [&]() -> Status {
+    MLOS_ASSIGN_OR_RETURN(service::ServerMetadata m, service_.GetServerMetadata(Context(ctx, mtls_)));
+    res->set_name(m.name);
+    res->set_version(m.version);
+    for (const std::string& e : m.extensions) res->add_extensions(e);
+    return Status::Ok();
+  });
 }
 
 grpc::Status InferenceService::ModelReady(grpc::ServerContext* ctx,
                                           const inference::ModelReadyRequest* req,
                                           inference::ModelReadyResponse* res) {
-  return Guard([&]() -> Status {
-    auto model = service_.ModelReady(Context(ctx), ModelIdOf(req->name(), req->version()));
+  return Guard(ctx, [&]() -> Status {
+    auto model = service_.ModelReady(Context(ctx, mtls_), ModelIdOf(req->name(), req->version()));
     if (model.ok()) {
       res->set_ready(true);
       return Status::Ok();
@@ -167,9 +198,9 @@ grpc::Status InferenceService::ModelReady(grpc::ServerContext* ctx,
 grpc::Status InferenceService::ModelMetadata(grpc::ServerContext* ctx,
                                              const inference::ModelMetadataRequest* req,
                                              inference::ModelMetadataResponse* res) {
-  return Guard([&]() -> Status {
+  return Guard(ctx, [&]() -> Status {
     MLOS_ASSIGN_OR_RETURN(service::ModelMetadata meta,
-                          service_.GetModelMetadata(Context(ctx),
+                          service_.GetModelMetadata(Context(ctx, mtls_),
                                                     ModelIdOf(req->name(), req->version())));
     res->set_name(meta.model.name);
     for (const std::string& v : meta.versions) res->add_versions(v);
@@ -184,14 +215,14 @@ grpc::Status InferenceService::ModelMetadata(grpc::ServerContext* ctx,
 grpc::Status InferenceService::ModelInfer(grpc::ServerContext* ctx,
                                           const inference::ModelInferRequest* req,
                                           inference::ModelInferResponse* res) {
-  return Guard([&]() { return Infer(ctx, *req, res); });
+  return Guard(ctx, [&]() { return Infer(ctx, *req, res); });
 }
 
 void InferenceService::StreamInfer(grpc::ServerContext* ctx,
                                    const inference::ModelInferRequest& req,
                                    inference::ModelStreamInferResponse* res) {
   res->Clear();
-  grpc::Status st = Guard([&]() { return Infer(ctx, req, res->mutable_infer_response()); });
+  grpc::Status st = Guard(ctx, [&]() { return Infer(ctx, req, res->mutable_infer_response()); });
   if (!st.ok()) {
     res->Clear();
     res->set_error_message(st.error_message());
@@ -204,7 +235,7 @@ void InferenceService::StreamInfer(grpc::ServerContext* ctx,
 
 Status InferenceService::Infer(grpc::ServerContext* ctx, const inference::ModelInferRequest& req,
                                inference::ModelInferResponse* res) {
-  service::RequestContext context = Context(ctx, /*peer=*/false);
+  service::RequestContext context = Context(ctx, mtls_, /*peer=*/false);
   context.request_id = req.id();
   ParsedInfer parsed;
   if (Status st = ParseModelInferRequest(req, parsed); !st.ok()) {
@@ -219,8 +250,9 @@ Status InferenceService::Infer(grpc::ServerContext* ctx, const inference::ModelI
 grpc::Status InferenceService::RepositoryIndex(grpc::ServerContext* ctx,
                                                const inference::RepositoryIndexRequest* req,
                                                inference::RepositoryIndexResponse* res) {
-  return Guard([&]() -> Status {
-    for (const core::ModelStatus& s : service_.List(Context(ctx))) {
+  return Guard(ctx, [&]() -> Status {
+    MLOS_ASSIGN_OR_RETURN(auto models, service_.List(Context(ctx, mtls_)));
+    for (const core::ModelStatus& s : models) {
       if (req->ready() && s.state != core::ModelState::kReady) continue;
       auto* m = res->add_models();
       m->set_name(s.name);
@@ -235,21 +267,21 @@ grpc::Status InferenceService::RepositoryIndex(grpc::ServerContext* ctx,
 grpc::Status InferenceService::RepositoryModelLoad(
     grpc::ServerContext* ctx, const inference::RepositoryModelLoadRequest* req,
     inference::RepositoryModelLoadResponse*) {
-  return Guard([&]() { return service_.Load(Context(ctx), req->model_name()).status(); });
+  return Guard(ctx, [&]() { return service_.Load(Context(ctx, mtls_), req->model_name()).status(); });
 }
 
 grpc::Status InferenceService::RepositoryModelUnload(
     grpc::ServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
     inference::RepositoryModelUnloadResponse*) {
-  return Guard([&]() { return service_.Unload(Context(ctx), req->model_name()).status(); });
+  return Guard(ctx, [&]() { return service_.Unload(Context(ctx, mtls_), req->model_name()).status(); });
 }
 
 grpc::Status InferenceService::SystemSharedMemoryStatus(
     grpc::ServerContext* ctx, const inference::SystemSharedMemoryStatusRequest* req,
     inference::SystemSharedMemoryStatusResponse* res) {
-  return Guard([&]() -> Status {
+  return Guard(ctx, [&]() -> Status {
     MLOS_ASSIGN_OR_RETURN(std::vector<service::ShmRegionStatus> regions,
-                          service_.ShmStatus(Context(ctx), req->name()));
+                          service_.ShmStatus(Context(ctx, mtls_), req->name()));
     for (const service::ShmRegionStatus& r : regions) {
       auto& s = (*res->mutable_regions())[r.name];
       s.set_name(r.name);
@@ -264,8 +296,8 @@ grpc::Status InferenceService::SystemSharedMemoryStatus(
 grpc::Status InferenceService::SystemSharedMemoryRegister(
     grpc::ServerContext* ctx, const inference::SystemSharedMemoryRegisterRequest* req,
     inference::SystemSharedMemoryRegisterResponse*) {
-  return Guard([&]() {
-    return service_.RegisterShmSystem(Context(ctx), req->name(), req->key(), req->offset(),
+  return Guard(ctx, [&]() {
+    return service_.RegisterShmSystem(Context(ctx, mtls_), req->name(), req->key(), req->offset(),
                                       req->byte_size());
   });
 }
@@ -273,7 +305,7 @@ grpc::Status InferenceService::SystemSharedMemoryRegister(
 grpc::Status InferenceService::SystemSharedMemoryUnregister(
     grpc::ServerContext* ctx, const inference::SystemSharedMemoryUnregisterRequest* req,
     inference::SystemSharedMemoryUnregisterResponse*) {
-  return Guard([&]() { return service_.UnregisterShm(Context(ctx), req->name()); });
+  return Guard(ctx, [&]() { return service_.UnregisterShm(Context(ctx, mtls_), req->name()); });
 }
 
 // ---- mlos.v1.Management ----
@@ -292,7 +324,7 @@ Status Answer(Result<core::ModelStatus> r, mlos::v1::ModelStatus* res) {
 grpc::Status ManagementService::Register(grpc::ServerContext* ctx,
                                          const mlos::v1::RegisterRequest* req,
                                          mlos::v1::RegisterResponse* res) {
-  return Guard([&]() -> Status {
+  return Guard(ctx, [&]() -> Status {
     core::RegisterRequest r;
     r.model_id = req->model_id();
     r.name = req->name();
@@ -301,7 +333,7 @@ grpc::Status ManagementService::Register(grpc::ServerContext* ctx,
     r.path = req->path();
     r.description = req->description();
     r.manifest_path = req->manifest_path();
-    MLOS_ASSIGN_OR_RETURN(core::ModelStatus m, service_.Register(Context(ctx), r));
+    MLOS_ASSIGN_OR_RETURN(core::ModelStatus m, service_.Register(Context(ctx, mtls_), r));
     res->set_status("registered");
     res->set_model_id(m.id);
     FillModelStatus(m, res->mutable_model());
@@ -311,8 +343,9 @@ grpc::Status ManagementService::Register(grpc::ServerContext* ctx,
 
 grpc::Status ManagementService::List(grpc::ServerContext* ctx, const mlos::v1::ListRequest*,
                                      mlos::v1::ListResponse* res) {
-  return Guard([&]() -> Status {
-    for (const core::ModelStatus& s : service_.List(Context(ctx))) {
+  return Guard(ctx, [&]() -> Status {
+    MLOS_ASSIGN_OR_RETURN(auto models, service_.List(Context(ctx, mtls_)));
+    for (const core::ModelStatus& s : models) {
       FillModelStatus(s, res->add_models());
     }
     return Status::Ok();
@@ -321,37 +354,37 @@ grpc::Status ManagementService::List(grpc::ServerContext* ctx, const mlos::v1::L
 
 grpc::Status ManagementService::Get(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
                                     mlos::v1::ModelStatus* res) {
-  return Guard([&]() { return Answer(service_.Get(Context(ctx), req->id()), res); });
+  return Guard(ctx, [&]() { return Answer(service_.Get(Context(ctx, mtls_), req->id()), res); });
 }
 
 grpc::Status ManagementService::Load(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
                                      mlos::v1::ModelStatus* res) {
-  return Guard([&]() { return Answer(service_.Load(Context(ctx), req->id()), res); });
+  return Guard(ctx, [&]() { return Answer(service_.Load(Context(ctx, mtls_), req->id()), res); });
 }
 
 grpc::Status ManagementService::Unload(grpc::ServerContext* ctx,
                                        const mlos::v1::ModelRequest* req,
                                        mlos::v1::ModelStatus* res) {
-  return Guard([&]() { return Answer(service_.Unload(Context(ctx), req->id()), res); });
+  return Guard(ctx, [&]() { return Answer(service_.Unload(Context(ctx, mtls_), req->id()), res); });
 }
 
 grpc::Status ManagementService::SetDefault(grpc::ServerContext* ctx,
                                            const mlos::v1::ModelRequest* req,
                                            mlos::v1::ModelStatus* res) {
-  return Guard([&]() { return Answer(service_.SetDefault(Context(ctx), req->id()), res); });
+  return Guard(ctx, [&]() { return Answer(service_.SetDefault(Context(ctx, mtls_), req->id()), res); });
 }
 
 grpc::Status ManagementService::Rollback(grpc::ServerContext* ctx,
                                          const mlos::v1::ModelRequest* req,
                                          mlos::v1::ModelStatus* res) {
-  return Guard([&]() { return Answer(service_.Rollback(Context(ctx), req->id()), res); });
+  return Guard(ctx, [&]() { return Answer(service_.Rollback(Context(ctx, mtls_), req->id()), res); });
 }
 
 grpc::Status ManagementService::SetAlias(grpc::ServerContext* ctx,
                                          const mlos::v1::AliasRequest* req,
                                          mlos::v1::ModelStatus* res) {
-  return Guard([&]() {
-    return Answer(service_.SetAlias(Context(ctx), req->name(), req->alias(), req->version()),
+  return Guard(ctx, [&]() {
+    return Answer(service_.SetAlias(Context(ctx, mtls_), req->name(), req->alias(), req->version()),
                   res);
   });
 }
@@ -359,8 +392,8 @@ grpc::Status ManagementService::SetAlias(grpc::ServerContext* ctx,
 grpc::Status ManagementService::Unregister(grpc::ServerContext* ctx,
                                            const mlos::v1::ModelRequest* req,
                                            mlos::v1::UnregisterResponse* res) {
-  return Guard([&]() -> Status {
-    MLOS_RETURN_IF_ERROR(service_.Unregister(Context(ctx), req->id()));
+  return Guard(ctx, [&]() -> Status {
+    MLOS_RETURN_IF_ERROR(service_.Unregister(Context(ctx, mtls_), req->id()));
     res->set_status("unregistered");
     res->set_model_id(req->id());
     return Status::Ok();
@@ -369,8 +402,9 @@ grpc::Status ManagementService::Unregister(grpc::ServerContext* ctx,
 
 grpc::Status ManagementService::Plugins(grpc::ServerContext* ctx, const mlos::v1::PluginsRequest*,
                                         mlos::v1::PluginsResponse* res) {
-  return Guard([&]() -> Status {
-    for (const core::PluginStatus& p : service_.Plugins(Context(ctx))) {
+  return Guard(ctx, [&]() -> Status {
+    MLOS_ASSIGN_OR_RETURN(auto plugins, service_.Plugins(Context(ctx, mtls_)));
+    for (const core::PluginStatus& p : plugins) {
       auto* o = res->add_plugins();
       o->set_name(p.name);
       o->set_version(p.version);
@@ -379,6 +413,54 @@ grpc::Status ManagementService::Plugins(grpc::ServerContext* ctx, const mlos::v1
       for (const auto& c : p.capabilities) o->add_capabilities(c);
       o->set_path(p.path);
     }
+    return Status::Ok();
+  });
+}
+
+namespace {
+
+void FillToken(const security::TokenRecord& r, mlos::v1::TokenInfo* t) {
+  auto time = [](int64_t ms) { return ms > 0 ? security::FormatUnixMs(ms) : std::string(); };
+  t->set_name(r.name);
+  t->set_role(security::RoleName(r.role));
+  for (const std::string& m : r.models) t->add_models(m);
+  t->set_created_at(time(r.created_at_ms));
+  t->set_expires_at(time(r.expires_at_ms));
+  t->set_last_used_at(time(r.last_used_at_ms));
+  t->set_revoked_at(time(r.revoked_at_ms));
+}
+
+}  // namespace
+
+grpc::Status ManagementService::CreateToken(grpc::ServerContext* ctx,
+                                            const mlos::v1::CreateTokenRequest* req,
+                                            mlos::v1::CreateTokenResponse* res) {
+  return Guard(ctx, [&]() -> Status {
+    std::vector<std::string> models(req->models().begin(), req->models().end());
+    MLOS_ASSIGN_OR_RETURN(auto created, service_.CreateToken(Context(ctx, mtls_), req->name(),
+                                                             req->role(), models, req->expires()));
+    res->set_token(created.first);
+    FillToken(created.second, res->mutable_info());
+    return Status::Ok();
+  });
+}
+
+grpc::Status ManagementService::ListTokens(grpc::ServerContext* ctx,
+                                           const mlos::v1::ListTokensRequest*,
+                                           mlos::v1::ListTokensResponse* res) {
+  return Guard(ctx, [&]() -> Status {
+    MLOS_ASSIGN_OR_RETURN(auto tokens, service_.ListTokens(Context(ctx, mtls_)));
+    for (const security::TokenRecord& r : tokens) FillToken(r, res->add_tokens());
+    return Status::Ok();
+  });
+}
+
+grpc::Status ManagementService::RevokeToken(grpc::ServerContext* ctx,
+                                            const mlos::v1::RevokeTokenRequest* req,
+                                            mlos::v1::TokenInfo* res) {
+  return Guard(ctx, [&]() -> Status {
+    MLOS_ASSIGN_OR_RETURN(auto r, service_.RevokeToken(Context(ctx, mtls_), req->name()));
+    FillToken(r, res);
     return Status::Ok();
   });
 }

@@ -18,7 +18,9 @@ grpc::Status ToGrpc(const Status& st);
 
 class InferenceService {
  public:
-  explicit InferenceService(service::Service& service) : service_(service) {}
+  // `mtls`: the server verifies client certificates, whose CN names the caller.
+  explicit InferenceService(service::Service& service, bool mtls = false)
+      : service_(service), mtls_(mtls) {}
 
   grpc::Status ServerLive(grpc::ServerContext*, const inference::ServerLiveRequest*,
                           inference::ServerLiveResponse* res);
@@ -60,11 +62,13 @@ class InferenceService {
                inference::ModelInferResponse* res);
 
   service::Service& service_;
+  const bool mtls_;
 };
 
 class ManagementService {
  public:
-  explicit ManagementService(service::Service& service) : service_(service) {}
+  explicit ManagementService(service::Service& service, bool mtls = false)
+      : service_(service), mtls_(mtls) {}
 
   grpc::Status Register(grpc::ServerContext* ctx, const mlos::v1::RegisterRequest* req,
                         mlos::v1::RegisterResponse* res);
@@ -86,9 +90,16 @@ class ManagementService {
                           mlos::v1::UnregisterResponse* res);
   grpc::Status Plugins(grpc::ServerContext* ctx, const mlos::v1::PluginsRequest*,
                        mlos::v1::PluginsResponse* res);
+  grpc::Status CreateToken(grpc::ServerContext* ctx, const mlos::v1::CreateTokenRequest* req,
+                           mlos::v1::CreateTokenResponse* res);
+  grpc::Status ListTokens(grpc::ServerContext* ctx, const mlos::v1::ListTokensRequest*,
+                          mlos::v1::ListTokensResponse* res);
+  grpc::Status RevokeToken(grpc::ServerContext* ctx, const mlos::v1::RevokeTokenRequest* req,
+                           mlos::v1::TokenInfo* res);
 
  private:
   service::Service& service_;
+  const bool mtls_;
 };
 
 }  // namespace mlos::grpcapi

@@ -6,15 +6,18 @@
 
 #include "api/common/json_writer.h"
 #include "api/common/model_json.h"
+#include "api/common/token_json.h"
 #include "api/http/http_status.h"
 #include "api/http/kserve_codec.h"
 #include "api/http/native_codec.h"
+#include "security/token.h"
 
 namespace mlos::http {
 
 using api::JsonWriter;
 
 Api::Api(service::Service& service) : service_(service) {
+  // Live health answers need no identity: the version is the server's, unchecked.
   const service::ServerMetadata& meta = service_.Metadata();
   {
     JsonWriter w(health_body_);
@@ -27,18 +30,22 @@ Api::Api(service::Service& service) : service_(service) {
     w.String(meta.version);
     w.EndObject();
   }
-  api::EncodeServerMetadata(meta, v2_server_body_);
 }
 
 void Api::Error(HttpResponse& res, int status, std::string_view message) {
   res.status = status;
   res.content_type = "application/json";
   res.inference_header_length = 0;
-  res.body = ErrorBody(message);
+  // Whatever the message echoes, a credential never goes back out.
+  res.body = ErrorBody(security::RedactSecrets(message));
 }
 
 void Api::Error(HttpResponse& res, const Status& st) {
-  Error(res, HttpStatusFor(st.code()), st.message());
+  // A quota refusal that passes later is 429 with Retry-After; other resource limits (a body
+  // or a request over a size limit) stay 413.
+  const bool retry = st.code() == StatusCode::kResourceExhausted && st.retry_after_s() > 0;
+  Error(res, retry ? 429 : HttpStatusFor(st.code()), st.message());
+  res.retry_after_s = retry ? st.retry_after_s() : 0;
 }
 
 void Api::Handle(const HttpRequest& req, HttpResponse& res) {
@@ -65,6 +72,18 @@ service::RequestContext Api::Context(const HttpRequest& req) {
   ctx.protocol = service::Protocol::kHttp;
   ctx.received = req.received;
   ctx.peer = std::string(req.peer);
+  // "Bearer <token>" (the scheme is case-insensitive, RFC 7235).
+  std::string_view auth = req.authorization;
+  if (auth.size() > 7 && (auth[0] == 'B' || auth[0] == 'b') &&
+      (auth.substr(1, 6) == "earer " || auth.substr(1, 6) == "EARER ")) {
+    auth.remove_prefix(7);
+    while (!auth.empty() && auth.front() == ' ') auth.remove_prefix(1);
+    while (!auth.empty() && auth.back() == ' ') auth.remove_suffix(1);
+    ctx.credentials.bearer = std::string(auth);
+  } else if (!auth.empty()) {
+    ctx.credentials.bearer = "\x01unsupported";  // any other scheme: an unknown credential
+  }
+  ctx.credentials.tls_cn = std::string(req.tls_client_cn);
   return ctx;
 }
 
@@ -87,15 +106,28 @@ void Api::Dispatch(const RouteMatch& m, const HttpRequest& req, HttpResponse& re
         res.body = R"({"ready":false,"error":"the registry is still being restored"})";
       }
       return;
-    case Route::kV2Server:
-      res.body = v2_server_body_;
+    case Route::kV2Server: {
+      auto meta = service_.GetServerMetadata(Context(req));
+      if (!meta.ok()) return Error(res, meta.status());
+      api::EncodeServerMetadata(*meta, res.body);
       return;
-    case Route::kStats:
-      api::EncodeStats(service_.Stats(Context(req)), res.body);
+    }
+    case Route::kStats: {
+      auto stats = service_.Stats(Context(req));
+      if (!stats.ok()) return Error(res, stats.status());
+      api::EncodeStats(*stats, res.body);
       return;
-    case Route::kPlugins:
-      api::EncodePlugins(service_.Plugins(Context(req)), res.body);
+    }
+    case Route::kPlugins: {
+      auto plugins = service_.Plugins(Context(req));
+      if (!plugins.ok()) return Error(res, plugins.status());
+      api::EncodePlugins(*plugins, res.body);
       return;
+    }
+    case Route::kTokensList:
+    case Route::kTokenCreate:
+    case Route::kTokenRevoke:
+      return Tokens(m, req, res);
     case Route::kMetrics: {
       auto text = service_.RenderMetrics(Context(req));
       if (!text.ok()) return Error(res, text.status());
@@ -127,9 +159,12 @@ void Api::Dispatch(const RouteMatch& m, const HttpRequest& req, HttpResponse& re
 void Api::Management(const RouteMatch& m, const HttpRequest& req, HttpResponse& res) {
   const service::RequestContext ctx = Context(req);
   switch (m.route) {
-    case Route::kModelsList:
-      api::EncodeModelList(service_.List(ctx), res.body);
+    case Route::kModelsList: {
+      auto list = service_.List(ctx);
+      if (!list.ok()) return Error(res, list.status());
+      api::EncodeModelList(*list, res.body);
       return;
+    }
     case Route::kModelsRegister: {
       auto parsed = api::ParseRegisterRequest(req.body);
       if (!parsed.ok()) return Error(res, parsed.status());
@@ -290,7 +325,38 @@ void Api::SharedMemory(const RouteMatch& m, const HttpRequest& req, HttpResponse
 }
 
 void Api::RepositoryIndex(const HttpRequest& req, HttpResponse& res) {
-  api::EncodeRepositoryIndex(service_.List(Context(req)), res.body);
+  auto list = service_.List(Context(req));
+  if (!list.ok()) return Error(res, list.status());
+  api::EncodeRepositoryIndex(*list, res.body);
+}
+
+void Api::Tokens(const RouteMatch& m, const HttpRequest& req, HttpResponse& res) {
+  const service::RequestContext ctx = Context(req);
+  switch (m.route) {
+    case Route::kTokensList: {
+      auto list = service_.ListTokens(ctx);
+      if (!list.ok()) return Error(res, list.status());
+      api::EncodeTokenList(*list, res.body);
+      return;
+    }
+    case Route::kTokenCreate: {
+      auto parsed = api::ParseTokenRequest(req.body);
+      if (!parsed.ok()) return Error(res, parsed.status());
+      auto r = service_.CreateToken(ctx, parsed->name, parsed->role, parsed->models,
+                                    parsed->expires);
+      if (!r.ok()) return Error(res, r.status());
+      api::EncodeToken(r->second, r->first, res.body);
+      return;
+    }
+    case Route::kTokenRevoke: {
+      auto r = service_.RevokeToken(ctx, m.region);
+      if (!r.ok()) return Error(res, r.status());
+      api::EncodeToken(*r, {}, res.body);
+      return;
+    }
+    default:
+      return Error(res, 404, "no route");
+  }
 }
 
 }  // namespace mlos::http

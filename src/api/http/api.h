@@ -20,6 +20,8 @@ struct HttpRequest {
   std::string_view body;
   std::optional<uint64_t> inference_header_length;  // Inference-Header-Content-Length
   std::string_view peer;                            // "127.0.0.1:51234"
+  std::string_view authorization;                   // the Authorization header ("" if none)
+  std::string_view tls_client_cn;                   // verified client certificate's CN (mTLS)
   std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 };
 
@@ -30,7 +32,9 @@ struct HttpResponse {
   std::string body;
   uint64_t inference_header_length = 0;  // > 0: sets Inference-Header-Content-Length
   const char* allow = nullptr;           // for 405
+  uint32_t retry_after_s = 0;            // > 0: sets Retry-After (429)
   void Reset() {
+    retry_after_s = 0;
     status = 200;
     content_type = "application/json";
     body.clear();
@@ -62,12 +66,12 @@ class Api {
   void KServeModelReady(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void RepositoryIndex(const HttpRequest& req, HttpResponse& res);
   void SharedMemory(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
+  void Tokens(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void ModelAnswer(const Result<core::ModelStatus>& r, HttpResponse& res);
   static service::RequestContext Context(const HttpRequest& req);
 
   service::Service& service_;
   std::string health_body_;
-  std::string v2_server_body_;
 };
 
 }  // namespace mlos::http

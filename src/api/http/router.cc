@@ -210,6 +210,20 @@ RouteMatch MatchRoute(Method method, std::string_view target) {
     if (first == "metrics") return Only(method, Method::kGet, Route::kMetrics, "GET");
   }
   if (first == "models") return MatchModels(method, seg, target);
+  if (first == "tokens") {
+    if (seg.size() == 1) {
+      if (method == Method::kPost) return Only(method, Method::kPost, Route::kTokenCreate, "GET, POST");
+      return Only(method, Method::kGet, Route::kTokensList, "GET, POST");
+    }
+    if (seg.size() == 2) {
+      RouteMatch m = Only(method, Method::kDelete, Route::kTokenRevoke, "DELETE");
+      if (m.error_status) return m;
+      auto name = PercentDecode(seg[1]);
+      if (!name.ok()) return BadId(name.status());
+      m.region = std::move(name).value();
+      return m;
+    }
+  }
   if (first == "v2") return MatchV2(method, seg, target);
   return NotFoundPath(target);
 }
@@ -225,6 +239,8 @@ bool IsBlockingRoute(Route r) {
     case Route::kModelAlias:
     case Route::kV2RepoLoad:
     case Route::kV2RepoUnload:
+    case Route::kTokenCreate:
+    case Route::kTokenRevoke:
       return true;
     default:
       return false;

@@ -44,13 +44,17 @@ enum class Route {
   kV2ShmStatus,      // GET /v2/systemsharedmemory[/region/{name}]/status
   kV2ShmRegister,    // POST /v2/systemsharedmemory/region/{name}/register
   kV2ShmUnregister,  // POST /v2/systemsharedmemory[/region/{name}]/unregister ("" = all)
+  // Security (admins).
+  kTokensList,       // GET /tokens
+  kTokenCreate,      // POST /tokens {"name", "role", "models", "expires"}
+  kTokenRevoke,      // DELETE /tokens/{name}
 };
 
 struct RouteMatch {
   Route route = Route::kNone;
   std::string model;    // decoded, validated id or name ("" when the route has none)
   std::string version;  // KServe /versions/{v}, decoded
-  std::string region;   // shared-memory routes: the decoded region name ("" = all)
+  std::string region;   // shared-memory routes: the decoded region name ("" = all); token name
   // On failure: 404 (no such path), 405 (+ allow), 400 (bad id).
   int error_status = 0;
   std::string error;

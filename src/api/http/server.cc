@@ -1,4 +1,6 @@
-// The only translation unit that includes Beast (they are heavy to compile).
+// The only translation unit that includes Beast (they are heavy to compile). A connection is a
+// Session<PlainStream> or a Session<TlsStream>: the same code, compiled once per stream type, so
+// the plaintext path has no TLS branches or indirection.
 #include "api/http/server.h"
 
 #include <atomic>
@@ -6,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -14,7 +17,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
+#include "api/http/server_tls.h"
 
 namespace mlos::http {
 
@@ -24,17 +29,29 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
-class Session;
-}
+
+// What Stop() needs from a connection, whatever its stream type.
+class SessionControl {
+ public:
+  virtual ~SessionControl() = default;
+  // Runs on the session's executor: closes the connection unless a request is in flight.
+  virtual void CloseIfIdle() = 0;
+  virtual asio::any_io_executor executor() = 0;
+};
+
+}  // namespace
 
 struct Server::Impl {
-  Impl(Api& a, ServerOptions o) : api(a), options(std::move(o)) {}
+  Impl(Handler h, ServerOptions o) : handler(std::move(h)), options(std::move(o)) {}
 
-  Api& api;
+  Handler handler;
   ServerOptions options;
+  std::unique_ptr<asio::ssl::context> tls;  // null: plaintext
+  bool verify_clients = false;              // mutual TLS: sessions read the client's CN
   // Declared before the io_contexts: sessions destroyed with them still deregister here.
   std::mutex sessions_mu;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // GUARDED_BY(sessions_mu)
+  // GUARDED_BY(sessions_mu)
+  std::unordered_map<SessionControl*, std::weak_ptr<SessionControl>> sessions;
   std::vector<std::unique_ptr<asio::io_context>> iocs;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
@@ -54,12 +71,21 @@ namespace {
 
 std::string_view View(beast::string_view s) { return {s.data(), s.size()}; }
 
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  Session(Server::Impl& server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)) {}
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-  ~Session() {
+template <class Stream>
+class Session final : public SessionControl,
+                      public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+ public:
+  // PlainStream: (server, socket); TlsStream: (server, socket, ssl context).
+  template <class... StreamArgs>
+  explicit Session(Server::Impl& server, StreamArgs&&... args)
+      : server_(server), stream_(std::forward<StreamArgs>(args)...) {}
+
+  ~Session() override {
     std::lock_guard lock(server_.sessions_mu);
     server_.sessions.erase(this);
   }
@@ -67,39 +93,59 @@ class Session : public std::enable_shared_from_this<Session> {
   void Start() {
     {
       std::lock_guard lock(server_.sessions_mu);
-      server_.sessions.emplace(this, weak_from_this());
+      server_.sessions.emplace(this, this->weak_from_this());
     }
     beast::error_code ec;
-    stream_.socket().set_option(tcp::no_delay(true), ec);
-    const tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
+    Tcp().socket().set_option(tcp::no_delay(true), ec);
+    const tcp::endpoint remote = Tcp().socket().remote_endpoint(ec);
     if (!ec) {
       const std::string address = remote.address().to_string();
       peer_ = (remote.address().is_v6() ? "[" + address + "]" : address) + ":" +
               std::to_string(remote.port());
     }
-    DoRead();
-  }
-
-  // Runs on the session's executor: closes the connection unless a request is in flight.
-  void CloseIfIdle() {
-    if (!busy_) {
-      beast::error_code ec;
-      stream_.socket().cancel(ec);
-      stream_.socket().close(ec);
+    if constexpr (kTls) {
+      Tcp().expires_after(server_.options.request_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                self->OnHandshake(ec);
+                              });
+    } else {
+      DoRead();
     }
   }
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  void CloseIfIdle() override {
+    if (!busy_) {
+      beast::error_code ec;
+      Tcp().socket().cancel(ec);
+      Tcp().socket().close(ec);
+    }
+  }
+
+  asio::any_io_executor executor() override { return stream_.get_executor(); }
 
  private:
+  // The TCP stream (the TLS stream's lowest layer): timeouts, socket options, closing.
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+
+  // A failed handshake (no or an unverifiable client certificate under mutual TLS, a
+  // plaintext client, the timeout) just closes the connection: there is no HTTP to answer in.
+  void OnHandshake(beast::error_code ec) {
+    if (ec) return Close();
+    if constexpr (kTls) {
+      if (server_.verify_clients) client_cn_ = VerifiedPeerCommonName(stream_.native_handle());
+    }
+    DoRead();
+  }
+
   void DoRead() {
     if (server_.stopping.load(std::memory_order_relaxed)) return Close();
     parser_.emplace();
     parser_->body_limit(server_.options.max_body_bytes);
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(server_.options.request_timeout);
+    Tcp().expires_after(server_.options.request_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
                         self->OnRead(ec);
                       });
   }
@@ -132,6 +178,10 @@ class Session : public std::enable_shared_from_this<Session> {
     request_.target = View(msg.target());
     request_.body = msg.body();
     request_.peer = peer_;
+    request_.tls_client_cn = client_cn_;
+    if (auto auth = msg.find(bhttp::field::authorization); auth != msg.end()) {
+      request_.authorization = View(auth->value());
+    }
     auto ihcl = msg.find("Inference-Header-Content-Length");
     if (ihcl != msg.end()) {
       const std::string_view v = View(ihcl->value());
@@ -150,13 +200,13 @@ class Session : public std::enable_shared_from_this<Session> {
       if (IsInferRoute(match.route)) pool = server_.infer.get();
     }
     if (pool) {
-      asio::post(*pool, [self = shared_from_this(), m = std::move(match)]() {
-        self->server_.api.Handle(m, self->request_, self->res_data_);
+      asio::post(*pool, [self = this->shared_from_this(), m = std::move(match)]() {
+        self->server_.handler(m, self->request_, self->res_data_);
         asio::post(self->executor(), [self]() { self->Write(); });
       });
       return;
     }
-    server_.api.Handle(match, request_, res_data_);
+    server_.handler(match, request_, res_data_);
     Write();
   }
 
@@ -172,14 +222,19 @@ class Session : public std::enable_shared_from_this<Session> {
       res_.set("Inference-Header-Content-Length", beast::string_view(buf, r.ptr - buf));
     }
     if (res_data_.allow) res_.set(bhttp::field::allow, res_data_.allow);
+    if (res_data_.retry_after_s) {
+      char buf[12];
+      auto r = std::to_chars(buf, buf + sizeof buf, res_data_.retry_after_s);
+      res_.set(bhttp::field::retry_after, beast::string_view(buf, r.ptr - buf));
+    }
     res_.body().swap(res_data_.body);
     res_.keep_alive(keep);
     res_.prepare_payload();
     if (head_) res_.body().clear();  // Content-Length stays that of the GET answer
     keep_alive_ = keep;
-    stream_.expires_after(server_.options.request_timeout);
+    Tcp().expires_after(server_.options.request_timeout);
     bhttp::async_write(stream_, res_,
-                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
                          self->OnWrite(ec);
                        });
   }
@@ -191,8 +246,21 @@ class Session : public std::enable_shared_from_this<Session> {
     res_.body().swap(res_data_.body);  // keep the capacity for the next answer
     res_data_.Reset();
     if (!ec && !keep_alive_ && unread_body) return LingeringClose();
-    if (ec || !keep_alive_) return Close();
+    if (ec) return Close();
+    if (!keep_alive_) return Finish();
     DoRead();
+  }
+
+  // The last answer was sent: plaintext closes; TLS sends its close_notify and waits a moment
+  // for the client's before closing.
+  void Finish() {
+    if constexpr (kTls) {
+      Tcp().expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->Close(); });
+    } else {
+      Close();
+    }
   }
 
   // After answering a request whose body was not read: stop sending, then discard what the
@@ -200,13 +268,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // client has read the answer.
   void LingeringClose() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.expires_after(std::chrono::seconds(2));
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+    Tcp().expires_after(std::chrono::seconds(2));
     Discard();
   }
   void Discard() {
     stream_.async_read_some(asio::buffer(discard_, sizeof discard_),
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
                               if (ec) return self->Close();
                               self->Discard();
                             });
@@ -214,17 +282,18 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.socket().close(ec);
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ec);
+    Tcp().socket().close(ec);
   }
 
   Server::Impl& server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
   HttpRequest request_;
-  std::string peer_;  // "address:port" of the client
+  std::string peer_;       // "address:port" of the client
+  std::string client_cn_;  // mutual TLS: the verified client certificate's CN
   HttpResponse res_data_;
   char discard_[8192];
   bool busy_ = false;
@@ -243,15 +312,24 @@ void Server::Impl::Accept() {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
       // EMFILE and friends: try again shortly rather than spin.
       if (stopping.load()) return;
+    } else if (tls) {
+      std::make_shared<Session<TlsStream>>(*this, std::move(socket), *tls)->Start();
     } else {
-      std::make_shared<Session>(*this, std::move(socket))->Start();
+      std::make_shared<Session<PlainStream>>(*this, std::move(socket))->Start();
     }
     if (!stopping.load()) Accept();
   });
 }
 
 Server::Server(Api& api, ServerOptions options)
-    : impl_(std::make_unique<Impl>(api, std::move(options))) {}
+    : Server(
+          [&api](const RouteMatch& m, const HttpRequest& req, HttpResponse& res) {
+            api.Handle(m, req, res);
+          },
+          std::move(options)) {}
+
+Server::Server(Handler handler, ServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(handler), std::move(options))) {}
 
 Server::~Server() { Stop(std::chrono::seconds(5)); }
 
@@ -260,6 +338,8 @@ uint16_t Server::port() const { return impl_->bound_port; }
 Status Server::Start() {
   Impl& s = *impl_;
   if (s.started) return FailedPrecondition("server already started");
+  MLOS_ASSIGN_OR_RETURN(s.tls, MakeTlsContext(s.options.tls));
+  s.verify_clients = s.tls && !s.options.tls.client_ca_file.empty();
   int n = s.options.io_threads;
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) {

@@ -4,10 +4,13 @@
 // loads never stall the io threads. Inference runs on the io thread that read the request, or,
 // with infer_threads > 0, on a pool of that many threads: then an io thread never blocks in a
 // model, and the core sees every request in flight at once (which dynamic batching needs).
+// With ServerOptions::tls set it speaks HTTPS (and mutual TLS); the plaintext path is unchanged
+// (sessions are templated on the stream type, so neither pays for the other).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,19 +26,35 @@ struct ServerOptions {
   int blocking_threads = 2;                        // register/load/unload/rollback
   int infer_threads = 0;                           // 0 = run inference on the io thread
   uint64_t max_body_bytes = 64ull * 1024 * 1024;   // larger bodies get 413
-  std::chrono::milliseconds request_timeout{30000};  // read/write of one request; idle keep-alive
+  // Read/write of one request, an idle keep-alive connection, a TLS handshake.
+  std::chrono::milliseconds request_timeout{30000};
+  // TLS (HTTPS) when cert_file and key_file are set (PEM). With client_ca_file as well, mutual
+  // TLS: a client must present a certificate that CA signed, and its subject CN reaches the
+  // service as HttpRequest::tls_client_cn (the principal). client_ca_file alone is an error.
+  struct Tls {
+    std::string cert_file, key_file, client_ca_file;
+  } tls;
 };
 
 class Server {
  public:
-  // `api` must outlive the server.
+  // Answers one request (a JSON error for anything that fails; never throws). Called on an io
+  // thread, or on a pool thread for the routes IsBlockingRoute/IsInferRoute name, one call per
+  // request; the request's views stay valid until it returns.
+  using Handler = std::function<void(const RouteMatch&, const HttpRequest&, HttpResponse&)>;
+
+  // `api` must outlive the server; it answers every request.
   Server(Api& api, ServerOptions options);
+  // The same with another handler (tests answer without a service).
+  Server(Handler handler, ServerOptions options);
   ~Server();  // Stop()s if still running
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds, listens and starts the threads. kInvalidArgument for a bad host, kUnavailable when
-  // the address cannot be bound.
+  // Binds, listens and starts the threads. kInvalidArgument for a bad host or a TLS setting
+  // that cannot be used (a certificate, key or CA file that cannot be read or is not PEM, a key
+  // that does not match, client_ca_file without cert_file and key_file: the message names the
+  // file), kUnavailable when the address cannot be bound. Nothing is started on an error.
   Status Start();
   // The bound port (the real one when options.port was 0). Valid after Start().
   uint16_t port() const;

@@ -19,6 +19,8 @@
 #include <spdlog/spdlog.h>
 
 #include "api/common/model_json.h"
+#include "api/common/token_json.h"
+#include "security/token.h"
 #include "wire/bytes_codec.h"
 #include "wire/dtype.h"
 #include "wire/ipc_protocol.h"
@@ -88,6 +90,7 @@ class Connection {
     if (::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
       cred_ = cred;
       ctx_.principal = {"uid:" + std::to_string(cred.uid), "peercred"};
+      ctx_.credentials.peer_uid = cred.uid;
     } else {
       ctx_.principal = {"uid:unknown", "none"};
     }
@@ -113,7 +116,7 @@ class Connection {
     r.op = h.op;
     r.request_id = h.request_id;
     r.status = static_cast<uint32_t>(result.code());
-    if (!result.ok()) response_ = result.message();
+    if (!result.ok()) response_ = security::RedactSecrets(result.message());
     if (!SendFrame(fd_, r, response_).ok()) return false;
     if (response_.capacity() > (16u << 20)) std::string().swap(response_);
     if (payload_.capacity() > (16u << 20)) std::string().swap(payload_);
@@ -145,9 +148,13 @@ class Connection {
         w.U32(cred_.gid);
         return Status::Ok();
       }
-      case Op::kServerMetadata:
-        api::EncodeServerMetadata(s_.service.Metadata(), response_);
+      case Op::kServerMetadata: {
+        MLOS_ASSIGN_OR_RETURN(service::ServerMetadata meta, s_.service.GetServerMetadata(ctx_));
+        api::EncodeServerMetadata(meta, response_);
         return Status::Ok();
+      }
+      case Op::kAuth:
+        return Authenticate();
       case Op::kInfer:
         return Infer();
       case Op::kShmRegister:
@@ -164,6 +171,22 @@ class Connection {
       default:
         return Management(op);
     }
+  }
+
+  // AUTH: the connection's bearer token from now on ("" clears it), as HTTP and gRPC carry one
+  // on every call: it is kept even when it does not authenticate (the answer says why), and
+  // every later call is authenticated again, so each call fails or passes as it would over
+  // HTTP (health checks pass; a revoked token stops working at once).
+  Status Authenticate() {
+    Reader r(payload_);
+    std::string token(r.Str());
+    if (!r.ok()) return InvalidArgument("ipc: AUTH needs str token");
+    ctx_.credentials.bearer = std::move(token);
+    MLOS_ASSIGN_OR_RETURN(security::IdentityPtr who, s_.service.WhoAmI(ctx_));
+    Writer w(response_);
+    w.Str(who->name);
+    w.Str(security::RoleName(who->role));
+    return Status::Ok();
   }
 
   Status Hello() {
@@ -195,12 +218,35 @@ class Connection {
     service::Service& svc = s_.service;
     Reader r(payload_);
     switch (op) {
-      case Op::kModelList:
-        api::EncodeModelList(svc.List(ctx_), response_);
+      case Op::kModelList: {
+        MLOS_ASSIGN_OR_RETURN(auto models, svc.List(ctx_));
+        api::EncodeModelList(models, response_);
         return Status::Ok();
-      case Op::kPlugins:
-        api::EncodePlugins(svc.Plugins(ctx_), response_);
+      }
+      case Op::kPlugins: {
+        MLOS_ASSIGN_OR_RETURN(auto plugins, svc.Plugins(ctx_));
+        api::EncodePlugins(plugins, response_);
         return Status::Ok();
+      }
+      case Op::kTokenCreate: {
+        MLOS_ASSIGN_OR_RETURN(api::TokenRequest t, api::ParseTokenRequest(payload_));
+        MLOS_ASSIGN_OR_RETURN(auto created,
+                              svc.CreateToken(ctx_, t.name, t.role, t.models, t.expires));
+        api::EncodeToken(created.second, created.first, response_);
+        return Status::Ok();
+      }
+      case Op::kTokenList: {
+        MLOS_ASSIGN_OR_RETURN(auto tokens, svc.ListTokens(ctx_));
+        api::EncodeTokenList(tokens, response_);
+        return Status::Ok();
+      }
+      case Op::kTokenRevoke: {
+        const std::string name(r.Str());
+        if (!r.ok()) return InvalidArgument("ipc: TOKEN_REVOKE needs str name");
+        MLOS_ASSIGN_OR_RETURN(security::TokenRecord rec, svc.RevokeToken(ctx_, name));
+        api::EncodeToken(rec, {}, response_);
+        return Status::Ok();
+      }
       case Op::kModelRegister: {
         auto parsed = api::ParseRegisterRequest(payload_);
         if (!parsed.ok()) return parsed.status();

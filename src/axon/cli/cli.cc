@@ -14,6 +14,7 @@
 
 #include "axon/cache.h"
 #include "axon/cli/progress.h"
+#include "axon/cli/register.h"
 #include "axon/cli/yaml_json.h"
 #include "axon/config.h"
 #include "axon/hub/http.h"
@@ -254,41 +255,19 @@ int CmdVerify(const Cache& cache, const HubConfig& hubs, const std::string& targ
 // ---- register ------------------------------------------------------------------------------
 
 int CmdRegister(const Cache& cache, const HubConfig& hubs, const std::string& text,
-                std::string endpoint, const Globals& g) {
+                RegisterTarget target, const Globals& g) {
+  if (Status st = ResolveRegisterTarget(target); !st.ok()) {
+    std::fprintf(stderr, "axon: error: %s (see axon register --help)\n", st.message().c_str());
+    return 2;
+  }
   auto v = FindInstalled(cache, hubs, text);
   if (!v.ok()) return Fail(v.status());
   auto m = mpf::LoadManifestFile((v->dir / "manifest.yaml").string());
   if (!m.ok()) return Fail(m.status().WithPrefix(v->Id()));
-  if (endpoint.empty()) {
-    const char* e = std::getenv("MLOS_CORE_ENDPOINT");
-    endpoint = e && *e ? e : "http://localhost:8080";
-  }
-  while (!endpoint.empty() && endpoint.back() == '/') endpoint.pop_back();
-  json body = {{"model_id", v->Id()},
-               {"name", m->metadata.name},
-               {"framework", m->framework.name},
-               {"execution_format", m->format.execution_format},
-               {"path", v->dir.string()},
-               {"description", m->metadata.description},
-               {"manifest_path", (v->dir / "manifest.yaml").string()}};
-  HttpRequest req;
-  req.method = "POST";
-  req.url = endpoint + "/models/register";
-  req.headers = {{"Content-Type", "application/json"}};
-  req.body = body.dump();
-  req.timeout_s = 30;
-  auto resp = HttpFetch(req);
-  if (!resp.ok()) return Fail(resp.status().WithPrefix("register " + v->Id() + " with " + endpoint));
-  if (resp->status < 200 || resp->status >= 300) {
-    std::string detail = resp->body;
-    auto j = json::parse(resp->body, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.contains("error") && j["error"].is_string())
-      detail = j["error"].get<std::string>();
-    return Fail(Unavailable("register " + v->Id() + ": " + endpoint + " answered " +
-                            std::to_string(resp->status) + ": " + detail));
-  }
-  if (g.json) std::printf("%s\n", resp->body.c_str());
-  else std::printf("registered %s with %s\n", v->Id().c_str(), endpoint.c_str());
+  auto answer = RegisterWithMlosd(*v, *m, target);
+  if (!answer.ok()) return Fail(answer.status());
+  if (g.json) std::printf("%s\n", answer->c_str());
+  else std::printf("registered %s with %s\n", v->Id().c_str(), target.endpoint.c_str());
   return 0;
 }
 
@@ -357,10 +336,18 @@ int RunAxon(int argc, char** argv) {
   auto* gc = cache_cmd->add_subcommand("gc", "remove unreferenced blobs and stale partial downloads");
   gc->add_option("--partial-max-age", gc_age, "seconds a partial download must be idle (default 86400)");
 
-  std::string reg_ref, reg_endpoint;
+  std::string reg_ref;
+  RegisterTarget reg_target;
   auto* reg = app.add_subcommand("register", "register an installed model with mlosd");
   reg->add_option("ref", reg_ref)->required();
-  reg->add_option("--endpoint", reg_endpoint, "MLOS Core URL (default $MLOS_CORE_ENDPOINT or http://localhost:8080)");
+  reg->add_option("--endpoint", reg_target.endpoint,
+                  "MLOS Core URL, http:// or https:// (default $MLOS_CORE_ENDPOINT or "
+                  "http://localhost:8080)");
+  reg->add_option("--token", reg_target.token, "bearer token (default $MLOS_TOKEN)");
+  reg->add_option("--cacert", reg_target.ca_file,
+                  "PEM file of the CA that signed mlosd's certificate (https://)");
+  reg->add_option("--cert", reg_target.cert_file, "PEM client certificate for mutual TLS");
+  reg->add_option("--key", reg_target.key_file, "PEM private key of --cert");
 
   std::string kg_secret, kg_public;
   auto* keygen = app.add_subcommand("keygen", "create an ed25519 signing key pair");
@@ -456,7 +443,7 @@ int RunAxon(int argc, char** argv) {
                   r->staging_removed == 1 ? "" : "s");
     return 0;
   }
-  if (reg->parsed()) return CmdRegister(cache, hubs, reg_ref, reg_endpoint, g);
+  if (reg->parsed()) return CmdRegister(cache, hubs, reg_ref, reg_target, g);
   if (keygen->parsed()) {
     Status st = mpf::GenerateKeyPair(kg_secret, kg_public);
     if (!st.ok()) return Fail(st);

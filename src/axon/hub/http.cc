@@ -492,6 +492,11 @@ Result<HttpResponse> HttpFetch(const HttpRequest& request) {
     if (!request.authorization.empty() && Origin(url) == origin0)
       e.AddHeader("Authorization: " + request.authorization);
     curl_easy_setopt(e.c, CURLOPT_HTTPHEADER, e.list);
+    if (!request.ca_file.empty()) curl_easy_setopt(e.c, CURLOPT_CAINFO, request.ca_file.c_str());
+    if (!request.cert_file.empty()) {
+      curl_easy_setopt(e.c, CURLOPT_SSLCERT, request.cert_file.c_str());
+      curl_easy_setopt(e.c, CURLOPT_SSLKEY, request.key_file.c_str());
+    }
 
     CURLcode rc = curl_easy_perform(e.c);
     if (sink.too_big) {

@@ -26,6 +26,9 @@ struct HttpRequest {
   bool follow_redirects = true;  // at most 10
   int timeout_s = 300;
   uint64_t max_body_bytes = 64ull << 20;  // larger bodies fail with ResourceExhausted
+  // https:// (PEM files, "" = unset): the CA that signed the server's certificate (default: the
+  // system's trust store) and a client certificate + key for mutual TLS. Used on every hop.
+  std::string ca_file, cert_file, key_file;
 };
 
 struct HttpResponse {
