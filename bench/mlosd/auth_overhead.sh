@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The cost of security on the inference path (not a timed test): two daemons side by side in one
-# run, one with security.auth: off and one with auth: required (bearer token: hash, lookup, role,
-# model patterns, manifest ACL, quota check), the same tiny model (mlp.onnx, batch 1) on both,
-# measured alternately by the same client (mlos-bench-protocols) over HTTP, gRPC and IPC. The
-# daemons and the client share CPU 0 (as bench/mlosd/protocols.sh). Writes
-# docs/benchmarks-security.md. Usage: bench/mlosd/auth_overhead.sh [BUILD_DIR]
+# The cost of security on the inference path (not a timed test): in one run, a daemon with
+# security.auth: off and one with auth: required (bearer token: hash, lookup, role, model
+# patterns, manifest ACL, quota check), the same tiny model (mlp.onnx, batch 1) on both, measured
+# in alternating rounds by the same client (mlos-bench-protocols) over HTTP, gRPC and IPC. Only
+# the daemon being measured runs (the other's idle threads would share its CPU); it and the
+# client share CPU 0 (as bench/mlosd/protocols.sh). Writes docs/benchmarks-security.md.
+# Usage: bench/mlosd/auth_overhead.sh [BUILD_DIR]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build}"
@@ -20,7 +21,7 @@ mkdir -p "$work/mlp" && cp "$build/fixtures/mlp.onnx" "$work/mlp/model.onnx"
 export AXON_HOME="$work/axon"
 "$build/bin/axon" install "$work/mlp" --name "local/mlp@1.0.0" >/dev/null 2>&1
 
-start() {  # name auth -> sets <name>_http, <name>_grpc, <name>_sock
+start() {  # name auth -> sets <name>_http, <name>_grpc, <name>_sock, <name>_pid
   local name=$1 auth=$2 hport gport
   hport=$(free_port); gport=$(free_port)
   cat > "$work/$name.yaml" <<YAML
@@ -31,10 +32,12 @@ plugins:
 security:
   auth: $auth
 YAML
+  rm -f "$work/$name.sock"
   taskset -c 0 "$build/bin/mlosd" --http "127.0.0.1:$hport" --grpc "127.0.0.1:$gport" \
     --ipc "$work/$name.sock" --state-dir "$work/$name" --config "$work/$name.yaml" \
-    >"$work/$name.log" 2>&1 &
+    >>"$work/$name.log" 2>&1 &
   pids+=($!)
+  printf -v "${name}_pid" '%s' "$!"
   for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$hport/health" >/dev/null 2>&1 && [ -S "$work/$name.sock" ] && break
     sleep 0.1
@@ -43,29 +46,41 @@ YAML
   printf -v "${name}_grpc" '%s' "grpc://127.0.0.1:$gport"
   printf -v "${name}_sock" '%s' "unix://$work/$name.sock"
 }
+stop() {  # name
+  local p="${1}_pid"
+  kill "${!p}"; wait "${!p}" 2>/dev/null || true
+}
 start off off
 start on required
 token=$(cat "$work/on/admin.token")
-# A user token narrowed to the model, on a model whose manifest lists no ACL: the whole check runs.
-user=$("$build/bin/mlosd" token create --state-dir "$work/on" --name bench --role user \
+# An operator token (shared-memory regions need one) narrowed to local/*, on a model whose manifest
+# lists no ACL: every check runs.
+user=$("$build/bin/mlosd" token create --state-dir "$work/on" --name bench --role operator \
   --model 'local/*')
 for d in off on; do
   url_var="${d}_http"; url=${!url_var}
   auth=(); [ "$d" = on ] && auth=(-H "Authorization: Bearer $token")
   MLOS_TOKEN=$([ "$d" = on ] && echo "$token" || true) MLOS_CORE_ENDPOINT="$url" \
     "$build/bin/axon" register local/mlp@1.0.0 >/dev/null
-  curl -sf "${auth[@]}" -X POST "$url/models/local%2Fmlp%401.0.0/load" >/dev/null
+  stop "$d"  # the registry remembers the model; each round restarts its daemon
 done
 
 : > "$work/results.jsonl"
+# Three variants per round: auth off without a token ("off"), auth off with the client sending
+# the same token anyway ("carry": the transport carries the header, nobody checks it), and auth
+# required ("on"). on - carry is the cost of authentication + authorization; carry - off is the
+# cost of carrying a bearer header on that protocol.
 for r in $(seq "$rounds"); do
-  for d in off on; do
+  for v in off carry on; do
+    d=$([ "$v" = on ] && echo on || echo off)
+    start "$d" "$([ "$d" = on ] && echo required || echo off)"
     h="${d}_http"; g="${d}_grpc"; s="${d}_sock"
-    tok=(); [ "$d" = on ] && tok=(--token "$user")
+    tok=(); [ "$v" != off ] && tok=(--token "$user")
     res=$(taskset -c 0 "$build/bin/mlos-bench-protocols" --http "${!h}" --grpc "${!g}" \
       --unix "${!s}" --model local/mlp@1.0.0 --onnx "$build/fixtures/mlp.onnx" \
       --iters "$iters" --no-sweep 1 "${tok[@]}")
-    echo "{\"daemon\":\"$d\",\"round\":$r,\"res\":$res}" >> "$work/results.jsonl"
+    echo "{\"daemon\":\"$v\",\"round\":$r,\"res\":$res}" >> "$work/results.jsonl"
+    stop "$d"
   done
 done
 
@@ -77,27 +92,33 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 out, iters, rounds, ncpu, cpu = sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 names = {"http_binary": "HTTP, KServe binary", "grpc": "gRPC (KServe v2)",
          "ipc_inline": "IPC, tensors inline", "ipc_shm": "IPC, shared memory"}
+def p50s(v, k): return [r["res"]["small"][k] for r in rows if r["daemon"] == v]
+med = statistics.median
 L = ["# Security overhead on the inference path", "",
      f"Generated by `bench/mlosd/auth_overhead.sh` on {datetime.date.today()} ({ncpu} cores, {cpu}).",
-     "Two daemons in one run, `security.auth: off` and `security.auth: required`, the same model",
-     "(mlp.onnx, batch 1, ONNX Runtime with 1 intra-op thread); the same client measures them",
-     f"alternately, {rounds} rounds of {iters} requests per protocol. Daemons and client share CPU 0.",
-     "With auth required every request carries a user token narrowed to `local/*`: SHA-256 of the",
-     "token, the table lookup, the role, the model patterns, the manifest's access lists and the",
-     "quota check all run.", "",
-     "| path | auth off p50 µs | auth required p50 µs | overhead µs (median of rounds) | goal |",
-     "|---|---|---|---|---|"]
+     "One run, the same model (mlp.onnx, batch 1, ONNX Runtime with 1 intra-op thread) and the same",
+     f"client (`mlos-bench-protocols`), {rounds} rounds of three variants, {iters} requests per protocol",
+     "each; only the daemon being measured runs, and it shares CPU 0 with the client:", "",
+     "- **off**: `security.auth: off`, no token sent;",
+     "- **carry**: `security.auth: off`, the client sends the token anyway (the transport carries the",
+     "  header, nobody checks it);",
+     "- **on**: `security.auth: required`, the same token: SHA-256 of it, the table lookup, the role,",
+     "  the token's model patterns (`local/*`), the manifest's access lists and the quota check.", "",
+     "**on − carry** is what authentication and authorization cost; **carry − off** is what",
+     "carrying a bearer credential on every request costs the protocol (client and server). Over",
+     "IPC the token travels once per connection (the AUTH op), so carry = off there.", "",
+     "| path | off p50 µs | carry p50 µs | on p50 µs | authn + authz (on − carry) µs | header (carry − off) µs | goal (authn + authz) |",
+     "|---|---|---|---|---|---|---|"]
 for k in ["http_binary", "grpc", "ipc_inline", "ipc_shm"]:
-    off = [r["res"]["small"][k] for r in rows if r["daemon"] == "off"]
-    on = [r["res"]["small"][k] for r in rows if r["daemon"] == "on"]
-    diffs = [b - a for a, b in zip(off, on)]
-    L.append(f"| {names[k]} | {statistics.median(off):.1f} | {statistics.median(on):.1f} | "
-             f"**{statistics.median(diffs):+.1f}** | ≤ 2 |")
-L += ["", "Per-round p50s (µs), off / required:", ""]
+    off, carry, on = p50s("off", k), p50s("carry", k), p50s("on", k)
+    auth = med([b - a for a, b in zip(carry, on)])
+    hdr = med([b - a for a, b in zip(off, carry)])
+    L.append(f"| {names[k]} | {med(off):.1f} | {med(carry):.1f} | {med(on):.1f} | **{auth:+.1f}** | "
+             f"{hdr:+.1f} | ≤ 2 |")
+L += ["", "Differences are medians of the per-round differences. Per-round p50s (µs), off / carry / on:", ""]
 for k in ["http_binary", "grpc", "ipc_inline", "ipc_shm"]:
-    off = [r["res"]["small"][k] for r in rows if r["daemon"] == "off"]
-    on = [r["res"]["small"][k] for r in rows if r["daemon"] == "on"]
-    L.append(f"- {names[k]}: " + ", ".join(f"{a:.1f} / {b:.1f}" for a, b in zip(off, on)))
+    off, carry, on = p50s("off", k), p50s("carry", k), p50s("on", k)
+    L.append(f"- {names[k]}: " + ", ".join(f"{a:.1f} / {b:.1f} / {c:.1f}" for a, b, c in zip(off, carry, on)))
 L.append("")
 open(out, "w").write("\n".join(L))
 print("\n".join(L))
