@@ -525,3 +525,111 @@ TEST_F(SecurityTest, TokensRevokedFromTheCommandLineStopWorkingWithinASecond) {
 
 }  // namespace
 }  // namespace mlostest
+
+namespace mlostest {
+namespace {
+
+// The output and exit status of a shell command.
+std::pair<int, std::string> Shell(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return {-1, out};
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int st = ::pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+TEST_F(SecurityTest, ClisTakeATokenAndAModelQuotaLimitsEveryCaller) {
+  const fs::path mlos = fs::path(MLOS_BINARY_DIR) / "bin" / "mlos";
+  const fs::path axon = fs::path(MLOS_BINARY_DIR) / "bin" / "axon";
+  ASSERT_TRUE(fs::exists(mlos) && fs::exists(axon));
+  const std::string url = urls_[0];
+  // mlos: no token -> one readable line and a non-zero exit; with --token it works, and
+  // `tokens create` prints the token and nothing else.
+  auto [rc, out] = Shell("MLOS_TOKEN= '" + mlos.string() + "' --url " + url + " models list 2>&1");
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("authentication required"), std::string::npos) << out;
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  std::tie(rc, out) = Shell("'" + mlos.string() + "' --url " + urls_[1] + " --token " + admin_ +
+                            " tokens create cli-reader --role reader");
+  ASSERT_EQ(rc, 0) << out;
+  ASSERT_EQ(out.rfind("mlos_", 0), 0u) << out;
+  EXPECT_EQ(out.find('\n'), out.size() - 1) << "only the token: " << out;
+  tokens_.push_back(out.substr(0, out.size() - 1));
+  std::tie(rc, out) = Shell("MLOS_TOKEN=" + admin_ + " '" + mlos.string() + "' --url " + urls_[2] +
+                            " tokens list 2>&1");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("cli-reader"), std::string::npos) << out;
+  ExpectNoToken(out, "mlos tokens list");
+
+  // A model whose manifest quota allows one request at a time for everyone: axon registers it
+  // (with a token), and a burst from two different principals shares that one quota.
+  Package p = CelsiusPackage("1.0.0");
+  p.ns = "sec";
+  p.name = "scarce";
+  p.security_yaml = "  quotas:\n    rate_limit: 0.001\n";
+  const fs::path home = tmp_.path() / "axon-home";
+  const fs::path dir = WritePackage(tmp_.path() / "src", p);
+  // The package is installed into axon's cache under the model root, then registered.
+  std::tie(rc, out) = Shell("AXON_HOME=" + home.string() + " '" + axon.string() + "' install " +
+                            dir.string() + " --name sec/scarce@1.0.0 2>&1");
+  ASSERT_EQ(rc, 0) << out;
+  std::tie(rc, out) = Shell("AXON_HOME=" + home.string() + " MLOS_TOKEN= '" + axon.string() +
+                            "' register sec/scarce@1.0.0 --endpoint " + url + " 2>&1");
+  EXPECT_NE(rc, 0) << "no token: refused";
+  EXPECT_NE(out.find("401"), std::string::npos) << out;
+  std::tie(rc, out) = Shell("AXON_HOME=" + home.string() + " '" + axon.string() +
+                            "' register sec/scarce@1.0.0 --endpoint " + url + " --token " + admin_ +
+                            " 2>&1");
+  // The cache is outside this daemon's model roots: refused with 403 naming them.
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(out.find("model roots"), std::string::npos) << out;
+  ExpectNoToken(out, "axon's output");
+  // Registered from under the root instead.
+  auto admin = Connect(url, admin_);
+  ASSERT_NE(admin, nullptr);
+  client::RegisterRequest r;
+  r.model_id = p.Id();
+  r.path = WritePackage(pkgs_, p).string();
+  ASSERT_TRUE(admin->Register(r).ok());
+  auto first = admin->Infer(CelsiusRequest(p.Id()));
+  EXPECT_TRUE(first.ok()) << first.status().message();
+  auto second = admin->Infer(CelsiusRequest(p.Id()));
+  EXPECT_EQ(second.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(second.status().message().find("sec/scarce@1.0.0"), std::string::npos)
+      << second.status().message();
+}
+
+// Over IPC, the peer's uid is the principal when security.unix_principals maps it.
+TEST(SecurityUnixTest, AMappedPeerUidIsThePrincipalOverIpc) {
+  std::string why;
+  if (!Prerequisites(&why)) GTEST_SKIP() << why;
+  if (MlosdHelp().find("--ipc") == std::string::npos) GTEST_SKIP() << "no IPC";
+  TempDir tmp;
+  const fs::path cfg = tmp.path() / "mlosd.yaml";
+  std::ofstream(cfg) << "security:\n  auth: required\n  unix_principals: {\"" << ::getuid()
+                     << "\": local-ops}\n  principals:\n    local-ops: {role: reader}\n";
+  const fs::path sock = tmp.path() / "mlosd.sock";
+  Daemon d(tmp.path() / "state", {"--ipc", sock.string(), "--config", cfg.string()});
+  ASSERT_TRUE(d.Start());
+  std::unique_ptr<client::Client> c;
+  for (int i = 0; i < 50 && !c; ++i) {
+    auto r = client::Client::Connect("unix://" + sock.string());
+    if (r.ok()) c = std::move(r).value();
+    else std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(c->ListModels().ok()) << "a reader may list";
+  auto load = c->Load("test/none@1.0.0");
+  EXPECT_EQ(load.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(load.status().message().find("local-ops"), std::string::npos) << load.status().message();
+  // The uid mapping is IPC's: over HTTP the same process is anonymous.
+  EXPECT_EQ(d.Get("/models").status, 401);
+  const std::string audit = ReadFileBytes(tmp.path() / "state" / "audit.log");
+  EXPECT_NE(audit.find("\"principal\":\"local-ops\",\"method\":\"peercred\""), std::string::npos)
+      << audit;
+}
+
+}  // namespace
+}  // namespace mlostest
