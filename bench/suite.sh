@@ -94,7 +94,8 @@ YAML
 start_mlosd() {  # -> 0 when up
   rm -rf "$work/state" "$sock"
   "$mlosd" --http "127.0.0.1:$hport" --grpc "127.0.0.1:$gport" --ipc "$sock" \
-    --state-dir "$work/state" --config "$work/mlosd.yaml" >"$work/mlosd.log" 2>&1 &
+    --state-dir "$work/state" --config "$work/mlosd.yaml" --model-root "$work/axon/cache" \
+    >"$work/mlosd.log" 2>&1 &
   mlosd_pid=$!
   for _ in $(seq 150); do
     kill -0 "$mlosd_pid" 2>/dev/null || { mlosd_pid=""; return 1; }
@@ -120,6 +121,7 @@ done
 bport=$(free_port)
 { cat "$work/mlosd.yaml"; printf '%s\n' "$batch_yaml"; } >"$work/mlosd-batching.yaml"
 "$mlosd" --http "127.0.0.1:$bport" --state-dir "$work/bstate" --config "$work/mlosd-batching.yaml" \
+  --model-root "$work/axon/cache" \
   >"$work/mlosd-batching.log" 2>&1 &
 bmlosd_pid=$!
 for _ in $(seq 150); do curl -sf "http://127.0.0.1:$bport/health" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -42,7 +42,8 @@ http:
   max_body_bytes: 268435456
 YAML
 taskset -c 0 "$build/bin/mlosd" --http "127.0.0.1:$hport" --grpc "127.0.0.1:$gport" --ipc "$sock" \
-  --state-dir "$work/state" --config "$work/mlosd.yaml" >"$work/mlosd.log" 2>&1 &
+  --state-dir "$work/state" --config "$work/mlosd.yaml" --model-root "$work/axon/cache" \
+  >"$work/mlosd.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$hport/health" >/dev/null 2>&1 && [ -S "$sock" ] && break; sleep 0.1; done
 export AXON_HOME="$work/axon" MLOS_CORE_ENDPOINT="http://127.0.0.1:$hport"

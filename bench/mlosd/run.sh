@@ -33,6 +33,7 @@ plugins:
     inter_op_threads: 1
 YAML
 "$build/bin/mlosd" --http "127.0.0.1:$port" --state-dir "$work/state" --config "$work/mlosd.yaml" \
+  --model-root "$work/axon/cache" \
   >"$work/mlosd.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.1; done
