@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <condition_variable>
@@ -53,6 +54,26 @@ namespace {
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 }  // namespace
+
+void ParseAuthorization(std::string_view v, Credentials& out) {
+  auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  v = trim(v);
+  if (v.empty()) return;
+  constexpr std::string_view kScheme = "bearer ";
+  bool bearer = v.size() > kScheme.size();
+  for (size_t i = 0; bearer && i < kScheme.size(); ++i) {
+    bearer = std::tolower(static_cast<unsigned char>(v[i])) == kScheme[i];
+  }
+  if (bearer) {
+    out.bearer = std::string(trim(v.substr(kScheme.size())));
+  } else {
+    out.other_scheme = true;
+  }
+}
 
 Guard::Guard(SecurityOptions options)
     : options_(std::move(options)),
@@ -167,6 +188,9 @@ Result<IdentityPtr> Guard::Authenticate(const Credentials& c,
     id->role = Role::kAdmin;
     id->method = c.peer_uid ? "peercred" : "none";
     return IdentityPtr(std::move(id));
+  }
+  if (c.other_scheme) {
+    return Unauthenticated("the Authorization header must use the bearer-token scheme");
   }
   if (!c.bearer.empty()) {
     const std::string hash = HashToken(c.bearer);

@@ -37,9 +37,14 @@ namespace mlos::security {
 // What a front-end learned about the caller, before anyone checked it.
 struct Credentials {
   std::string bearer;                // the token after "Bearer " ("" = none)
+  bool other_scheme = false;         // an Authorization header with another scheme (Basic, ...)
   std::string tls_cn;                // a verified client certificate's subject CN
   std::optional<uint32_t> peer_uid;  // IPC peer credentials
 };
+
+// Fills `out` from an Authorization header value (HTTP header, gRPC metadata): "Bearer <token>"
+// (the scheme case-insensitive, RFC 7235) sets bearer; any other non-empty value other_scheme.
+void ParseAuthorization(std::string_view header, Credentials& out);
 
 // An authenticated caller.
 struct Identity {

@@ -125,14 +125,7 @@ service::RequestContext Context(const grpc::ServerContext* ctx, bool mtls, bool 
   if (peer) c.peer = ctx->peer();
   const auto& md = ctx->client_metadata();
   if (auto it = md.find("authorization"); it != md.end()) {
-    std::string_view v(it->second.data(), it->second.size());
-    if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
-      v.remove_prefix(7);
-      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-      c.credentials.bearer = std::string(v);
-    } else {
-      c.credentials.bearer = "\x01unsupported";  // another scheme: an unknown credential
-    }
+    security::ParseAuthorization({it->second.data(), it->second.size()}, c.credentials);
   }
   if (mtls) {
     const std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();

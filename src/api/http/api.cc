@@ -72,17 +72,7 @@ service::RequestContext Api::Context(const HttpRequest& req) {
   ctx.protocol = service::Protocol::kHttp;
   ctx.received = req.received;
   ctx.peer = std::string(req.peer);
-  // "Bearer <token>" (the scheme is case-insensitive, RFC 7235).
-  std::string_view auth = req.authorization;
-  if (auth.size() > 7 && (auth[0] == 'B' || auth[0] == 'b') &&
-      (auth.substr(1, 6) == "earer " || auth.substr(1, 6) == "EARER ")) {
-    auth.remove_prefix(7);
-    while (!auth.empty() && auth.front() == ' ') auth.remove_prefix(1);
-    while (!auth.empty() && auth.back() == ' ') auth.remove_suffix(1);
-    ctx.credentials.bearer = std::string(auth);
-  } else if (!auth.empty()) {
-    ctx.credentials.bearer = "\x01unsupported";  // any other scheme: an unknown credential
-  }
+  security::ParseAuthorization(req.authorization, ctx.credentials);
   ctx.credentials.tls_cn = std::string(req.tls_client_cn);
   return ctx;
 }
