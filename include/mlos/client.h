@@ -106,7 +106,7 @@ struct ModelInfo {
   std::string id;  // ns/name@version
   std::string name;
   std::string version;
-  std::string state;  // "READY", "REGISTERED", "failed", ...
+  std::string state;  // "READY", "REGISTERED", "FAILED", ...
   std::string reason;
   std::string framework;
   std::string execution_format;
