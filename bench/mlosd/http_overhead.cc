@@ -3,7 +3,7 @@
 // (keep-alive), one request in flight: the difference of medians is the server's overhead.
 //
 //   mlos-bench-http --host 127.0.0.1 --port P --model local/mlp@1.0.0 --onnx mlp.onnx
-//                   --input input --dim 16 --iters 5000 --warmup 500 --threads 1
+//                   --input input --dim 16 --iters 5000 --warmup 500 --threads 1 [--token T]
 // Prints one JSON object: {"raw": {...}, "http_json": {...}, "kserve_json": {...},
 // "kserve_binary": {...}} with p50/p90/p99/max/mean in microseconds.
 #include <algorithm>
@@ -33,6 +33,7 @@ struct Args {
   int dim = 16;
   int iters = 5000, warmup = 500, threads = 1;
   bool health_only = false;  // only the GET /health round trip (to measure any HTTP server)
+  std::string auth_header;   // --token T: "Authorization: Bearer T\r\n" on every request
 };
 
 using bench::UrlEncode;
@@ -86,10 +87,13 @@ Stats Measure(const Args& a, F&& once) {
   return Summarise(std::move(us));
 }
 
+std::string g_auth_header;  // Args::auth_header, on every request
+
 std::string Post(const std::string& path, const std::string& body,
                  const std::string& extra_headers = "") {
   return "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
-         extra_headers + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+         g_auth_header + extra_headers + "Content-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
 }
 
 }  // namespace
@@ -108,11 +112,13 @@ int main(int argc, char** argv) {
     else if (k == "--warmup") a.warmup = std::atoi(v.c_str());
     else if (k == "--threads") a.threads = std::atoi(v.c_str());
     else if (k == "--health-only") a.health_only = v == "1";
+    else if (k == "--token") a.auth_header = "Authorization: Bearer " + v + "\r\n";
     else {
       std::fprintf(stderr, "mlos-bench-http: unknown option %s\n", k.c_str());
       return 2;
     }
   }
+  g_auth_header = a.auth_header;
   try {
     if (a.health_only) {
       Conn conn(a.host, a.port);
@@ -184,7 +190,8 @@ int main(int argc, char** argv) {
     bin_body.append(reinterpret_cast<const char*>(x.data()), x.size() * 4);
     std::string req_bin =
         "POST " + infer_path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        "Content-Type: application/octet-stream\r\nInference-Header-Content-Length: " +
+        "Content-Type: application/octet-stream\r\n" + a.auth_header +
+        "Inference-Header-Content-Length: " +
         std::to_string(header.size()) + "\r\nContent-Length: " + std::to_string(bin_body.size()) +
         "\r\n\r\n" + bin_body;
     if (conn.RoundTrip(req_bin, &body) != 200) {
