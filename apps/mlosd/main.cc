@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -184,6 +185,15 @@ int main(int argc, char** argv) {
     spdlog::error("{}", listen.status().message());
     return 2;
   }
+  std::optional<std::pair<std::string, uint16_t>> grpc_listen;  // set when gRPC is on
+  if (!config.grpc.empty()) {
+    auto g = mlos::mlosd::ParseListen(config.grpc);
+    if (!g.ok()) {
+      spdlog::error("--grpc must be HOST:PORT, got '{}'", config.grpc);
+      return 2;
+    }
+    grpc_listen = *g;
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(config.state_dir, ec);
@@ -237,9 +247,7 @@ int main(int argc, char** argv) {
     }
     spdlog::info("auth required: every call but live/ready needs a token, a client certificate "
                  "or a mapped Unix user");
-  } else if (!IsLoopback(listen->first) ||
-             (!config.grpc.empty() && mlos::mlosd::ParseListen(config.grpc).ok() &&
-              !IsLoopback(mlos::mlosd::ParseListen(config.grpc)->first))) {
+  } else if (!IsLoopback(listen->first) || (grpc_listen && !IsLoopback(grpc_listen->first))) {
     spdlog::warn("security.auth is off and mlosd listens on a non-loopback address: anyone who "
                  "can reach it may register, unload and run every model (set security.auth: "
                  "required; docs/security.md)");
@@ -272,14 +280,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::unique_ptr<mlos::grpcapi::GrpcServer> grpc_server;
-  if (!config.grpc.empty()) {
-    auto grpc_listen = mlos::mlosd::ParseListen(config.grpc);
-    if (!grpc_listen.ok()) {
-      spdlog::error("--grpc must be HOST:PORT, got '{}'", config.grpc);
-      server.Stop(std::chrono::seconds(0));
-      (*core)->Shutdown();
-      return 2;
-    }
+  if (grpc_listen) {
     mlos::grpcapi::GrpcServerOptions grpc_options;
     grpc_options.host = grpc_listen->first;
     grpc_options.port = grpc_listen->second;
@@ -319,8 +320,8 @@ int main(int argc, char** argv) {
   }
   const std::string& host = listen->first;
   const bool v6 = host.find(':') != std::string::npos;
-  std::printf("mlosd listening on %s://%s%s%s:%u\n", config.http_tls_cert.empty() ? "http" : "https",
-              v6 ? "[" : "", host.c_str(),
+  std::printf("mlosd listening on %s://%s%s%s:%u\n",
+              config.http_tls_cert.empty() ? "http" : "https", v6 ? "[" : "", host.c_str(),
               v6 ? "]" : "", static_cast<unsigned>(server.port()));
   std::fflush(stdout);
   spdlog::info("serving on {}:{} (state {}, {} plugin dir(s))", host, server.port(),

@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "api/common/token_json.h"
 #include "config.h"
 #include "security/audit.h"
 #include "security/token.h"
@@ -88,21 +89,11 @@ int RunTokenCommand(int argc, char** argv) {
   if (!store.ok()) return Fail(store.status().message());
 
   if (create->parsed()) {
-    security::TokenSpec spec;
-    spec.name = name;
-    auto r = security::ParseRole(role);
-    if (!r || *r == security::Role::kNone) {
-      return Fail("--role: '" + role + "' is not one of admin, operator, user, reader");
-    }
-    spec.role = *r;
-    spec.models = models;
-    if (!expires.empty()) {
-      auto ttl = security::ParseDuration(expires);
-      if (!ttl.ok()) return Fail("--expires: " + ttl.status().message());
-      spec.ttl_s = *ttl;
-    }
-    auto issued = (*store)->Issue(spec);
-    Audit(config, "tokens", name, issued.ok() ? Status::Ok() : issued.status().WithPrefix("create"));
+    auto spec = security::MakeTokenSpec(name, role, models, expires);
+    if (!spec.ok()) return Fail("--" + spec.status().message());
+    auto issued = (*store)->Issue(*spec);
+    Audit(config, "tokens", name,
+          issued.ok() ? Status::Ok() : issued.status().WithPrefix("create"));
     if (!issued.ok()) return Fail(issued.status().message());
     std::printf("%s\n", issued->first.c_str());
     return 0;
@@ -111,27 +102,9 @@ int RunTokenCommand(int argc, char** argv) {
     auto all = (*store)->List();
     if (!all.ok()) return Fail(all.status().message());
     if (json) {
-      std::string out = "{\"tokens\":[";
-      auto str = [](const std::string& s) {
-        std::string q = "\"";
-        for (char ch : s) {
-          if (ch == '"' || ch == '\\') q += '\\';
-          q += ch;
-        }
-        return q + "\"";
-      };
-      auto time = [&](int64_t ms) { return ms > 0 ? str(security::FormatUnixMs(ms)) : "null"; };
-      for (size_t i = 0; i < all->size(); ++i) {
-        const security::TokenRecord& t = (*all)[i];
-        std::string ms;
-        for (const std::string& m : t.models) ms += (ms.empty() ? "" : ",") + str(m);
-        out += (i ? "," : "") + std::string("{\"name\":") + str(t.name) + ",\"role\":" +
-               str(security::RoleName(t.role)) + ",\"models\":[" + ms + "],\"created_at\":" +
-               time(t.created_at_ms) + ",\"expires_at\":" + time(t.expires_at_ms) +
-               ",\"last_used_at\":" + time(t.last_used_at_ms) + ",\"revoked_at\":" +
-               time(t.revoked_at_ms) + "}";
-      }
-      std::printf("%s]}\n", out.c_str());
+      std::string out;
+      api::EncodeTokenList(*all, out);  // the API's GET /tokens document
+      std::printf("%s\n", out.c_str());
       return 0;
     }
     std::printf("%-20s %-9s %-24s %-21s %-21s %-21s %s\n", "NAME", "ROLE", "MODELS", "CREATED",
@@ -147,7 +120,8 @@ int RunTokenCommand(int argc, char** argv) {
     return 0;
   }
   auto revoked = (*store)->Revoke(revoke_name);
-  Audit(config, "tokens", revoke_name, revoked.ok() ? Status::Ok() : revoked.status().WithPrefix("revoke"));
+  Audit(config, "tokens", revoke_name,
+        revoked.ok() ? Status::Ok() : revoked.status().WithPrefix("revoke"));
   if (!revoked.ok()) return Fail(revoked.status().message());
   std::printf("revoked token '%s'\n", revoke_name.c_str());
   return 0;

@@ -237,6 +237,16 @@ Result<ModelMetadata> ModelMetadataFromJson(const json& j) {
   return m;
 }
 
+std::string RegisterBody(const RegisterRequest& r) {
+  json body = {{"model_id", r.model_id}, {"path", r.path}};
+  if (!r.name.empty()) body["name"] = r.name;
+  if (!r.framework.empty()) body["framework"] = r.framework;
+  if (!r.execution_format.empty()) body["execution_format"] = r.execution_format;
+  if (!r.description.empty()) body["description"] = r.description;
+  if (!r.manifest_path.empty()) body["manifest_path"] = r.manifest_path;
+  return body.dump();
+}
+
 Result<ModelInfo> ModelInfoFromJson(const json& j) {
   if (!j.is_object()) return Internal("server sent a model that is not a JSON object");
   ModelInfo m;

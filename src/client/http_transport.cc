@@ -62,24 +62,6 @@ size_t OnHeader(char* p, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-StatusCode CodeForHttp(long status, const std::string& message) {
-  switch (status) {
-    case 400: return StatusCode::kInvalidArgument;
-    case 401: return StatusCode::kUnauthenticated;
-    case 403: return StatusCode::kPermissionDenied;
-    case 404: return StatusCode::kNotFound;
-    case 405: return StatusCode::kUnimplemented;
-    case 409:
-      return message.find("already") != std::string::npos ? StatusCode::kAlreadyExists
-                                                           : StatusCode::kFailedPrecondition;
-    case 413:
-    case 429: return StatusCode::kResourceExhausted;
-    case 501: return StatusCode::kUnimplemented;
-    case 503: return StatusCode::kUnavailable;
-    case 504: return StatusCode::kDeadlineExceeded;
-    default: return StatusCode::kInternal;
-  }
-}
 
 Result<json> ParseJson(const std::string& body) {
   json j = json::parse(body, nullptr, false);
@@ -145,13 +127,7 @@ class HttpClient final : public Client {
     return ModelInfoFromJson(j);
   }
   Result<ModelInfo> Register(const RegisterRequest& r) override {
-    json body = {{"model_id", r.model_id}, {"path", r.path}};
-    if (!r.name.empty()) body["name"] = r.name;
-    if (!r.framework.empty()) body["framework"] = r.framework;
-    if (!r.execution_format.empty()) body["execution_format"] = r.execution_format;
-    if (!r.description.empty()) body["description"] = r.description;
-    if (!r.manifest_path.empty()) body["manifest_path"] = r.manifest_path;
-    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/register", body.dump()));
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/register", RegisterBody(r)));
     if (j.contains("model")) return ModelInfoFromJson(j["model"]);
     return ModelInfoFromJson(j);
   }
@@ -475,6 +451,25 @@ Result<std::unique_ptr<Client>> NewHttpClient(const Endpoint& ep, const ClientOp
   static const bool init = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
   if (!init) return Internal("curl_global_init failed");
   return std::unique_ptr<Client>(new HttpClient(ep, options));
+}
+
+StatusCode CodeForHttp(long status, const std::string& message) {
+  switch (status) {
+    case 400: return StatusCode::kInvalidArgument;
+    case 401: return StatusCode::kUnauthenticated;
+    case 403: return StatusCode::kPermissionDenied;
+    case 404: return StatusCode::kNotFound;
+    case 405: return StatusCode::kUnimplemented;
+    case 409:
+      return message.find("already") != std::string::npos ? StatusCode::kAlreadyExists
+                                                           : StatusCode::kFailedPrecondition;
+    case 413:
+    case 429: return StatusCode::kResourceExhausted;
+    case 501: return StatusCode::kUnimplemented;
+    case 503: return StatusCode::kUnavailable;
+    case 504: return StatusCode::kDeadlineExceeded;
+    default: return StatusCode::kInternal;
+  }
 }
 
 }  // namespace mlos::client::internal

@@ -39,6 +39,14 @@ Result<ServerMetadata> ServerMetadataFromJson(const nlohmann::json& j);
 // The system shared-memory status array ([{name, key, offset, byte_size}]); not an array: none.
 std::vector<ShmRegionInfo> ShmRegionsFromJson(const nlohmann::json& j);
 
+// The register payload (POST /models/register body, IPC MODEL_REGISTER): model_id and path,
+// and the optional fields that are set.
+std::string RegisterBody(const RegisterRequest& request);
+
+// An HTTP status (and the server's error message, which tells 409's two meanings apart) ->
+// the StatusCode the server meant (the inverse of the server's http::HttpStatusFor).
+StatusCode CodeForHttp(long status, const std::string& message);
+
 // Token documents (HTTP /tokens, IPC token ops): {name, role, models, created_at, expires_at,
 // last_used_at, revoked_at} with null times as "". kInternal when not an object.
 Result<TokenInfo> TokenInfoFromJson(const nlohmann::json& j);

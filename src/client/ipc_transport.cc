@@ -93,13 +93,7 @@ class IpcClient final : public Client {
     return IdCall(ipc::Op::kModelGet, id);
   }
   Result<ModelInfo> Register(const RegisterRequest& r) override {
-    json body = {{"model_id", r.model_id}, {"path", r.path}};
-    if (!r.name.empty()) body["name"] = r.name;
-    if (!r.framework.empty()) body["framework"] = r.framework;
-    if (!r.execution_format.empty()) body["execution_format"] = r.execution_format;
-    if (!r.description.empty()) body["description"] = r.description;
-    if (!r.manifest_path.empty()) body["manifest_path"] = r.manifest_path;
-    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kModelRegister, body.dump()));
+    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kModelRegister, RegisterBody(r)));
     MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
     if (j.contains("model")) return ModelInfoFromJson(j["model"]);
     return ModelInfoFromJson(j);

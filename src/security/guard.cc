@@ -108,6 +108,17 @@ Result<std::unique_ptr<Guard>> Guard::Create(SecurityOptions options) {
           "security.principals." + name + ".models"));
     }
   }
+  // Certificate and Unix principals are a fixed set: their identities are built once, not per
+  // call (configured principals, and principals named after a role).
+  for (const auto& [name, p] : g->options_.principals) {
+    g->cert_identities_[name] = g->ConfiguredIdentity(name, "mtls");
+  }
+  for (Role r : {Role::kReader, Role::kUser, Role::kOperator, Role::kAdmin}) {
+    g->cert_identities_.emplace(RoleName(r), g->ConfiguredIdentity(RoleName(r), "mtls"));
+  }
+  for (const auto& [uid, name] : g->options_.unix_principals) {
+    if (IdentityPtr id = g->ConfiguredIdentity(name, "peercred")) g->peer_identities_[uid] = id;
+  }
   if (!g->options_.audit.path.empty()) {
     MLOS_ASSIGN_OR_RETURN(g->audit_, AuditLog::Open(g->options_.audit));
   }
@@ -216,37 +227,46 @@ Result<IdentityPtr> Guard::Authenticate(const Credentials& c,
     }
     return e.identity;
   }
-  auto from_config = [&](const std::string& name, const char* method) -> Result<IdentityPtr> {
-    auto it = options_.principals.find(name);
-    std::optional<Role> role;
-    std::vector<std::string> models;
-    if (it != options_.principals.end()) {
-      role = it->second.role;
-      models = it->second.models;
-    } else {
-      role = ParseRole(name);  // a principal named after a role has that role
+  if (!c.tls_cn.empty()) {
+    if (auto it = cert_identities_.find(c.tls_cn); it != cert_identities_.end()) {
+      return it->second;
     }
-    if (!role || *role == Role::kNone) {
-      return Unauthenticated("principal " + Quote(name) + " (" + method +
-                             ") is not in security.principals");
-    }
-    auto id = std::make_shared<Identity>();
-    id->name = name;
-    id->role = *role;
-    id->method = method;
-    id->models = std::move(models);
-    return IdentityPtr(std::move(id));
-  };
-  if (!c.tls_cn.empty()) return from_config(c.tls_cn, "mtls");
+    return Unauthenticated("principal " + Quote(c.tls_cn) +
+                           " (mtls) is not in security.principals");
+  }
   if (c.peer_uid) {
-    auto it = options_.unix_principals.find(*c.peer_uid);
-    if (it != options_.unix_principals.end()) return from_config(it->second, "peercred");
+    if (auto it = peer_identities_.find(*c.peer_uid); it != peer_identities_.end()) {
+      return it->second;
+    }
+    auto named = options_.unix_principals.find(*c.peer_uid);
+    if (named != options_.unix_principals.end()) {
+      return Unauthenticated("principal " + Quote(named->second) +
+                             " (peercred) is not in security.principals");
+    }
     return Unauthenticated("uid " + std::to_string(*c.peer_uid) +
                            " is not in security.unix_principals; authenticate with a token");
   }
   return Unauthenticated(
       "authentication required: send a token in the Authorization header, or use a client "
       "certificate");
+}
+
+IdentityPtr Guard::ConfiguredIdentity(const std::string& name, const char* method) const {
+  std::optional<Role> role;
+  std::vector<std::string> models;
+  if (auto it = options_.principals.find(name); it != options_.principals.end()) {
+    role = it->second.role;
+    models = it->second.models;
+  } else {
+    role = ParseRole(name);  // a principal named after a role has that role
+  }
+  if (!role || *role == Role::kNone) return nullptr;
+  auto id = std::make_shared<Identity>();
+  id->name = name;
+  id->role = *role;
+  id->method = method;
+  id->models = std::move(models);
+  return id;
 }
 
 Status Guard::Authorize(const Identity& who, Action action) const {
@@ -280,14 +300,14 @@ Status Guard::AuthorizeModel(const Identity& who, Action action, const ModelRef&
                           why);
 }
 
-Status Guard::CheckModelRoot(const fs::path& package) const {
-  if (roots_.empty()) return Status::Ok();
+Result<fs::path> Guard::ResolveUnderModelRoot(const fs::path& package) const {
+  if (roots_.empty()) return package;
   std::error_code ec;
   const fs::path real = fs::weakly_canonical(package, ec);
   if (!ec) {
     for (const fs::path& root : roots_) {
       auto [r, p] = std::mismatch(root.begin(), root.end(), real.begin(), real.end());
-      if (r == root.end()) return Status::Ok();
+      if (r == root.end()) return real;
     }
   }
   std::string roots;

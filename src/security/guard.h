@@ -110,9 +110,10 @@ class Guard {
                                 uint64_t request_bytes) {
     return limiter_.Admit(principal, role, model_id, quota, request_bytes);
   }
-  // kPermissionDenied naming the roots when `package` (resolved with its symlinks) is not
-  // under one of them.
-  Status CheckModelRoot(const std::filesystem::path& package) const;
+  // `path` resolved with its symlinks (what register hands the core, so a link swapped after
+  // the check cannot lead it elsewhere); kPermissionDenied naming the roots when that is not
+  // under one of them. Without roots, `path` as given.
+  Result<std::filesystem::path> ResolveUnderModelRoot(const std::filesystem::path& path) const;
 
   // Appends to the audit log (when there is one) and waits until it is durable.
   void Audit(const AuditEvent& event);
@@ -131,10 +132,14 @@ class Guard {
   struct Tokens;
   explicit Guard(SecurityOptions options);
   Status ReloadTokens();
+  // The identity of a principal named in the config (or after a role); null when it has none.
+  IdentityPtr ConfiguredIdentity(const std::string& name, const char* method) const;
   void PollLoop();
 
   const SecurityOptions options_;
   std::vector<std::filesystem::path> roots_;  // canonical model roots
+  std::map<std::string, IdentityPtr> cert_identities_;  // by certificate CN
+  std::map<uint32_t, IdentityPtr> peer_identities_;     // unix_principals with a role
   Limiter limiter_;
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<TokenStore> store_;

@@ -8,6 +8,7 @@
 
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
@@ -71,6 +72,24 @@ Status CheckSpec(const TokenSpec& spec) {
 }
 
 }  // namespace
+
+Result<TokenSpec> MakeTokenSpec(std::string name, const std::string& role,
+                                std::vector<std::string> models, const std::string& expires) {
+  TokenSpec spec;
+  spec.name = std::move(name);
+  const std::optional<Role> r = ParseRole(role);
+  if (!r || *r == Role::kNone) {
+    return InvalidArgument("role: '" + role + "' is not one of admin, operator, user, reader");
+  }
+  spec.role = *r;
+  spec.models = std::move(models);
+  if (!expires.empty()) {
+    Result<int64_t> ttl = ParseDuration(expires);
+    if (!ttl.ok()) return ttl.status().WithPrefix("expires");
+    spec.ttl_s = *ttl;
+  }
+  return spec;
+}
 
 struct TokenStore::Impl {
   struct Stmt {

@@ -36,6 +36,12 @@ struct TokenSpec {
   int64_t ttl_s = 0;  // 0 = never expires
 };
 
+// A spec from what a caller typed (the API's fields, `mlosd token create`'s flags): `role` by
+// name, `expires` as ParseDuration ("" = never). kInvalidArgument naming `role` or `expires`;
+// the name and patterns are checked by Issue.
+Result<TokenSpec> MakeTokenSpec(std::string name, const std::string& role,
+                                std::vector<std::string> models, const std::string& expires);
+
 class TokenStore {
  public:
   // Opens (creating the table if needed) the database at `db_path` (the registry database,

@@ -137,19 +137,16 @@ Result<core::ModelStatus> Service::Register(const RequestContext& ctx,
     Status st = guard_->AuthorizeModel(*who, security::Action::kRegister,
                                        {name, request.model_id, nullptr, nullptr});
     // The package (and a separate manifest) must lie under a model root; the core is given the
-    // resolved paths, so a symlink swapped after this check cannot lead it elsewhere.
-    if (st.ok()) st = guard_->CheckModelRoot(request.path);
-    if (st.ok() && !request.manifest_path.empty()) st = guard_->CheckModelRoot(request.manifest_path);
+    // resolved paths.
+    for (std::string* path : {&checked.path, &checked.manifest_path}) {
+      if (!st.ok() || path->empty()) continue;
+      auto real = guard_->ResolveUnderModelRoot(*path);
+      if (real.ok()) *path = real->string();
+      st = real.status();
+    }
     if (!st.ok()) {
       Deny(ctx, who.get(), security::Action::kRegister, request.model_id, st);
       return st;
-    }
-    std::error_code ec;
-    if (auto real = std::filesystem::weakly_canonical(request.path, ec); !ec) checked.path = real;
-    if (!request.manifest_path.empty()) {
-      if (auto real = std::filesystem::weakly_canonical(request.manifest_path, ec); !ec) {
-        checked.manifest_path = real;
-      }
     }
   }
   auto r = Logged(ctx, "register", request.model_id, core_.Register(checked));

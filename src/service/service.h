@@ -190,8 +190,10 @@ class Service {
   // access lists (404 for an unknown model before the access check).
   Result<security::IdentityPtr> CheckModel(const RequestContext& ctx, security::Action action,
                                            const std::string& ref);
-  // Records a refusal: audit line, metrics, log.
+  // Records a refusal: audit line, metrics, log. `action` as ActionName, or "authenticate".
   void Deny(const RequestContext& ctx, const security::Identity* who, security::Action action,
+            const std::string& model, const Status& status);
+  void Deny(const RequestContext& ctx, const security::Identity* who, const char* action,
             const std::string& model, const Status& status);
   // Audits a management action's outcome.
   void AuditAction(const RequestContext& ctx, const security::Identity* who,

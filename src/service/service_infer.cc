@@ -61,14 +61,16 @@ Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall
       MLOS_ASSIGN_OR_RETURN(gate.who, Check(ctx, security::Action::kInfer, call.model));
       ir.principal = gate.who->name;
     }
-    for (size_t i = 0; i < call.inputs.size(); ++i) {
+    // Input bytes: only a principal's max_request_bytes reads them (model quotas count calls).
+    const size_t counted = guard_->principal_limits() ? call.inputs.size() : 0;
+    for (size_t i = 0; i < counted; ++i) {
       const core::Tensor& t = call.inputs[i];
       if (i < call.input_shm.size() && call.input_shm[i]) {
         gate.bytes += call.input_shm[i]->byte_size;
       } else if (t.dtype == core::DataType::kString) {
         for (const std::string& str : t.strings) gate.bytes += str.size();
       } else {
-        gate.bytes += t.external ? t.external_size : t.data.size();
+        gate.bytes += t.byte_size();
       }
     }
     ir.admit = [g = &gate](const std::string& id, const std::string& name,

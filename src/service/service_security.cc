@@ -48,11 +48,16 @@ Result<IdentityPtr> Service::CheckModel(const RequestContext& ctx, Action action
 
 void Service::Deny(const RequestContext& ctx, const security::Identity* who, Action action,
                    const std::string& model, const Status& status) {
-  if (metrics_) metrics_->RecordDenial(ProtocolName(ctx.protocol), ActionName(action), status.code());
+  Deny(ctx, who, ActionName(action), model, status);
+}
+
+void Service::Deny(const RequestContext& ctx, const security::Identity* who, const char* action,
+                   const std::string& model, const Status& status) {
+  if (metrics_) metrics_->RecordDenial(ProtocolName(ctx.protocol), action, status.code());
   const char* outcome = status.code() == StatusCode::kUnauthenticated    ? "unauthenticated"
                         : status.code() == StatusCode::kPermissionDenied ? "denied"
                                                                          : "limited";
-  spdlog::info("{} {} {}: {} {} ({}): {}", ProtocolName(ctx.protocol), ActionName(action),
+  spdlog::info("{} {} {}: {} {} ({}): {}", ProtocolName(ctx.protocol), action,
                model.empty() ? "-" : model, outcome, CallerName(ctx, who),
                ctx.peer.empty() ? "-" : ctx.peer, security::RedactSecrets(status.message()));
   if (!guard_) return;
@@ -61,7 +66,7 @@ void Service::Deny(const RequestContext& ctx, const security::Identity* who, Act
   e.method = who ? who->method : "none";
   e.protocol = ProtocolName(ctx.protocol);
   e.peer = ctx.peer;
-  e.action = ActionName(action);
+  e.action = action;
   e.model = model;
   e.outcome = outcome;
   e.reason = status.message();
@@ -86,7 +91,7 @@ void Service::AuditAction(const RequestContext& ctx, const security::Identity* w
 Result<IdentityPtr> Service::WhoAmI(const RequestContext& ctx) {
   if (!guard_) return Unimplemented("security is not configured");
   auto who = guard_->Authenticate(ctx.credentials, ctx.principal.name);
-  if (!who.ok()) Deny(ctx, nullptr, Action::kMetadata, "", who.status());
+  if (!who.ok()) Deny(ctx, nullptr, "authenticate", "", who.status());
   return who;
 }
 
@@ -95,26 +100,10 @@ Result<std::pair<std::string, security::TokenRecord>> Service::CreateToken(
     const std::vector<std::string>& models, const std::string& expires) {
   if (!guard_) return Unimplemented("security is not configured");
   MLOS_ASSIGN_OR_RETURN(IdentityPtr who, Check(ctx, Action::kTokens, "token:" + name));
-  security::TokenSpec spec;
-  spec.name = name;
-  auto parsed_role = security::ParseRole(role);
-  Status st;
-  if (!parsed_role || *parsed_role == security::Role::kNone) {
-    st = InvalidArgument("field 'role': '" + role + "' is not one of admin, operator, user, reader");
-  } else {
-    spec.role = *parsed_role;
-  }
-  spec.models = models;
-  if (st.ok() && !expires.empty()) {
-    auto ttl = security::ParseDuration(expires);
-    if (ttl.ok()) {
-      spec.ttl_s = *ttl;
-    } else {
-      st = ttl.status().WithPrefix("field 'expires'");
-    }
-  }
-  Result<std::pair<std::string, security::TokenRecord>> r = st;
-  if (st.ok()) r = guard_->CreateToken(spec);
+  // Errors name the field at fault ("role: ...", "expires: ...", "name: ...").
+  auto spec = security::MakeTokenSpec(name, role, models, expires);
+  Result<std::pair<std::string, security::TokenRecord>> r =
+      spec.ok() ? guard_->CreateToken(*spec) : spec.status();
   AuditAction(ctx, who.get(), Action::kTokens, "token:" + name,
               r.ok() ? Status::Ok() : r.status().WithPrefix("create"));
   if (r.ok()) {

@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "client/internal.h"  // CodeForHttp: the SDK's own HTTP status mapping
 #include "mlos/client.h"
 #include "../integration/mlosd_harness.h"
 
@@ -224,25 +225,6 @@ inline Status DecodeJsonData(const nlohmann::json& data, Tensor& t) {
   return Status::Ok();
 }
 
-// The same HTTP status -> StatusCode mapping the SDK's HTTP transport applies.
-inline StatusCode CodeForHttp(long status, const std::string& message) {
-  switch (status) {
-    case 400: return StatusCode::kInvalidArgument;
-    case 401: return StatusCode::kUnauthenticated;
-    case 403: return StatusCode::kPermissionDenied;
-    case 404: return StatusCode::kNotFound;
-    case 405: return StatusCode::kUnimplemented;
-    case 409:
-      return message.find("already") != std::string::npos ? StatusCode::kAlreadyExists
-                                                           : StatusCode::kFailedPrecondition;
-    case 413:
-    case 429: return StatusCode::kResourceExhausted;
-    case 501: return StatusCode::kUnimplemented;
-    case 503: return StatusCode::kUnavailable;
-    case 504: return StatusCode::kDeadlineExceeded;
-    default: return StatusCode::kInternal;
-  }
-}
 
 inline size_t CurlBody(char* p, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(p, size * n);
@@ -302,7 +284,7 @@ inline Result<InferResult> JsonInfer(uint16_t port, const InferRequest& req) {
     std::string message = j.is_object() && j.contains("error") && j["error"].is_string()
                               ? j["error"].get<std::string>()
                               : "HTTP " + std::to_string(status) + ": " + reply.substr(0, 200);
-    return Status(CodeForHttp(status, message), message);
+    return Status(mlos::client::internal::CodeForHttp(status, message), message);
   }
   if (!j.is_object() || !j.contains("outputs") || !j["outputs"].is_array()) {
     return mlos::Internal("malformed JSON infer response: " + reply.substr(0, 200));

@@ -194,15 +194,17 @@ TEST_F(GuardTest, ModelRootsResolveSymlinks) {
   o.model_roots = {dir_ / "root"};
   auto g = Make(false, o);
   ASSERT_NE(g, nullptr);
-  EXPECT_TRUE(g->CheckModelRoot(dir_ / "root" / "pkg").ok());
-  EXPECT_TRUE(g->CheckModelRoot(dir_ / "root" / "pkg" / ".." / "pkg").ok());
-  Status out = g->CheckModelRoot(dir_ / "outside" / "pkg");
+  EXPECT_TRUE(g->ResolveUnderModelRoot(dir_ / "root" / "pkg").ok());
+  auto resolved = g->ResolveUnderModelRoot(dir_ / "root" / "pkg" / ".." / "pkg");
+  ASSERT_TRUE(resolved.ok());
+  EXPECT_EQ(*resolved, fs::canonical(dir_ / "root" / "pkg")) << "the core gets the resolved path";
+  Status out = g->ResolveUnderModelRoot(dir_ / "outside" / "pkg").status();
   EXPECT_EQ(out.code(), StatusCode::kPermissionDenied);
   EXPECT_NE(out.message().find((dir_ / "root").string()), std::string::npos) << out.message();
-  EXPECT_EQ(g->CheckModelRoot(dir_ / "root" / "link").code(), StatusCode::kPermissionDenied);
-  EXPECT_EQ(g->CheckModelRoot(dir_ / "root" / ".." / "outside" / "pkg").code(),
+  EXPECT_EQ(g->ResolveUnderModelRoot(dir_ / "root" / "link").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(g->ResolveUnderModelRoot(dir_ / "root" / ".." / "outside" / "pkg").status().code(),
             StatusCode::kPermissionDenied);
-  EXPECT_EQ(g->CheckModelRoot(dir_ / "rootless").code(), StatusCode::kPermissionDenied)
+  EXPECT_EQ(g->ResolveUnderModelRoot(dir_ / "rootless").status().code(), StatusCode::kPermissionDenied)
       << "a sibling whose name starts with the root's is outside it";
 }
 
