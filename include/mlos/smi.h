@@ -173,6 +173,10 @@ typedef struct smi_memory_info {
   size_t size;            /* sizeof(smi_memory_info) */
   uint64_t host_bytes;    /* resident bytes the model holds in host memory (estimate) */
   uint64_t device_bytes;  /* bytes on accelerators */
+  /* Added in 1.x (check `size`): of host_bytes, bytes shared with other models that report the
+     same non-zero shared_key (e.g. one memory-mapped weights file); the host counts them once. */
+  uint64_t shared_bytes;
+  uint64_t shared_key;
 } smi_memory_info;
 
 /* The function table. Append-only: new functions go at the end, guarded by `size`. */

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,37 @@ struct BatchingOptions {
   int max_concurrent_batches = 1;  // batches (plugin calls) running at once per model
 };
 
+// Per model (by "ns/name" or "ns/name@version"; the id wins over the name).
+struct ModelResourceOptions {
+  std::optional<std::chrono::milliseconds> keep_alive;  // negative = never unload
+  int priority = 0;   // default priority of the model's requests; 0 = the server's
+  bool pinned = false;
+};
+
+// The resource manager's settings (docs/resources.md). mlosd fills them from `resources:`.
+struct ResourceOptions {
+  // Memory the process may use (its base at start plus every loaded model); 0 = no budget.
+  uint64_t memory_budget_bytes = 0;
+  // Unload a model after this long without a request; negative = never (the default).
+  std::chrono::milliseconds keep_alive{-1};
+  std::map<std::string, ModelResourceOptions> models;  // overrides by name or id
+  // The scheduler. cpu_slots > 0 turns it on: plugin calls of one priority level or more
+  // urgent ones running at once (cores over intra-op threads); 0 = off (each model's own
+  // FIFO limit, max_concurrent_infers, as before).
+  int cpu_slots = 0;
+  int priority_levels = 10;   // priorities 1 (highest) .. priority_levels
+  int default_priority = 5;   // a request without one, on a model without a default
+  // A waiting request moves up one level per `aging` waited (never starved); 0 = no aging.
+  std::chrono::milliseconds aging{100};
+  // Kernel classes: plugin calls of requests at priority >= batch_priority run on SCHED_BATCH
+  // threads (nice 10), >= idle_priority on SCHED_IDLE threads; 0 = off.
+  int batch_priority = 0, idle_priority = 0;
+  // CPU sets per class ("normal", "batch", "idle"), as taskset lists ("0-3,6").
+  std::map<std::string, std::string> cpu_sets;
+  // Refuse at once a request whose deadline the queue ahead of it makes unreachable.
+  bool deadline_admission = true;
+};
+
 struct CoreOptions {
   std::filesystem::path state_dir;                  // SQLite db, plugin caches
   std::vector<std::filesystem::path> plugin_dirs;   // searched for lib*.so SMI plugins
@@ -45,6 +77,9 @@ struct CoreOptions {
   // in FIFO order (deadlines still apply). On CPU, the number of cores over the plugin's
   // intra-op threads: more calls at once only contend for the same cores.
   int max_concurrent_infers = 0;
+  // The resource manager (resources.h): memory budget, eviction, keep_alive, pins, the
+  // priority scheduler and deadline-aware admission. Its defaults change nothing.
+  ResourceOptions resources;
 };
 
 // The payload `axon register` sends (POST /models/register), parsed by the front-end.
@@ -90,8 +125,17 @@ struct ModelStatus {
   bool is_default = false;             // the version requests without a version get
   std::vector<std::string> aliases;    // e.g. "latest"
   bool desired_loaded = false;
-  uint64_t memory_bytes = 0;
-  double load_time_ms = 0;
+  uint64_t memory_bytes = 0;         // measured at load (0 when not loaded)
+  uint64_t shared_memory_bytes = 0;  // of memory_bytes, shared with other models (counted once)
+  uint64_t memory_estimate_bytes = 0;  // what a load is planned with (last measure or manifest)
+  double load_time_ms = 0;           // the last load
+  std::string load_kind;             // "cold" (first load in this process) or "warm"; "" never
+  bool pinned = false;               // never evicted (config resources.pinned or a pin)
+  int64_t keep_alive_ms = -1;        // unloaded after this long idle; -1 = never
+  int priority = 0;                  // default request priority (1 = highest)
+  int64_t last_used_unix_ms = 0;     // last request or load; 0 = not since start
+  uint64_t evictions = 0;            // times evicted (memory or keep_alive) since start
+  std::string unload_reason;         // why it was last unloaded by the server ("" = never)
   std::vector<TensorInfo> inputs, outputs;
   std::vector<std::string> dependencies;  // ids this model depends on
   std::shared_ptr<const ModelPolicy> policy;  // never null (empty when the manifest has none)
@@ -105,6 +149,10 @@ struct InferRequest {
   std::string principal;          // who asks (set by the service from its RequestContext)
   const char* protocol = "";      // "http", "grpc", "ipc" (set by the service)
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  int priority = 0;               // 1 = highest; 0 = the model's default
+  // Ollama's keep_alive: how long the model stays loaded after this request (negative =
+  // forever, 0 = unload right after it); unset = the model's setting.
+  std::optional<std::chrono::milliseconds> keep_alive;
   uint64_t request_id = 0;        // 0 = assigned by the core
   // Called once the request names a registered version, before it waits, loads or runs: a
   // refusal fails the request with that status and nothing runs (the service's authorization
@@ -128,10 +176,21 @@ struct InferResponse {
   uint64_t inference_time_us = 0;
 };
 
+struct QueueDepth {
+  std::string model;  // id
+  int priority = 0;
+  uint64_t depth = 0;  // requests waiting for a plugin call
+};
+
 struct CoreStats {
   uint64_t requests = 0, errors = 0;
   uint64_t models_registered = 0, models_ready = 0;
   double uptime_s = 0;
+  uint64_t memory_budget_bytes = 0;  // 0 = none
+  uint64_t memory_used_bytes = 0;    // base + loaded models (shared bytes once)
+  uint64_t memory_base_bytes = 0;    // the process before any model (resident at start)
+  uint64_t evictions = 0;
+  std::vector<QueueDepth> queues;    // non-empty queues only
 };
 
 // Observes what happens, for metrics; called synchronously, must be cheap and thread-safe.
@@ -144,6 +203,12 @@ class CoreObserver {
   // A batch ran: `requests` requests merged into one plugin call of `rows` rows.
   virtual void OnBatch(const std::string& /*model_id*/, size_t /*requests*/, int64_t /*rows*/) {}
   virtual void OnStateChange(const std::string& /*model_id*/, ModelState /*state*/) {}
+  // A load that succeeded: "cold" (first in this process) or "warm" (a reload).
+  virtual void OnLoadKind(const std::string& /*model_id*/, bool /*warm*/, double /*load_ms*/) {}
+  // The server unloaded a model by itself: reason "memory" or "keep_alive".
+  virtual void OnEvict(const std::string& /*model_id*/, const char* /*reason*/) {}
+  // A request refused by the resource manager: reason "deadline" or "memory".
+  virtual void OnReject(const std::string& /*model_id*/, const char* /*reason*/) {}
 };
 
 class Core {
@@ -179,6 +244,12 @@ class Core {
   virtual Result<ModelStatus> SetAlias(const std::string& /*name*/, const std::string& /*alias*/,
                                        const std::string& /*version*/) {
     return Unimplemented("SetAlias");
+  }
+
+  // Pins (never evicted, never unloaded by keep_alive) or unpins a version; persisted. `id` as
+  // Get takes it. (Added after the first contract; default: unimplemented.)
+  virtual Result<ModelStatus> Pin(const std::string& /*id*/, bool /*pinned*/) {
+    return Unimplemented("Pin");
   }
 
   // `ref` (and `version`) as Infer takes them, resolved to the registered version a request

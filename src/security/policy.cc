@@ -23,6 +23,7 @@ Role MinimumRole(Action action) {
     case Action::kSetDefault:
     case Action::kRollback:
     case Action::kAlias:
+    case Action::kPin:
     case Action::kSharedMemory:
       return Role::kOperator;
     case Action::kTokens:
@@ -98,6 +99,7 @@ const char* ActionVerb(Action action) {
     case Action::kSetDefault: return "set the default of";
     case Action::kRollback: return "roll back";
     case Action::kAlias: return "set aliases of";
+    case Action::kPin: return "pin";
     case Action::kSharedMemory: return "manage shared memory";
     case Action::kTokens: return "manage tokens";
   }
@@ -126,6 +128,8 @@ const char* ActionName(Action action) {
       return "rollback";
     case Action::kAlias:
       return "alias";
+    case Action::kPin:
+      return "pin";
     case Action::kSharedMemory:
       return "shared_memory";
     case Action::kTokens:

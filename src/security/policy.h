@@ -36,6 +36,7 @@ enum class Action : uint8_t {
   kSetDefault,
   kRollback,
   kAlias,
+  kPin,           // pin or unpin a model in memory
   kSharedMemory,  // register, unregister, status of shared-memory regions
   kTokens,        // create, list, revoke tokens
 };

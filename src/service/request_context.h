@@ -37,7 +37,11 @@ struct RequestContext {
   // The client's own deadline (gRPC deadline, IPC timeout_us), when it sent one. The service
   // applies the earlier of this and received + the server's request timeout.
   std::optional<Clock::time_point> client_deadline;
-  int priority = 0;        // higher is more urgent (carried; scheduling uses it later)
+  // 1 = most urgent (KServe `priority`, X-MLOS-Priority, IPC field); 0 = the model's default.
+  int priority = 0;
+  // Ollama's keep_alive for the model after this request (KServe parameter `keep_alive`,
+  // X-MLOS-Keep-Alive): negative = forever, 0 = unload after it; unset = the model's.
+  std::optional<std::chrono::milliseconds> keep_alive;
   std::string request_id;  // the client's id when it sent one ("" otherwise)
   // The owner of the caller's private shared-memory regions (an IPC connection id); "" for
   // callers that may use only system (KServe) regions.

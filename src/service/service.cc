@@ -208,6 +208,11 @@ Result<core::ModelStatus> Service::SetAlias(const RequestContext& ctx, const std
   MLOS_MODEL_OP(security::Action::kAlias, "alias", target, name + "@" + alias,
                 core_.SetAlias(name, alias, version));
 }
+Result<core::ModelStatus> Service::Pin(const RequestContext& ctx, const std::string& id,
+                                       bool pinned) {
+  MLOS_RETURN_IF_ERROR(CheckId(id));
+  MLOS_MODEL_OP(security::Action::kPin, pinned ? "pin" : "unpin", id, id, core_.Pin(id, pinned));
+}
 #undef MLOS_MODEL_OP
 
 Result<std::vector<core::ModelStatus>> Service::List(const RequestContext& ctx) {

@@ -139,6 +139,8 @@ class Service {
   // Points `alias` of `name` ("ns/name") at `version`; an empty `version` removes the alias.
   Result<core::ModelStatus> SetAlias(const RequestContext& ctx, const std::string& name,
                                      const std::string& alias, const std::string& version);
+  // Pins or unpins a version (never evicted, never unloaded by keep_alive); operators.
+  Result<core::ModelStatus> Pin(const RequestContext& ctx, const std::string& id, bool pinned);
   // The models the caller may see.
   Result<std::vector<core::ModelStatus>> List(const RequestContext& ctx);
   Result<core::ModelStatus> Get(const RequestContext& ctx, const std::string& id);

@@ -15,7 +15,8 @@ constexpr Role kRoles[] = {Role::kNone, Role::kReader, Role::kUser, Role::kOpera
 constexpr Action kActions[] = {Action::kList,       Action::kMetadata, Action::kInfer,
                                Action::kRegister,   Action::kUnregister, Action::kLoad,
                                Action::kUnload,     Action::kSetDefault, Action::kRollback,
-                               Action::kAlias,      Action::kSharedMemory, Action::kTokens};
+                               Action::kAlias,      Action::kPin,
+                               Action::kSharedMemory, Action::kTokens};
 
 TEST(RoleTest, NamesRoundTrip) {
   EXPECT_STREQ(RoleName(Role::kNone), "none");
@@ -36,7 +37,7 @@ TEST(RoleTest, NamesRoundTrip) {
 TEST(ActionTest, Names) {
   const std::vector<std::string> expected = {
       "list",   "metadata",    "infer",    "register", "unregister",    "load",
-      "unload", "set_default", "rollback", "alias",    "shared_memory", "tokens"};
+      "unload", "set_default", "rollback", "alias",    "pin", "shared_memory", "tokens"};
   ASSERT_EQ(std::size(kActions), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(ActionName(kActions[i]), expected[i]);
 }
@@ -45,7 +46,8 @@ TEST(RoleAllowsTest, RolesNestAsDocumented) {
   // The least role for each action, in kActions order.
   const Role least[] = {Role::kReader,   Role::kReader,   Role::kUser,     Role::kOperator,
                         Role::kOperator, Role::kOperator, Role::kOperator, Role::kOperator,
-                        Role::kOperator, Role::kOperator, Role::kOperator, Role::kAdmin};
+                        Role::kOperator, Role::kOperator, Role::kOperator, Role::kOperator,
+                        Role::kAdmin};
   for (size_t i = 0; i < std::size(kActions); ++i) {
     for (Role r : kRoles) {
       const bool want = r != Role::kNone && r >= least[i];
