@@ -37,7 +37,8 @@ void PrintModels(const Globals& g, const std::vector<client::ModelInfo>& models)
 
 // mlos models [ACTION ARGS...]: list (default), get ID, load ID, unload ID, unregister ID,
 // rollback NAME, default NAME VERSION (or NAME@VERSION), alias NAME ALIAS [VERSION] (no
-// VERSION: remove the alias).
+// VERSION: remove the alias), pin ID, unpin ID. The list shows state, memory (MiB), last use,
+// pinned and keep_alive per model.
 int Models(const Globals& g, const std::vector<std::string>& args);
 // One line per action, for `mlos models --help`.
 const char* ModelsHelp();

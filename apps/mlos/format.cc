@@ -1,10 +1,13 @@
 #include "format.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 
 #include "wire/float16.h"
+#include "wire/keep_alive.h"
 
 namespace mlos::cli {
 namespace {
@@ -105,6 +108,38 @@ json ToJson(const client::TensorInfo& t) {
   return {{"name", t.name}, {"dtype", t.dtype}, {"shape", t.shape}};
 }
 
+std::string MemoryMiB(uint64_t bytes) {
+  if (bytes == 0) return "-";
+  const double kib = static_cast<double>(bytes) / 1024.0;
+  char b[32];
+  if (kib < 1024.0) {
+    std::snprintf(b, sizeof b, "%.0f KiB", std::max(1.0, kib));  // a model under 1 MiB
+  } else {
+    std::snprintf(b, sizeof b, "%.1f MiB", kib / 1024.0);
+  }
+  return b;
+}
+
+std::string LastUsed(int64_t last_used_unix_ms, int64_t now_unix_ms) {
+  if (last_used_unix_ms <= 0) return "never";
+  const int64_t s = std::max<int64_t>(0, (now_unix_ms - last_used_unix_ms) / 1000);
+  if (s < 60) return std::to_string(s) + "s ago";
+  if (s < 3600) return std::to_string(s / 60) + "m ago";
+  if (s < 86400) return std::to_string(s / 3600) + "h ago";
+  return std::to_string(s / 86400) + "d ago";
+}
+
+std::string KeepAliveLabel(int64_t keep_alive_ms) {
+  if (keep_alive_ms < 0) return "forever";
+  return wire::FormatKeepAlive(std::chrono::milliseconds(keep_alive_ms));
+}
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 json ToJson(const client::ModelInfo& m) {
   json in = json::array(), out = json::array();
   for (const auto& t : m.inputs) in.push_back(ToJson(t));
@@ -122,7 +157,16 @@ json ToJson(const client::ModelInfo& m) {
             {"aliases", m.aliases},
             {"desired_loaded", m.desired_loaded},
             {"memory_bytes", m.memory_bytes},
+            {"shared_memory_bytes", m.shared_memory_bytes},
+            {"memory_estimate_bytes", m.memory_estimate_bytes},
             {"load_time_ms", m.load_time_ms},
+            {"load_kind", m.load_kind},
+            {"pinned", m.pinned},
+            {"keep_alive_ms", m.keep_alive_ms},
+            {"priority", m.priority},
+            {"last_used_unix_ms", m.last_used_unix_ms},
+            {"evictions", m.evictions},
+            {"unload_reason", m.unload_reason},
             {"inputs", in},
             {"outputs", out},
             {"dependencies", m.dependencies}};

@@ -2,10 +2,14 @@
 // MLOS_URL). Exit codes: 0 success, 1 an error from the server or a file, 2 bad usage
 // (commands.h). Global options (--url, --json, --timeout, --token, --cacert, --cert, --key) are
 // accepted before or after the subcommand.
+#include <charconv>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <map>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -14,6 +18,7 @@
 #include "commands.h"
 #include "format.h"
 #include "mlos/client.h"
+#include "wire/keep_alive.h"
 
 namespace {
 
@@ -93,8 +98,60 @@ std::string FileNameFor(const std::string& tensor) {
   return out + ".npy";
 }
 
-int Infer(const Globals& g, const std::string& model, const std::vector<std::string>& specs,
-          const std::vector<std::string>& outputs, const std::string& output_dir) {
+// `mlos infer`'s own options, as given on the command line.
+struct InferArgs {
+  std::string model;
+  std::vector<std::string> inputs;   // --input name=@file | name=<json>
+  std::vector<std::string> outputs;  // --output
+  std::string output_dir;
+  std::string priority, timeout_ms, keep_alive;  // "" = not given
+};
+
+// A whole number >= 0 ("" and anything else: nullopt).
+std::optional<int64_t> NonNegative(const std::string& text) {
+  int64_t v = 0;
+  auto r = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || v < 0) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+// --priority, --timeout-ms, --keep-alive -> InferOptions; a usage error message when one is bad.
+std::optional<std::string> ParseInferOptions(const InferArgs& a, client::InferOptions& o) {
+  if (!a.priority.empty()) {
+    auto v = NonNegative(a.priority);
+    if (!v || *v > std::numeric_limits<int>::max()) {
+      return "bad --priority '" + a.priority +
+             "': must be an integer >= 0 (1 = most urgent, 0 = the model's default)";
+    }
+    o.priority = static_cast<int>(*v);
+  }
+  if (!a.timeout_ms.empty()) {
+    auto v = NonNegative(a.timeout_ms);
+    if (!v) {
+      return "bad --timeout-ms '" + a.timeout_ms +
+             "': must be a whole number of milliseconds >= 0";
+    }
+    o.timeout = std::chrono::milliseconds(*v);
+  }
+  if (!a.keep_alive.empty()) {
+    auto v = mlos::wire::ParseKeepAlive(a.keep_alive);
+    if (!v.ok()) return "bad --keep-alive: " + v.status().message();
+    o.keep_alive = *v;
+  }
+  return std::nullopt;
+}
+
+int Infer(const Globals& g, const InferArgs& args) {
+  const std::string& model = args.model;
+  const std::vector<std::string>& specs = args.inputs;
+  const std::vector<std::string>& outputs = args.outputs;
+  const std::string& output_dir = args.output_dir;
+  client::InferRequest req;
+  if (auto bad = ParseInferOptions(args, req.options)) {
+    return mlos::cli::Usage(*bad, "mlos infer --help");
+  }
   if (specs.empty()) {
     return mlos::cli::Usage("'mlos infer' needs at least one --input name=@file",
                             "mlos infer --help");
@@ -130,7 +187,6 @@ int Infer(const Globals& g, const std::string& model, const std::vector<std::str
     if (!meta.ok()) return Fail(meta.status());
     for (const auto& i : meta->inputs) hints[i.name] = i.dtype;
   }
-  client::InferRequest req;
   req.model = model;
   for (const Spec& p : parsed) {
     const std::string hint = hints.count(p.name) ? hints[p.name] : "";
@@ -234,13 +290,19 @@ int main(int argc, char** argv) {
   auto* plugins = app.add_subcommand("plugins", "list the framework plugins mlosd loaded");
 
   auto* infer = app.add_subcommand("infer", "run one inference");
-  std::string infer_model, output_dir;
-  std::vector<std::string> inputs, outputs;
-  infer->add_option("model", infer_model, "model id or name")->required();
-  infer->add_option("-i,--input", inputs,
+  InferArgs ia;
+  infer->add_option("model", ia.model, "model id or name")->required();
+  infer->add_option("-i,--input", ia.inputs,
                     "name=@file.npy, name=@file.json or name=<json> (repeatable)");
-  infer->add_option("-o,--output", outputs, "only return these outputs (repeatable)");
-  infer->add_option("--output-dir", output_dir, "write each output as <name>.npy here");
+  infer->add_option("-o,--output", ia.outputs, "only return these outputs (repeatable)");
+  infer->add_option("--output-dir", ia.output_dir, "write each output as <name>.npy here");
+  infer->add_option("--priority", ia.priority,
+                    "request priority: 1 = most urgent, larger = less (default: the model's)");
+  infer->add_option("--timeout-ms", ia.timeout_ms,
+                    "this request's own deadline in milliseconds (fails past it)");
+  infer->add_option("--keep-alive", ia.keep_alive,
+                    "keep the model loaded this long after the request: 5m, 30s, 1h30m, 0 "
+                    "(unload right after), -1 (forever)");
 
   auto* tokens = app.add_subcommand("tokens", "create, list and revoke bearer tokens (admins)");
   tokens->require_subcommand(1);
@@ -284,7 +346,7 @@ int main(int argc, char** argv) {
     if (models->parsed()) return mlos::cli::Models(g, models_args);
     if (reg->parsed()) return Register(g, rr);
     if (plugins->parsed()) return Plugins(g);
-    if (infer->parsed()) return Infer(g, infer_model, inputs, outputs, output_dir);
+    if (infer->parsed()) return Infer(g, ia);
     if (tokens_create->parsed()) {
       if (token_name.empty()) {
         return mlos::cli::Usage("'mlos tokens create' needs a NAME, got ''", "mlos tokens --help");

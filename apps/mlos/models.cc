@@ -1,4 +1,4 @@
-// mlos models: list, get, load, unload, unregister, rollback, default, alias.
+// mlos models: list, get, load, unload, unregister, rollback, default, alias, pin, unpin.
 #include <algorithm>
 #include <iostream>
 
@@ -37,6 +37,8 @@ constexpr Action kActions[] = {
     {"rollback", 1, 1, "NAME"},
     {"default", 1, 2, "NAME VERSION"},
     {"alias", 2, 3, "NAME ALIAS [VERSION]"},
+    {"pin", 1, 1, "ID"},
+    {"unpin", 1, 1, "ID"},
 };
 
 // "'mlos models alias' takes NAME ALIAS [VERSION]", "'mlos models list' takes no arguments".
@@ -79,7 +81,8 @@ std::string DefaultId(const std::vector<std::string>& a, std::string* why) {
 
 const char* ModelsHelp() {
   return "list (default) | get ID | load ID | unload ID | unregister ID | rollback NAME | "
-         "default NAME VERSION | alias NAME ALIAS [VERSION] (no VERSION: remove the alias). "
+         "default NAME VERSION | alias NAME ALIAS [VERSION] (no VERSION: remove the alias) | "
+         "pin ID | unpin ID (a pinned model is never evicted nor unloaded for idleness). "
          "ID is ns/name@version (or ns/name for its default), NAME is ns/name";
 }
 
@@ -90,12 +93,16 @@ void PrintModels(const Globals& g, const std::vector<client::ModelInfo>& models)
     std::cout << json{{"models", arr}, {"count", models.size()}}.dump(2) << "\n";
     return;
   }
+  const int64_t now = NowUnixMs();
   std::vector<std::vector<std::string>> rows;
   for (const auto& m : models) {
-    rows.push_back({m.id, m.state, m.framework, m.plugin, m.is_default ? "*" : "",
-                    Joined(m.aliases), std::to_string(m.memory_bytes / 1024) + " KiB"});
+    rows.push_back({m.id, m.state, m.is_default ? "*" : "", Joined(m.aliases),
+                    MemoryMiB(m.memory_bytes), LastUsed(m.last_used_unix_ms, now),
+                    Yes(m.pinned), KeepAliveLabel(m.keep_alive_ms), m.framework});
   }
-  PrintTable({"ID", "STATE", "FRAMEWORK", "PLUGIN", "DEFAULT", "ALIASES", "MEMORY"}, rows);
+  PrintTable({"ID", "STATE", "DEFAULT", "ALIASES", "MEMORY", "LAST USED", "PINNED", "KEEP ALIVE",
+              "FRAMEWORK"},
+             rows);
 }
 
 void PrintModel(const Globals& g, const client::ModelInfo& m) {
@@ -108,6 +115,23 @@ void PrintModel(const Globals& g, const client::ModelInfo& m) {
             << "\nformat:      " << m.execution_format << "\nplugin:      " << m.plugin
             << "\npath:        " << m.path << "\ndefault:     " << Yes(m.is_default) << "\n";
   if (!m.aliases.empty()) std::cout << "aliases:     " << Joined(m.aliases) << "\n";
+  std::cout << "memory:      " << MemoryMiB(m.memory_bytes);
+  if (m.memory_bytes == 0 && m.memory_estimate_bytes > 0) {
+    std::cout << " (estimate " << MemoryMiB(m.memory_estimate_bytes) << ")";
+  }
+  if (m.shared_memory_bytes > 0) {
+    std::cout << " (" << MemoryMiB(m.shared_memory_bytes) << " shared)";
+  }
+  std::cout << "\nlast used:   " << LastUsed(m.last_used_unix_ms, NowUnixMs())
+            << "\npinned:      " << Yes(m.pinned)
+            << "\nkeep alive:  " << KeepAliveLabel(m.keep_alive_ms) << "\npriority:    "
+            << (m.priority > 0 ? std::to_string(m.priority) : std::string("server default"))
+            << "\n";
+  if (!m.load_kind.empty()) std::cout << "last load:   " << m.load_kind << "\n";
+  if (m.evictions > 0 || !m.unload_reason.empty()) {
+    std::cout << "evictions:   " << m.evictions
+              << (m.unload_reason.empty() ? "" : " (last: " + m.unload_reason + ")") << "\n";
+  }
   if (!m.dependencies.empty()) std::cout << "depends on:  " << Joined(m.dependencies) << "\n";
   if (!m.description.empty()) std::cout << "description: " << m.description << "\n";
   std::vector<std::vector<std::string>> rows;
@@ -168,6 +192,8 @@ int Models(const Globals& g, const std::vector<std::string>& args) {
   else if (name == "rollback") r = cl.Rollback(a[0]);
   else if (name == "default") r = cl.SetDefault(default_id);
   else if (name == "alias") r = cl.SetAlias(a[0], a[1], a.size() > 2 ? a[2] : "");
+  else if (name == "pin") r = cl.Pin(a[0]);
+  else if (name == "unpin") r = cl.Unpin(a[0]);
   if (!r.ok()) return Fail(r.status());
   PrintModel(g, *r);
   return 0;

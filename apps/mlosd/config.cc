@@ -73,6 +73,7 @@ template Status Read(const YAML::Node&, const char*, const std::string&, std::st
 template Status Read(const YAML::Node&, const char*, const std::string&, int&);
 template Status Read(const YAML::Node&, const char*, const std::string&, double&);
 template Status Read(const YAML::Node&, const char*, const std::string&, std::vector<std::string>&);
+template Status Read(const YAML::Node&, const char*, const std::string&, bool&);
 
 DaemonConfig DefaultConfig() {
   DaemonConfig c;
@@ -116,6 +117,9 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
   }
   if (const YAML::Node sec = root["security"]; sec && !sec.IsNull()) {
     MLOS_RETURN_IF_ERROR(ApplySecurityConfig(sec, c));
+  }
+  if (const YAML::Node res = root["resources"]; res && !res.IsNull()) {
+    MLOS_RETURN_IF_ERROR(ApplyResourcesConfig(res, c));
   }
   if (const YAML::Node sch = root["scheduling"]; sch && !sch.IsNull()) {
     if (!sch.IsMap()) return InvalidArgument("config field 'scheduling' must be a mapping");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "core/core.h"
 #include "security/guard.h"
 
 namespace mlos::mlosd {
@@ -48,7 +49,17 @@ struct DaemonConfig {
   std::map<uint32_t, std::string> unix_principals;
   security::LimitsConfig limits;
   security::AuditOptions audit;
+  // resources: (docs/resources.md). memory_budget is resolved at start (ResolveResources);
+  // scheduling "off" | "priority" | "fifo"; cpu_slots 0 = cores over onnx.intra_op_threads.
+  std::string memory_budget = "80%";
+  std::string scheduling = "off";
+  int cpu_slots = 0;
+  core::ResourceOptions resources;
 };
+
+// Resolves resources.memory_budget against the memory available to the process (cgroup
+// aware) and the scheduler's CPU slots; errors name the field.
+Status ResolveResources(DaemonConfig& config);
 
 // Fills what depends on the final state_dir: the default model roots and audit log path.
 void ResolveSecurityDefaults(DaemonConfig& config);

@@ -16,5 +16,7 @@ Status Read(const YAML::Node& parent, const char* key, const std::string& path, 
 
 // The `security:` section.
 Status ApplySecurityConfig(const YAML::Node& security, DaemonConfig& config);
+// The `resources:` section (resources_config.cc).
+Status ApplyResourcesConfig(const YAML::Node& resources, DaemonConfig& config);
 
 }  // namespace mlos::mlosd

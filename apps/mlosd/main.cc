@@ -151,6 +151,14 @@ int main(int argc, char** argv) {
   app.add_option("--model-root", model_roots_flag,
                  "directory packages may be registered from, repeatable (security.model_roots; "
                  "default $AXON_HOME/cache and <state-dir>/models)");
+  std::string memory_budget_flag, scheduling_flag;
+  app.add_option("--memory-budget", memory_budget_flag,
+                 "memory the process may use: bytes, \"2GiB\" or \"80%\" of what is available "
+                 "(resources.memory_budget; default 80%; 0 = none)");
+  app.add_option("--scheduling", scheduling_flag,
+                 "off | priority | fifo: one scheduler for every model's plugin calls "
+                 "(resources.scheduling; default off; docs/resources.md)")
+      ->check(CLI::IsMember({"off", "priority", "fifo"}));
   app.footer("Token management: mlosd token create|list|revoke --help");
   app.set_version_flag("--version", std::string("mlosd ") + MLOS_VERSION);
   CLI11_PARSE(app, argc, argv);
@@ -178,6 +186,12 @@ int main(int argc, char** argv) {
     config.model_roots.assign(model_roots_flag.begin(), model_roots_flag.end());
   }
   mlos::mlosd::ResolveSecurityDefaults(config);
+  if (!memory_budget_flag.empty()) config.memory_budget = memory_budget_flag;
+  if (!scheduling_flag.empty()) config.scheduling = scheduling_flag;
+  if (mlos::Status st = mlos::mlosd::ResolveResources(config); !st.ok()) {
+    std::fprintf(stderr, "mlosd: %s\n", st.message().c_str());
+    return 2;
+  }
 
   if (int rc = SetUpLogging(config)) return rc;
   auto listen = mlos::mlosd::ParseListen(config.http);
@@ -210,6 +224,7 @@ int main(int argc, char** argv) {
   core_options.batching.max_batch_size = config.max_batch_size;
   core_options.batching.max_concurrent_batches = config.max_concurrent_batches;
   core_options.max_concurrent_infers = config.max_concurrent_infers;
+  core_options.resources = config.resources;
   core_options.restore_in_background = true;  // listen at once; /v2/health/ready says when done
   auto core = mlos::core::Core::Create(core_options);
   if (!core.ok()) {

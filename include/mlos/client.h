@@ -28,6 +28,7 @@
 #include <cstring>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -118,8 +119,17 @@ struct ModelInfo {
   // implicit "latest" on the highest version, in the server's order.
   std::vector<std::string> aliases;
   bool desired_loaded = false;
-  uint64_t memory_bytes = 0;
+  uint64_t memory_bytes = 0;           // measured at load; 0 when not loaded
+  uint64_t shared_memory_bytes = 0;    // of memory_bytes, shared with other models
+  uint64_t memory_estimate_bytes = 0;  // what a load is planned with
   double load_time_ms = 0;
+  std::string load_kind;               // "cold", "warm"; "" = not loaded since the server started
+  bool pinned = false;                 // never evicted, never unloaded by keep_alive (Pin)
+  int64_t keep_alive_ms = -1;          // unloaded after this long idle; -1 = never
+  int priority = 0;                    // default request priority; 1 = highest, 0 = the server's
+  int64_t last_used_unix_ms = 0;       // last request or load; 0 = not since the server started
+  uint64_t evictions = 0;              // times the server unloaded it (memory, keep_alive)
+  std::string unload_reason;           // why the server last unloaded it; "" = never
   std::vector<TensorInfo> inputs;
   std::vector<TensorInfo> outputs;
   // Ids ("ns/name@version") of the models this one depends on, as the server resolved them.
@@ -151,12 +161,31 @@ struct OutputSpec {
   ShmRef shm;  // write this output into a registered region
 };
 
+// What one inference request asks of the server's resource manager besides its tensors; the
+// defaults send nothing. On the wire: HTTP and gRPC as the KServe request parameters
+// "priority" (integer), "timeout" (integer microseconds) and "keep_alive" (a duration string);
+// IPC as the INFER frame's timeout_us and its extension block (docs/ipc.md). A server that
+// predates them ignores them over HTTP and gRPC and refuses the request over IPC
+// (kInvalidArgument, "trailing bytes"); a value the server refuses is kInvalidArgument naming it.
+struct InferOptions {
+  // 1 = most urgent, larger = less; 0 = the model's default.
+  int priority = 0;
+  // This request's own limit, counted from when the server has it (the earlier of it and
+  // ClientOptions::timeout applies); 0 = only ClientOptions::timeout. Past it the request fails
+  // with kDeadlineExceeded, or at once when the server sees it cannot be met.
+  std::chrono::milliseconds timeout{0};
+  // How long the model stays loaded after this request (Ollama's keep_alive): negative =
+  // forever, 0 = unload right after it; unset = the model's own setting.
+  std::optional<std::chrono::milliseconds> keep_alive;
+};
+
 struct InferRequest {
   std::string model;    // an id ("ns/name@ver") or a name (its default version)
   std::string version;  // optional, with a bare name
   std::string id;       // optional request id, echoed back
   std::vector<Tensor> inputs;
   std::vector<OutputSpec> outputs;  // empty = every output
+  InferOptions options;
 };
 
 struct InferResult {
@@ -310,6 +339,10 @@ class Client {
   // version the alias now names (after a removal: the name's default).
   virtual Result<ModelInfo> SetAlias(const std::string& name, const std::string& alias,
                                      const std::string& version) = 0;
+  // Pins `id` (never evicted for memory, never unloaded by keep_alive; kept across restarts)
+  // or unpins it; operators and admins. Answers the model's status.
+  virtual Result<ModelInfo> Pin(const std::string& id) = 0;
+  virtual Result<ModelInfo> Unpin(const std::string& id) = 0;
   virtual Status Unregister(const std::string& id) = 0;
   virtual Result<std::vector<PluginInfo>> ListPlugins() = 0;
 

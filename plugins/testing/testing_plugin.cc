@@ -232,6 +232,9 @@ smi_error* RunBehavior(smi_model& model, const smi_infer_request& request,
       }
       break;
     }
+    case Behavior::kAlloc:
+      if (config.sleep_ms == 0) break;
+      [[fallthrough]];  // alloc with sleep_ms: a big model that is also slow
     case Behavior::kSleep: {
       const auto until =
           std::chrono::steady_clock::now() + std::chrono::milliseconds(config.sleep_ms);
@@ -265,7 +268,6 @@ smi_error* RunBehavior(smi_model& model, const smi_infer_request& request,
       return nullptr;
     }
     case Behavior::kIdentity:
-    case Behavior::kAlloc:
       break;
   }
   if (cancelled.load()) {

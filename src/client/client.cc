@@ -12,6 +12,7 @@
 #include "client/internal.h"
 #include "wire/bytes_codec.h"
 #include "wire/dtype.h"
+#include "wire/keep_alive.h"
 
 namespace mlos::client {
 namespace {
@@ -265,7 +266,16 @@ Result<ModelInfo> ModelInfoFromJson(const json& j) {
   Get(j, "aliases", m.aliases);
   Get(j, "desired_loaded", m.desired_loaded);
   Get(j, "memory_bytes", m.memory_bytes);
+  Get(j, "shared_memory_bytes", m.shared_memory_bytes);
+  Get(j, "memory_estimate_bytes", m.memory_estimate_bytes);
   Get(j, "load_time_ms", m.load_time_ms);
+  Get(j, "load_kind", m.load_kind);
+  Get(j, "pinned", m.pinned);
+  Get(j, "keep_alive_ms", m.keep_alive_ms);
+  Get(j, "priority", m.priority);
+  Get(j, "last_used_unix_ms", m.last_used_unix_ms);
+  Get(j, "evictions", m.evictions);
+  Get(j, "unload_reason", m.unload_reason);
   m.inputs = Infos(j, "inputs");
   m.outputs = Infos(j, "outputs");
   Get(j, "dependencies", m.dependencies);
@@ -414,6 +424,21 @@ Status DeserializeBytes(std::string_view bytes, Tensor& t) {
   // A server that sends a broken answer is the server's fault, not the caller's.
   if (!st.ok()) return Internal("output '" + t.name + "': truncated BYTES data");
   return Status::Ok();
+}
+
+Status CheckInferOptions(const InferOptions& o) {
+  if (o.priority < 0) {
+    return InvalidArgument("priority " + std::to_string(o.priority) +
+                           " must be >= 0 (1 = most urgent, 0 = the model's default)");
+  }
+  if (o.timeout.count() < 0) {
+    return InvalidArgument("timeout " + std::to_string(o.timeout.count()) + " ms must be >= 0");
+  }
+  return Status::Ok();
+}
+
+std::string KeepAliveText(std::chrono::milliseconds keep_alive) {
+  return wire::FormatKeepAlive(keep_alive);
 }
 
 Status CheckTensor(const Tensor& t) {

@@ -118,10 +118,31 @@ ModelInfo FromProto(const mlos::v1::ModelStatus& m) {
   i.desired_loaded = m.desired_loaded();
   i.memory_bytes = m.memory_bytes();
   i.load_time_ms = m.load_time_ms();
+  i.shared_memory_bytes = m.shared_memory_bytes();
+  i.memory_estimate_bytes = m.memory_estimate_bytes();
+  i.load_kind = m.load_kind();
+  i.pinned = m.pinned();
+  i.keep_alive_ms = m.keep_alive_ms();
+  i.priority = m.priority();
+  i.last_used_unix_ms = m.last_used_unix_ms();
+  i.evictions = m.evictions();
+  i.unload_reason = m.unload_reason();
   i.inputs = Infos(m.inputs());
   i.outputs = Infos(m.outputs());
   i.dependencies.assign(m.dependencies().begin(), m.dependencies().end());
   return i;
+}
+
+// InferOptions as the request's parameters: priority (int64), timeout (int64 microseconds),
+// keep_alive (string); only those that are set.
+void SetOptions(const InferOptions& o,
+                google::protobuf::Map<std::string, inference::InferParameter>* params) {
+  if (o.priority > 0) (*params)["priority"].set_int64_param(o.priority);
+  if (o.timeout.count() > 0) {
+    (*params)["timeout"].set_int64_param(
+        std::chrono::duration_cast<std::chrono::microseconds>(o.timeout).count());
+  }
+  if (o.keep_alive) (*params)["keep_alive"].set_string_param(KeepAliveText(*o.keep_alive));
 }
 
 void SetShm(const ShmRef& ref,
@@ -392,6 +413,12 @@ class GrpcClient final : public Client {
     MLOS_RETURN_IF_ERROR(Rpc(&Connection::mgmt, &MStub::PrepareAsyncSetAlias, req, &res));
     return FromProto(res);
   }
+  Result<ModelInfo> Pin(const std::string& id) override {
+    return ModelCall(&MStub::PrepareAsyncPin, id);
+  }
+  Result<ModelInfo> Unpin(const std::string& id) override {
+    return ModelCall(&MStub::PrepareAsyncUnpin, id);
+  }
   Status Unregister(const std::string& id) override {
     mlos::v1::ModelRequest req;
     req.set_id(id);
@@ -417,8 +444,10 @@ class GrpcClient final : public Client {
   }
 
   Result<InferResult> Infer(const InferRequest& r) override {
+    MLOS_RETURN_IF_ERROR(CheckInferOptions(r.options));
     inference::ModelInferRequest req;
     inference::ModelInferResponse res;
+    SetOptions(r.options, req.mutable_parameters());
     if (r.version.empty()) {
       auto [name, version] = SplitId(r.model);
       req.set_model_name(name);

@@ -158,6 +158,16 @@ class HttpClient final : public Client {
     MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + segment + "/alias", body.dump()));
     return ModelInfoFromJson(j);
   }
+  Result<ModelInfo> Pin(const std::string& id) override {
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(id));
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + segment + "/pin"));
+    return ModelInfoFromJson(j);
+  }
+  Result<ModelInfo> Unpin(const std::string& id) override {
+    MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(id));
+    MLOS_ASSIGN_OR_RETURN(json j, Call("POST", "/models/" + segment + "/unpin"));
+    return ModelInfoFromJson(j);
+  }
   Status Unregister(const std::string& id) override {
     MLOS_ASSIGN_OR_RETURN(std::string segment, Segment(id));
     return Call("DELETE", "/models/" + segment).status();
@@ -168,9 +178,17 @@ class HttpClient final : public Client {
   }
 
   Result<InferResult> Infer(const InferRequest& req) override {
+    MLOS_RETURN_IF_ERROR(CheckInferOptions(req.options));
     json header = json::object();
     if (!req.id.empty()) header["id"] = req.id;
     header["parameters"] = {{"binary_data_output", true}};
+    const InferOptions& o = req.options;
+    if (o.priority > 0) header["parameters"]["priority"] = o.priority;
+    if (o.timeout.count() > 0) {
+      header["parameters"]["timeout"] =
+          std::chrono::duration_cast<std::chrono::microseconds>(o.timeout).count();
+    }
+    if (o.keep_alive) header["parameters"]["keep_alive"] = KeepAliveText(*o.keep_alive);
     std::string tail;
     json inputs = json::array();
     for (const Tensor& t : req.inputs) {

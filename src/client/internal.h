@@ -2,6 +2,7 @@
 // server's model/plugin/token documents, TLS option checks.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -75,5 +76,10 @@ std::string SerializeBytes(const Tensor& t);
 Status DeserializeBytes(std::string_view bytes, Tensor& t);
 // Checks a request tensor: known dtype, non-negative shape, data size matching the shape.
 Status CheckTensor(const Tensor& t);
+// Checks InferOptions before they travel: priority >= 0, timeout >= 0 (kInvalidArgument).
+Status CheckInferOptions(const InferOptions& options);
+// keep_alive as the KServe parameter and the X-MLOS-Keep-Alive header carry it ("-1", "0",
+// "5m", "1h30m", "250ms"; wire::FormatKeepAlive).
+std::string KeepAliveText(std::chrono::milliseconds keep_alive);
 
 }  // namespace mlos::client::internal

@@ -119,6 +119,10 @@ class IpcClient final : public Client {
     MLOS_ASSIGN_OR_RETURN(json j, Parse(p));
     return ModelInfoFromJson(j);
   }
+  Result<ModelInfo> Pin(const std::string& id) override { return IdCall(ipc::Op::kModelPin, id); }
+  Result<ModelInfo> Unpin(const std::string& id) override {
+    return IdCall(ipc::Op::kModelUnpin, id);
+  }
   Status Unregister(const std::string& id) override {
     std::string payload;
     ipc::Writer(payload).Str(id);
@@ -131,10 +135,21 @@ class IpcClient final : public Client {
   }
 
   Result<InferResult> Infer(const InferRequest& r) override {
+    MLOS_RETURN_IF_ERROR(CheckInferOptions(r.options));
     ipc::InferRequestMsg m;
     m.model = r.model;
     m.version = r.version;
-    m.timeout_us = static_cast<uint64_t>(options_.timeout.count()) * 1000;
+    // The request's own timeout when it is the shorter; the extension block only when a field
+    // is set (a server that predates it refuses it).
+    std::chrono::milliseconds timeout = options_.timeout;
+    if (r.options.timeout.count() > 0 && (timeout.count() <= 0 || r.options.timeout < timeout)) {
+      timeout = r.options.timeout;
+    }
+    m.timeout_us = static_cast<uint64_t>(timeout.count()) * 1000;
+    if (r.options.priority > 0) m.priority = static_cast<uint32_t>(r.options.priority);
+    if (r.options.keep_alive) {
+      m.keep_alive_ms = r.options.keep_alive->count() < 0 ? -1 : r.options.keep_alive->count();
+    }
     std::vector<std::string> keep;  // serialised string tensors
     keep.reserve(r.inputs.size());
     for (const Tensor& t : r.inputs) {

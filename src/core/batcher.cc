@@ -188,6 +188,15 @@ void Batcher::RunBatch(const std::vector<Item*>& batch) {
   merged.principal = first.request->principal;
   merged.protocol = first.request->protocol;
   merged.request_id = first.request_id;
+  for (const Item* it : batch) {
+    const InferRequest& r = *it->request;
+    if (r.priority > 0 && (merged.priority == 0 || r.priority < merged.priority)) {
+      merged.priority = r.priority;
+    }
+    if (r.deadline && (!merged.deadline || *r.deadline < *merged.deadline)) {
+      merged.deadline = r.deadline;
+    }
+  }
   merged.inputs.reserve(first.request->inputs.size());
   for (size_t i = 0; i < first.request->inputs.size(); ++i) {
     const Tensor& proto = first.request->inputs[i];

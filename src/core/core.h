@@ -58,6 +58,8 @@ struct ResourceOptions {
   int batch_priority = 0, idle_priority = 0;
   // CPU sets per class ("normal", "batch", "idle"), as taskset lists ("0-3,6").
   std::map<std::string, std::string> cpu_sets;
+  // One queue in arrival order for every call (no priorities, no kernel classes): the baseline.
+  bool fifo = false;
   // Refuse at once a request whose deadline the queue ahead of it makes unreachable.
   bool deadline_admission = true;
 };
@@ -135,7 +137,9 @@ struct ModelStatus {
   int priority = 0;                  // default request priority (1 = highest)
   int64_t last_used_unix_ms = 0;     // last request or load; 0 = not since start
   uint64_t evictions = 0;            // times evicted (memory or keep_alive) since start
-  std::string unload_reason;         // why it was last unloaded by the server ("" = never)
+  // Why the server itself last unloaded it: "memory" (evicted for the budget), "keep_alive"
+  // (idle too long), "withdrawn" (measured after loading, it did not fit); "" = never.
+  std::string unload_reason;
   std::vector<TensorInfo> inputs, outputs;
   std::vector<std::string> dependencies;  // ids this model depends on
   std::shared_ptr<const ModelPolicy> policy;  // never null (empty when the manifest has none)

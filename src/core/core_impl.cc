@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <spdlog/spdlog.h>
 
+#include "core/resources.h"
 #include "store/sqlite_store.h"
 
 namespace mlos::core {
@@ -47,7 +48,37 @@ Result<std::unique_ptr<Core>> CoreImpl::Create(const CoreOptions& options,
 
 CoreImpl::CoreImpl(const CoreOptions& options, std::unique_ptr<store::RegistryStore> store,
                    std::unique_ptr<PluginHost> plugins)
-    : options_(options), plugins_(std::move(plugins)), store_(std::move(store)) {}
+    : options_(options), plugins_(std::move(plugins)), store_(std::move(store)) {
+  base_bytes_ = ResidentBytes();
+  wall_minus_steady_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count() -
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count();
+  const ResourceOptions& r = options_.resources;
+  if (r.cpu_slots > 0) {
+    SchedulerOptions so;
+    so.slots = r.cpu_slots;
+    so.levels = std::max(1, r.priority_levels);
+    so.default_priority = r.default_priority;
+    so.aging = std::chrono::duration_cast<std::chrono::microseconds>(r.aging);
+    so.fifo = r.fifo;
+    so.batch_priority = r.batch_priority;
+    so.idle_priority = r.idle_priority;
+    so.cpu_sets = r.cpu_sets;
+    scheduler_ = std::make_unique<Scheduler>(so);
+    for (const std::string& w : scheduler_->warnings()) spdlog::warn("scheduler: {}", w);
+    spdlog::info("scheduler: {} order, {} slots per priority level{}",
+                 r.fifo ? "FIFO" : "priority", r.cpu_slots,
+                 r.fifo ? "" : ", " + std::to_string(so.levels) + " levels");
+  }
+  if (r.memory_budget_bytes > 0) {
+    spdlog::info("memory budget {} (the process now uses {})", FormatBytes(r.memory_budget_bytes),
+                 FormatBytes(base_bytes_));
+  }
+  reaper_ = std::thread([this] { ReaperLoop(); });
+}
 
 CoreImpl::~CoreImpl() { Shutdown(); }
 
@@ -100,10 +131,11 @@ void CoreImpl::RestoreLoads(const std::vector<std::string>& ids) {
   if (!ids.empty()) spdlog::info("restore: done, {} models", ids.size());
 }
 
-std::string CoreImpl::CacheDir(const std::string& id) const {
-  std::string safe = id;
+std::string CoreImpl::CacheDir(const Plugin* plugin) const {
+  // One directory per plugin, shared by its models: its caches are keyed by the model file, so
+  // versions that share a file share the cached copy (and a plugin can map it once).
+  std::string safe = plugin && !plugin->name.empty() ? plugin->name : "unknown";
   std::replace(safe.begin(), safe.end(), '/', '_');
-  std::replace(safe.begin(), safe.end(), '@', '_');
   return (options_.state_dir / "cache" / safe).string();
 }
 
@@ -184,8 +216,19 @@ ModelStatus CoreImpl::StatusLocked(const ModelEntry& e) const {
       if (version == e.rec.version) s.aliases.push_back(alias);
     }
   }
+  s.load_kind = e.load_kind;
+  s.pinned = PinnedLocked(e);
+  s.keep_alive_ms = KeepAliveMsLocked(e);
+  s.priority = DefaultPriorityLocked(e);
+  s.evictions = e.evictions;
+  s.unload_reason = e.unload_reason;
+  s.memory_estimate_bytes = EstimateLocked(e);
+  const int64_t last_used = e.loaded ? std::max(e.last_used_ms, e.loaded->last_used_ms())
+                                     : e.last_used_ms;
+  if (last_used > 0) s.last_used_unix_ms = last_used + wall_minus_steady_ms_;
   if (e.loaded) {
-    s.memory_bytes = e.loaded->memory_bytes();
+    s.memory_bytes = e.measured_bytes;
+    s.shared_memory_bytes = e.shared_bytes;
     s.inputs = e.loaded->inputs();
     s.outputs = e.loaded->outputs();
   } else if (e.manifest) {
@@ -233,6 +276,12 @@ CoreStats CoreImpl::Stats() const {
   Lock lock(mu_);
   s.models_registered = models_.size();
   for (const auto& [id, e] : models_) s.models_ready += Serving(e.life.state()) ? 1 : 0;
+  s.memory_budget_bytes = options_.resources.memory_budget_bytes;
+  s.memory_used_bytes = UsedBytesLocked();
+  s.memory_base_bytes = base_bytes_;
+  s.evictions = evictions_.load();
+  lock.unlock();
+  if (scheduler_) s.queues = scheduler_->Depths();
   return s;
 }
 
@@ -245,8 +294,10 @@ void CoreImpl::Shutdown() {
     }
     shutting_down_ = true;  // no new loads: a background restore stops after its current one
     cv_.notify_all();
+    reaper_cv_.notify_all();
   }
   if (restore_thread_.joinable()) restore_thread_.join();
+  if (reaper_.joinable()) reaper_.join();
   std::vector<std::string> ids;
   {
     Lock lock(mu_);

@@ -20,9 +20,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -30,6 +32,7 @@
 #include "core/loaded_model.h"
 #include "core/plugin_host.h"
 #include "core/policy.h"
+#include "core/scheduler.h"
 #include "core/state_machine.h"
 #include "mpf/manifest.h"
 #include "store/store.h"
@@ -49,6 +52,16 @@ struct ModelEntry {
   std::shared_ptr<LoadedModel> loaded;  // set while READY
   double load_time_ms = 0;
   bool removing = false;           // Unregister in progress: no new loads or requests
+  // ---- resource manager ----
+  uint64_t measured_bytes = 0;     // the last load's measure (kept after an unload: plans reloads)
+  uint64_t shared_bytes = 0, shared_key = 0;  // of measured_bytes, shared with same-key models
+  bool ever_loaded = false;        // a later load is "warm"
+  std::string load_kind;           // of the last load
+  uint64_t evictions = 0;
+  std::string unload_reason;       // why the server last unloaded it itself
+  int64_t last_used_ms = 0;        // steady ms of the last request (kept after an unload)
+  // The last request's keep_alive (Ollama: applies after that request); unset = the model's.
+  std::optional<std::chrono::milliseconds> request_keep_alive;
 };
 
 // What the registry knows about one model name.
@@ -87,6 +100,7 @@ class CoreImpl final : public Core {
   Result<ResolvedModel> Resolve(const std::string& ref, const std::string& version) const override;
   std::vector<PluginStatus> Plugins() const override;
   CoreStats Stats() const override;
+  Result<ModelStatus> Pin(const std::string& id, bool pinned) override;
   bool Ready() const override { return ready_.load(); }
   Result<InferResponse> Infer(InferRequest request) override;
   void Shutdown() override;
@@ -107,7 +121,7 @@ class CoreImpl final : public Core {
   Result<ModelEntry> PrepareEntry(const store::ModelRecord& rec, bool verify_checksums) const;
   Status ResolveDepsLocked(const std::string& id, const mpf::Manifest& m,
                            std::vector<std::string>* deps) const;
-  std::string CacheDir(const std::string& id) const;
+  std::string CacheDir(const Plugin* plugin) const;
 
   // Loads one model (its dependencies must be loaded); waits for a transition in progress.
   Status LoadOne(const std::string& id);
@@ -125,9 +139,37 @@ class CoreImpl final : public Core {
                                     bool rollback);
 
   Status AcquireForInfer(const InferRequest& request, std::string* id,
-                         std::shared_ptr<LoadedModel>* model);
+                         std::shared_ptr<LoadedModel>* model, int* default_priority);
+  // Deadline-aware admission: kResourceExhausted (with a retry hint) when the scheduler
+  // predicts the request cannot finish before its deadline.
+  Status Admit(const InferRequest& request, const std::string& model_id);
   Result<InferResponse> InferImpl(InferRequest& request, std::string* model_id, uint64_t* queue_us,
                                   uint64_t* infer_us);
+
+  // ---- resource manager (core_resources.cc); "Locked" ones need mu_ held ----
+  const ModelResourceOptions* ResourceOptionsFor(const ModelEntry& e) const;
+  bool PinnedLocked(const ModelEntry& e) const;  // config or API pin
+  // Negative = never; the request's keep_alive, else the model's, else the server's.
+  int64_t KeepAliveMsLocked(const ModelEntry& e) const;
+  int DefaultPriorityLocked(const ModelEntry& e) const;
+  // Base + loaded models (READY, UNLOADING, LOADING), shared bytes once per key.
+  uint64_t UsedBytesLocked() const;
+  // What loading `e` is expected to add.
+  uint64_t EstimateLocked(const ModelEntry& e) const;
+  // Evicts idle, unpinned models until `need` more bytes fit the budget (nothing when they
+  // already fit); `keep` are never chosen (the model being loaded and its dependencies).
+  // kUnavailable naming what holds the memory when not enough can be freed. Needs load_mu_;
+  // may release and retake `lock` (mu_).
+  Status MakeRoomLocked(Lock& lock, const std::string& for_id, uint64_t need,
+                        const std::set<std::string>& keep);
+  // Unloads `victims` (READY and idle, checked again under mu_) for `reason` ("memory",
+  // "keep_alive"). Needs load_mu_; releases and retakes `lock`.
+  void EvictLocked(Lock& lock, const std::vector<std::string>& victims, const char* reason);
+  // Measures a model just loaded (the plugin's report and the resident-memory growth).
+  void RecordMemory(ModelEntry& e, const LoadedModel& m, uint64_t rss_before, uint64_t rss_after);
+  void ReaperLoop();  // keep_alive
+  void WakeReaper();        // takes mu_
+  void WakeReaperLocked();
 
   void NotifyState(const std::string& id, ModelState s) {
     if (CoreObserver* o = observer_.load()) o->OnStateChange(id, s);
@@ -149,6 +191,16 @@ class CoreImpl final : public Core {
   bool shut_down_ = false;                    // guarded by mu_
   std::atomic<bool> ready_{false};            // restore finished (Ready())
   std::thread restore_thread_;                // background restore; joined by Shutdown
+  // Resource manager. load_mu_ serialises loads and evictions (plan, evict, load, measure), so
+  // the accounting sees one change at a time. Order: mutation_mu_, load_mu_, mu_.
+  std::mutex load_mu_;
+  std::unique_ptr<Scheduler> scheduler_;      // null when resources.cpu_slots == 0
+  uint64_t base_bytes_ = 0;                   // resident at start, before any model
+  int64_t wall_minus_steady_ms_ = 0;          // at start: steady ms -> Unix ms, stable
+  std::atomic<uint64_t> evictions_{0};
+  std::condition_variable reaper_cv_;         // with mu_
+  bool reaper_wake_ = false;                  // guarded by mu_
+  std::thread reaper_;
 };
 
 }  // namespace mlos::core

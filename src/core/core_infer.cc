@@ -1,5 +1,6 @@
 // The inference path: resolve -> (lazy) load -> validate -> run -> count.
 #include <chrono>
+#include <cstdio>
 
 #include "core/core_impl.h"
 #include "core/io_validate.h"
@@ -21,7 +22,7 @@ bool Expired(const InferRequest& r) { return r.deadline && Clock::now() >= *r.de
 // Finds the version the request names and holds it (in-flight counted) once READY: waits for a
 // transition in progress, lazily loads when allowed.
 Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
-                                 std::shared_ptr<LoadedModel>* model) {
+                                 std::shared_ptr<LoadedModel>* model, int* default_priority) {
   std::string admitted;  // the version request.admit accepted (asked again if it changes)
   for (int attempt = 0; attempt < 4; ++attempt) {
     Lock lock(mu_);
@@ -39,6 +40,12 @@ Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
     if (Serving(e.life.state())) {
       e.loaded->Begin();
       *model = e.loaded;
+      if (request.keep_alive || e.request_keep_alive) {
+        // Ollama: a request's keep_alive holds after it; one without goes back to the model's.
+        e.request_keep_alive = request.keep_alive;
+        e.loaded->ArmIdleCallback(KeepAliveMsLocked(e) >= 0);
+      }
+      if (default_priority) *default_priority = DefaultPriorityLocked(e);
       return Status::Ok();
     }
     if (Expired(request)) {
@@ -74,7 +81,8 @@ Result<InferResponse> CoreImpl::InferImpl(InferRequest& request, std::string* mo
   const Clock::time_point t0 = Clock::now();
   if (request.model.empty()) return InvalidArgument("model: required");
   std::shared_ptr<LoadedModel> model;
-  MLOS_RETURN_IF_ERROR(AcquireForInfer(request, model_id, &model));
+  int default_priority = 0;
+  MLOS_RETURN_IF_ERROR(AcquireForInfer(request, model_id, &model, &default_priority));
   InFlight hold(std::move(model));
   *queue_us = Micros(Clock::now() - t0);
   if (Expired(request)) {
@@ -83,6 +91,12 @@ Result<InferResponse> CoreImpl::InferImpl(InferRequest& request, std::string* mo
   }
   MLOS_RETURN_IF_ERROR(ValidateInputs(hold->inputs(), request.inputs));
   MLOS_RETURN_IF_ERROR(ValidateOutputNames(hold->outputs(), request.outputs));
+  if (scheduler_) {
+    request.priority = scheduler_->Normalise(request.priority, default_priority);
+    if (request.deadline && options_.resources.deadline_admission) {
+      MLOS_RETURN_IF_ERROR(Admit(request, *model_id));
+    }
+  }
   if (request.request_id == 0) request.request_id = next_request_id_.fetch_add(1);
 
   InferResponse response;
@@ -99,6 +113,28 @@ Result<InferResponse> CoreImpl::InferImpl(InferRequest& request, std::string* mo
   response.queue_time_us = *queue_us;
   response.inference_time_us = *infer_us;
   return response;
+}
+
+Status CoreImpl::Admit(const InferRequest& request, const std::string& model_id) {
+  int64_t service_us = 0;
+  size_t ahead = 0;
+  const int64_t predicted = scheduler_->PredictUs(model_id, request.priority, &service_us, &ahead);
+  if (service_us <= 0) return Status::Ok();  // nothing learnt yet: no prediction
+  const int64_t allowed =
+      std::chrono::duration_cast<std::chrono::microseconds>(*request.deadline - Clock::now())
+          .count();
+  if (predicted <= allowed) return Status::Ok();
+  if (CoreObserver* o = observer_.load()) o->OnReject(model_id, "deadline");
+  char buf[320];
+  std::snprintf(buf, sizeof(buf),
+                "deadline cannot be met: predicted latency %.1f ms (%zu calls ahead at priority "
+                "%d or more urgent, about %.1f ms per call of this model on %d slots), allowed "
+                "%.1f ms",
+                static_cast<double>(predicted) / 1000.0, ahead, request.priority,
+                static_cast<double>(service_us) / 1000.0, scheduler_->options().slots,
+                static_cast<double>(std::max<int64_t>(0, allowed)) / 1000.0);
+  const auto retry = static_cast<uint32_t>(std::max<int64_t>(1, (predicted + 999999) / 1000000));
+  return ResourceExhausted("model " + model_id + ": " + buf).WithRetryAfter(retry);
 }
 
 Result<InferResponse> CoreImpl::Infer(InferRequest request) {

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/core_impl.h"
+#include "core/resources.h"
 
 namespace mlos::core {
 namespace {
@@ -29,6 +30,8 @@ bool ValidAlias(const std::string& a) {
 }  // namespace
 
 Status CoreImpl::LoadOne(const std::string& id) {
+  // One load at a time: the plan (what fits the budget, what to evict) holds until it is done.
+  std::unique_lock<std::mutex> serial(load_mu_);
   Lock lock(mu_);
   ModelEntry* e = nullptr;
   while (true) {
@@ -49,44 +52,124 @@ Status CoreImpl::LoadOne(const std::string& id) {
     MLOS_RETURN_IF_ERROR(TransitionLocked(*e, LifecycleEvent::kLoadRefused, reason));
     return FailedPrecondition("model " + id + ": " + reason);
   }
+  if (options_.resources.memory_budget_bytes > 0) {
+    // Room first: evict idle models (never this one's dependencies, which are loaded already).
+    std::set<std::string> keep{id};
+    auto order = policy::LoadOrder(GraphLocked(), id);
+    if (order.ok()) keep.insert(order->begin(), order->end());
+    Status room = MakeRoomLocked(lock, id, EstimateLocked(*e), keep);
+    if (!room.ok()) {
+      if (CoreObserver* o = observer_.load()) o->OnReject(id, "memory");
+      return room;
+    }
+    auto it = models_.find(id);  // mu_ was released while evicting
+    if (it == models_.end() || it->second.removing) {
+      return NotFound("model " + id + " is not registered");
+    }
+    e = &it->second;
+    if (Serving(e->life.state())) return Status::Ok();
+    if (Transitioning(e->life.state())) return Unavailable("model " + id + " is changing state");
+  }
   MLOS_RETURN_IF_ERROR(TransitionLocked(*e, LifecycleEvent::kLoad));
   const Plugin* plugin = e->plugin;
-  LoadParams params{id, e->rec.path, e->model_path, e->manifest_json, CacheDir(id)};
+  LoadParams params{id, e->rec.path, e->model_path, e->manifest_json, CacheDir(plugin)};
   auto manifest = e->manifest;
+  const int default_priority = DefaultPriorityLocked(*e);
   lock.unlock();
 
   std::error_code ec;
   std::filesystem::create_directories(params.cache_dir, ec);
+  const uint64_t rss_before = ResidentBytes();
   auto t0 = std::chrono::steady_clock::now();
   auto loaded = LoadedModel::Load(plugin, params);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                   .count();
+  ReturnFreedMemory();  // what the load only borrowed (parsing, optimising) is not the model's
+  const uint64_t rss_after = ResidentBytes();
   if (loaded.ok()) {
     (*loaded)->SetSchemaIfEmpty(Specs(manifest->io.inputs), Specs(manifest->io.outputs));
+    if (scheduler_) (*loaded)->UseScheduler(scheduler_.get(), id, default_priority);
     if ((*loaded)->EnableBatching(options_.batching, [this, id](size_t requests, int64_t rows) {
           if (CoreObserver* o = observer_.load()) o->OnBatch(id, requests, rows);
         })) {
       spdlog::info("{}: dynamic batching on (up to {} rows, {} batches at once)", id,
                    options_.batching.max_batch_size, options_.batching.max_concurrent_batches);
-    } else {
+    } else if (!scheduler_) {
       (*loaded)->LimitConcurrency(options_.max_concurrent_infers);
     }
+    (*loaded)->SetIdleCallback([this] { WakeReaper(); });
   }
 
   lock.lock();
   e = &models_.at(id);  // LOADING entries are never erased
   Status st;
+  bool warm = false, withdrawn = false;
   if (loaded.ok()) {
-    e->loaded = std::shared_ptr<LoadedModel>(std::move(loaded).value());
-    e->load_time_ms = ms;
-    st = TransitionLocked(*e, LifecycleEvent::kLoaded);  // LOADING -> READY: cannot fail
-    spdlog::info("loaded {} in {:.1f} ms", id, ms);
+    RecordMemory(*e, **loaded, rss_before, rss_after);
+    const uint64_t quota = manifest->security.max_memory;
+    if (quota > 0 && e->measured_bytes > quota) {
+      st = ResourceExhausted("model " + id + " uses " + FormatBytes(e->measured_bytes) +
+                             ", over its security.quotas.max_memory of " + FormatBytes(quota));
+    } else if (options_.resources.memory_budget_bytes > 0) {
+      // It is measured now (the plan had an estimate): it serves only if it fits, evicting
+      // more idle models when it measured larger than planned.
+      std::set<std::string> keep{id};
+      auto order = policy::LoadOrder(GraphLocked(), id);
+      if (order.ok()) keep.insert(order->begin(), order->end());
+      uint64_t adds = e->measured_bytes - e->shared_bytes;
+      if (e->shared_key != 0) {
+        bool held = false;
+        for (const auto& [oid, other] : models_) {
+          held = held || (oid != id && other.loaded && other.shared_key == e->shared_key);
+        }
+        if (!held) adds += e->shared_bytes;
+      }
+      st = MakeRoomLocked(lock, id, adds, keep);
+      e = &models_.at(id);
+      withdrawn = !st.ok();
+      if (withdrawn) {
+        if (CoreObserver* o = observer_.load()) o->OnReject(id, "memory");
+      }
+    }
   } else {
     st = loaded.status();
-    (void)TransitionLocked(*e, LifecycleEvent::kLoadFailed, st.message());  // LOADING -> FAILED
-    spdlog::warn("load {} failed: {}", id, st.message());
   }
-  if (CoreObserver* o = observer_.load()) o->OnLoad(id, st.ok(), ms);
+  if (st.ok()) {
+    e->loaded = std::shared_ptr<LoadedModel>(std::move(loaded).value());
+    e->load_time_ms = ms;
+    warm = e->ever_loaded;
+    e->ever_loaded = true;
+    e->load_kind = warm ? "warm" : "cold";
+    e->last_used_ms = e->loaded->last_used_ms();
+    e->loaded->ArmIdleCallback(KeepAliveMsLocked(*e) >= 0);
+    st = TransitionLocked(*e, LifecycleEvent::kLoaded);  // LOADING -> READY: cannot fail
+    spdlog::info("loaded {} in {:.1f} ms ({}, {})", id, ms, e->load_kind,
+                 FormatBytes(e->measured_bytes));
+    WakeReaperLocked();
+  } else {
+    if (loaded.ok()) {
+      // Loaded but refused (quota, budget): released outside mu_ before anyone used it.
+      std::unique_ptr<LoadedModel> doomed = std::move(loaded).value();
+      lock.unlock();
+      doomed.reset();
+      ReturnFreedMemory();
+      lock.lock();
+      e = &models_.at(id);
+    }
+    if (withdrawn) {
+      e->unload_reason = "withdrawn";  // loaded, measured, did not fit the budget
+      (void)TransitionLocked(*e, LifecycleEvent::kLoadWithdrawn);  // LOADING -> UNLOADED
+      spdlog::warn("load {} withdrawn: {}", id, st.message());
+    } else {
+      (void)TransitionLocked(*e, LifecycleEvent::kLoadFailed, st.message());  // LOADING -> FAILED
+      spdlog::warn("load {} failed: {}", id, st.message());
+    }
+  }
+  lock.unlock();
+  if (CoreObserver* o = observer_.load()) {
+    o->OnLoad(id, st.ok(), ms);
+    if (st.ok()) o->OnLoadKind(id, warm, ms);
+  }
   return st.WithPrefix("load " + id);
 }
 
@@ -154,13 +237,18 @@ Status CoreImpl::UnloadOne(const std::string& id, bool persist) {
   }
   if (!Serving(e->life.state())) return Status::Ok();
   MLOS_RETURN_IF_ERROR(TransitionLocked(*e, LifecycleEvent::kUnload));  // READY -> UNLOADING
-  std::shared_ptr<LoadedModel> model = std::move(e->loaded);
-  e->loaded.reset();
+  std::shared_ptr<LoadedModel> model = e->loaded;  // still counted as used until released
   lock.unlock();
 
   model->WaitIdle();  // requests in flight finish on it
   model->Release();
+  lock.lock();
+  e = &models_.at(id);
+  e->last_used_ms = std::max(e->last_used_ms, model->last_used_ms());
+  e->loaded.reset();
+  lock.unlock();
   model.reset();
+  ReturnFreedMemory();
 
   lock.lock();
   e = &models_.at(id);  // UNLOADING entries are never erased

@@ -277,6 +277,7 @@ Status CoreImpl::Unregister(const std::string& id) {
   }
   const std::string name = it->second.rec.name, version = it->second.rec.version;
   models_.erase(it);
+  if (scheduler_) scheduler_->Forget(id);
   NameEntry& n = names_.at(name);
   n.versions = remaining;
   n.defaults = defaults;

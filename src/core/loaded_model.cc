@@ -1,6 +1,7 @@
 #include "core/loaded_model.h"
 
 #include <chrono>
+#include <cstddef>
 #include <cstring>
 
 namespace mlos::core {
@@ -121,6 +122,12 @@ Result<std::unique_ptr<LoadedModel>> LoadedModel::Load(const Plugin* plugin,
     mem.size = sizeof(mem);
     if (StatusFromSmi(api, api->model_memory(model, &mem)).ok()) {
       m->memory_bytes_ = mem.host_bytes + mem.device_bytes;
+      // Older plugins stop before the shared fields (their `size` says so).
+      if (mem.size >= offsetof(smi_memory_info, shared_key) + sizeof(mem.shared_key) &&
+          mem.shared_key != 0) {
+        m->shared_bytes_ = std::min(mem.shared_bytes, m->memory_bytes_);
+        m->shared_key_ = mem.shared_key;
+      }
     }
   }
   m->last_used_ms_ = NowMs();
@@ -148,8 +155,11 @@ void LoadedModel::SetSchemaIfEmpty(std::vector<TensorInfo> inputs,
 void LoadedModel::End() {
   last_used_ms_ = NowMs();
   if (in_flight_.fetch_sub(1) == 1) {
-    std::lock_guard<std::mutex> lock(idle_mu_);
-    idle_cv_.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(idle_mu_);
+      idle_cv_.notify_all();
+    }
+    if (idle_armed_.load() && on_idle_) on_idle_();
   }
 }
 
@@ -162,7 +172,7 @@ void LoadedModel::SetBatcher(const BatchingOptions& options, Batcher::BatchFn on
   batcher_ = std::make_unique<Batcher>(
       options,
       [this](const InferRequest& r, uint64_t id, InferResponse* resp, uint64_t* wait_us) {
-        return InferDirect(r, id, resp, wait_us);
+        return Call(r, id, resp, wait_us);
       },
       std::move(on_batch));
 }
@@ -177,10 +187,27 @@ void LoadedModel::LimitConcurrency(int n) {
   if (n > 0 && !batcher_) SetBatcher(BatchingOptions{1, n}, nullptr);
 }
 
+void LoadedModel::UseScheduler(Scheduler* scheduler, std::string model_id, int default_priority) {
+  scheduler_ = scheduler;
+  model_id_ = std::move(model_id);
+  default_priority_ = default_priority;
+}
+
 Status LoadedModel::Infer(const InferRequest& request, uint64_t request_id,
                           InferResponse* response, uint64_t* wait_us) {
   if (batcher_) return batcher_->Infer(request, request_id, response, wait_us);
-  return InferDirect(request, request_id, response, wait_us);
+  return Call(request, request_id, response, wait_us);
+}
+
+Status LoadedModel::Call(const InferRequest& request, uint64_t request_id,
+                         InferResponse* response, uint64_t* wait_us) {
+  if (!scheduler_) return InferDirect(request, request_id, response, wait_us);
+  uint64_t queued = 0, locked = 0;
+  Status st = scheduler_->Run(
+      model_id_, scheduler_->Normalise(request.priority, default_priority_), request.deadline,
+      [&] { return InferDirect(request, request_id, response, &locked); }, &queued);
+  *wait_us = queued + locked;
+  return st;
 }
 
 Status LoadedModel::InferDirect(const InferRequest& request, uint64_t request_id,

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,6 +18,7 @@
 #include "core/batcher.h"
 #include "core/core.h"
 #include "core/plugin_host.h"
+#include "core/scheduler.h"
 
 namespace mlos::core {
 
@@ -39,7 +41,11 @@ class LoadedModel {
 
   const std::vector<TensorInfo>& inputs() const { return inputs_; }
   const std::vector<TensorInfo>& outputs() const { return outputs_; }
+  // What the plugin reports (model_memory): host + device bytes, and of them the bytes shared
+  // with models reporting the same non-zero key.
   uint64_t memory_bytes() const { return memory_bytes_; }
+  uint64_t shared_bytes() const { return shared_bytes_; }
+  uint64_t shared_key() const { return shared_key_; }
   const Plugin* plugin() const { return plugin_; }
   // Replaces an empty schema reported by the plugin (falls back to the manifest's).
   void SetSchemaIfEmpty(std::vector<TensorInfo> inputs, std::vector<TensorInfo> outputs);
@@ -59,6 +65,12 @@ class LoadedModel {
   // Without batching: at most `n` plugin calls at once, the others queue in order (the batcher
   // with batches of one). Call once, before the model serves; n <= 0 does nothing.
   void LimitConcurrency(int n);
+  // Routes every plugin call (single or batched) through the shared scheduler, as `model_id`
+  // with `default_priority` for requests without one. Call once, before the model serves.
+  void UseScheduler(Scheduler* scheduler, std::string model_id, int default_priority);
+  // Called when the last request in flight ends while `armed` (keep_alive applies).
+  void SetIdleCallback(std::function<void()> on_idle) { on_idle_ = std::move(on_idle); }
+  void ArmIdleCallback(bool armed) { idle_armed_.store(armed); }
 
   // Request accounting. Begin() is called while the core's lock is held (so an unload that
   // takes the model away afterwards sees it); End() when the request is done.
@@ -75,13 +87,21 @@ class LoadedModel {
   LoadedModel() = default;
   Status InferDirect(const InferRequest& request, uint64_t request_id, InferResponse* response,
                      uint64_t* wait_us);
+  // InferDirect through the scheduler when there is one.
+  Status Call(const InferRequest& request, uint64_t request_id, InferResponse* response,
+              uint64_t* wait_us);
   // Routes Infer through a Batcher over InferDirect.
   void SetBatcher(const BatchingOptions& options, Batcher::BatchFn on_batch);
 
   const Plugin* plugin_ = nullptr;
   smi_model* model_ = nullptr;
   std::vector<TensorInfo> inputs_, outputs_;
-  uint64_t memory_bytes_ = 0;
+  uint64_t memory_bytes_ = 0, shared_bytes_ = 0, shared_key_ = 0;
+  Scheduler* scheduler_ = nullptr;
+  std::string model_id_;
+  int default_priority_ = 0;
+  std::function<void()> on_idle_;
+  std::atomic<bool> idle_armed_{false};
 
   std::mutex infer_mu_;  // serialises infer without SMI_CAP_THREAD_SAFE_INFER
   std::unique_ptr<Batcher> batcher_;

@@ -342,4 +342,42 @@ std::vector<std::string> ChooseEvictionVictims(const std::vector<EvictionCandida
   return {};
 }
 
+int EffectivePriority(int priority, int64_t waited_us, int64_t aging_us) {
+  if (aging_us <= 0 || waited_us <= 0) return std::max(1, priority);
+  const int64_t steps = waited_us / aging_us;
+  return static_cast<int>(std::max<int64_t>(1, static_cast<int64_t>(priority) - steps));
+}
+
+bool RunsBefore(const QueuedCall& a, const QueuedCall& b, int64_t now_us, int64_t aging_us) {
+  const int pa = EffectivePriority(a.priority, now_us - a.enqueued_us, aging_us);
+  const int pb = EffectivePriority(b.priority, now_us - b.enqueued_us, aging_us);
+  if (pa != pb) return pa < pb;
+  if (a.deadline_us != b.deadline_us) {
+    if (a.deadline_us == 0) return false;
+    if (b.deadline_us == 0) return true;
+    return a.deadline_us < b.deadline_us;
+  }
+  return a.seq < b.seq;
+}
+
+int NextToRun(const std::vector<QueuedCall>& queue, int64_t now_us, int64_t aging_us) {
+  int best = -1;
+  for (size_t i = 0; i < queue.size(); ++i) {
+    if (best < 0 || RunsBefore(queue[i], queue[static_cast<size_t>(best)], now_us, aging_us)) {
+      best = static_cast<int>(i);
+    }
+  }
+  return best;
+}
+
+bool MayStart(const std::vector<int>& running, int priority, int slots) {
+  int busy = 0;
+  for (int p = 1; p <= priority && p < static_cast<int>(running.size()); ++p) busy += running[p];
+  return busy < slots;
+}
+
+int64_t PredictLatencyUs(int64_t ahead_us, int64_t service_us, int slots) {
+  return std::max<int64_t>(0, ahead_us) / std::max(1, slots) + std::max<int64_t>(0, service_us);
+}
+
 }  // namespace mlos::core::policy

@@ -117,4 +117,29 @@ struct EvictionCandidate {
 std::vector<std::string> ChooseEvictionVictims(const std::vector<EvictionCandidate>& candidates,
                                                uint64_t bytes_needed);
 
+// Scheduling. Priorities run from 1 (most urgent) to `levels`; a request waiting for a plugin
+// call moves up one level per `aging_us` waited (never above 1), so a low priority is never
+// starved forever. aging_us <= 0: no aging.
+int EffectivePriority(int priority, int64_t waited_us, int64_t aging_us);
+
+struct QueuedCall {
+  uint64_t seq = 0;          // arrival order
+  int priority = 0;          // 1 = most urgent
+  int64_t enqueued_us = 0;   // steady clock
+  int64_t deadline_us = 0;   // steady clock; 0 = none
+};
+// The order of waiting calls at `now_us`: effective priority first, then the earliest deadline
+// (calls without one after those with one), then arrival. True when `a` goes before `b`.
+bool RunsBefore(const QueuedCall& a, const QueuedCall& b, int64_t now_us, int64_t aging_us);
+// The index in `queue` of the call to run next, or -1 when `queue` is empty.
+int NextToRun(const std::vector<QueuedCall>& queue, int64_t now_us, int64_t aging_us);
+// Whether a call at (effective) priority `priority` may start: fewer than `slots` calls of that
+// priority or a more urgent one are running (`running[p]` = calls running at priority p, index
+// 0 unused). Less urgent running calls do not count: the kernel runs them at a lower class.
+bool MayStart(const std::vector<int>& running, int priority, int slots);
+
+// Deadline-aware admission: the predicted latency of a new call of `service_us` that has
+// `ahead_us` of work queued or running before it on `slots` slots.
+int64_t PredictLatencyUs(int64_t ahead_us, int64_t service_us, int slots);
+
 }  // namespace mlos::core::policy

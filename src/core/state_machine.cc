@@ -24,6 +24,7 @@ const char* LifecycleEventName(LifecycleEvent e) {
     case LifecycleEvent::kLoadRefused: return "load_refused";
     case LifecycleEvent::kUnload: return "unload";
     case LifecycleEvent::kUnloaded: return "unloaded";
+    case LifecycleEvent::kLoadWithdrawn: return "load_withdrawn";
   }
   return "unknown";
 }
@@ -50,6 +51,9 @@ std::optional<ModelState> NextState(ModelState from, LifecycleEvent event) {
       return std::nullopt;
     case E::kUnloaded:
       if (from == S::kUnloading) return S::kUnloaded;
+      return std::nullopt;
+    case E::kLoadWithdrawn:
+      if (from == S::kLoading) return S::kUnloaded;
       return std::nullopt;
   }
   return std::nullopt;

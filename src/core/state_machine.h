@@ -9,6 +9,8 @@
 //   REGISTERED / UNLOADED / FAILED --load_refused--> FAILED (cannot be loaded at all: no plugin
 //                                                   serves its format, unreadable at restore)
 //   FAILED --unload--> UNLOADED (clears the failure)
+//   LOADING --load_withdrawn--> UNLOADED (it loaded but did not fit the memory budget: released
+//                                         before serving, and it may fit later)
 #pragma once
 
 #include <optional>
@@ -18,7 +20,9 @@
 
 namespace mlos::core {
 
-enum class LifecycleEvent { kLoad, kLoaded, kLoadFailed, kLoadRefused, kUnload, kUnloaded };
+enum class LifecycleEvent {
+  kLoad, kLoaded, kLoadFailed, kLoadRefused, kUnload, kUnloaded, kLoadWithdrawn
+};
 const char* LifecycleEventName(LifecycleEvent e);
 
 // The state after `event` in state `from`; nullopt when the event is not allowed there.

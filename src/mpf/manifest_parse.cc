@@ -212,6 +212,28 @@ class Reader {
     });
   }
 
+  void ReadResources(const YAML::Node& spec, Resources* r) {
+    const std::string p = "spec.resources";
+    YAML::Node n = Map(spec, "resources", p);
+    if (!n.IsDefined()) return;
+    YAML::Node ka = Get(n, "keep_alive");
+    if (ka.IsDefined()) {
+      const std::string kp = Join(p, "keep_alive");
+      if (!ka.IsScalar()) {
+        Error(kp, "expected a duration (\"5m\", \"30s\", 0, -1)");
+      } else {
+        Result<int64_t> ms = ParseKeepAlive(ka.Scalar());
+        if (ms.ok()) {
+          r->keep_alive_ms = *ms;
+        } else {
+          Error(kp, ms.status().message());
+        }
+      }
+    }
+    Int(n, "priority", p, &r->priority);
+    if (r->priority < 0 || r->priority > 1000) Error(Join(p, "priority"), "must be between 1 and 1000");
+  }
+
   void ReadRequirements(const YAML::Node& spec, Requirements* r) {
     const std::string p = "spec.requirements";
     YAML::Node n = Map(spec, "requirements", p);
@@ -310,6 +332,7 @@ class Reader {
       ReadTensors(io, "outputs", iop, &m->io.outputs);
     }
     ReadRequirements(spec, &m->requirements);
+    ReadResources(spec, &m->resources);
     YAML::Node perf = Get(spec, "performance");
     if (perf.IsDefined()) m->performance.reset(YAML::Clone(perf));
     ReadDependencies(spec, &m->dependencies);

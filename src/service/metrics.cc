@@ -74,6 +74,32 @@ Metrics::Metrics() : instance_(next_instance.fetch_add(1)), registry_(std::make_
                  .Name("mlos_model_memory_bytes")
                  .Help("Memory a loaded model uses, in bytes")
                  .Register(*registry_);
+  load_kind_ = &prometheus::BuildHistogram()
+                    .Name("mlos_model_load_seconds")
+                    .Help("Model load time by kind: cold (first load in this process) or warm (a reload)")
+                    .Register(*registry_);
+  evictions_ = &prometheus::BuildCounter()
+                    .Name("mlos_evictions_total")
+                    .Help("Models the server unloaded by itself (memory budget or keep_alive), by model")
+                    .Register(*registry_);
+  rejected_ = &prometheus::BuildCounter()
+                   .Name("mlos_rejected_total")
+                   .Help("Requests refused by the resource manager: deadline (cannot be met) or memory (cannot be loaded)")
+                   .Register(*registry_);
+  queue_depth_ = &prometheus::BuildGauge()
+                      .Name("mlos_queue_depth")
+                      .Help("Calls waiting for a CPU slot in the scheduler, by model and priority")
+                      .Register(*registry_);
+  auto& memory_totals = prometheus::BuildGauge()
+                            .Name("mlos_memory_budget_bytes")
+                            .Help("The memory budget of the process (0 = none)")
+                            .Register(*registry_);
+  budget_ = &memory_totals.Add({});
+  used_ = &prometheus::BuildGauge()
+               .Name("mlos_memory_used_bytes")
+               .Help("Memory in use by the accounting: the process base plus loaded models (shared weights once)")
+               .Register(*registry_)
+               .Add({});
   denials_ = &prometheus::BuildCounter()
                   .Name("mlos_security_denials_total")
                   .Help("Calls refused by authentication, authorization or quotas")
@@ -177,10 +203,41 @@ void Metrics::SetState(const std::string& model_id, core::ModelState state) {
   states_[model_id] = state;
 }
 
-std::string Metrics::Render(const std::vector<core::ModelStatus>& models) {
+void Metrics::OnLoadKind(const std::string& /*model_id*/, bool warm, double load_ms) {
+  load_kind_->Add({{"kind", warm ? "warm" : "cold"}}, LoadBuckets()).Observe(load_ms / 1000.0);
+}
+
+void Metrics::OnEvict(const std::string& model_id, const char* /*reason*/) {
+  evictions_->Add({{"model", model_id}}).Increment();
+}
+
+void Metrics::OnReject(const std::string& /*model_id*/, const char* reason) {
+  rejected_->Add({{"reason", reason}}).Increment();
+}
+
+std::string Metrics::Render(const std::vector<core::ModelStatus>& models,
+                            const core::CoreStats* stats) {
   for (const core::ModelStatus& m : models) {
     SetState(m.id, m.state);
     memory_->Add({{"model", m.id}}).Set(static_cast<double>(m.memory_bytes));
+  }
+  if (stats) {
+    budget_->Set(static_cast<double>(stats->memory_budget_bytes));
+    used_->Set(static_cast<double>(stats->memory_used_bytes));
+    // Queues: every series seen so far is set (to 0 when empty now), so a drained queue reads 0.
+    std::lock_guard lock(state_mu_);
+    for (auto& [key, gauge] : depth_series_) gauge->Set(0);
+    for (const core::QueueDepth& q : stats->queues) {
+      const std::string key = q.model + '\n' + std::to_string(q.priority);
+      auto it = depth_series_.find(key);
+      if (it == depth_series_.end()) {
+        it = depth_series_
+                 .emplace(key, &queue_depth_->Add(
+                                   {{"model", q.model}, {"priority", std::to_string(q.priority)}}))
+                 .first;
+      }
+      it->second->Set(static_cast<double>(q.depth));
+    }
   }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());

@@ -12,6 +12,13 @@
 //   mlos_batch_requests{model}                     histogram, requests per batched plugin call
 //   mlos_model_state{model,state}                  gauge, 1 for the current state
 //   mlos_model_memory_bytes{model}                 gauge, refreshed at scrape time
+//   mlos_model_load_seconds{kind}                  histogram, load time: "cold" (first load in this
+//                                                  process) or "warm" (a reload)
+//   mlos_evictions_total{model}                    counter, unloads by the server (memory, keep_alive)
+//   mlos_rejected_total{reason}                    counter, refused by the resource manager:
+//                                                  "deadline" or "memory"
+//   mlos_queue_depth{model,priority}               gauge, calls waiting for a CPU slot
+//   mlos_memory_budget_bytes, mlos_memory_used_bytes  gauges, the budget and the accounting
 //   mlos_security_denials_total{protocol,action,reason}  counter, calls refused by security:
 //                                                  reason "unauthenticated", "permission_denied",
 //                                                  "rate_limited" (quota or rate limit)
@@ -53,8 +60,10 @@ class Metrics : public core::CoreObserver {
   // One call refused by security (Service::Deny).
   void RecordDenial(const char* protocol, const char* action, StatusCode code);
 
-  // Refreshes per-model gauges from `models` and renders the text exposition format.
-  std::string Render(const std::vector<core::ModelStatus>& models);
+  // Refreshes per-model gauges from `models` (and the memory and queue gauges from `stats`)
+  // and renders the text exposition format.
+  std::string Render(const std::vector<core::ModelStatus>& models,
+                     const core::CoreStats* stats = nullptr);
 
   // core::CoreObserver
   void OnInfer(const std::string& model_id, const char* protocol, bool ok, uint64_t queue_us,
@@ -62,6 +71,9 @@ class Metrics : public core::CoreObserver {
   void OnLoad(const std::string& model_id, bool ok, double load_ms) override;
   void OnBatch(const std::string& model_id, size_t requests, int64_t rows) override;
   void OnStateChange(const std::string& model_id, core::ModelState state) override;
+  void OnLoadKind(const std::string& model_id, bool warm, double load_ms) override;
+  void OnEvict(const std::string& model_id, const char* reason) override;
+  void OnReject(const std::string& model_id, const char* reason) override;
 
  private:
   struct RequestSeries {
@@ -90,6 +102,13 @@ class Metrics : public core::CoreObserver {
   prometheus::Family<prometheus::Gauge>* state_;
   prometheus::Family<prometheus::Gauge>* memory_;
   prometheus::Family<prometheus::Counter>* denials_;
+  prometheus::Family<prometheus::Histogram>* load_kind_;
+  prometheus::Family<prometheus::Counter>* evictions_;
+  prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Gauge>* queue_depth_;
+  prometheus::Gauge* budget_;
+  prometheus::Gauge* used_;
+  std::unordered_map<std::string, prometheus::Gauge*> depth_series_;  // guarded by state_mu_
 
   std::shared_mutex mu_;
   // key: model + '\n' + protocol

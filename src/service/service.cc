@@ -121,7 +121,8 @@ Result<core::CoreStats> Service::Stats(const RequestContext& ctx) {
 Result<std::string> Service::RenderMetrics(const RequestContext& ctx) {
   MLOS_RETURN_IF_ERROR(Check(ctx, security::Action::kMetadata).status());
   if (!metrics_) return NotFound("metrics are disabled");
-  return metrics_->Render(core_.List());
+  const core::CoreStats stats = core_.Stats();
+  return metrics_->Render(core_.List(), &stats);
 }
 
 Result<core::ModelStatus> Service::Register(const RequestContext& ctx,

@@ -41,6 +41,8 @@ Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall
   ir.version = call.version;
   ir.principal = ctx.principal.name;
   ir.protocol = ProtocolName(ctx.protocol);
+  ir.priority = ctx.priority;
+  ir.keep_alive = ctx.keep_alive;
 
   // Security: who is calling (only when it matters: auth required or principal limits), then,
   // once the core has resolved the version, the model's access lists and the quotas. With auth

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -40,6 +41,8 @@ CREATE TABLE IF NOT EXISTS aliases(
   alias TEXT NOT NULL,
   version TEXT NOT NULL,
   PRIMARY KEY(name, alias));
+CREATE TABLE IF NOT EXISTS pins(
+  id TEXT PRIMARY KEY);
 )sql";
 
 class SqliteStore final : public RegistryStore {
@@ -95,6 +98,12 @@ class SqliteStore final : public RegistryStore {
       snap.models.push_back(std::move(r));
     }
     MLOS_RETURN_IF_ERROR(Done(s, rc));
+
+    MLOS_RETURN_IF_ERROR(Prepare("SELECT id FROM pins", &s));
+    std::set<std::string> pins;
+    while ((rc = sqlite3_step(s->stmt)) == SQLITE_ROW) pins.insert(Text(s, 0));
+    MLOS_RETURN_IF_ERROR(Done(s, rc));
+    for (ModelRecord& r : snap.models) r.pinned = pins.count(r.id) > 0;
 
     MLOS_RETURN_IF_ERROR(Prepare("SELECT name, version FROM defaults", &s));
     while ((rc = sqlite3_step(s->stmt)) == SQLITE_ROW) {
@@ -165,6 +174,9 @@ class SqliteStore final : public RegistryStore {
       MLOS_RETURN_IF_ERROR(Prepare("DELETE FROM models WHERE id = ?1", &s));
       Bind(s, 1, id);
       MLOS_RETURN_IF_ERROR(Run(s));
+      MLOS_RETURN_IF_ERROR(Prepare("DELETE FROM pins WHERE id = ?1", &s));
+      Bind(s, 1, id);
+      MLOS_RETURN_IF_ERROR(Run(s));
       MLOS_RETURN_IF_ERROR(Prepare("DELETE FROM aliases WHERE name = ?1 AND version = ?2", &s));
       Bind(s, 1, name);
       Bind(s, 2, version);
@@ -183,6 +195,27 @@ class SqliteStore final : public RegistryStore {
     MLOS_RETURN_IF_ERROR(Run(s));
     if (sqlite3_changes(db_) == 0) return NotFound("model " + id + " is not registered");
     return Status::Ok();
+  }
+
+  Status SetPinned(const std::string& id, bool pinned) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    MLOS_RETURN_IF_ERROR(CheckOpen());
+    return Transaction([&]() -> Status {
+      Stmt* s = nullptr;
+      MLOS_RETURN_IF_ERROR(Prepare("SELECT 1 FROM models WHERE id = ?1", &s));
+      Bind(s, 1, id);
+      int rc = sqlite3_step(s->stmt);
+      if (rc != SQLITE_ROW) {
+        MLOS_RETURN_IF_ERROR(Done(s, rc));
+        return NotFound("model " + id + " is not registered");
+      }
+      sqlite3_reset(s->stmt);
+      MLOS_RETURN_IF_ERROR(Prepare(pinned ? "INSERT OR IGNORE INTO pins(id) VALUES(?1)"
+                                          : "DELETE FROM pins WHERE id = ?1",
+                                   &s));
+      Bind(s, 1, id);
+      return Run(s);
+    });
   }
 
   Status PutDefaults(const std::string& name, const DefaultRecord& defaults) override {

@@ -26,6 +26,7 @@ struct ModelRecord {
   std::string manifest_path;
   std::string execution_format, framework, description;
   bool desired_loaded = false;
+  bool pinned = false;        // never evicted by the resource manager (an API/CLI pin)
   int64_t registered_at = 0;  // unix milliseconds
   int64_t seq = 0;            // registration order (assigned by the store on insert)
 };
@@ -55,6 +56,8 @@ class RegistryStore {
   // kNotFound when the id is not stored.
   virtual Status DeleteModel(const std::string& id, const DefaultRecord& defaults) = 0;
   virtual Status SetDesiredLoaded(const std::string& id, bool desired_loaded) = 0;
+  // kNotFound when the id is not stored.
+  virtual Status SetPinned(const std::string& id, bool pinned) = 0;
   virtual Status PutDefaults(const std::string& name, const DefaultRecord& defaults) = 0;
   // version "" removes the alias.
   virtual Status PutAlias(const std::string& name, const std::string& alias,

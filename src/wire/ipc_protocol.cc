@@ -94,6 +94,12 @@ void EncodeInferRequest(const InferRequestMsg& m, std::string& out, size_t base)
       w.U64(o.byte_size);
     }
   }
+  if (m.priority || m.keep_alive_ms) {
+    w.U8(static_cast<uint8_t>((m.priority ? kInferExtPriority : 0) |
+                              (m.keep_alive_ms ? kInferExtKeepAlive : 0)));
+    if (m.priority) w.U32(*m.priority);
+    if (m.keep_alive_ms) w.I64(*m.keep_alive_ms);
+  }
 }
 
 Result<InferRequestMsg> DecodeInferRequest(std::string_view payload) {
@@ -130,6 +136,16 @@ Result<InferRequestMsg> DecodeInferRequest(std::string_view payload) {
     }
   }
   if (!r.ok()) return InvalidArgument("ipc: truncated infer request (outputs)");
+  if (r.done()) return m;  // no extension block: the original frame
+  const uint8_t flags = r.U8();
+  if (flags & ~kInferExtKnown) {
+    return InvalidArgument("ipc: unknown infer request extension flags 0x" +
+                           std::string(1, "0123456789abcdef"[flags >> 4]) +
+                           std::string(1, "0123456789abcdef"[flags & 15]));
+  }
+  if (flags & kInferExtPriority) m.priority = r.U32();
+  if (flags & kInferExtKeepAlive) m.keep_alive_ms = r.I64();
+  if (!r.ok()) return InvalidArgument("ipc: truncated infer request (extension)");
   if (!r.done()) return InvalidArgument("ipc: trailing bytes after the infer request");
   return m;
 }

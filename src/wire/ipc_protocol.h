@@ -1,8 +1,11 @@
 // The mlosd IPC protocol (docs/ipc.md): frames over a Unix stream socket, encoded and decoded
 // here for both the server (src/api/ipc/server.cc) and clients (the C++ SDK, tests). This file
 // depends on nothing but the standard library, POSIX sockets and common/status.h.
-// Ops 14..24 were added without a version bump: a server that predates them answers
-// kUnimplemented ("ipc: unknown operation N"), which is what a client needs to know.
+// Ops 14..26 were added without a version bump: a server that predates them answers
+// kUnimplemented ("ipc: unknown operation N"), which is what a client needs to know. So was the
+// INFER request's optional extension block (priority, keep_alive): a request without it is
+// the original frame; a server that predates it refuses one with it (kInvalidArgument,
+// "trailing bytes"), so clients send it only when a field is set.
 //
 // Frame = 24-byte header + payload, all integers little endian:
 //   u32 magic 'M''L''I''P' | u16 version | u16 op | u64 request_id | u32 status | u32 length
@@ -15,6 +18,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +60,10 @@ enum class Op : uint16_t {
   kTokenCreate = 22,      // JSON {name, role, models, expires} -> JSON token doc with "token"
   kTokenList = 23,        // -> JSON {"tokens": [token doc...]}
   kTokenRevoke = 24,      // str name -> JSON token doc
+  // Resources (operators): a pinned version is never evicted for memory nor unloaded by
+  // keep_alive.
+  kModelPin = 25,         // str id -> JSON model status
+  kModelUnpin = 26,       // str id -> JSON model status
 };
 
 struct FrameHeader {
@@ -150,12 +158,22 @@ struct WireOutputSpec {
   uint64_t offset = 0, byte_size = 0;
 };
 
+// The INFER request's optional extension block, after the output specs: u8 flags, then the
+// fields whose bit is set, in bit order. Unknown bits are refused (a field this codec cannot
+// skip).
+inline constexpr uint8_t kInferExtPriority = 1u << 0;   // u32 priority
+inline constexpr uint8_t kInferExtKeepAlive = 1u << 1;  // i64 keep_alive_ms
+inline constexpr uint8_t kInferExtKnown = kInferExtPriority | kInferExtKeepAlive;
+
 struct InferRequestMsg {
   std::string model;
   std::string version;
   uint64_t timeout_us = 0;                 // 0: the server's default
   std::vector<WireTensor> inputs;
   std::vector<WireOutputSpec> outputs;     // empty: every output, inline
+  // The extension block, written only when one of these is set.
+  std::optional<uint32_t> priority;        // 1 = most urgent; 0 = the model's default
+  std::optional<int64_t> keep_alive_ms;    // negative = keep loaded forever; 0 = unload after
 };
 
 struct InferResponseMsg {

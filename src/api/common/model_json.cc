@@ -80,8 +80,26 @@ void WriteModel(JsonWriter& w, const core::ModelStatus& m) {
   w.Bool(m.desired_loaded);
   w.Key("memory_bytes");
   w.UInt(m.memory_bytes);
+  w.Key("shared_memory_bytes");
+  w.UInt(m.shared_memory_bytes);
+  w.Key("memory_estimate_bytes");
+  w.UInt(m.memory_estimate_bytes);
   w.Key("load_time_ms");
   w.Double(m.load_time_ms);
+  w.Key("load_kind");
+  w.String(m.load_kind);
+  w.Key("pinned");
+  w.Bool(m.pinned);
+  w.Key("keep_alive_ms");
+  w.Int(m.keep_alive_ms);
+  w.Key("priority");
+  w.Int(m.priority);
+  w.Key("last_used_unix_ms");
+  w.Int(m.last_used_unix_ms);
+  w.Key("evictions");
+  w.UInt(m.evictions);
+  w.Key("unload_reason");
+  w.String(m.unload_reason);
   w.Key("inputs");
   WriteTensorInfos(w, m.inputs);
   w.Key("outputs");
@@ -168,6 +186,27 @@ void EncodeStats(const core::CoreStats& s, std::string& out) {
   w.UInt(s.models_ready);
   w.Key("uptime_s");
   w.Double(s.uptime_s);
+  w.Key("memory_budget_bytes");
+  w.UInt(s.memory_budget_bytes);
+  w.Key("memory_used_bytes");
+  w.UInt(s.memory_used_bytes);
+  w.Key("memory_base_bytes");
+  w.UInt(s.memory_base_bytes);
+  w.Key("evictions");
+  w.UInt(s.evictions);
+  w.Key("queues");
+  w.BeginArray();
+  for (const core::QueueDepth& q : s.queues) {
+    w.BeginObject();
+    w.Key("model");
+    w.String(q.model);
+    w.Key("priority");
+    w.Int(q.priority);
+    w.Key("depth");
+    w.UInt(q.depth);
+    w.EndObject();
+  }
+  w.EndArray();
   w.EndObject();
 }
 

@@ -26,12 +26,19 @@ struct AliasBody {
 };
 Result<AliasBody> ParseAliasRequest(std::string_view body);
 
-// One model as JSON (GET /models/{id}, list entries, lifecycle answers).
+// One model as JSON (GET /models/{id}, list entries, lifecycle answers): identity, state,
+// metadata, IO schema, and the resource manager's view: memory_bytes, shared_memory_bytes,
+// memory_estimate_bytes, load_kind ("cold", "warm", "" = never loaded), pinned, keep_alive_ms
+// (-1 = never unloaded for idleness), priority (1 = highest, 0 = the server's default),
+// last_used_unix_ms (0 = not since start), evictions, unload_reason ("" = never).
 void EncodeModelStatus(const core::ModelStatus& m, std::string& out);
 // {"models": [...], "count": N}
 void EncodeModelList(const std::vector<core::ModelStatus>& models, std::string& out);
 // {"plugins": [...], "count": N}
 void EncodePlugins(const std::vector<core::PluginStatus>& plugins, std::string& out);
+// GET /stats: requests, errors, models_registered, models_ready, uptime_s,
+// memory_budget_bytes (0 = none), memory_used_bytes, memory_base_bytes, evictions and
+// queues [{model, priority, depth}] (non-empty queues only).
 void EncodeStats(const core::CoreStats& stats, std::string& out);
 // KServe v2 model metadata: name, versions (of that name), platform, inputs, outputs.
 void EncodeKServeModelMetadata(const core::ModelStatus& model,

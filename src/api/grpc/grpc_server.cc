@@ -368,6 +368,8 @@ struct GrpcServer::Impl {
     Unary(&management_async, &M::RequestUnregister, ms, &ManagementService::Unregister);
     Unary(&management_async, &M::RequestPlugins, ms, &ManagementService::Plugins);
     Unary(&management_async, &M::RequestSetAlias, ms, &ManagementService::SetAlias);
+    Unary(&management_async, &M::RequestPin, ms, &ManagementService::Pin);
+    Unary(&management_async, &M::RequestUnpin, ms, &ManagementService::Unpin);
     Unary(&management_async, &M::RequestCreateToken, ms, &ManagementService::CreateToken);
     Unary(&management_async, &M::RequestListTokens, ms, &ManagementService::ListTokens);
     Unary(&management_async, &M::RequestRevokeToken, ms, &ManagementService::RevokeToken);

@@ -3,6 +3,7 @@
 #include <exception>
 #include <string>
 
+#include "api/common/request_options.h"
 #include "api/grpc/infer_codec.h"
 #include "security/token.h"
 
@@ -101,6 +102,15 @@ void FillModelStatus(const core::ModelStatus& s, mlos::v1::ModelStatus* m) {
   m->set_desired_loaded(s.desired_loaded);
   m->set_memory_bytes(s.memory_bytes);
   m->set_load_time_ms(s.load_time_ms);
+  m->set_shared_memory_bytes(s.shared_memory_bytes);
+  m->set_memory_estimate_bytes(s.memory_estimate_bytes);
+  m->set_load_kind(s.load_kind);
+  m->set_pinned(s.pinned);
+  m->set_keep_alive_ms(s.keep_alive_ms);
+  m->set_priority(s.priority);
+  m->set_last_used_unix_ms(s.last_used_unix_ms);
+  m->set_evictions(s.evictions);
+  m->set_unload_reason(s.unload_reason);
   auto infos = [](const std::vector<core::TensorInfo>& in,
                   google::protobuf::RepeatedPtrField<mlos::v1::TensorInfo>* out) {
     for (const core::TensorInfo& i : in) {
@@ -234,6 +244,8 @@ Status InferenceService::Infer(grpc::ServerContext* ctx, const inference::ModelI
   if (Status st = ParseModelInferRequest(req, parsed); !st.ok()) {
     return service_.Fail(context, parsed.call, st);
   }
+  // priority, timeout, keep_alive; the call's gRPC deadline stays when it is the earlier.
+  api::ApplyRequestOptions(parsed.options, context);
   auto out = service_.Infer(context, parsed.call);
   if (!out.ok()) return out.status();
   EncodeModelInferResponse(req, parsed, *out, res);
@@ -379,6 +391,21 @@ grpc::Status ManagementService::SetAlias(grpc::ServerContext* ctx,
   return Guard(ctx, [&]() {
     return Answer(service_.SetAlias(Context(ctx, mtls_), req->name(), req->alias(), req->version()),
                   res);
+  });
+}
+
+grpc::Status ManagementService::Pin(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
+                                    mlos::v1::ModelStatus* res) {
+  return Guard(ctx, [&]() {
+    return Answer(service_.Pin(Context(ctx, mtls_), req->id(), /*pinned=*/true), res);
+  });
+}
+
+grpc::Status ManagementService::Unpin(grpc::ServerContext* ctx,
+                                      const mlos::v1::ModelRequest* req,
+                                      mlos::v1::ModelStatus* res) {
+  return Guard(ctx, [&]() {
+    return Answer(service_.Pin(Context(ctx, mtls_), req->id(), /*pinned=*/false), res);
   });
 }
 

@@ -86,6 +86,10 @@ class ManagementService {
                         mlos::v1::ModelStatus* res);
   grpc::Status SetAlias(grpc::ServerContext* ctx, const mlos::v1::AliasRequest* req,
                         mlos::v1::ModelStatus* res);
+  grpc::Status Pin(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
+                   mlos::v1::ModelStatus* res);
+  grpc::Status Unpin(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
+                     mlos::v1::ModelStatus* res);
   grpc::Status Unregister(grpc::ServerContext* ctx, const mlos::v1::ModelRequest* req,
                           mlos::v1::UnregisterResponse* res);
   grpc::Status Plugins(grpc::ServerContext* ctx, const mlos::v1::PluginsRequest*,

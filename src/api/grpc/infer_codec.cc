@@ -1,5 +1,6 @@
 #include "api/grpc/infer_codec.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "wire/bytes_codec.h"
@@ -55,6 +56,42 @@ Result<std::optional<ShmRef>> ShmParams(const ParamMap& params, const std::strin
   MLOS_ASSIGN_OR_RETURN(ref.byte_size,
                         UIntParam(size->second, where + ".parameters.shared_memory_byte_size"));
   return std::optional<ShmRef>(std::move(ref));
+}
+
+// The request-level parameters api::ParseRequestParameter knows (priority, timeout,
+// keep_alive); the others (binary_data_output, ...) are not this function's.
+Status RequestParams(const ParamMap& params, api::RequestOptions& out) {
+  if (params.empty()) return Status::Ok();
+  for (const char* name : {"priority", "timeout", "keep_alive"}) {
+    auto it = params.find(name);
+    if (it == params.end()) continue;
+    const inference::InferParameter& p = it->second;
+    api::ParameterValue v;
+    switch (p.parameter_choice_case()) {
+      case inference::InferParameter::kInt64Param:
+        v = api::ParameterValue::Int(p.int64_param());
+        break;
+      case inference::InferParameter::kUint64Param:
+        v = api::ParameterValue::Int(
+            p.uint64_param() > static_cast<uint64_t>(INT64_MAX)
+                ? INT64_MAX
+                : static_cast<int64_t>(p.uint64_param()));
+        break;
+      case inference::InferParameter::kDoubleParam:
+        v = api::ParameterValue::Double(p.double_param());
+        break;
+      case inference::InferParameter::kStringParam:
+        v = api::ParameterValue::String(p.string_param());
+        break;
+      case inference::InferParameter::kBoolParam:
+        v = api::ParameterValue::Bool(p.bool_param());
+        break;
+      default:
+        break;
+    }
+    MLOS_RETURN_IF_ERROR(api::ParseRequestParameter(name, v, out).status());
+  }
+  return Status::Ok();
 }
 
 // Raw bytes of a numeric tensor: referenced when aligned for the element type, else copied.
@@ -276,6 +313,7 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, ParsedInf
   service::InferCall& call = out.call;
   call.model = req.model_name();
   call.version = req.model_version();
+  MLOS_RETURN_IF_ERROR(RequestParams(req.parameters(), out.options));
   const int raw_count = req.raw_input_contents_size();
   int raw_index = 0;
   bool any_shm_input = false;

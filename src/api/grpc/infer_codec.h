@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "api/common/request_options.h"
 #include "common/status.h"
 #include "core/core.h"
 #include "service/service.h"
@@ -29,6 +30,9 @@ struct OutputSpec {
 // A decoded request. Must not move once parsed: the call's inline_allocator points into it.
 struct ParsedInfer {
   service::InferCall call;
+  // The request's parameters "priority" (int64), "timeout" (int64 microseconds) and
+  // "keep_alive" (string duration, or int64 / double seconds).
+  api::RequestOptions options;
   std::vector<OutputSpec> outputs;  // empty: all, raw
   // The strings the model writes inline outputs into; each becomes a raw_output_contents entry
   // of the response without a copy.

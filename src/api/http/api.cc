@@ -77,6 +77,17 @@ service::RequestContext Api::Context(const HttpRequest& req) {
   return ctx;
 }
 
+Status Api::ApplyOptions(const HttpRequest& req, const api::RequestOptions& body,
+                         service::RequestContext& ctx) {
+  api::RequestOptions options;
+  if (!req.options.empty()) {
+    MLOS_ASSIGN_OR_RETURN(options, api::ParseRequestHeaders(req.options));
+  }
+  options.Merge(body);
+  api::ApplyRequestOptions(options, ctx);
+  return Status::Ok();
+}
+
 void Api::ModelAnswer(const Result<core::ModelStatus>& r, HttpResponse& res) {
   if (!r.ok()) return Error(res, r.status());
   api::EncodeModelStatus(*r, res.body);
@@ -202,20 +213,27 @@ void Api::Management(const RouteMatch& m, const HttpRequest& req, HttpResponse& 
       if (!body.ok()) return Error(res, body.status());
       return ModelAnswer(service_.SetAlias(ctx, m.model, body->alias, body->version), res);
     }
+    case Route::kModelPin:
+    case Route::kModelUnpin:
+      return ModelAnswer(service_.Pin(ctx, m.model, m.route == Route::kModelPin), res);
     default:
       return Error(res, 404, "no route");
   }
 }
 
 void Api::Inference(const RouteMatch& m, const HttpRequest& req, HttpResponse& res) {
-  const service::RequestContext ctx = Context(req);
+  service::RequestContext ctx = Context(req);
   service::InferCall call;
   call.model = m.model;
   // The original API shapes flat arrays by the model's IO schema, so it needs the schema first.
   auto model = service_.Get(ctx, m.model);
   if (!model.ok()) return Error(res, service_.Fail(ctx, call, model.status()));
-  auto inputs = ParseNamedInputs(req.body, model->inputs);
+  api::RequestOptions options;
+  auto inputs = ParseNamedInputs(req.body, model->inputs, &options);
   if (!inputs.ok()) return Error(res, service_.Fail(ctx, call, inputs.status()));
+  if (Status st = ApplyOptions(req, options, ctx); !st.ok()) {
+    return Error(res, service_.Fail(ctx, call, st));
+  }
   call.inputs = std::move(inputs).value();
   auto out = service_.Infer(ctx, call);
   if (!out.ok()) return Error(res, out.status());
@@ -223,13 +241,16 @@ void Api::Inference(const RouteMatch& m, const HttpRequest& req, HttpResponse& r
 }
 
 void Api::KServeInfer(const RouteMatch& m, const HttpRequest& req, HttpResponse& res) {
-  const service::RequestContext ctx = Context(req);
+  service::RequestContext ctx = Context(req);
   service::InferCall call;
   call.model = m.model;
   call.version = m.version;
   auto parsed = ParseKServeInferRequest(req.body, req.inference_header_length);
   if (!parsed.ok()) return Error(res, service_.Fail(ctx, call, parsed.status()));
   KServeInferRequest& kreq = *parsed;
+  if (Status st = ApplyOptions(req, kreq.options, ctx); !st.ok()) {
+    return Error(res, service_.Fail(ctx, call, st));
+  }
   call.inputs = std::move(kreq.inputs);
   bool any_shm = false;
   for (const auto& s : kreq.input_shm) any_shm |= s.has_value();

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "api/common/request_options.h"
 #include "api/http/router.h"
 #include "service/service.h"
 
@@ -22,6 +23,8 @@ struct HttpRequest {
   std::string_view peer;                            // "127.0.0.1:51234"
   std::string_view authorization;                   // the Authorization header ("" if none)
   std::string_view tls_client_cn;                   // verified client certificate's CN (mTLS)
+  // X-MLOS-Priority, X-MLOS-Timeout-Ms, X-MLOS-Keep-Alive (read by the inference routes).
+  api::RequestHeaders options;
   std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 };
 
@@ -69,6 +72,10 @@ class Api {
   void Tokens(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void ModelAnswer(const Result<core::ModelStatus>& r, HttpResponse& res);
   static service::RequestContext Context(const HttpRequest& req);
+  // The inference routes' context: Context plus the X-MLOS-* headers merged with the body's
+  // `parameters` (the body wins for priority and keep_alive; the shorter timeout wins).
+  static Status ApplyOptions(const HttpRequest& req, const api::RequestOptions& body,
+                             service::RequestContext& ctx);
 
   service::Service& service_;
   std::string health_body_;

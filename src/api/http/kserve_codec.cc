@@ -195,6 +195,7 @@ Result<KServeInferRequest> ParseKServeInferRequest(std::string_view body,
       if (!b->is_boolean()) return FieldError("parameters.binary_data_output", "must be a boolean");
       req.binary_output_default = b->get<bool>();
     }
+    MLOS_RETURN_IF_ERROR(api::ParseJsonParameters(*p, req.options));
   }
   auto inputs = doc.find("inputs");
   if (inputs == doc.end() || !inputs->is_array()) {

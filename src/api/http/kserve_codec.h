@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/common/request_options.h"
 #include "common/status.h"
 #include "core/core.h"
 #include "service/service.h"
@@ -32,6 +33,9 @@ struct KServeInferRequest {
   std::vector<std::optional<KServeShmRef>> input_shm;
   std::vector<KServeOutputSpec> outputs;    // empty: all outputs
   bool binary_output_default = false;       // parameters.binary_data_output
+  // parameters.priority (integer), .timeout (integer microseconds), .keep_alive (a duration
+  // string or a number of seconds), as api::ParseRequestParameter reads them.
+  api::RequestOptions options;
 };
 
 // Parses an infer request. `body` is the whole HTTP body; with `header_length` set (the

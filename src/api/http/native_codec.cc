@@ -44,7 +44,8 @@ Result<std::map<std::string, std::vector<int64_t>>> ParseInputShapes(const json&
 }  // namespace
 
 Result<std::vector<core::Tensor>> ParseNamedInputs(std::string_view body,
-                                                   const std::vector<core::TensorInfo>& schema) {
+                                                   const std::vector<core::TensorInfo>& schema,
+                                                   api::RequestOptions* options) {
   json doc = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return InvalidArgument("malformed JSON in the inference request");
   if (!doc.is_object()) {
@@ -56,6 +57,12 @@ Result<std::vector<core::Tensor>> ParseNamedInputs(std::string_view body,
   if (auto s = doc.find("input_shapes"); s != doc.end() && !SchemaHas(schema, "input_shapes")) {
     MLOS_ASSIGN_OR_RETURN(given_shapes, ParseInputShapes(*s));
     doc.erase(s);
+  }
+  if (auto p = doc.find("parameters"); p != doc.end() && !SchemaHas(schema, "parameters")) {
+    api::RequestOptions parsed;
+    MLOS_RETURN_IF_ERROR(api::ParseJsonParameters(*p, parsed));
+    if (options) *options = parsed;
+    doc.erase(p);
   }
   const json* named = &doc;
   if (doc.size() == 1 && doc.begin().key() == "inputs" && doc.begin()->is_object() &&

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/common/request_options.h"
 #include "common/status.h"
 #include "core/core.h"
 
@@ -18,9 +19,13 @@ namespace mlos::http {
 // (InferFlatShape), or by the request's optional "input_shapes": {"x": [1, 3, 48, 192]}.
 // Elements are converted to the schema's dtype (guessed from the JSON for an
 // input the schema does not list, when the schema is empty). Unknown input names, when the
-// schema lists inputs, are errors.
+// schema lists inputs, are errors. The optional "parameters" member takes priority, timeout and
+// keep_alive as the KServe request's parameters do (api::ParseJsonParameters), into *options
+// when given (checked either way). "input_shapes", "inputs" and "parameters" are request
+// fields unless the model has an input of that name.
 Result<std::vector<core::Tensor>> ParseNamedInputs(std::string_view body,
-                                                   const std::vector<core::TensorInfo>& schema);
+                                                   const std::vector<core::TensorInfo>& schema,
+                                                   api::RequestOptions* options = nullptr);
 
 // {"status":"success","model_id","model_version","inference_time_us","queue_time_us",
 //  "outputs":{name:[flat]},"output_shapes":{name:[dims]},"output_dtypes":{name:"float32"}}

@@ -60,6 +60,8 @@ RouteMatch MatchModels(Method method, const std::vector<std::string_view>& seg,
                                     {"rollback", Route::kModelRollback},
                                     {"default", Route::kModelDefault},
                                     {"alias", Route::kModelAlias},
+                                    {"pin", Route::kModelPin},
+                                    {"unpin", Route::kModelUnpin},
                                     {"inference", Route::kModelInference},
                                     {"infer", Route::kModelInference}};
   if (seg.size() >= 3) {
@@ -237,6 +239,8 @@ bool IsBlockingRoute(Route r) {
     case Route::kModelRollback:
     case Route::kModelDefault:
     case Route::kModelAlias:
+    case Route::kModelPin:
+    case Route::kModelUnpin:
     case Route::kV2RepoLoad:
     case Route::kV2RepoUnload:
     case Route::kTokenCreate:

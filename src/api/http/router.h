@@ -29,6 +29,8 @@ enum class Route {
   kModelRollback,    // POST /models/{name}/rollback
   kModelDefault,     // POST /models/{ns/name@version}/default: make that version the default
   kModelAlias,       // POST /models/{ns/name}/alias {"alias", "version"} ("" version: remove)
+  kModelPin,         // POST /models/{id}/pin: never evicted, never unloaded by keep_alive
+  kModelUnpin,       // POST /models/{id}/unpin
   kModelInference,   // POST /models/{id}/inference
   // KServe Open Inference Protocol v2 (REST).
   kV2Server,         // GET /v2

@@ -182,6 +182,15 @@ class Session final : public SessionControl,
     if (auto auth = msg.find(bhttp::field::authorization); auth != msg.end()) {
       request_.authorization = View(auth->value());
     }
+    if (auto v = msg.find(api::kPriorityHeader); v != msg.end()) {
+      request_.options.priority = View(v->value());
+    }
+    if (auto v = msg.find(api::kTimeoutHeader); v != msg.end()) {
+      request_.options.timeout_ms = View(v->value());
+    }
+    if (auto v = msg.find(api::kKeepAliveHeader); v != msg.end()) {
+      request_.options.keep_alive = View(v->value());
+    }
     auto ihcl = msg.find("Inference-Header-Content-Length");
     if (ihcl != msg.end()) {
       const std::string_view v = View(ihcl->value());

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -19,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/common/model_json.h"
+#include "api/common/request_options.h"
 #include "api/common/token_json.h"
 #include "security/token.h"
 #include "wire/bytes_codec.h"
@@ -130,7 +132,11 @@ class Connection {
                                 " (this server speaks " + std::to_string(kVersionMin) + ".." +
                                 std::to_string(kVersionMax) + ")");
     }
+    // The per-request fields of the connection's context start afresh on every frame.
     ctx_.received = service::Clock::now();
+    ctx_.client_deadline.reset();
+    ctx_.priority = 0;
+    ctx_.keep_alive.reset();
     switch (op) {
       case Op::kHello:
         return Hello();
@@ -167,6 +173,8 @@ class Connection {
       case Op::kModelUnregister:
       case Op::kModelSetDefault:
       case Op::kModelRollback:
+      case Op::kModelPin:
+      case Op::kModelUnpin:
         return ModelOp(op);
       default:
         return Management(op);
@@ -294,6 +302,9 @@ class Connection {
         return ModelAnswer(svc.SetDefault(ctx_, id));
       case Op::kModelRollback:
         return ModelAnswer(svc.Rollback(ctx_, id));
+      case Op::kModelPin:
+      case Op::kModelUnpin:
+        return ModelAnswer(svc.Pin(ctx_, id, op == Op::kModelPin));
       default:
         return svc.Unregister(ctx_, id);
     }
@@ -365,6 +376,14 @@ class Connection {
     if (m.timeout_us) {
       ctx_.client_deadline = ctx_.received + std::chrono::microseconds(m.timeout_us);
     }
+    api::RequestOptions options;
+    if (m.priority) {
+      MLOS_ASSIGN_OR_RETURN(options.priority, api::CheckPriority(*m.priority, "INFER priority"));
+    }
+    if (m.keep_alive_ms) {
+      options.keep_alive = std::chrono::milliseconds(std::max<int64_t>(-1, *m.keep_alive_ms));
+    }
+    api::ApplyRequestOptions(options, ctx_);
     call.inputs.resize(m.inputs.size());
     std::vector<std::optional<service::ShmRef>> input_shm(m.inputs.size());
     bool any_shm = false;
@@ -390,7 +409,6 @@ class Connection {
   }
 
   Status Infer() {
-    ctx_.client_deadline.reset();
     service::InferCall call;
     auto decoded = DecodeInferRequest(payload_);
     if (!decoded.ok()) return s_.service.Fail(ctx_, call, decoded.status());

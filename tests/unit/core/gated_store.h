@@ -41,6 +41,10 @@ class GatedStore final : public store::RegistryStore {
     MLOS_RETURN_IF_ERROR(Enter());
     return inner_->SetDesiredLoaded(id, loaded);
   }
+  Status SetPinned(const std::string& id, bool pinned) override {
+    MLOS_RETURN_IF_ERROR(Enter());
+    return inner_->SetPinned(id, pinned);
+  }
   Status PutDefaults(const std::string& name, const store::DefaultRecord& d) override {
     MLOS_RETURN_IF_ERROR(Enter());
     return inner_->PutDefaults(name, d);

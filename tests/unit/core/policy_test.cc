@@ -338,5 +338,88 @@ TEST(PolicyTest, ChooseEvictionVictims) {
   for (const Row& r : rows) EXPECT_EQ(ChooseEvictionVictims(c, r.need), r.want) << r.need;
 }
 
+TEST(SchedulingPolicyTest, EffectivePriorityAgesOneLevelPerStep) {
+  struct Row {
+    int priority;
+    int64_t waited_us, aging_us;
+    int want;
+  } rows[] = {
+      {10, 0, 100000, 10},       {10, 99999, 100000, 10}, {10, 100000, 100000, 9},
+      {10, 550000, 100000, 5},   {10, 5000000, 100000, 1},  // never above 1
+      {3, 1000000, 0, 3},        // no aging
+      {1, 1000000, 100000, 1},   {0, 0, 100000, 1},         // clamped to 1
+      {7, -5, 100000, 7},        // clock skew: no change
+  };
+  for (const Row& r : rows) {
+    EXPECT_EQ(EffectivePriority(r.priority, r.waited_us, r.aging_us), r.want)
+        << r.priority << " waited " << r.waited_us << " aging " << r.aging_us;
+  }
+}
+
+TEST(SchedulingPolicyTest, OrderIsPriorityThenDeadlineThenArrival) {
+  const int64_t now = 1000000, aging = 0;
+  // {seq, priority, enqueued_us, deadline_us}
+  const QueuedCall p5_early{1, 5, now, 0}, p5_late{2, 5, now, 0}, p1{3, 1, now, 0},
+      p5_deadline_far{4, 5, now, now + 50000}, p5_deadline_near{5, 5, now, now + 10000},
+      p10{6, 10, now, now + 1};
+  struct Row {
+    QueuedCall a, b;
+    bool a_first;
+  } rows[] = {
+      {p1, p5_early, true},                        // more urgent first
+      {p5_early, p1, false},
+      {p5_early, p5_late, true},                   // same level, no deadlines: arrival
+      {p5_late, p5_early, false},
+      {p5_deadline_near, p5_deadline_far, true},   // earliest deadline first
+      {p5_deadline_far, p5_early, true},           // a deadline before none
+      {p5_early, p5_deadline_far, false},
+      {p10, p5_late, false},                       // a near deadline does not beat priority
+  };
+  for (const Row& r : rows) {
+    EXPECT_EQ(RunsBefore(r.a, r.b, now, aging), r.a_first) << r.a.seq << " vs " << r.b.seq;
+  }
+  EXPECT_EQ(NextToRun({}, now, aging), -1);
+  EXPECT_EQ(NextToRun({p5_late, p10, p5_early, p5_deadline_far}, now, aging), 3);
+  EXPECT_EQ(NextToRun({p5_late, p10, p5_early, p1}, now, aging), 3);
+}
+
+TEST(SchedulingPolicyTest, AgingLetsALowPriorityOvertakeNewUrgentCalls) {
+  const int64_t aging = 100000;  // one level per 100 ms waited
+  const QueuedCall old_low{1, 10, 0, 0};
+  // At t = 0.5 s the old call is at 5: a fresh 3 still goes first, a fresh 5 does not.
+  EXPECT_TRUE(RunsBefore({2, 3, 500000, 0}, old_low, 500000, aging));
+  EXPECT_TRUE(RunsBefore(old_low, {2, 5, 500000, 0}, 500000, aging));
+  // At t = 0.95 s it has reached 1 (clamped): it beats even a fresh 1 (arrived earlier).
+  EXPECT_TRUE(RunsBefore(old_low, {2, 1, 950000, 0}, 950000, aging));
+  // Starvation bound: under a stream of priority-1 calls the old call runs within
+  // (priority - 1) * aging.
+  int64_t t = 0;
+  for (uint64_t seq = 2;; ++seq, t += 10000) {
+    if (RunsBefore(old_low, {seq, 1, t, 0}, t, aging)) break;
+    ASSERT_LE(t, 9 * aging) << "starved";
+  }
+  EXPECT_EQ(t, 9 * aging);
+}
+
+TEST(SchedulingPolicyTest, MayStartCountsOnlyCallsAtLeastAsUrgent) {
+  std::vector<int> running(11, 0);
+  EXPECT_TRUE(MayStart(running, 5, 1));
+  running[10] = 2;  // two low-priority calls fill the machine
+  EXPECT_TRUE(MayStart(running, 1, 2));   // an urgent call still starts (the kernel preempts)
+  EXPECT_FALSE(MayStart(running, 10, 2)); // another low one waits
+  running[3] = 1;
+  EXPECT_TRUE(MayStart(running, 3, 2));
+  EXPECT_TRUE(MayStart(running, 1, 1));
+  EXPECT_FALSE(MayStart(running, 3, 1));
+  EXPECT_FALSE(MayStart(running, 4, 1));
+}
+
+TEST(SchedulingPolicyTest, PredictLatency) {
+  EXPECT_EQ(PredictLatencyUs(0, 2000, 1), 2000);
+  EXPECT_EQ(PredictLatencyUs(6000, 2000, 1), 8000);
+  EXPECT_EQ(PredictLatencyUs(6000, 2000, 2), 5000);
+  EXPECT_EQ(PredictLatencyUs(-5, 2000, 0), 2000);
+}
+
 }  // namespace
 }  // namespace mlos::core::policy

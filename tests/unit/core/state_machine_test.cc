@@ -25,7 +25,7 @@ TEST(StateMachineTest, FullTable) {
   const S states[] = {S::kRegistered, S::kLoading, S::kReady,
                       S::kUnloading,  S::kUnloaded, S::kFailed};
   const E events[] = {E::kLoad,        E::kLoaded, E::kLoadFailed,
-                      E::kLoadRefused, E::kUnload, E::kUnloaded};
+                      E::kLoadRefused, E::kUnload, E::kUnloaded, E::kLoadWithdrawn};
   struct Allowed {
     S from;
     E event;
@@ -36,7 +36,7 @@ TEST(StateMachineTest, FullTable) {
       {S::kLoading, E::kLoadFailed, S::kFailed}, {S::kReady, E::kUnload, S::kUnloading},
       {S::kFailed, E::kUnload, S::kUnloaded},  {S::kUnloading, E::kUnloaded, S::kUnloaded},
       {S::kRegistered, E::kLoadRefused, S::kFailed}, {S::kUnloaded, E::kLoadRefused, S::kFailed},
-      {S::kFailed, E::kLoadRefused, S::kFailed},
+      {S::kFailed, E::kLoadRefused, S::kFailed},   {S::kLoading, E::kLoadWithdrawn, S::kUnloaded},
   };
   for (S from : states) {
     for (E ev : events) {

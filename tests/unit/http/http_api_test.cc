@@ -59,16 +59,38 @@ class FakeCore : public core::Core {
     if (!Known(name)) return NotFound("model '" + name + "' is not registered");
     return FailedPrecondition("no previous default for " + name);
   }
+  Result<core::ModelStatus> Pin(const std::string& id, bool pinned) override {
+    MLOS_ASSIGN_OR_RETURN(core::ModelStatus m, Lookup(id));
+    model_.pinned = pinned;
+    m.pinned = pinned;
+    return m;
+  }
   std::vector<core::ModelStatus> List() const override { return {model_}; }
   Result<core::ModelStatus> Get(const std::string& id) const override { return Lookup(id); }
   std::vector<core::PluginStatus> Plugins() const override {
     return {{"onnx", "1.0", "onnx", {"onnx"}, {"thread_safe_infer"}, "/p/libonnx.so"}};
   }
-  core::CoreStats Stats() const override { return {3, 1, 1, 1, 2.5}; }
+  core::CoreStats Stats() const override {
+    core::CoreStats s;
+    s.requests = 3;
+    s.errors = 1;
+    s.models_registered = 1;
+    s.models_ready = 1;
+    s.uptime_s = 2.5;
+    s.memory_budget_bytes = 1 << 30;
+    s.memory_used_bytes = 300 << 20;
+    s.memory_base_bytes = 100 << 20;
+    s.evictions = 4;
+    s.queues = {{"ns/mlp@1", 2, 7}};
+    return s;
+  }
   Result<core::InferResponse> Infer(core::InferRequest request) override {
     std::lock_guard lock(mu_);
     last_infer_model = request.model;
     last_infer_version = request.version;
+    last_priority = request.priority;
+    last_keep_alive = request.keep_alive;
+    last_deadline = request.deadline;
     auto m = Lookup(request.version.empty() ? request.model
                                             : request.model + "@" + request.version);
     if (!m.ok()) return m.status();
@@ -96,6 +118,10 @@ class FakeCore : public core::Core {
 
   core::RegisterRequest last_register;
   std::string last_infer_model, last_infer_version;
+  int last_priority = -1;
+  std::optional<std::chrono::milliseconds> last_keep_alive;
+  std::optional<std::chrono::steady_clock::time_point> last_deadline;
+  core::ModelStatus& model() { return model_; }
 
  private:
   bool Known(const std::string& id) const {
@@ -116,12 +142,14 @@ class ApiTest : public ::testing::Test {
     core_.SetObserver(&metrics_);
   }
   HttpResponse Call(Method m, std::string_view target, std::string_view body = "",
-                    std::optional<uint64_t> ihcl = std::nullopt) {
+                    std::optional<uint64_t> ihcl = std::nullopt,
+                    const api::RequestHeaders& headers = {}) {
     HttpRequest req;
     req.method = m;
     req.target = target;
     req.body = body;
     req.inference_header_length = ihcl;
+    req.options = headers;
     HttpResponse res;
     api_.Handle(req, res);
     return res;
@@ -277,6 +305,182 @@ TEST_F(ApiTest, MetricsExposition) {
   EXPECT_NE(t.find("mlos_model_load_duration_seconds_count"), std::string::npos);
   EXPECT_NE(t.find(R"(mlos_model_state{model="ns/mlp@1",state="READY"} 1)"), std::string::npos);
   EXPECT_NE(t.find("mlos_model_memory_bytes{model=\"ns/mlp@1\"}"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mlos::http
+
+namespace mlos::http {
+namespace {
+
+constexpr const char* kKServeX =
+    R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}])";
+
+TEST_F(ApiTest, PinAndUnpinAnswerTheModel) {
+  auto r = Call(Method::kPost, "/models/ns%2Fmlp%401/pin");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["id"], "ns/mlp@1");
+  EXPECT_EQ(Body(r)["pinned"], true);
+  EXPECT_EQ(Body(Call(Method::kGet, "/models/ns%2Fmlp%401"))["pinned"], true);
+  r = Call(Method::kPost, "/models/ns/mlp@1/unpin");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Body(r)["pinned"], false);
+  r = Call(Method::kPost, "/models/ns%2Fnope%401/pin");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(Body(r)["error"].get<std::string>().find("ns/nope@1"), std::string::npos);
+  EXPECT_EQ(Call(Method::kGet, "/models/ns%2Fmlp/pin").status, 405);
+}
+
+TEST_F(ApiTest, ModelAndStatsDocumentsCarryResources) {
+  core::ModelStatus& m = core_.model();
+  m.memory_bytes = 64 << 20;
+  m.shared_memory_bytes = 1 << 20;
+  m.memory_estimate_bytes = 70 << 20;
+  m.load_kind = "warm";
+  m.pinned = true;
+  m.keep_alive_ms = 300000;
+  m.priority = 2;
+  m.last_used_unix_ms = 1764800000000;
+  m.evictions = 3;
+  m.unload_reason = "keep_alive";
+  json j = Body(Call(Method::kGet, "/models/ns%2Fmlp%401"));
+  EXPECT_EQ(j["memory_bytes"], 64 << 20);
+  EXPECT_EQ(j["shared_memory_bytes"], 1 << 20);
+  EXPECT_EQ(j["memory_estimate_bytes"], 70 << 20);
+  EXPECT_EQ(j["load_kind"], "warm");
+  EXPECT_EQ(j["pinned"], true);
+  EXPECT_EQ(j["keep_alive_ms"], 300000);
+  EXPECT_EQ(j["priority"], 2);
+  EXPECT_EQ(j["last_used_unix_ms"], 1764800000000);
+  EXPECT_EQ(j["evictions"], 3);
+  EXPECT_EQ(j["unload_reason"], "keep_alive");
+  EXPECT_EQ(Body(Call(Method::kGet, "/models"))["models"][0]["keep_alive_ms"], 300000);
+  m.keep_alive_ms = -1;
+  EXPECT_EQ(Body(Call(Method::kGet, "/models"))["models"][0]["keep_alive_ms"], -1);
+
+  json s = Body(Call(Method::kGet, "/stats"));
+  EXPECT_EQ(s["memory_budget_bytes"], 1 << 30);
+  EXPECT_EQ(s["memory_used_bytes"], 300 << 20);
+  EXPECT_EQ(s["memory_base_bytes"], 100 << 20);
+  EXPECT_EQ(s["evictions"], 4);
+  ASSERT_EQ(s["queues"].size(), 1u);
+  EXPECT_EQ(s["queues"][0]["model"], "ns/mlp@1");
+  EXPECT_EQ(s["queues"][0]["priority"], 2);
+  EXPECT_EQ(s["queues"][0]["depth"], 7);
+}
+
+TEST_F(ApiTest, InferenceDeadlineFromHeaderAndParameter) {
+  // Nothing said: no client deadline.
+  auto r = Call(Method::kPost, "/v2/models/ns%2Fmlp/infer", std::string(kKServeX) + "}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(core_.last_deadline.has_value());
+
+  api::RequestHeaders h;
+  h.timeout_ms = "60000";
+  const auto before = std::chrono::steady_clock::now();
+  r = Call(Method::kPost, "/v2/models/ns%2Fmlp/infer", std::string(kKServeX) + "}", std::nullopt,
+           h);
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(core_.last_deadline.has_value());
+  EXPECT_GT(*core_.last_deadline, before + std::chrono::seconds(59));
+  EXPECT_LT(*core_.last_deadline, std::chrono::steady_clock::now() + std::chrono::seconds(61));
+
+  // KServe's timeout is microseconds (as Triton's); with the header too, the shorter wins.
+  r = Call(Method::kPost, "/v2/models/ns%2Fmlp/infer",
+           std::string(kKServeX) + R"(,"parameters":{"timeout":2000000}})", std::nullopt, h);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_LT(*core_.last_deadline, std::chrono::steady_clock::now() + std::chrono::seconds(3));
+
+  // The original API's "parameters" member.
+  r = Call(Method::kPost, "/models/ns%2Fmlp/inference",
+           R"({"x":[1,2,3,4],"parameters":{"timeout":3000000}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(core_.last_deadline.has_value());
+  EXPECT_LT(*core_.last_deadline, std::chrono::steady_clock::now() + std::chrono::seconds(4));
+}
+
+// Needs service::Service::Infer to hand RequestContext::priority and ::keep_alive to the core
+// (core::InferRequest::priority, ::keep_alive): the resource manager's part of the service.
+TEST_F(ApiTest, InferencePriorityAndKeepAliveReachTheCore) {
+  auto r = Call(Method::kPost, "/v2/models/ns%2Fmlp/infer", std::string(kKServeX) + "}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(core_.last_priority, 0);
+  EXPECT_FALSE(core_.last_keep_alive.has_value());
+
+  // The X-MLOS-* headers.
+  api::RequestHeaders h;
+  h.priority = "3";
+  h.keep_alive = "5m";
+  r = Call(Method::kPost, "/v2/models/ns%2Fmlp/infer", std::string(kKServeX) + "}", std::nullopt,
+           h);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(core_.last_priority, 3);
+  EXPECT_EQ(core_.last_keep_alive, std::chrono::minutes(5));
+
+  // The KServe parameters win over the headers.
+  r = Call(Method::kPost, "/v2/models/ns%2Fmlp/infer",
+           std::string(kKServeX) + R"(,"parameters":{"priority":1,"keep_alive":-1}})",
+           std::nullopt, h);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(core_.last_priority, 1);
+  EXPECT_EQ(core_.last_keep_alive, std::chrono::milliseconds(-1));
+
+  // In the binary extension's JSON header too.
+  const std::string header =
+      R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32",)"
+      R"("parameters":{"binary_data_size":16}}],"parameters":{"keep_alive":"0"}})";
+  std::string body = header;
+  const float x[4] = {1, 2, 3, 4};
+  body.append(reinterpret_cast<const char*>(x), 16);
+  r = Call(Method::kPost, "/v2/models/ns%2Fmlp/infer", body, header.size());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(core_.last_keep_alive, std::chrono::milliseconds(0));
+
+  // The original API: its body's "parameters", and the headers.
+  r = Call(Method::kPost, "/models/ns%2Fmlp/inference",
+           R"({"x":[1,2,3,4],"parameters":{"priority":4,"keep_alive":"30s"}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(core_.last_priority, 4);
+  EXPECT_EQ(core_.last_keep_alive, std::chrono::seconds(30));
+  api::RequestHeaders only_priority;
+  only_priority.priority = "9";
+  r = Call(Method::kPost, "/models/ns%2Fmlp/inference", R"({"x":[1,2,3,4]})", std::nullopt,
+           only_priority);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(core_.last_priority, 9);
+}
+
+TEST_F(ApiTest, BadOptionsAre400NamingTheHeaderOrParameter) {
+  const struct {
+    std::string target, body;
+    api::RequestHeaders headers;
+    std::string error;
+  } bad[] = {
+      {"/v2/models/ns%2Fmlp/infer", std::string(kKServeX) + R"(,"parameters":{"priority":-1}})",
+       {}, "parameter 'priority': must be an integer >= 0"},
+      {"/v2/models/ns%2Fmlp/infer", std::string(kKServeX) + R"(,"parameters":{"timeout":"1s"}})",
+       {}, "parameter 'timeout': must be an integer number of microseconds >= 0"},
+      {"/v2/models/ns%2Fmlp/infer",
+       std::string(kKServeX) + R"(,"parameters":{"keep_alive":"soon"}})", {},
+       "parameter 'keep_alive': invalid duration 'soon'"},
+      {"/v2/models/ns%2Fmlp/infer", std::string(kKServeX) + "}", {"x", {}, {}},
+       "header 'X-MLOS-Priority': must be an integer >= 0"},
+      {"/v2/models/ns%2Fmlp/infer", std::string(kKServeX) + "}", {{}, "-3", {}},
+       "header 'X-MLOS-Timeout-Ms': must be an integer number of milliseconds >= 0"},
+      {"/models/ns%2Fmlp/inference", R"({"x":[1,2,3,4]})", {{}, {}, "1 day"},
+       "header 'X-MLOS-Keep-Alive': invalid duration '1 day'"},
+      {"/models/ns%2Fmlp/inference", R"({"x":[1,2,3,4],"parameters":{"priority":1.5}})", {},
+       "parameter 'priority': must be an integer >= 0"},
+      {"/models/ns%2Fmlp/inference", R"({"x":[1,2,3,4],"parameters":7})", {},
+       "field 'parameters' must be an object"},
+  };
+  for (const auto& b : bad) {
+    core_.last_priority = -1;
+    auto r = Call(Method::kPost, b.target, b.body, std::nullopt, b.headers);
+    EXPECT_EQ(r.status, 400) << b.error << ": " << r.body;
+    EXPECT_EQ(Body(r)["error"].get<std::string>().rfind(b.error, 0), 0u) << r.body;
+    EXPECT_EQ(core_.last_priority, -1) << "the core ran: " << b.error;
+  }
 }
 
 }  // namespace

@@ -28,6 +28,25 @@ TEST(Router, OriginalApiRoutes) {
   EXPECT_EQ(MatchRoute(Method::kPost, "/models/a%2Fb%402/default").route, Route::kModelDefault);
 }
 
+TEST(Router, PinRoutesFollowLoad) {
+  auto pin = MatchRoute(Method::kPost, "/models/hf%2Fbert%401/pin");
+  EXPECT_EQ(pin.route, Route::kModelPin);
+  EXPECT_EQ(pin.model, "hf/bert@1");
+  auto raw = MatchRoute(Method::kPost, "/models/hf/bert@1/unpin");
+  EXPECT_EQ(raw.route, Route::kModelUnpin);
+  EXPECT_EQ(raw.model, "hf/bert@1");
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/a%2Fb/pin").model, "a/b");
+  auto get = MatchRoute(Method::kGet, "/models/a%2Fb/pin");
+  EXPECT_EQ(get.error_status, 405);
+  EXPECT_STREQ(get.allow, "POST");
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/..%2Fx/pin").error_status, 400);
+  EXPECT_EQ(MatchRoute(Method::kPost, "/models/a%00b/unpin").error_status, 400);
+  // Pins write to the registry: off the io threads, as load is.
+  EXPECT_TRUE(IsBlockingRoute(Route::kModelPin));
+  EXPECT_TRUE(IsBlockingRoute(Route::kModelUnpin));
+  EXPECT_FALSE(IsInferRoute(Route::kModelPin));
+}
+
 TEST(Router, KServeRoutes) {
   EXPECT_EQ(MatchRoute(Method::kGet, "/v2").route, Route::kV2Server);
   EXPECT_EQ(MatchRoute(Method::kGet, "/v2/health/live").route, Route::kV2Live);

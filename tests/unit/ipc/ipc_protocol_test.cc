@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <climits>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -118,6 +120,91 @@ TEST(IpcProtocol, TruncatedAndTrailingPayloadsAreCleanErrors) {
   w.U64(0);
   w.U32(0xFFFFFFFF);
   EXPECT_FALSE(DecodeInferRequest(lie).ok());
+}
+
+TEST(IpcProtocol, InferRequestWithoutExtensionIsTheOriginalFrame) {
+  // A request with no priority or keep_alive is byte for byte the frame clients wrote before
+  // the extension existed, and decodes with both unset.
+  std::string payload;
+  const InferRequestMsg m = SampleRequest(std::string(24, 'x'));
+  EncodeInferRequest(m, payload);
+  std::string with;
+  InferRequestMsg e = m;
+  e.priority = 3;
+  EncodeInferRequest(e, with);
+  ASSERT_GT(with.size(), payload.size());
+  EXPECT_EQ(with.substr(0, payload.size()), payload);
+  EXPECT_EQ(with.size(), payload.size() + 1 + 4);  // flags + u32
+  auto d = DecodeInferRequest(payload);
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_FALSE(d->priority.has_value());
+  EXPECT_FALSE(d->keep_alive_ms.has_value());
+}
+
+TEST(IpcProtocol, InferRequestExtensionRoundTrip) {
+  struct Case {
+    std::optional<uint32_t> priority;
+    std::optional<int64_t> keep_alive_ms;
+    size_t extra;  // bytes after the outputs
+  };
+  const Case cases[] = {
+      {1, std::nullopt, 5},       {std::nullopt, 300000, 9}, {7, -1, 13},
+      {0, 0, 13},                 {0xFFFFFFFFu, INT64_MIN, 13},
+  };
+  std::string base;
+  EncodeInferRequest(SampleRequest(std::string(24, 'x')), base);
+  for (const Case& c : cases) {
+    InferRequestMsg m = SampleRequest(std::string(24, 'x'));
+    m.priority = c.priority;
+    m.keep_alive_ms = c.keep_alive_ms;
+    std::string payload;
+    EncodeInferRequest(m, payload);
+    EXPECT_EQ(payload.size(), base.size() + c.extra);
+    auto d = DecodeInferRequest(payload);
+    ASSERT_TRUE(d.ok()) << d.status().message();
+    EXPECT_EQ(d->priority, c.priority);
+    EXPECT_EQ(d->keep_alive_ms, c.keep_alive_ms);
+    EXPECT_EQ(d->outputs.size(), 2u);
+    EXPECT_EQ(d->timeout_us, 77u);
+    // Cut inside the extension: an error, never a silent default.
+    for (size_t n = base.size() + 1; n < payload.size(); ++n) {
+      EXPECT_FALSE(DecodeInferRequest(std::string_view(payload).substr(0, n)).ok()) << n;
+    }
+    EXPECT_FALSE(DecodeInferRequest(payload + '\0').ok());
+  }
+}
+
+TEST(IpcProtocol, InferRequestExtensionFlags) {
+  std::string base;
+  EncodeInferRequest(SampleRequest(std::string(8, 'x')), base);
+  // No flags: an empty block, the defaults.
+  auto d = DecodeInferRequest(base + std::string(1, '\0'));
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_FALSE(d->priority.has_value());
+  // A bit this codec does not know cannot be skipped: refused, naming the flags.
+  std::string unknown = base;
+  Writer(unknown).U8(0x04);
+  d = DecodeInferRequest(unknown);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(d.status().message().find("extension flags 0x04"), std::string::npos)
+      << d.status().message();
+  // Fields in bit order: priority, then keep_alive_ms.
+  std::string both = base;
+  Writer w(both);
+  w.U8(kInferExtPriority | kInferExtKeepAlive);
+  w.U32(2);
+  w.I64(-5);
+  d = DecodeInferRequest(both);
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->priority, 2u);
+  EXPECT_EQ(d->keep_alive_ms, -5);
+}
+
+TEST(IpcProtocol, PinOpsFollowTheTokenOps) {
+  EXPECT_EQ(static_cast<uint16_t>(Op::kTokenRevoke), 24);
+  EXPECT_EQ(static_cast<uint16_t>(Op::kModelPin), 25);
+  EXPECT_EQ(static_cast<uint16_t>(Op::kModelUnpin), 26);
 }
 
 TEST(IpcProtocol, InferResponseRoundTrip) {
