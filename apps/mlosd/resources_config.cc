@@ -7,7 +7,7 @@
 #include "config_internal.h"
 #include "core/resources.h"
 #include "core/scheduler.h"
-#include "mpf/manifest.h"
+#include "wire/keep_alive.h"
 
 namespace mlos::mlosd {
 namespace {
@@ -36,9 +36,9 @@ Status ReadKeepAlive(const YAML::Node& parent, const char* key, const std::strin
   const YAML::Node n = parent[key];
   if (!n || n.IsNull()) return Status::Ok();
   if (!n.IsScalar()) return InvalidArgument("config field '" + path + "' must be a duration");
-  auto ms = mpf::ParseKeepAlive(n.Scalar());
+  auto ms = wire::ParseKeepAlive(n.Scalar());
   if (!ms.ok()) return InvalidArgument("config field '" + path + "': " + ms.status().message());
-  *out = std::chrono::milliseconds(*ms);
+  *out = *ms;
   return Status::Ok();
 }
 

@@ -360,46 +360,4 @@ Status ValidateManifest(const Manifest& m, const ParseOptions& options,
   return internal::ProblemsToStatus(errors, warns, warnings);
 }
 
-Result<int64_t> ParseKeepAlive(const std::string& text) {
-  auto bad = [&]() {
-    return InvalidArgument("\"" + text +
-                           "\" is not a keep_alive (\"5m\", \"30s\", \"500ms\", 0, -1 = never)");
-  };
-  if (text.empty() || text.size() > 32) return bad();
-  size_t i = 0;
-  if (text[0] == '-' || text[0] == '+') i = 1;
-  size_t digits_end = i;
-  bool dot = false;
-  while (digits_end < text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text[digits_end])) ||
-          (text[digits_end] == '.' && !dot))) {
-    if (text[digits_end] == '.') dot = true;
-    ++digits_end;
-  }
-  if (digits_end == i) return bad();
-  double value = 0;
-  try {
-    value = std::stod(text.substr(0, digits_end));
-  } catch (...) {
-    return bad();
-  }
-  const std::string unit = text.substr(digits_end);
-  double scale = 0;
-  if (unit.empty() || unit == "s") {
-    scale = 1000;
-  } else if (unit == "ms") {
-    scale = 1;
-  } else if (unit == "m") {
-    scale = 60000;
-  } else if (unit == "h") {
-    scale = 3600000;
-  } else {
-    return bad();
-  }
-  if (value < 0) return int64_t{-1};
-  const double ms = value * scale;
-  if (!(ms < 1e15)) return bad();
-  return static_cast<int64_t>(ms);
-}
-
 }  // namespace mlos::mpf

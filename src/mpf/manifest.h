@@ -98,7 +98,7 @@ struct Requirements {
 // spec.resources: how the resource manager treats the model unless the server's config says
 // otherwise (docs/resources.md).
 struct Resources {
-  std::optional<int64_t> keep_alive_ms;  // spec.resources.keep_alive; -1 = never unload
+  std::optional<int64_t> keep_alive_ms;  // spec.resources.keep_alive (wire::ParseKeepAlive); -1 = never
   int priority = 0;                      // spec.resources.priority: 1 (highest) .. ; 0 = unset
 };
 
@@ -181,11 +181,6 @@ std::string EmitManifest(const Manifest& m);
 // a number with a unit: B, KB/MB/GB/TB (powers of 1000), KiB/MiB/GiB/TiB (powers of 1024), e.g.
 // "512MiB", "2GiB", "1GB", "1.5GiB" (fractions are rounded down to whole bytes).
 Result<uint64_t> ParseByteSize(const std::string& text);
-
-// A keep_alive as Ollama takes it: "-1" (or any negative number: never unload), "0", a number of
-// seconds ("300", "1.5"), or a number with a unit: "500ms", "30s", "5m", "1h". Milliseconds
-// (-1 for never); kInvalidArgument otherwise.
-Result<int64_t> ParseKeepAlive(const std::string& text);
 
 // "none", "process" or "strict".
 const char* SandboxModeName(SandboxMode mode);

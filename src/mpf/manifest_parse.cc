@@ -9,6 +9,7 @@
 
 #include "common/fs.h"
 #include "mpf/manifest.h"
+#include "wire/keep_alive.h"
 #include "mpf/manifest_internal.h"
 
 namespace mlos::mpf {
@@ -222,9 +223,9 @@ class Reader {
       if (!ka.IsScalar()) {
         Error(kp, "expected a duration (\"5m\", \"30s\", 0, -1)");
       } else {
-        Result<int64_t> ms = ParseKeepAlive(ka.Scalar());
+        auto ms = wire::ParseKeepAlive(ka.Scalar());
         if (ms.ok()) {
-          r->keep_alive_ms = *ms;
+          r->keep_alive_ms = ms->count();
         } else {
           Error(kp, ms.status().message());
         }

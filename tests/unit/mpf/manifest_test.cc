@@ -694,5 +694,23 @@ TEST(ManifestEmitTest, ManifestBuiltInCode) {
   EXPECT_DOUBLE_EQ(back->security.rate_limit, 0.1);
 }
 
+TEST(ManifestResourcesTest, SpecResourcesKeepAliveAndPriority) {
+  auto m = ParseManifest(Doc(kDefaultMetadata, Spec("resources:\n  keep_alive: 5m\n  priority: 2\n")));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->resources.keep_alive_ms.has_value());
+  EXPECT_EQ(*m->resources.keep_alive_ms, 300000);
+  EXPECT_EQ(m->resources.priority, 2);
+  auto none = ParseManifest(Doc());
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->resources.keep_alive_ms.has_value());
+  EXPECT_EQ(none->resources.priority, 0);
+  // Kept on a rewrite.
+  EXPECT_THAT(EmitManifest(*m), HasSubstr("keep_alive: 5m"));
+  EXPECT_THAT(ErrorOf(Doc(kDefaultMetadata, Spec("resources:\n  keep_alive: soon\n"))),
+              HasSubstr("spec.resources.keep_alive"));
+  EXPECT_THAT(ErrorOf(Doc(kDefaultMetadata, Spec("resources:\n  priority: -1\n"))),
+              HasSubstr("spec.resources.priority"));
+}
+
 }  // namespace
 }  // namespace mlos::mpf
