@@ -1,17 +1,11 @@
 #include "onnx_model.h"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <limits>
-#include <system_error>
 
 #include "mlos/smi_plugin.h"
-#include "optimized_cache.h"
 
 namespace mlos::onnx_plugin {
 
@@ -165,12 +159,11 @@ smi_tensor MakeSchemaTensor(const IoSpec& spec) {
   return smi::SchemaTensor(spec.name, spec.dtype, spec.dims);
 }
 
-std::atomic<uint64_t> g_tmp_counter{0};
-
 }  // namespace
 
 smi_error* OnnxModel::Load(Ort::Env& env, const SessionConfig& config,
-                           const smi_model_load_params& params, std::unique_ptr<OnnxModel>* out) {
+                           const smi_model_load_params& params, MappedOrtModelCache& mappings,
+                           std::unique_ptr<OnnxModel>* out) {
   if (params.model_path == nullptr || *params.model_path == '\0') {
     return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model_path is empty");
   }
@@ -181,48 +174,19 @@ smi_error* OnnxModel::Load(Ort::Env& env, const SessionConfig& config,
   }
 
   std::unique_ptr<OnnxModel> model(new OnnxModel());
-  model->host_bytes_ = static_cast<uint64_t>(st.st_size);
   model->cpu_ = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
-
-  const bool use_cache = config.optimized_model_cache && params.cache_dir != nullptr &&
-                         *params.cache_dir != '\0' && config.optimization_level != ORT_DISABLE_ALL;
-  const std::string cached =
-      use_cache ? OptimizedModelPath(params.cache_dir, path, config.optimization_level) : "";
-  std::error_code ec;
-  if (!cached.empty() && std::filesystem::exists(cached, ec)) {
-    try {
-      model->session_ = std::make_unique<Ort::Session>(env, cached.c_str(),
-                                                       MakeSessionOptions(config, ORT_DISABLE_ALL));
-      model->loaded_from_cache_ = true;
-    } catch (const Ort::Exception&) {
-      std::filesystem::remove(cached, ec);  // unusable copy: rebuild it below
-    }
+  try {
+    LoadedSession loaded = LoadSession(env, config, params, mappings);
+    model->mapping_ = std::move(loaded.mapping);
+    model->session_ = std::move(loaded.session);
+    model->source_ = loaded.source;
+  } catch (const Ort::Exception& e) {
+    const smi_error_code code = FromOrtCode(e.GetOrtErrorCode());
+    return MakeError(code == SMI_ERROR_INTERNAL ? SMI_ERROR_INVALID_ARGUMENT : code,
+                     "onnxruntime cannot load " + path + ": " + e.what());
   }
-  if (!model->session_ && !cached.empty()) {
-    std::filesystem::create_directories(params.cache_dir, ec);
-    // Written under a unique name, then renamed: concurrent loads never see a partial file.
-    const std::string tmp = cached + ".tmp." + std::to_string(::getpid()) + "." +
-                            std::to_string(g_tmp_counter.fetch_add(1));
-    try {
-      Ort::SessionOptions options = MakeSessionOptions(config, config.optimization_level);
-      options.SetOptimizedModelFilePath(tmp.c_str());
-      model->session_ = std::make_unique<Ort::Session>(env, path.c_str(), options);
-      std::filesystem::rename(tmp, cached, ec);
-    } catch (const Ort::Exception&) {
-      model->session_.reset();  // retried below without the cache; that error is reported
-    }
-    std::filesystem::remove(tmp, ec);
-  }
-  if (!model->session_) {
-    try {
-      model->session_ = std::make_unique<Ort::Session>(
-          env, path.c_str(), MakeSessionOptions(config, config.optimization_level));
-    } catch (const Ort::Exception& e) {
-      const smi_error_code code = FromOrtCode(e.GetOrtErrorCode());
-      return MakeError(code == SMI_ERROR_INTERNAL ? SMI_ERROR_INVALID_ARGUMENT : code,
-                       "onnxruntime cannot load " + path + ": " + e.what());
-    }
-  }
+  model->host_bytes_ =
+      model->mapping_ ? model->mapping_->size() : static_cast<uint64_t>(st.st_size);
   if (smi_error* e = model->ReadSchema()) return e;
   *out = std::move(model);
   return nullptr;

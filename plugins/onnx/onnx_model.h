@@ -11,8 +11,10 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include "mapped_ort_model.h"
 #include "mlos/smi.h"
 #include "session_config.h"
+#include "session_loader.h"
 
 namespace mlos::onnx_plugin {
 
@@ -29,19 +31,27 @@ class OnnxModel {
  public:
   // Loads params.model_path into a session on `env` with `config` (already merged with the
   // per-model options). With a cache_dir and config.optimized_model_cache, the first load saves
-  // ONNX Runtime's optimised graph there and later loads of the unchanged file read it.
-  // Returns NULL and sets *out on success; an error otherwise (NOT_FOUND: no file;
-  // INVALID_ARGUMENT: not a loadable model; UNSUPPORTED: an IO type SMI cannot carry).
+  // ONNX Runtime's optimised graph there in ORT format and later loads of the unchanged file
+  // map it, sharing the mapping (through `mappings`) with other sessions of the same file (see
+  // session_loader.h). Returns NULL and sets *out on success; an error otherwise (NOT_FOUND: no
+  // file; INVALID_ARGUMENT: not a loadable model; UNSUPPORTED: an IO type SMI cannot carry).
   static smi_error* Load(Ort::Env& env, const SessionConfig& config,
-                         const smi_model_load_params& params, std::unique_ptr<OnnxModel>* out);
+                         const smi_model_load_params& params, MappedOrtModelCache& mappings,
+                         std::unique_ptr<OnnxModel>* out);
 
   const std::vector<smi_tensor>& inputs() const { return input_tensors_; }
   const std::vector<smi_tensor>& outputs() const { return output_tensors_; }
-  // Estimate: the size of the model file loaded (its initializers dominate what the session
-  // keeps resident). Arenas grown by inference are not counted.
+  // Estimate of the host memory the session holds: its weights. From a shared mapping, the
+  // mapped size (the weights and, in the mapping's container, their prepacked forms, which
+  // replace the mapped pages they were made from); otherwise the model file's size.
+  // Arenas grown by inference are not counted.
   uint64_t host_bytes() const { return host_bytes_; }
-  // True when the session was read from the optimised-model cache.
-  bool loaded_from_cache() const { return loaded_from_cache_; }
+  // Of host_bytes, the bytes shared with every session of the same mapping (the mapped size),
+  // and the mapping's non-zero key; both 0 when the session does not read a shared mapping.
+  uint64_t shared_bytes() const { return mapping_ ? mapping_->size() : 0; }
+  uint64_t shared_key() const { return mapping_ ? mapping_->key() : 0; }
+  // Where the session was made from.
+  SessionSource source() const { return source_; }
 
   // Validates request against the schema, runs the session, writes the outputs into buffers
   // from request.alloc. Any thread, concurrently (Ort::Session::Run is thread-safe).
@@ -63,6 +73,7 @@ class OnnxModel {
     bool cancelled;
   };
 
+  std::shared_ptr<MappedOrtModel> mapping_;  // before session_: outlives it
   std::unique_ptr<Ort::Session> session_;
   Ort::MemoryInfo cpu_{nullptr};
   std::vector<IoSpec> inputs_, outputs_;
@@ -70,7 +81,7 @@ class OnnxModel {
   std::vector<const char*> input_names_;                    // schema order, for Run
   std::unordered_map<std::string, size_t> input_index_, output_index_;
   uint64_t host_bytes_ = 0;
-  bool loaded_from_cache_ = false;
+  SessionSource source_ = SessionSource::kModelFile;
 
   std::mutex mu_;  // guards running_
   std::unordered_multimap<uint64_t, Running> running_;

@@ -9,16 +9,19 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include "mapped_ort_model.h"
 #include "mlos/smi.h"
 #include "mlos/smi_plugin.h"
 #include "onnx_model.h"
 #include "session_config.h"
 
-// One per host: the Ort::Env every session of this instance runs on, and the plugin-wide
-// session defaults from plugin_init's config.
+// One per host: the Ort::Env every session of this instance runs on, the plugin-wide
+// session defaults from plugin_init's config, and the mapped ORT-format cache files its sessions
+// share (each mapping lives as long as a session uses it).
 struct smi_plugin {
   Ort::Env env{nullptr};
   mlos::onnx_plugin::SessionConfig defaults;
+  mlos::onnx_plugin::MappedOrtModelCache mappings;
   std::atomic<int64_t> live_models{0};
 };
 
@@ -93,7 +96,10 @@ struct OnnxPlugin {
     }
     auto model = std::make_unique<smi_model>();
     model->plugin = &plugin;
-    if (smi_error* e = OnnxModel::Load(plugin.env, config, params, &model->model)) return e;
+    if (smi_error* e =
+            OnnxModel::Load(plugin.env, config, params, plugin.mappings, &model->model)) {
+      return e;
+    }
     plugin.live_models.fetch_add(1);
     *out = model.release();
     return nullptr;
@@ -113,7 +119,10 @@ struct OnnxPlugin {
 
   static smi_memory_info ModelMemory(const smi_model& model) {
     smi_memory_info m{};
+    m.size = sizeof m;
     m.host_bytes = model.model->host_bytes();
+    m.shared_bytes = model.model->shared_bytes();
+    m.shared_key = model.model->shared_key();
     return m;
   }
 

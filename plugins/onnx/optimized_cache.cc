@@ -39,21 +39,23 @@ const std::string& CpuIdentity() {
 
 }  // namespace
 
-std::string OptimizedModelPath(const std::string& cache_dir, const std::string& model_path,
-                               GraphOptimizationLevel level) {
+OptimizedModelPaths OptimizedModelPathsFor(const std::string& cache_dir,
+                                           const std::string& model_path,
+                                           GraphOptimizationLevel level) {
   struct stat st {};
-  if (::stat(model_path.c_str(), &st) != 0) return "";
+  if (::stat(model_path.c_str(), &st) != 0) return {};
   std::error_code ec;
   std::filesystem::path canonical = std::filesystem::canonical(model_path, ec);
   if (ec) canonical = model_path;
   const std::string key_source =
-      "mlos-onnx-cache-v1\n" + canonical.string() + "\n" + std::to_string(st.st_size) + "\n" +
+      "mlos-onnx-cache-v2\n" + canonical.string() + "\n" + std::to_string(st.st_size) + "\n" +
       std::to_string(static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec) +
       "\n" + std::to_string(static_cast<int>(level)) + "\n" + Ort::GetVersionString() + "\n" +
       CpuIdentity();
   char key[17];
   std::snprintf(key, sizeof key, "%016llx", static_cast<unsigned long long>(Fnv1a(key_source)));
-  return (std::filesystem::path(cache_dir) / (std::string(key) + ".opt.onnx")).string();
+  const std::filesystem::path base = std::filesystem::path(cache_dir) / key;
+  return {base.string() + ".ort", base.string() + ".opt.onnx"};
 }
 
 }  // namespace mlos::onnx_plugin

@@ -165,8 +165,9 @@ class CoreImpl final : public Core {
   // Unloads `victims` (READY and idle, checked again under mu_) for `reason` ("memory",
   // "keep_alive"). Needs load_mu_; releases and retakes `lock`.
   void EvictLocked(Lock& lock, const std::vector<std::string>& victims, const char* reason);
-  // Measures a model just loaded (the plugin's report and the resident-memory growth).
-  void RecordMemory(ModelEntry& e, const LoadedModel& m, uint64_t rss_before, uint64_t rss_after);
+  // Measures a model just loaded: the plugin's report, the growth of resident memory and of
+  // the heap in use across the load.
+  void RecordMemory(ModelEntry& e, const LoadedModel& m, uint64_t rss_grew, uint64_t heap_grew);
   void ReaperLoop();  // keep_alive
   void WakeReaper();        // takes mu_
   void WakeReaperLocked();

@@ -79,13 +79,13 @@ Status CoreImpl::LoadOne(const std::string& id) {
 
   std::error_code ec;
   std::filesystem::create_directories(params.cache_dir, ec);
-  const uint64_t rss_before = ResidentBytes();
+  const uint64_t rss_before = ResidentBytes(), heap_before = HeapBytesInUse();
   auto t0 = std::chrono::steady_clock::now();
   auto loaded = LoadedModel::Load(plugin, params);
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                   .count();
   ReturnFreedMemory();  // what the load only borrowed (parsing, optimising) is not the model's
-  const uint64_t rss_after = ResidentBytes();
+  const uint64_t rss_after = ResidentBytes(), heap_after = HeapBytesInUse();
   if (loaded.ok()) {
     (*loaded)->SetSchemaIfEmpty(Specs(manifest->io.inputs), Specs(manifest->io.outputs));
     if (scheduler_) (*loaded)->UseScheduler(scheduler_.get(), id, default_priority);
@@ -105,7 +105,8 @@ Status CoreImpl::LoadOne(const std::string& id) {
   Status st;
   bool warm = false, withdrawn = false;
   if (loaded.ok()) {
-    RecordMemory(*e, **loaded, rss_before, rss_after);
+    RecordMemory(*e, **loaded, rss_after > rss_before ? rss_after - rss_before : 0,
+                 heap_after > heap_before ? heap_after - heap_before : 0);
     const uint64_t quota = manifest->security.max_memory;
     if (quota > 0 && e->measured_bytes > quota) {
       st = ResourceExhausted("model " + id + " uses " + FormatBytes(e->measured_bytes) +

@@ -97,17 +97,16 @@ uint64_t CoreImpl::EstimateLocked(const ModelEntry& e) const {
   return estimate;
 }
 
-void CoreImpl::RecordMemory(ModelEntry& e, const LoadedModel& m, uint64_t rss_before,
-                            uint64_t rss_after) {
-  const uint64_t grew = rss_after > rss_before ? rss_after - rss_before : 0;
+void CoreImpl::RecordMemory(ModelEntry& e, const LoadedModel& m, uint64_t rss_grew,
+                            uint64_t heap_grew) {
   const uint64_t reported = m.memory_bytes();
   e.shared_bytes = m.shared_bytes();
   e.shared_key = m.shared_key();
-  // The larger of what the plugin says and what the process grew by. When the shared part was
-  // mapped already by another model, the growth covers only the private part.
-  uint64_t measured = std::max(reported, grew);
-  if (e.shared_key != 0) measured = std::max(measured, grew + e.shared_bytes);
-  e.measured_bytes = measured;
+  // What the process grew by: resident memory (what the budget is about; it keeps what a cold
+  // load left behind), or the heap in use when that is more (an allocation that reused pages
+  // an earlier unload freed does not show in resident memory). The shared part (a mapped file)
+  // is paged in by use, not by the load. The plugin's report when it says more.
+  e.measured_bytes = std::max(reported, std::max(rss_grew, heap_grew) + e.shared_bytes);
 }
 
 Status CoreImpl::MakeRoomLocked(Lock& lock, const std::string& for_id, uint64_t need,

@@ -54,6 +54,11 @@ uint64_t ResidentBytes() {
   return static_cast<uint64_t>(resident) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
+uint64_t HeapBytesInUse() {
+  const struct mallinfo2 m = ::mallinfo2();
+  return static_cast<uint64_t>(m.uordblks) + static_cast<uint64_t>(m.hblkhd);
+}
+
 uint64_t MemoryAvailableToProcess() {
   uint64_t total = 0;
   {

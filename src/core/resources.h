@@ -12,6 +12,11 @@ namespace mlos::core {
 // Resident bytes of this process (/proc/self/statm); 0 when unreadable.
 uint64_t ResidentBytes();
 
+// Bytes the process's heap has handed out and not taken back (glibc mallinfo2: in use in every
+// arena plus mmap'd chunks). Unlike resident memory, it does not hide an allocation that reuses
+// pages freed earlier, nor count freed pages the allocator keeps.
+uint64_t HeapBytesInUse();
+
 // The memory this process may use: the machine's MemTotal, or the cgroup's limit when it is
 // lower (cgroup v2 memory.max, or v1 memory.limit_in_bytes, of the process's own cgroup).
 // 0 when nothing is readable.

@@ -1,21 +1,25 @@
 // The ONNX Runtime SMI plugin, loaded with dlopen as mlosd loads it, over the fixture models
 // (tests/fixtures/make_models.py): handshake, IO metadata, every dtype bit-exact, scalars and
 // empty tensors, output subsets, every validation error, outputs bit-exact against ONNX Runtime
-// called directly, cancellation, concurrency and the optimised-model cache.
+// called directly, cancellation, concurrency, the optimised-model cache (ORT-format copies,
+// fallbacks) and sessions of one file sharing its mapping (smi_memory_info shared_key).
 #include <dlfcn.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <onnxruntime_cxx_api.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -638,34 +642,61 @@ TEST_F(OnnxPluginTest, CancelALongRunFromAnotherThread) {
   EXPECT_EQ(Infer(m, {Tensor("input", SMI_DTYPE_FLOAT32, {1, 16}, small.data(), 64)}, out).code, 0);
 }
 
+// The cache files in `dir` (none when it does not exist).
+std::vector<fs::path> FilesIn(const fs::path& dir) {
+  std::vector<fs::path> files;
+  if (fs::exists(dir)) {
+    for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// True when `path` holds an ORT-format model (flatbuffer identifier "ORTM" at byte 4).
+bool IsOrtFormat(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[8] = {};
+  return in.read(head, sizeof head) && std::memcmp(head + 4, "ORTM", 4) == 0;
+}
+
+smi_memory_info Memory(const smi_plugin_api* api, smi_model* m) {
+  smi_memory_info info{};
+  info.size = sizeof info;
+  smi_error* e = api->model_memory(m, &info);
+  EXPECT_EQ(e, nullptr);
+  api->error_free(e);
+  return info;
+}
+
 TEST_F(OnnxPluginTest, OptimizedModelCache) {
   const fs::path model = dir_ / "model" / "mlp.onnx";
   const fs::path cache = dir_ / "cache";
   fs::create_directories(model.parent_path());
   fs::copy_file(kFixtures / "mlp.onnx", model);
   const std::string cache_dir = cache.string();
-  auto cache_files = [&] {
-    std::vector<fs::path> files;
-    if (fs::exists(cache)) {
-      for (const auto& e : fs::directory_iterator(cache)) files.push_back(e.path());
-    }
-    return files;
-  };
   std::vector<float> x = Floats(5 * 16, 21);
   const smi_tensor in = Tensor("input", SMI_DTYPE_FLOAT32, {5, 16}, x.data(), x.size() * 4);
 
+  // Cold: the optimised graph is saved in ORT format, `<16 hex digits>.ort`, and nothing else.
   smi_model* cold = Load(model.string(), nullptr, cache_dir.c_str());
   ASSERT_NE(cold, nullptr);
-  auto files = cache_files();
+  auto files = FilesIn(cache);
   ASSERT_EQ(files.size(), 1u);
-  EXPECT_EQ(files[0].extension(), ".onnx");
-  EXPECT_GT(fs::file_size(files[0]), 0u);
+  const fs::path ort = files[0];
+  EXPECT_EQ(ort.extension(), ".ort");
+  EXPECT_EQ(ort.stem().string().size(), 16u);
+  EXPECT_TRUE(IsOrtFormat(ort));
   Outputs first;
   ASSERT_EQ(Infer(cold, {in}, first).code, 0);
+  // The same results as ONNX Runtime optimising the model itself, bit for bit.
+  const auto expected = ReferenceMlp(x, 5);
+  ASSERT_EQ(first.list.size(), 2u);
+  EXPECT_EQ(first.list[0].values<float>(), expected[0]);
+  EXPECT_EQ(first.list[1].values<float>(), expected[1]);
   Unload(cold);
 
-  // Warm: read from the cache; same outputs, bit for bit; nothing new written.
-  const auto written = fs::last_write_time(files[0]);
+  // Warm: read from the ORT-format copy; same outputs, bit for bit; nothing new written.
+  const auto written = fs::last_write_time(ort);
   smi_model* warm = Load(model.string(), nullptr, cache_dir.c_str());
   ASSERT_NE(warm, nullptr);
   Outputs second;
@@ -673,39 +704,183 @@ TEST_F(OnnxPluginTest, OptimizedModelCache) {
   ASSERT_EQ(second.list.size(), 2u);
   EXPECT_EQ(second.list[0].bytes, first.list[0].bytes);
   EXPECT_EQ(second.list[1].bytes, first.list[1].bytes);
-  EXPECT_EQ(cache_files().size(), 1u);
-  EXPECT_EQ(fs::last_write_time(files[0]), written);
+  EXPECT_EQ(FilesIn(cache), files);
+  EXPECT_EQ(fs::last_write_time(ort), written);
+  EXPECT_EQ(Memory(api_, warm).shared_bytes, fs::file_size(ort));
   Unload(warm);
 
-  // Proof the warm load reads the cached file: swap in another model under the same key.
-  fs::copy_file(kFixtures / "add.onnx", files[0], fs::copy_options::overwrite_existing);
-  fs::last_write_time(files[0], written);
+  // Proof the warm load reads the cached file: swap in another model's ORT-format copy.
+  const fs::path other_cache = dir_ / "other_cache";
+  const fs::path add = dir_ / "model" / "add.onnx";
+  fs::copy_file(kFixtures / "add.onnx", add);
+  const std::string other_cache_dir = other_cache.string();
+  Unload(Load(add.string(), nullptr, other_cache_dir.c_str()));
+  ASSERT_EQ(FilesIn(other_cache).size(), 1u);
+  fs::copy_file(FilesIn(other_cache)[0], ort, fs::copy_options::overwrite_existing);
   smi_model* swapped = Load(model.string(), nullptr, cache_dir.c_str());
   ASSERT_NE(swapped, nullptr);
   EXPECT_STREQ(Input(swapped, 0)->name, "a");
   Unload(swapped);
 
-  // A corrupt cached copy is dropped and rebuilt from the model.
-  std::ofstream(files[0], std::ios::trunc) << "garbage";
+  // A corrupt ORT-format copy is dropped and rebuilt from the model (a working load, the same
+  // outputs) and replaced by a valid one: garbage, a broken flatbuffer, a truncated copy.
+  std::string valid;
+  {
+    std::ifstream f(ort, std::ios::binary);
+    valid.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  for (const std::string& corrupt :
+       {std::string("garbage"), std::string("\x10\0\0\0ORTM", 8) + std::string(64, '\xff'),
+        valid.substr(0, valid.size() / 2)}) {
+    std::ofstream(ort, std::ios::binary | std::ios::trunc) << corrupt;
+    smi_model* rebuilt = Load(model.string(), nullptr, cache_dir.c_str());
+    ASSERT_NE(rebuilt, nullptr);
+    EXPECT_STREQ(Input(rebuilt, 0)->name, "input");
+    Outputs third;
+    ASSERT_EQ(Infer(rebuilt, {in}, third).code, 0);
+    EXPECT_EQ(third.list[1].bytes, first.list[1].bytes);
+    EXPECT_NE(Memory(api_, rebuilt).shared_key, 0u);
+    Unload(rebuilt);
+    EXPECT_EQ(FilesIn(cache), files);
+    EXPECT_TRUE(IsOrtFormat(ort));
+    EXPECT_GT(fs::file_size(ort), corrupt.size());
+  }
+
+  // Without an ORT-format copy, an ONNX copy (`<key>.opt.onnx`, written when ONNX Runtime
+  // cannot save ORT format) is read; an unusable one is dropped and the ORT copy rebuilt.
+  const fs::path opt_onnx = cache / (ort.stem().string() + ".opt.onnx");
+  fs::remove(ort);
+  fs::copy_file(kFixtures / "add.onnx", opt_onnx);
+  smi_model* from_onnx = Load(model.string(), nullptr, cache_dir.c_str());
+  ASSERT_NE(from_onnx, nullptr);
+  EXPECT_STREQ(Input(from_onnx, 0)->name, "a");
+  EXPECT_EQ(Memory(api_, from_onnx).shared_key, 0u);
+  Unload(from_onnx);
+  std::ofstream(opt_onnx, std::ios::trunc) << "garbage";
   smi_model* rebuilt = Load(model.string(), nullptr, cache_dir.c_str());
   ASSERT_NE(rebuilt, nullptr);
   EXPECT_STREQ(Input(rebuilt, 0)->name, "input");
-  Outputs third;
-  ASSERT_EQ(Infer(rebuilt, {in}, third).code, 0);
-  EXPECT_EQ(third.list[1].bytes, first.list[1].bytes);
   Unload(rebuilt);
-  EXPECT_EQ(cache_files().size(), 1u);
+  EXPECT_EQ(FilesIn(cache), files);
 
   // A changed model file (new mtime) gets a new key; the option can turn the cache off.
   fs::last_write_time(model, written - std::chrono::hours(1));
   ASSERT_NE(Load(model.string(), nullptr, cache_dir.c_str()), nullptr);
-  EXPECT_EQ(cache_files().size(), 2u);
+  EXPECT_EQ(FilesIn(cache).size(), 2u);
   fs::last_write_time(model, written - std::chrono::hours(2));
-  ASSERT_NE(Load(model.string(), R"({"optimized_model_cache": false})", cache_dir.c_str()),
-            nullptr);
+  smi_model* off = Load(model.string(), R"({"optimized_model_cache": false})", cache_dir.c_str());
+  ASSERT_NE(off, nullptr);
+  EXPECT_EQ(Memory(api_, off).shared_key, 0u);
   ASSERT_NE(Load(model.string(), R"({"graph_optimization_level": "disable"})", cache_dir.c_str()),
             nullptr);
-  EXPECT_EQ(cache_files().size(), 2u);
+  EXPECT_EQ(FilesIn(cache).size(), 2u);
+}
+
+TEST_F(OnnxPluginTest, SessionsOfOneFileShareItsMapping) {
+  const fs::path model = dir_ / "model" / "mlp.onnx";
+  const fs::path copy = dir_ / "copy" / "mlp.onnx";
+  const fs::path cache = dir_ / "cache";
+  fs::create_directories(model.parent_path());
+  fs::create_directories(copy.parent_path());
+  fs::copy_file(kFixtures / "mlp.onnx", model);
+  fs::copy_file(kFixtures / "mlp.onnx", copy);
+  const std::string cache_dir = cache.string();
+  std::vector<float> x = Floats(3 * 16, 5);
+  const smi_tensor in = Tensor("input", SMI_DTYPE_FLOAT32, {3, 16}, x.data(), x.size() * 4);
+
+  // Two models (e.g. two versions registered from one file) loaded at once: one mapping.
+  smi_model* a = Load(model.string(), nullptr, cache_dir.c_str());
+  smi_model* b = Load(model.string(), R"({"intra_op_threads": 2})", cache_dir.c_str());
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  const auto files = FilesIn(cache);
+  ASSERT_EQ(files.size(), 1u);
+  const smi_memory_info ma = Memory(api_, a), mb = Memory(api_, b);
+  EXPECT_NE(ma.shared_key, 0u);
+  EXPECT_EQ(ma.shared_key, mb.shared_key);
+  EXPECT_EQ(ma.shared_bytes, fs::file_size(files[0]));
+  EXPECT_EQ(mb.shared_bytes, ma.shared_bytes);
+  EXPECT_EQ(ma.host_bytes, ma.shared_bytes);
+  EXPECT_EQ(ma.device_bytes, 0u);
+
+  Outputs out_a, out_b;
+  ASSERT_EQ(Infer(a, {in}, out_a).code, 0);
+  ASSERT_EQ(Infer(b, {in}, out_b).code, 0);
+  EXPECT_EQ(out_a.list[1].bytes, out_b.list[1].bytes);
+  // The mapping lives as long as a session uses it.
+  Unload(a);
+  Outputs after;
+  ASSERT_EQ(Infer(b, {in}, after).code, 0);
+  EXPECT_EQ(after.list[1].bytes, out_b.list[1].bytes);
+  // Reloaded while b holds it: the same mapping again.
+  smi_model* c = Load(model.string(), nullptr, cache_dir.c_str());
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(Memory(api_, c).shared_key, mb.shared_key);
+  // Both still compute the same (c's load dropped the mapping's resident pages: they fault back).
+  Outputs from_b, from_c;
+  ASSERT_EQ(Infer(b, {in}, from_b).code, 0);
+  ASSERT_EQ(Infer(c, {in}, from_c).code, 0);
+  EXPECT_EQ(from_b.list[1].bytes, out_b.list[1].bytes);
+  EXPECT_EQ(from_c.list[1].bytes, out_b.list[1].bytes);
+
+  // Another file (another cache key) is another mapping.
+  smi_model* d = Load(copy.string(), nullptr, cache_dir.c_str());
+  ASSERT_NE(d, nullptr);
+  EXPECT_NE(Memory(api_, d).shared_key, 0u);
+  EXPECT_NE(Memory(api_, d).shared_key, mb.shared_key);
+
+  // Without a cache: nothing shared; host_bytes is the model file's size.
+  smi_model* plain = Load(model.string());
+  ASSERT_NE(plain, nullptr);
+  const smi_memory_info mp = Memory(api_, plain);
+  EXPECT_EQ(mp.shared_key, 0u);
+  EXPECT_EQ(mp.shared_bytes, 0u);
+  EXPECT_EQ(mp.host_bytes, fs::file_size(model));
+
+  // A host built before shared_bytes existed passes a smaller size: those fields are not written.
+  smi_memory_info old{};
+  old.size = offsetof(smi_memory_info, shared_bytes);
+  old.shared_bytes = 7;
+  old.shared_key = 9;
+  ASSERT_EQ(api_->model_memory(c, &old), nullptr);
+  EXPECT_EQ(old.host_bytes, mb.host_bytes);
+  EXPECT_EQ(old.shared_bytes, 7u);
+  EXPECT_EQ(old.shared_key, 9u);
+}
+
+TEST_F(OnnxPluginTest, ConcurrentFirstLoadsBuildOneCopy) {
+  const fs::path model = dir_ / "model" / "mlp.onnx";
+  fs::create_directories(model.parent_path());
+  fs::copy_file(kFixtures / "mlp.onnx", model);
+  const std::string path = model.string(), dir = model.parent_path().string();
+  const std::string cache_dir = (dir_ / "cache").string();
+  constexpr int kLoads = 4;
+  smi_model* loaded[kLoads] = {};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kLoads; ++i) {
+    threads.emplace_back([&, i] {
+      smi_model_load_params params{};
+      params.size = sizeof params;
+      params.model_dir = dir.c_str();
+      params.model_path = path.c_str();
+      params.model_id = "test/model@1";
+      params.cache_dir = cache_dir.c_str();
+      if (smi_error* e = api_->model_load(plugin_, &params, &loaded[i])) {
+        ++failures;
+        api_->error_free(e);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (smi_model* m : loaded) {
+    if (m) models_.push_back(m);
+  }
+  ASSERT_EQ(failures, 0);
+  EXPECT_EQ(FilesIn(dir_ / "cache").size(), 1u);
+  const uint64_t key = Memory(api_, loaded[0]).shared_key;
+  EXPECT_NE(key, 0u);
+  for (smi_model* m : loaded) EXPECT_EQ(Memory(api_, m).shared_key, key);
 }
 
 TEST_F(OnnxPluginTest, PerModelOptions) {
