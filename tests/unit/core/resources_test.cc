@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "core/resources.h"
 #include "core_fixture.h"
 
 namespace mlos::core {
@@ -216,6 +217,35 @@ TEST_F(ResourcesTest, PinsSurviveARestart) {
   ASSERT_TRUE(core_->Unregister("local/a@1.0.0").ok());
   ASSERT_TRUE(Register(AllocModel("a")).ok());
   EXPECT_FALSE(core_->Get("local/a@1.0.0")->pinned);  // a pin goes with its registration
+}
+
+TEST(MemoryBudgetTest, ParsesSizesAndPercentages) {
+  const uint64_t avail = 8ull << 30;
+  EXPECT_EQ(*ParseMemoryBudget("1073741824", avail), 1073741824u);
+  EXPECT_EQ(*ParseMemoryBudget("2GiB", avail), 2ull << 30);
+  EXPECT_EQ(*ParseMemoryBudget("512MiB", avail), 512ull << 20);
+  EXPECT_EQ(*ParseMemoryBudget("80%", avail), avail * 8 / 10);
+  EXPECT_EQ(*ParseMemoryBudget("100%", avail), avail);
+  EXPECT_EQ(*ParseMemoryBudget("12.5%", avail), avail / 8);
+  for (const char* bad : {"", "lots", "0%", "101%", "-5%", "%", "2 parsecs", "-1"}) {
+    auto r = ParseMemoryBudget(bad, avail);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("resources.memory_budget"), std::string::npos) << bad;
+  }
+  // A percentage needs to know what is available.
+  EXPECT_EQ(ParseMemoryBudget("80%", 0).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(MemoryBudgetTest, TheProcessSeesItsMemoryAndItsResidentSize) {
+  const uint64_t avail = MemoryAvailableToProcess();
+  EXPECT_GT(avail, 64ull << 20);
+  EXPECT_GT(ResidentBytes(), 1ull << 20);
+  EXPECT_LT(ResidentBytes(), avail);
+  // Heap in use follows an allocation that resident memory may not show.
+  const uint64_t before = HeapBytesInUse();
+  std::vector<char> block(8 << 20, 1);
+  EXPECT_GE(HeapBytesInUse(), before + (8u << 20));
+  EXPECT_EQ(FormatBytes(3 * kMiB / 2), "1.5 MiB");
 }
 
 }  // namespace
