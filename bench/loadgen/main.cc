@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -32,6 +34,7 @@ constexpr const char* kUsage =
     "  --onnx PATH [--model NAME] [--input-data FILE] [--shape NAME=d0,d1,...]...\n"
     "  [--batch N] [--int-max K] [--mode closed|open] [--concurrency C] [--rate R]\n"
     "  [--duration S] [--warmup S] [--requests N] [--raw-threads T] [--label TEXT]\n"
+    "  [--priority N] [--timeout-ms N] [--header 'Name: value']...\n"
     "\n"
     "Every request sends the same inputs. The model's inputs and outputs are read from --onnx\n"
     "(also for the server targets, where --model names it on the server).\n"
@@ -53,6 +56,9 @@ constexpr const char* kUsage =
     "                     (default 5) or --requests N, after --warmup S (default 1).\n"
     "  --mode open        requests at --rate R per second, --concurrency workers (default 64).\n"
     "  --raw-threads T    ONNX Runtime intra-op threads for --target raw (default 1).\n"
+    "  --priority N       HTTP targets: X-MLOS-Priority: N on every request (1 = highest).\n"
+    "  --timeout-ms N     HTTP targets: X-MLOS-Timeout-Ms: N (the request's deadline).\n"
+    "  --header 'K: V'    HTTP targets: one more header line on every request (repeatable).\n"
     "Exit status: 0 done, 1 a request or the setup failed, 2 bad arguments or input data.\n";
 
 [[noreturn]] void Fail(int code, const std::string& msg) {
@@ -77,6 +83,23 @@ int64_t Integer(const std::string& key, const std::string& v, int64_t lo) {
     Fail(2, key + " expects an integer >= " + std::to_string(lo) + ", got '" + v + "'");
   }
   return n;
+}
+
+// --header "Name: value" -> "Name: value\r\n"; a name of token characters, a value without
+// line breaks.
+std::string HeaderLine(const std::string& v) {
+  const size_t colon = v.find(':');
+  const std::string name = v.substr(0, colon);
+  const bool name_ok =
+      colon != std::string::npos && !name.empty() &&
+      std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
+      });
+  if (!name_ok || v.find_first_of("\r\n") != std::string::npos)
+    Fail(2, "--header expects 'Name: value' on one line, got '" + v + "'");
+  std::string value = v.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+  return name + ": " + value + "\r\n";
 }
 
 struct Args {
@@ -134,6 +157,12 @@ Args ParseArgs(int argc, char** argv) {
       o.requests = static_cast<uint64_t>(Integer(k, v, 1));
     else if (k == "--raw-threads")
       o.raw_threads = static_cast<int>(Integer(k, v, 1));
+    else if (k == "--priority")
+      o.http_headers += "X-MLOS-Priority: " + std::to_string(Integer(k, v, 1)) + "\r\n";
+    else if (k == "--timeout-ms")
+      o.http_headers += "X-MLOS-Timeout-Ms: " + std::to_string(Integer(k, v, 1)) + "\r\n";
+    else if (k == "--header")
+      o.http_headers += HeaderLine(v);
     else
       Fail(2, "unknown option '" + k + "' (see --help)");
   }
@@ -151,6 +180,8 @@ Args ParseArgs(int argc, char** argv) {
     if (o.url.empty()) Fail(2, "--url is required for --target " + o.target);
     if (o.model.empty()) Fail(2, "--model is required for --target " + o.target);
   }
+  if (!o.http_headers.empty() && !o.target.starts_with("http-"))
+    Fail(2, "--priority, --timeout-ms and --header are for the http targets");
   if (o.mode != "closed" && o.mode != "open")
     Fail(2, "--mode must be closed or open, got '" + o.mode + "'");
   if (o.mode == "open") {

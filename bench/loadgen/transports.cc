@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "http_client.h"
+#include "http_request.h"
 
 namespace mlos::bench {
 namespace {
@@ -70,23 +71,6 @@ class RawFactory final : public TransportFactory {
 
 // ---- HTTP: KServe v2 JSON and binary tensor extension ----------------------------------------
 
-// The server's error message from a non-200 body ({"error": "..."}), else the body itself.
-std::string ErrorFromBody(int status, std::string_view body) {
-  std::string msg;
-  size_t p = body.find("\"error\"");
-  if (p != std::string_view::npos) p = body.find('"', body.find(':', p + 7));
-  if (p != std::string_view::npos) {
-    for (size_t i = p + 1; i < body.size() && body[i] != '"'; ++i) {
-      if (body[i] == '\\' && i + 1 < body.size()) ++i;
-      msg += body[i];
-    }
-  } else {
-    msg = std::string(body.substr(0, 300));
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == '\r')) msg.pop_back();
-  }
-  return "HTTP " + std::to_string(status) + (msg.empty() ? "" : ": " + msg);
-}
-
 class HttpTransport final : public Transport {
  public:
   HttpTransport(const HttpUrl& url, const std::string& request, const Workload& w, bool binary)
@@ -94,23 +78,8 @@ class HttpTransport final : public Transport {
 
   bool Infer(std::string* error) override {
     try {
-      int status = conn_.RoundTrip(request_, &res_);
-      if (status != 200) {
-        *error = ErrorFromBody(status, res_.body);
-        return false;
-      }
-      std::string_view json = res_.body;
-      if (binary_) {
-        if (auto h = res_.Header("inference-header-content-length")) {
-          size_t n = std::strtoull(std::string(*h).c_str(), nullptr, 10);
-          if (n > json.size()) {
-            *error = "Inference-Header-Content-Length exceeds the response body";
-            return false;
-          }
-          json = json.substr(0, n);
-        }
-      }
-      *error = CheckJsonOutputs(json, want_);
+      conn_.RoundTrip(request_, &res_);
+      *error = CheckHttpInferResponse(res_, binary_, want_);
       return error->empty();
     } catch (const std::exception& e) {
       *error = e.what();
@@ -135,50 +104,10 @@ class HttpFactory final : public TransportFactory {
                                ", got '" + o.url + "'");
     }
     url_ = *url;
-    const std::string path = url_.prefix + "/v2/models/" + UrlEncode(o.model) + "/infer";
-    std::string body = "{\"inputs\":[";
-    std::string tail;
-    for (size_t i = 0; i < w.inputs.size(); ++i) {
-      const InputTensor& t = w.inputs[i];
-      body += (i ? ",{" : "{") + std::string("\"name\":") + JsonString(t.name) +
-              ",\"datatype\":\"" + t.kserve + "\",\"shape\":" + ShapeText(t.shape);
-      if (binary) {
-        body += ",\"parameters\":{\"binary_data_size\":" + std::to_string(t.bytes.size()) + "}}";
-      } else {
-        body += ",\"data\":";
-        body += t.json;
-        body += '}';
-      }
-    }
-    body += "]";
-    if (w.outputs_named) {
-      body += ",\"outputs\":[";
-      for (size_t i = 0; i < w.outputs.size(); ++i) {
-        body += (i ? ",{\"name\":" : "{\"name\":") + JsonString(w.outputs[i]) + "}";
-      }
-      body += "]";
-    }
-    if (binary) body += ",\"parameters\":{\"binary_data_output\":true}";
-    body += "}";
-    size_t total = body.size();
-    for (const InputTensor& t : w.inputs) total += binary ? t.bytes.size() : 0;
-    const bool v6 = url_.host.find(':') != std::string::npos;
-    request_ = "POST " + path + " HTTP/1.1\r\nHost: " + (v6 ? "[" + url_.host + "]" : url_.host) +
-               ":" + std::to_string(url_.port) + "\r\n";
-    if (binary) {
-      request_ += "Content-Type: application/octet-stream\r\nInference-Header-Content-Length: " +
-                  std::to_string(body.size()) + "\r\n";
-    } else {
-      request_ += "Content-Type: application/json\r\n";
-    }
-    request_ += "Content-Length: " + std::to_string(total) + "\r\n\r\n";
-    request_.reserve(request_.size() + total);
-    request_ += body;
-    if (binary) {
-      for (const InputTensor& t : w.inputs) {
-        request_.append(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
-      }
-    }
+    HttpInferOptions options;
+    options.binary = binary;
+    options.extra_headers = o.http_headers;
+    request_ = EncodeHttpInferRequest(url_, o.model, w, options);
   }
 
   std::unique_ptr<Transport> New(int) override {
@@ -193,37 +122,6 @@ class HttpFactory final : public TransportFactory {
 };
 
 }  // namespace
-
-std::string CheckJsonOutputs(std::string_view json, const std::vector<std::string>& want) {
-  size_t pos = json.find("\"outputs\"");
-  if (pos == std::string_view::npos) return "the response has no \"outputs\"";
-  std::vector<bool> seen(want.size(), false);
-  size_t missing = want.size();
-  while (missing > 0) {
-    pos = json.find("\"name\"", pos);
-    if (pos == std::string_view::npos) break;
-    pos += 6;
-    while (pos < json.size() && (json[pos] == ' ' || json[pos] == '\n' || json[pos] == ':' ||
-                                 json[pos] == '\t' || json[pos] == '\r')) {
-      ++pos;
-    }
-    if (pos >= json.size() || json[pos] != '"') continue;
-    const size_t end = json.find('"', pos + 1);
-    if (end == std::string_view::npos) break;
-    std::string_view name = json.substr(pos + 1, end - pos - 1);
-    for (size_t i = 0; i < want.size(); ++i) {
-      if (!seen[i] && want[i] == name) {
-        seen[i] = true;
-        --missing;
-      }
-    }
-    pos = end + 1;
-  }
-  for (size_t i = 0; i < want.size(); ++i) {
-    if (!seen[i]) return "output '" + want[i] + "' missing from the response";
-  }
-  return "";
-}
 
 std::unique_ptr<TransportFactory> TransportFactory::Create(const BenchOptions& o,
                                                            Ort::Session& session,

@@ -33,6 +33,9 @@ struct BenchOptions {
   double warmup = 1;
   uint64_t requests = 0;  // closed loop: stop after this many measured requests (0: --duration)
   int raw_threads = 1;
+  // HTTP targets: extra header lines sent with every request, each "Name: value\r\n"
+  // (--priority, --timeout-ms, --header).
+  std::string http_headers;
 };
 
 class Transport {
@@ -60,8 +63,5 @@ std::unique_ptr<TransportFactory> NewGrpcFactory(const BenchOptions& options,
                                                  const Workload& workload);
 std::unique_ptr<TransportFactory> NewIpcFactory(const BenchOptions& options,
                                                 const Workload& workload, bool shm);
-
-// "" when the KServe JSON `json` names every output in `want`, else the problem.
-std::string CheckJsonOutputs(std::string_view json, const std::vector<std::string>& want);
 
 }  // namespace mlos::bench
