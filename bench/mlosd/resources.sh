@@ -156,7 +156,7 @@ if want interference || want deadlines; then
   if want deadlines; then
     m0=$(metrics)
     cmd=("$drv" overload --url "$url" --model local/encoder@1.0.0 --onnx "$enc_onnx" --batch 4
-         --int-max 1000 --factor 2 --timeout-mult 5 --duration "$(secs 10)" --warmup 1
+         --priority 8 --int-max 1000 --factor 2 --timeout-mult 5 --duration "$(secs 10)" --warmup 1
          --concurrency 128 --capacity-concurrency 4 --capacity-duration "$(secs 3)")
     "${cmd[@]}" >"$work/out/deadlines.json"
     printf '%s\n' "$m0" >"$work/out/deadlines-metrics-before.txt"

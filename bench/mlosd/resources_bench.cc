@@ -493,11 +493,12 @@ int Zipf(const Options& o) {
 int Overload(const Options& o) {
   CheckKnown(o, {"--url", "--model", "--onnx", "--batch", "--int-max", "--factor",
                  "--timeout-mult", "--timeout-ms", "--duration", "--warmup", "--concurrency",
-                 "--capacity-concurrency", "--capacity-duration"});
+                 "--capacity-concurrency", "--capacity-duration", "--priority"});
   const auto url = Url(o);
   RequestSpec spec;
   spec.model = Need(o, "--model");
   spec.onnx = Need(o, "--onnx");
+  spec.priority = Int("--priority", Get(o, "--priority", "0"), 0);
   spec.batch = Int("--batch", Get(o, "--batch", "1"), 1);
   spec.int_max = Int("--int-max", Get(o, "--int-max", "100"), 1);
   const double factor = Number("--factor", Get(o, "--factor", "2"), 0.01);
@@ -600,7 +601,7 @@ constexpr const char* kUsage =
     "      [,priority=N][,timeout_ms=T][,batch=B][,int_max=K] (repeatable)\n"
     "  zipf --onnx SIG --models ID,ID,... [--zipf-s 1.1] [--concurrency 4] [--duration 30]\n"
     "      [--seed 1] [--int-max 100] [--rss-pid PID] [--rss-interval-ms 50] [--rss-out FILE]\n"
-    "  overload --model ID --onnx P [--batch 1] [--int-max 100] [--factor 2]\n"
+    "  overload --model ID --onnx P [--batch 1] [--int-max 100] [--factor 2] [--priority N]\n"
     "      [--timeout-mult 5 | --timeout-ms T] [--duration 10] [--warmup 1] [--concurrency 128]\n"
     "      [--capacity-concurrency 4] [--capacity-duration 3]\n"
     "See the comment at the top of bench/mlosd/resources_bench.cc.\n";

@@ -242,7 +242,12 @@ if have("sharing.json"):
               f"{st.get('version')}: memory_bytes {st.get('memory_bytes', 0)}, shared "
               f"{st.get('shared_memory_bytes', 'n/a')}" for st in s["status"]) + ".", "",
           f"**Goal: 4 copies ≤ 1.3× one copy (increments over the base)**: {verdict(r <= 1.3)}: "
-          f"**{r:.2f}×** ({mb(four)} against {mb(one)}).", ""]
+          f"**{r:.2f}×** ({mb(four)} against {mb(one)}). The whole daemon: "
+          f"{mb(s['rss_four'])} against {mb(s['rss_one'])}, "
+          f"{s['rss_four'] / s['rss_one']:.2f}×. The weights and their prepacked form are held "
+          f"once (one read-only mapping of the ORT-format copy, one prepacked-weights container "
+          f"per mapping); each extra version adds about {mb((four - one) / 3)} of its own: its "
+          f"ONNX Runtime session (graph, kernels, CPU arena).", ""]
 
 # ---- 5. memory pressure ------------------------------------------------------------------------
 if have("memory.json"):

@@ -44,11 +44,11 @@ OptimizedModelPaths OptimizedModelPathsFor(const std::string& cache_dir,
                                            GraphOptimizationLevel level) {
   struct stat st {};
   if (::stat(model_path.c_str(), &st) != 0) return {};
-  std::error_code ec;
-  std::filesystem::path canonical = std::filesystem::canonical(model_path, ec);
-  if (ec) canonical = model_path;
+  // The file's identity, not its path: versions whose packages hard-link one blob (axon's
+  // cache does) share one cached copy, and so one mapping of its weights.
   const std::string key_source =
-      "mlos-onnx-cache-v2\n" + canonical.string() + "\n" + std::to_string(st.st_size) + "\n" +
+      "mlos-onnx-cache-v3\n" + std::to_string(static_cast<uint64_t>(st.st_dev)) + ":" +
+      std::to_string(static_cast<uint64_t>(st.st_ino)) + "\n" + std::to_string(st.st_size) + "\n" +
       std::to_string(static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec) +
       "\n" + std::to_string(static_cast<int>(level)) + "\n" + Ort::GetVersionString() + "\n" +
       CpuIdentity();

@@ -16,7 +16,7 @@ struct OptimizedModelPaths {
 };
 
 // The key is a 64-bit FNV-1a hash (16 hex digits) of a cache-layout version, the model file's
-// canonical path, size and mtime (ns), the optimisation level, the ONNX Runtime version and the
+// identity (device and inode: hard links share a key), size and mtime (ns), the optimisation level, the ONNX Runtime version and the
 // CPU (model name and flags): a changed file, level, runtime or CPU gives a new key (stale
 // copies are left in place). Both paths are "" when the model file cannot be stat'ed.
 // Thread-safe.

@@ -67,6 +67,9 @@ CoreImpl::CoreImpl(const CoreOptions& options, std::unique_ptr<store::RegistrySt
     so.batch_priority = r.batch_priority;
     so.idle_priority = r.idle_priority;
     so.cpu_sets = r.cpu_sets;
+    so.on_deadline_refused = [this](const std::string& model) {
+      if (CoreObserver* o = observer_.load()) o->OnReject(model, "deadline");
+    };
     scheduler_ = std::make_unique<Scheduler>(so);
     for (const std::string& w : scheduler_->warnings()) spdlog::warn("scheduler: {}", w);
     spdlog::info("scheduler: {} order, {} slots per priority level{}",

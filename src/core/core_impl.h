@@ -154,8 +154,10 @@ class CoreImpl final : public Core {
   int DefaultPriorityLocked(const ModelEntry& e) const;
   // Base + loaded models (READY, UNLOADING, LOADING), shared bytes once per key.
   uint64_t UsedBytesLocked() const;
-  // What loading `e` is expected to add.
+  // What loading `e` is expected to add: its last measure, else the manifest's minimum or the
+  // model file's size, whichever is larger.
   uint64_t EstimateLocked(const ModelEntry& e) const;
+  uint64_t FileBytesLocked(const ModelEntry& e) const;  // the execution file's size
   // Evicts idle, unpinned models until `need` more bytes fit the budget (nothing when they
   // already fit); `keep` are never chosen (the model being loaded and its dependencies).
   // kUnavailable naming what holds the memory when not enough can be freed. Needs load_mu_;

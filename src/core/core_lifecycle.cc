@@ -57,7 +57,15 @@ Status CoreImpl::LoadOne(const std::string& id) {
     std::set<std::string> keep{id};
     auto order = policy::LoadOrder(GraphLocked(), id);
     if (order.ok()) keep.insert(order->begin(), order->end());
-    Status room = MakeRoomLocked(lock, id, EstimateLocked(*e), keep);
+    const uint64_t estimate = EstimateLocked(*e);
+    const bool measured = e->measured_bytes > 0;
+    const uint64_t file_bytes = FileBytesLocked(*e);
+    Status room = MakeRoomLocked(lock, id, estimate, keep);
+    if (!room.ok() && !measured && file_bytes < estimate) {
+      // Never measured: the manifest's figure is an estimate, often high. Try with room for
+      // the file; the measurement after the load decides (withdrawn if it does not fit).
+      room = MakeRoomLocked(lock, id, file_bytes, keep);
+    }
     if (!room.ok()) {
       if (CoreObserver* o = observer_.load()) o->OnReject(id, "memory");
       return room;
@@ -88,7 +96,10 @@ Status CoreImpl::LoadOne(const std::string& id) {
   const uint64_t rss_after = ResidentBytes(), heap_after = HeapBytesInUse();
   if (loaded.ok()) {
     (*loaded)->SetSchemaIfEmpty(Specs(manifest->io.inputs), Specs(manifest->io.outputs));
-    if (scheduler_) (*loaded)->UseScheduler(scheduler_.get(), id, default_priority);
+    if (scheduler_) {
+      (*loaded)->UseScheduler(scheduler_.get(), id, default_priority,
+                              options_.resources.deadline_admission);
+    }
     if ((*loaded)->EnableBatching(options_.batching, [this, id](size_t requests, int64_t rows) {
           if (CoreObserver* o = observer_.load()) o->OnBatch(id, requests, rows);
         })) {

@@ -70,6 +70,12 @@ uint64_t CoreImpl::UsedBytesLocked() const {
   return used;
 }
 
+uint64_t CoreImpl::FileBytesLocked(const ModelEntry& e) const {
+  struct stat st {};
+  if (e.model_path.empty() || ::stat(e.model_path.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_size);
+}
+
 uint64_t CoreImpl::EstimateLocked(const ModelEntry& e) const {
   if (e.measured_bytes > 0) {
     // Measured before: what it adds now (its shared part is free when another holds it).
@@ -84,17 +90,14 @@ uint64_t CoreImpl::EstimateLocked(const ModelEntry& e) const {
     }
     return e.measured_bytes;
   }
+  // Never loaded here: the manifest's minimum (axon writes it from the model), at least the
+  // model file.
   uint64_t estimate = 0;
   if (e.manifest) {
-    const double gb = std::max(e.manifest->requirements.memory_recommended_gb,
-                               e.manifest->requirements.memory_min_gb);
-    estimate = static_cast<uint64_t>(gb * 1024.0 * 1024.0 * 1024.0);
+    estimate = static_cast<uint64_t>(e.manifest->requirements.memory_min_gb * 1024.0 * 1024.0 *
+                                     1024.0);
   }
-  struct stat st {};
-  if (!e.model_path.empty() && ::stat(e.model_path.c_str(), &st) == 0) {
-    estimate = std::max(estimate, static_cast<uint64_t>(st.st_size));
-  }
-  return estimate;
+  return std::max(estimate, FileBytesLocked(e));
 }
 
 void CoreImpl::RecordMemory(ModelEntry& e, const LoadedModel& m, uint64_t rss_grew,

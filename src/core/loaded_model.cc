@@ -172,7 +172,7 @@ void LoadedModel::SetBatcher(const BatchingOptions& options, Batcher::BatchFn on
   batcher_ = std::make_unique<Batcher>(
       options,
       [this](const InferRequest& r, uint64_t id, InferResponse* resp, uint64_t* wait_us) {
-        return Call(r, id, resp, wait_us);
+        return Call(r, id, resp, wait_us, /*admit=*/false);  // a batch: admitted per request
       },
       std::move(on_batch));
 }
@@ -187,25 +187,27 @@ void LoadedModel::LimitConcurrency(int n) {
   if (n > 0 && !batcher_) SetBatcher(BatchingOptions{1, n}, nullptr);
 }
 
-void LoadedModel::UseScheduler(Scheduler* scheduler, std::string model_id, int default_priority) {
+void LoadedModel::UseScheduler(Scheduler* scheduler, std::string model_id, int default_priority,
+                               bool admit) {
   scheduler_ = scheduler;
   model_id_ = std::move(model_id);
   default_priority_ = default_priority;
+  admit_ = admit;
 }
 
 Status LoadedModel::Infer(const InferRequest& request, uint64_t request_id,
                           InferResponse* response, uint64_t* wait_us) {
   if (batcher_) return batcher_->Infer(request, request_id, response, wait_us);
-  return Call(request, request_id, response, wait_us);
+  return Call(request, request_id, response, wait_us, admit_);
 }
 
 Status LoadedModel::Call(const InferRequest& request, uint64_t request_id,
-                         InferResponse* response, uint64_t* wait_us) {
+                         InferResponse* response, uint64_t* wait_us, bool admit) {
   if (!scheduler_) return InferDirect(request, request_id, response, wait_us);
   uint64_t queued = 0, locked = 0;
   Status st = scheduler_->Run(
       model_id_, scheduler_->Normalise(request.priority, default_priority_), request.deadline,
-      [&] { return InferDirect(request, request_id, response, &locked); }, &queued);
+      [&] { return InferDirect(request, request_id, response, &locked); }, &queued, admit);
   *wait_us = queued + locked;
   return st;
 }

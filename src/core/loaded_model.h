@@ -67,7 +67,10 @@ class LoadedModel {
   void LimitConcurrency(int n);
   // Routes every plugin call (single or batched) through the shared scheduler, as `model_id`
   // with `default_priority` for requests without one. Call once, before the model serves.
-  void UseScheduler(Scheduler* scheduler, std::string model_id, int default_priority);
+  // With `admit`, a call that is not batched is admitted by its deadline as it joins the
+  // scheduler's queue (Scheduler::Run).
+  void UseScheduler(Scheduler* scheduler, std::string model_id, int default_priority,
+                    bool admit);
   // Called when the last request in flight ends while `armed` (keep_alive applies).
   void SetIdleCallback(std::function<void()> on_idle) { on_idle_ = std::move(on_idle); }
   void ArmIdleCallback(bool armed) { idle_armed_.store(armed); }
@@ -87,9 +90,9 @@ class LoadedModel {
   LoadedModel() = default;
   Status InferDirect(const InferRequest& request, uint64_t request_id, InferResponse* response,
                      uint64_t* wait_us);
-  // InferDirect through the scheduler when there is one.
+  // InferDirect through the scheduler when there is one (`admit`: deadline-aware admission).
   Status Call(const InferRequest& request, uint64_t request_id, InferResponse* response,
-              uint64_t* wait_us);
+              uint64_t* wait_us, bool admit);
   // Routes Infer through a Batcher over InferDirect.
   void SetBatcher(const BatchingOptions& options, Batcher::BatchFn on_batch);
 
@@ -100,6 +103,7 @@ class LoadedModel {
   Scheduler* scheduler_ = nullptr;
   std::string model_id_;
   int default_priority_ = 0;
+  bool admit_ = false;
   std::function<void()> on_idle_;
   std::atomic<bool> idle_armed_{false};
 

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <thread>
@@ -218,7 +220,34 @@ Scheduler::Class Scheduler::ClassOf(int priority) const {
 
 int64_t Scheduler::EstimateLocked(const std::string& model) const {
   auto it = estimates_.find(model);
-  return it == estimates_.end() ? 0 : static_cast<int64_t>(it->second);
+  return it == estimates_.end() ? 0 : static_cast<int64_t>(it->second.mean);
+}
+
+int64_t Scheduler::PredictLocked(const std::string& model, int priority, int64_t now,
+                                 int64_t* own, size_t* ahead) const {
+  const int p = priority;
+  const int64_t aging = options_.fifo ? 0 : options_.aging.count();
+  auto it = estimates_.find(model);
+  *own = it == estimates_.end() ? 0
+                                : static_cast<int64_t>(it->second.mean + 2 * it->second.dev);
+  *ahead = 0;
+  int64_t work = 0;
+  for (const Waiter* w : queue_) {
+    if (policy::EffectivePriority(w->call.priority, now - w->call.enqueued_us, aging) <= p) {
+      auto e = estimates_.find(w->model);
+      if (e != estimates_.end()) work += static_cast<int64_t>(e->second.mean + e->second.dev);
+      ++*ahead;
+    }
+  }
+  if (*ahead == 0 && policy::MayStart(running_, p, options_.slots)) return *own;
+  for (const auto& [seq, r] : running_calls_) {
+    if (r.priority > p) continue;  // less urgent: the kernel runs it behind this one
+    work += std::max<int64_t>(0, EstimateLocked(r.model) - (now - r.start_us));
+  }
+  // A margin for what a request spends outside its plugin call (decoding, encoding, the
+  // answer's way back) on a machine this busy: 10 % and 1 ms.
+  const int64_t predicted = policy::PredictLatencyUs(work, *own, options_.slots);
+  return predicted + predicted / 10 + 1000;
 }
 
 void Scheduler::RemoveLocked(Waiter* w) {
@@ -239,7 +268,7 @@ void Scheduler::WakeNextLocked(int64_t now_us) {
 
 Status Scheduler::Run(const std::string& model, int priority,
                       std::optional<Clock::time_point> deadline,
-                      const std::function<Status()>& fn, uint64_t* wait_us) {
+                      const std::function<Status()>& fn, uint64_t* wait_us, bool admit) {
   const int base = Normalise(priority);
   const int64_t aging = options_.fifo ? 0 : options_.aging.count();
   Waiter self;
@@ -247,6 +276,28 @@ Status Scheduler::Run(const std::string& model, int priority,
   int effective = base;
   std::unique_lock<std::mutex> lock(mu_);
   const int64_t t0 = NowUs();
+  if (admit && deadline) {
+    int64_t own = 0;
+    size_t ahead = 0;
+    const int64_t predicted = PredictLocked(model, base, t0, &own, &ahead);
+    const int64_t allowed =
+        std::chrono::duration_cast<std::chrono::microseconds>(*deadline - Clock::now()).count();
+    if (own > 0 && predicted > allowed) {
+      lock.unlock();
+      if (options_.on_deadline_refused) options_.on_deadline_refused(model);
+      char buf[320];
+      std::snprintf(buf, sizeof(buf),
+                    "deadline cannot be met: predicted latency %.1f ms (%zu calls ahead at "
+                    "priority %d or more urgent, about %.1f ms per call of this model on %d "
+                    "slots), allowed %.1f ms",
+                    static_cast<double>(predicted) / 1000.0, ahead, base,
+                    static_cast<double>(own) / 1000.0, options_.slots,
+                    static_cast<double>(std::max<int64_t>(0, allowed)) / 1000.0);
+      const auto retry =
+          static_cast<uint32_t>(std::max<int64_t>(1, (predicted + 999999) / 1000000));
+      return ResourceExhausted(std::string("model ") + model + ": " + buf).WithRetryAfter(retry);
+    }
+  }
   self.call.seq = next_seq_++;
   self.call.priority = base;
   self.call.enqueued_us = t0;
@@ -308,8 +359,12 @@ Status Scheduler::Run(const std::string& model, int priority,
   running_calls_.erase(self.call.seq);
   if (st.ok()) {
     const double took = static_cast<double>(done - started);
-    auto [it, fresh] = estimates_.try_emplace(model, took);
-    if (!fresh) it->second = 0.8 * it->second + 0.2 * took;
+    auto [it, fresh] = estimates_.try_emplace(model, Estimate{took, 0});
+    if (!fresh) {
+      Estimate& e = it->second;
+      e.dev = 0.8 * e.dev + 0.2 * std::abs(took - e.mean);
+      e.mean = 0.8 * e.mean + 0.2 * took;
+    }
   }
   WakeNextLocked(done);
   return st;
@@ -317,25 +372,8 @@ Status Scheduler::Run(const std::string& model, int priority,
 
 int64_t Scheduler::PredictUs(const std::string& model, int priority, int64_t* service_us,
                              size_t* ahead) const {
-  const int p = Normalise(priority);
-  const int64_t aging = options_.fifo ? 0 : options_.aging.count();
   std::lock_guard<std::mutex> lock(mu_);
-  const int64_t now = NowUs();
-  *service_us = EstimateLocked(model);
-  *ahead = 0;
-  int64_t work = 0;
-  for (const Waiter* w : queue_) {
-    if (policy::EffectivePriority(w->call.priority, now - w->call.enqueued_us, aging) <= p) {
-      work += EstimateLocked(w->model);
-      ++*ahead;
-    }
-  }
-  if (*ahead == 0 && policy::MayStart(running_, p, options_.slots)) return *service_us;
-  for (const auto& [seq, r] : running_calls_) {
-    if (r.priority > p) continue;  // less urgent: the kernel runs it behind this one
-    work += std::max<int64_t>(0, EstimateLocked(r.model) - (now - r.start_us));
-  }
-  return policy::PredictLatencyUs(work, *service_us, options_.slots);
+  return PredictLocked(model, Normalise(priority), NowUs(), service_us, ahead);
 }
 
 std::vector<QueueDepth> Scheduler::Depths() const {

@@ -35,6 +35,8 @@ struct SchedulerOptions {
   bool fifo = false;  // every call at default_priority, in arrival order, no kernel classes
   int batch_priority = 0, idle_priority = 0;  // 0 = class off
   std::map<std::string, std::string> cpu_sets;  // "normal", "batch", "idle" -> "0-3,6"
+  // Called when Run refuses a call whose deadline cannot be met (for metrics).
+  std::function<void(const std::string& model)> on_deadline_refused;
 };
 
 // Parses a taskset-style CPU list ("0-3,6"); kInvalidArgument naming `what` otherwise.
@@ -60,9 +62,12 @@ class Scheduler {
   // Runs `fn` once a slot is free for `priority` (Normalise()d), on a thread of its kernel
   // class. kDeadlineExceeded (fn not run) if `deadline` passes while waiting. *wait_us: time
   // queued. The model's service-time estimate learns from fn's duration.
+  // With `admit` and a deadline: deadline-aware admission at the moment the call joins the
+  // queue (so calls admitted together see each other): kResourceExhausted with a retry hint,
+  // fn not run, when the predicted latency exceeds what is left of the deadline.
   Status Run(const std::string& model, int priority,
              std::optional<Clock::time_point> deadline, const std::function<Status()>& fn,
-             uint64_t* wait_us);
+             uint64_t* wait_us, bool admit = false);
 
   // Predicted latency (µs) of a call of `model` at `priority` arriving now: the work queued
   // or running at its level or a more urgent one, over the slots, plus its own service time.
@@ -85,7 +90,11 @@ class Scheduler {
   enum Class { kNormal = 0, kBatch = 1, kIdle = 2 };
 
   Class ClassOf(int priority) const;
-  int64_t EstimateLocked(const std::string& model) const;
+  int64_t EstimateLocked(const std::string& model) const;  // mean µs per call; 0 = unknown
+  // The prediction of PredictUs with mu_ held; `own` = the call's own service time (the mean
+  // plus two mean deviations: admission errs on the side of the deadline).
+  int64_t PredictLocked(const std::string& model, int priority, int64_t now, int64_t* own,
+                        size_t* ahead) const;
   void WakeNextLocked(int64_t now_us);
   void RemoveLocked(Waiter* w);
 
@@ -97,7 +106,10 @@ class Scheduler {
   std::vector<Waiter*> queue_;             // waiting calls; guarded by mu_
   std::vector<int> running_;               // by effective priority; guarded by mu_
   std::map<uint64_t, Running> running_calls_;  // by seq; guarded by mu_
-  std::map<std::string, double> estimates_;    // µs per call, by model; guarded by mu_
+  struct Estimate {
+    double mean = 0, dev = 0;  // µs per call: exponentially weighted mean and mean deviation
+  };
+  std::map<std::string, Estimate> estimates_;  // by model; guarded by mu_
   uint64_t next_seq_ = 1;                      // guarded by mu_
 };
 

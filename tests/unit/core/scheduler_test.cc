@@ -249,12 +249,56 @@ TEST(SchedulerTest, PredictsFromTheLearntServiceTimeAndTheQueueAhead) {
   }
   const int64_t predicted = s.PredictUs("m", 5, &service, &ahead);
   EXPECT_EQ(ahead, 3u);
-  EXPECT_GE(predicted, 3 * service + service / 2);  // 3 queued + the running one's remainder + its own
+  EXPECT_GE(predicted, 3 * 19000 + service);  // 3 queued (~20 ms each) + its own
   // A more urgent call is not behind them.
   EXPECT_EQ(s.PredictUs("m", 1, &service, &ahead), service);
   EXPECT_EQ(ahead, 0u);
   gate.Open();
   for (std::thread& t : ts) t.join();
+}
+
+TEST(SchedulerTest, AdmissionRefusesACallWhoseDeadlineTheQueueMakesUnreachable) {
+  SchedulerOptions o = Options(1);
+  std::vector<std::string> refused;
+  o.on_deadline_refused = [&](const std::string& m) { refused.push_back(m); };
+  Scheduler s(o);
+  uint64_t w = 0;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(s.Run("m", 5, std::nullopt, [] { std::this_thread::sleep_for(20ms); return Status::Ok(); }, &w).ok());
+  }
+  Gate gate;
+  std::thread holder([&] {
+    uint64_t x = 0;
+    (void)s.Run("m", 5, std::nullopt, [&] { gate.Wait(); return Status::Ok(); }, &x);
+  });
+  std::this_thread::sleep_for(10ms);
+  std::vector<std::thread> queued;
+  for (int i = 0; i < 3; ++i) {
+    queued.emplace_back([&] {
+      uint64_t x = 0;
+      (void)s.Run("m", 5, std::nullopt, [] { return Status::Ok(); }, &x);
+    });
+    WaitQueued(s, static_cast<uint64_t>(i + 1));
+  }
+  bool ran = false;
+  const auto t0 = Scheduler::Clock::now();
+  Status st = s.Run("m", 5, t0 + 30ms, [&] { ran = true; return Status::Ok(); }, &w, /*admit=*/true);
+  const auto took = Scheduler::Clock::now() - t0;
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted) << st.ToString();
+  EXPECT_NE(st.message().find("deadline cannot be met"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("3 calls ahead"), std::string::npos) << st.message();
+  EXPECT_EQ(st.retry_after_s(), 1u);
+  EXPECT_FALSE(ran);
+  EXPECT_LT(took, 5ms);
+  EXPECT_EQ(refused, std::vector<std::string>{"m"});
+  // Without admission the same call would wait (and here miss its deadline in the queue).
+  EXPECT_EQ(s.Run("m", 5, Scheduler::Clock::now() + 30ms, [] { return Status::Ok(); }, &w).code(),
+            StatusCode::kDeadlineExceeded);
+  // A more urgent call is not behind them: admitted.
+  EXPECT_TRUE(s.Run("m", 1, Scheduler::Clock::now() + 200ms, [] { return Status::Ok(); }, &w, true).ok());
+  gate.Open();
+  holder.join();
+  for (std::thread& t : queued) t.join();
 }
 
 TEST(SchedulerTest, ParsesCpuLists) {
