@@ -211,6 +211,9 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
 
 int HttpInferThreads(const DaemonConfig& c) {
   if (c.infer_threads >= 0) return c.infer_threads;
+  // With the scheduler on, requests wait in its queue: on the io threads they would stop the
+  // server from reading the urgent requests the queue is there to let through.
+  if (c.scheduling != "off") return 64;
   if (c.max_batch_size <= 1) return 0;
   return std::min(256, (c.max_concurrent_batches + 1) * c.max_batch_size);
 }

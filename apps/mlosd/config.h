@@ -64,8 +64,9 @@ Status ResolveResources(DaemonConfig& config);
 // Fills what depends on the final state_dir: the default model roots and audit log path.
 void ResolveSecurityDefaults(DaemonConfig& config);
 
-// The HTTP inference pool size: config.infer_threads when set, else enough threads to keep
-// the running batches and one queued batch in flight, or 0 (io threads) without batching.
+// The HTTP inference pool size: config.infer_threads when set, else 64 with the scheduler on
+// (requests wait in its queue, not on an io thread), else enough threads to keep the running
+// batches and one queued batch in flight, or 0 (io threads) without batching.
 int HttpInferThreads(const DaemonConfig& config);
 
 // Defaults that depend on the environment: state_dir and plugin_dirs.
