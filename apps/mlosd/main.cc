@@ -2,10 +2,12 @@
 // serves HTTP (and gRPC and IPC when configured) while models that were loaded before a restart
 // load again in the background (readiness says when), and on SIGTERM/SIGINT stops accepting,
 // drains requests in flight, shuts the Core down (persisting its state) and exits 0.
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -112,6 +114,10 @@ int SetUpLogging(const DaemonConfig& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Big blocks (weights being prepacked, large tensors) straight from and back to the kernel:
+  // glibc's adaptive threshold would otherwise keep freed ones in the heap, and resident memory
+  // would stop following what the resource manager accounts. MALLOC_MMAP_THRESHOLD_ overrides.
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 4 << 20);
   // Signals are taken by sigwait() below: block them before any thread starts.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -229,7 +229,7 @@ int64_t Scheduler::PredictLocked(const std::string& model, int priority, int64_t
   const int64_t aging = options_.fifo ? 0 : options_.aging.count();
   auto it = estimates_.find(model);
   *own = it == estimates_.end() ? 0
-                                : static_cast<int64_t>(it->second.mean + 2 * it->second.dev);
+                                : static_cast<int64_t>(it->second.mean + 3 * it->second.dev);
   *ahead = 0;
   int64_t work = 0;
   for (const Waiter* w : queue_) {
@@ -245,9 +245,9 @@ int64_t Scheduler::PredictLocked(const std::string& model, int priority, int64_t
     work += std::max<int64_t>(0, EstimateLocked(r.model) - (now - r.start_us));
   }
   // A margin for what a request spends outside its plugin call (decoding, encoding, the
-  // answer's way back) on a machine this busy: 10 % and 1 ms.
+  // answer's way back) on a machine this busy: 15 % and 1 ms.
   const int64_t predicted = policy::PredictLatencyUs(work, *own, options_.slots);
-  return predicted + predicted / 10 + 1000;
+  return predicted + predicted * 15 / 100 + 1000;
 }
 
 void Scheduler::RemoveLocked(Waiter* w) {

@@ -92,7 +92,7 @@ class Scheduler {
   Class ClassOf(int priority) const;
   int64_t EstimateLocked(const std::string& model) const;  // mean µs per call; 0 = unknown
   // The prediction of PredictUs with mu_ held; `own` = the call's own service time (the mean
-  // plus two mean deviations: admission errs on the side of the deadline).
+  // plus three mean deviations: admission errs on the side of the deadline).
   int64_t PredictLocked(const std::string& model, int priority, int64_t now, int64_t* own,
                         size_t* ahead) const;
   void WakeNextLocked(int64_t now_us);
