@@ -60,6 +60,7 @@ struct ModelEntry {
   uint64_t evictions = 0;
   std::string unload_reason;       // why the server last unloaded it itself
   int64_t last_used_ms = 0;        // steady ms of the last request (kept after an unload)
+  int waiting = 0;                 // requests that asked for a load and wait to use it: queued
   // The last request's keep_alive (Ollama: applies after that request); unset = the model's.
   std::optional<std::chrono::milliseconds> request_keep_alive;
 };
@@ -162,8 +163,10 @@ class CoreImpl final : public Core {
   // already fit); `keep` are never chosen (the model being loaded and its dependencies).
   // kUnavailable naming what holds the memory when not enough can be freed. Needs load_mu_;
   // may release and retake `lock` (mu_).
+  // *busy_could: when it fails, whether models that are only busy (requests in flight) would
+  // free enough once idle (worth waiting for).
   Status MakeRoomLocked(Lock& lock, const std::string& for_id, uint64_t need,
-                        const std::set<std::string>& keep);
+                        const std::set<std::string>& keep, bool* busy_could = nullptr);
   // Unloads `victims` (READY and idle, checked again under mu_) for `reason` ("memory",
   // "keep_alive"). Needs load_mu_; releases and retakes `lock`.
   void EvictLocked(Lock& lock, const std::vector<std::string>& victims, const char* reason);

@@ -24,8 +24,25 @@ bool Expired(const InferRequest& r) { return r.deadline && Clock::now() >= *r.de
 Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
                                  std::shared_ptr<LoadedModel>* model, int* default_priority) {
   std::string admitted;  // the version request.admit accepted (asked again if it changes)
+  std::string waiting_on;  // the model whose `waiting` this request holds (after a load)
+  Lock lock(mu_, std::defer_lock);
+  // Drops the hold in the same critical section that takes the model (or gives up).
+  auto release_wait = [&] {
+    if (waiting_on.empty()) return;
+    if (auto w = models_.find(waiting_on); w != models_.end()) w->second.waiting--;
+    waiting_on.clear();
+  };
+  struct Release {
+    std::function<void()> fn;
+    ~Release() { fn(); }
+  } on_exit{[&] {
+    if (waiting_on.empty()) return;
+    if (!lock.owns_lock()) lock.lock();
+    release_wait();
+  }};
   for (int attempt = 0; attempt < 4; ++attempt) {
-    Lock lock(mu_);
+    if (!lock.owns_lock()) lock.lock();
+    release_wait();
     if (shutting_down_) return Unavailable("core is shutting down");
     MLOS_ASSIGN_OR_RETURN(*id, ResolveLocked(request.model, request.version));
     auto it = models_.find(*id);
@@ -65,6 +82,10 @@ Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
       return Unavailable("model " + *id + " failed to load: " + e.life.reason());
     }
     if (!options_.lazy_load) return Unavailable("model " + *id + " is not loaded");
+    // Until this request runs on it, the model it loads counts as busy: another load must not
+    // evict it in between (under memory pressure that would starve the request).
+    e.waiting++;
+    waiting_on = *id;
     lock.unlock();
     Status st = LoadWithDeps(*id, /*persist=*/true);
     if (!st.ok()) {

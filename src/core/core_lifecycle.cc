@@ -9,6 +9,9 @@
 namespace mlos::core {
 namespace {
 
+// How long a load waits for busy models to go idle when only they hold the memory it needs.
+constexpr std::chrono::seconds kMemoryWait{10};
+
 std::vector<TensorInfo> Specs(const std::vector<mpf::TensorSpec>& specs) {
   std::vector<TensorInfo> out;
   for (const mpf::TensorSpec& s : specs) {
@@ -60,11 +63,30 @@ Status CoreImpl::LoadOne(const std::string& id) {
     const uint64_t estimate = EstimateLocked(*e);
     const bool measured = e->measured_bytes > 0;
     const uint64_t file_bytes = FileBytesLocked(*e);
-    Status room = MakeRoomLocked(lock, id, estimate, keep);
-    if (!room.ok() && !measured && file_bytes < estimate) {
-      // Never measured: the manifest's figure is an estimate, often high. Try with room for
-      // the file; the measurement after the load decides (withdrawn if it does not fit).
-      room = MakeRoomLocked(lock, id, file_bytes, keep);
+    // Never measured: the manifest's figure is an estimate, often high. When it does not fit,
+    // plan with room for the file; the measurement after the load decides (withdrawn if it
+    // does not fit).
+    const auto make_room = [&](bool* busy_could) {
+      Status st = MakeRoomLocked(lock, id, estimate, keep, busy_could);
+      if (!st.ok() && !measured && file_bytes < estimate) {
+        st = MakeRoomLocked(lock, id, file_bytes, keep, busy_could);
+      }
+      return st;
+    };
+    bool busy_could = false;
+    Status room = make_room(&busy_could);
+    // The memory is held by models that are busy, not pinned: wait (up to kMemoryWait) for
+    // their requests to finish rather than refuse a request that will fit in a moment.
+    const auto give_up = std::chrono::steady_clock::now() + kMemoryWait;
+    while (!room.ok() && busy_could && !shutting_down_ &&
+           std::chrono::steady_clock::now() < give_up) {
+      cv_.wait_for(lock, std::chrono::milliseconds(2));
+      auto again = models_.find(id);
+      if (again == models_.end() || again->second.removing) {
+        return NotFound("model " + id + " is not registered");
+      }
+      if (Serving(again->second.life.state())) return Status::Ok();
+      room = make_room(&busy_could);
     }
     if (!room.ok()) {
       if (CoreObserver* o = observer_.load()) o->OnReject(id, "memory");

@@ -113,7 +113,8 @@ void CoreImpl::RecordMemory(ModelEntry& e, const LoadedModel& m, uint64_t rss_gr
 }
 
 Status CoreImpl::MakeRoomLocked(Lock& lock, const std::string& for_id, uint64_t need,
-                                const std::set<std::string>& keep) {
+                                const std::set<std::string>& keep, bool* busy_could) {
+  if (busy_could) *busy_could = false;
   const uint64_t budget = options_.resources.memory_budget_bytes;
   if (budget == 0) return Status::Ok();
   const uint64_t used = UsedBytesLocked();
@@ -126,6 +127,7 @@ Status CoreImpl::MakeRoomLocked(Lock& lock, const std::string& for_id, uint64_t 
     if (e.loaded && e.shared_key != 0 && Serving(e.life.state())) holders[e.shared_key]++;
   }
   std::vector<policy::EvictionCandidate> candidates;
+  uint64_t busy_bytes = 0;  // what unpinned models that are only busy hold
   std::string holding;  // for the refusal
   for (const auto& [id, e] : models_) {
     const ModelState s = e.life.state();
@@ -134,7 +136,7 @@ Status CoreImpl::MakeRoomLocked(Lock& lock, const std::string& for_id, uint64_t 
     c.id = id;
     c.memory_bytes = e.measured_bytes - e.shared_bytes +
                      (e.shared_key != 0 && holders[e.shared_key] <= 1 ? e.shared_bytes : 0);
-    c.in_flight = e.loaded->in_flight();
+    c.in_flight = e.loaded->in_flight() + static_cast<uint64_t>(std::max(0, e.waiting));
     c.last_used_ms = std::max(e.last_used_ms, e.loaded->last_used_ms());
     std::string why;
     if (s != ModelState::kReady) {
@@ -145,6 +147,7 @@ Status CoreImpl::MakeRoomLocked(Lock& lock, const std::string& for_id, uint64_t 
       why = "pinned";
     } else if (c.in_flight > 0) {
       why = "busy: " + std::to_string(c.in_flight) + " requests";
+      busy_bytes += c.memory_bytes;
     } else {
       for (const std::string& d : DependentsLocked(id)) {
         auto it = models_.find(d);
@@ -160,6 +163,11 @@ Status CoreImpl::MakeRoomLocked(Lock& lock, const std::string& for_id, uint64_t 
   }
   std::vector<std::string> victims = policy::ChooseEvictionVictims(candidates, to_free);
   if (victims.empty()) {
+    if (busy_could) {
+      uint64_t idle_bytes = 0;
+      for (const auto& c : candidates) idle_bytes += c.pinned ? 0 : c.memory_bytes;
+      *busy_could = idle_bytes + busy_bytes >= to_free;
+    }
     return Unavailable("not enough memory to load " + for_id + ": it needs about " +
                        FormatBytes(need) + ", the memory budget is " + FormatBytes(budget) +
                        " and " + FormatBytes(used) + " is in use (process base " +
@@ -185,7 +193,9 @@ void CoreImpl::EvictLocked(Lock& lock, const std::vector<std::string>& victims,
     if (it == models_.end()) continue;
     ModelEntry& e = it->second;
     // Requests take a model under mu_ (Begin), so idle now means no request can reach it.
-    if (!Serving(e.life.state()) || !e.loaded || e.loaded->in_flight() > 0) continue;
+    if (!Serving(e.life.state()) || !e.loaded || e.loaded->in_flight() > 0 || e.waiting > 0) {
+      continue;
+    }
     if (!TransitionLocked(e, LifecycleEvent::kUnload).ok()) continue;  // READY -> UNLOADING
     going.emplace_back(id, e.loaded);
   }
@@ -235,7 +245,9 @@ void CoreImpl::ReaperLoop() {
     int64_t next = now + 3600 * 1000;
     std::vector<std::string> expired;
     for (const auto& [id, e] : models_) {
-      if (!Serving(e.life.state()) || !e.loaded || e.loaded->in_flight() > 0) continue;
+      if (!Serving(e.life.state()) || !e.loaded || e.loaded->in_flight() > 0 || e.waiting > 0) {
+        continue;
+      }
       const int64_t keep = KeepAliveMsLocked(e);
       e.loaded->ArmIdleCallback(keep >= 0);
       if (keep < 0 || PinnedLocked(e)) continue;
