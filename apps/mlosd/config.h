@@ -50,7 +50,8 @@ struct DaemonConfig {
   security::LimitsConfig limits;
   security::AuditOptions audit;
   // resources: (docs/resources.md). memory_budget is resolved at start (ResolveResources);
-  // scheduling "off" | "priority" | "fifo"; cpu_slots 0 = cores over onnx.intra_op_threads.
+  // scheduling "off" | "priority" | "fifo"; cpu_slots 0 = cores over the largest
+  // plugins.*.intra_op_threads.
   std::string memory_budget = "80%";
   std::string scheduling = "off";
   int cpu_slots = 0;

@@ -169,19 +169,25 @@ Status ResolveResources(DaemonConfig& c) {
   } else if (c.cpu_slots > 0) {
     o.cpu_slots = c.cpu_slots;
   } else {
-    // The CPU budget: cores over the plugin's intra-op threads (ONNX Runtime's default is one
-    // thread per core, so one call at a time fills the machine).
+    // The CPU budget: cores over the threads one plugin call uses: the largest
+    // `intra_op_threads` among the plugins' settings (a plugin left to its default, as ONNX
+    // Runtime's one thread per core, fills the machine with one call).
     const int cores = std::max(1u, std::thread::hardware_concurrency());
     int intra = 0;
+    bool defaulted = true;
     try {
-      auto j = nlohmann::json::parse(c.plugin_config_json);
-      if (j.contains("onnx") && j["onnx"].contains("intra_op_threads") &&
-          j["onnx"]["intra_op_threads"].is_number_integer()) {
-        intra = j["onnx"]["intra_op_threads"].get<int>();
+      const nlohmann::json plugins = nlohmann::json::parse(c.plugin_config_json);
+      for (const auto& [name, settings] : plugins.items()) {
+        if (settings.is_object() && settings.contains("intra_op_threads") &&
+            settings["intra_op_threads"].is_number_integer()) {
+          const int n = settings["intra_op_threads"].get<int>();
+          defaulted = defaulted && n <= 0;
+          intra = std::max(intra, n);
+        }
       }
-    } catch (...) {
+    } catch (const nlohmann::json::exception&) {
     }
-    o.cpu_slots = std::max(1, intra > 0 ? cores / intra : 1);
+    o.cpu_slots = defaulted ? 1 : std::max(1, cores / intra);
   }
   return Status::Ok();
 }

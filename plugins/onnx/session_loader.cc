@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #if defined(__GLIBC__)
-#include <malloc.h>
 #endif
 
 #include <atomic>
@@ -30,17 +29,6 @@ std::string TempNameFor(const std::string& path) {
          std::to_string(g_tmp_counter.fetch_add(1));
 }
 
-// Hands heap pages freed by a load back to the system. A session made from a shared mapping
-// computes the prepacked weights again before finding them in the container and frees its copy,
-// and the session that built the cache is freed whole; glibc keeps such blocks otherwise, and
-// the resident set would grow by a copy of the prepacked weights per load. Process-wide but
-// harmless (it only returns free memory); about a millisecond.
-void ReturnFreedHeap() {
-#if defined(__GLIBC__)
-  ::malloc_trim(0);
-#endif
-}
-
 // Step 1 (and the end of step 3): a session from the shared mapping of `ort_path`. nullopt when
 // there is no such file; an unusable file is deleted.
 std::optional<LoadedSession> FromOrtFormatMapping(Ort::Env& env, const SessionConfig& config,
@@ -49,7 +37,6 @@ std::optional<LoadedSession> FromOrtFormatMapping(Ort::Env& env, const SessionCo
   std::error_code ec;
   if (!fs::exists(ort_path, ec)) return std::nullopt;
   if (std::shared_ptr<MappedOrtModel> mapping = mappings.Acquire(ort_path)) {
-    const bool shared_already = mapping.use_count() > 1;
     try {
       Ort::SessionOptions options = MakeSessionOptions(config, ORT_DISABLE_ALL);
       options.AddConfigEntry(kOrtSessionOptionsConfigLoadModelFormat, "ORT");
@@ -63,7 +50,6 @@ std::optional<LoadedSession> FromOrtFormatMapping(Ort::Env& env, const SessionCo
                                                       options, mapping->prepacked());
       loaded.source = SessionSource::kOrtFormatMapping;
       mapping->ReleaseResidentPages();
-      if (shared_already) ReturnFreedHeap();
       loaded.mapping = std::move(mapping);
       return loaded;
     } catch (const Ort::Exception&) {
@@ -119,9 +105,7 @@ bool SaveOrtFormatCopy(Ort::Env& env, const SessionConfig& config, const std::st
   Ort::SessionOptions options = MakeSessionOptions(config, config.optimization_level);
   options.AddConfigEntry(kOrtSessionOptionsConfigSaveModelFormat, "ORT");
   options.AddConfigEntry(kOrtSessionOptionsConfigDisablePrepacking, "1");
-  const bool saved = SaveOptimizedCopy(env, model_path, ort_path, std::move(options)) != nullptr;
-  ReturnFreedHeap();  // the optimising session's copy of the weights
-  return saved;
+  return SaveOptimizedCopy(env, model_path, ort_path, std::move(options)) != nullptr;
 }
 
 LoadedSession FromModelFileOnly(Ort::Env& env, const SessionConfig& config,

@@ -54,6 +54,7 @@ class Batcher {
                uint64_t* wait_us);
 
   BatchStats stats() const;
+  const BatchingOptions& options() const { return options_; }
   size_t queued() const;  // requests waiting (not yet in a running batch)
 
  private:

@@ -141,9 +141,6 @@ class CoreImpl final : public Core {
 
   Status AcquireForInfer(const InferRequest& request, std::string* id,
                          std::shared_ptr<LoadedModel>* model, int* default_priority);
-  // Deadline-aware admission: kResourceExhausted (with a retry hint) when the scheduler
-  // predicts the request cannot finish before its deadline.
-  Status Admit(const InferRequest& request, const std::string& model_id);
   Result<InferResponse> InferImpl(InferRequest& request, std::string* model_id, uint64_t* queue_us,
                                   uint64_t* infer_us);
 
@@ -173,6 +170,9 @@ class CoreImpl final : public Core {
   // Measures a model just loaded: the plugin's report, the growth of resident memory and of
   // the heap in use across the load.
   void RecordMemory(ModelEntry& e, const LoadedModel& m, uint64_t rss_grew, uint64_t heap_grew);
+  // When an idle model's keep_alive runs out (steady ms); -1 when it does not apply (busy,
+  // pinned, not loaded, kept forever). Arms the model's idle callback to match.
+  int64_t KeepAliveDueLocked(const ModelEntry& e) const;
   void ReaperLoop();  // keep_alive
   void WakeReaper();        // takes mu_
   void WakeReaperLocked();

@@ -1,6 +1,5 @@
 // The inference path: resolve -> (lazy) load -> validate -> run -> count.
 #include <chrono>
-#include <cstdio>
 
 #include "core/core_impl.h"
 #include "core/io_validate.h"
@@ -24,25 +23,27 @@ bool Expired(const InferRequest& r) { return r.deadline && Clock::now() >= *r.de
 Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
                                  std::shared_ptr<LoadedModel>* model, int* default_priority) {
   std::string admitted;  // the version request.admit accepted (asked again if it changes)
-  std::string waiting_on;  // the model whose `waiting` this request holds (after a load)
   Lock lock(mu_, std::defer_lock);
-  // Drops the hold in the same critical section that takes the model (or gives up).
-  auto release_wait = [&] {
-    if (waiting_on.empty()) return;
-    if (auto w = models_.find(waiting_on); w != models_.end()) w->second.waiting--;
-    waiting_on.clear();
-  };
-  struct Release {
-    std::function<void()> fn;
-    ~Release() { fn(); }
-  } on_exit{[&] {
-    if (waiting_on.empty()) return;
-    if (!lock.owns_lock()) lock.lock();
-    release_wait();
-  }};
+  // The model whose `waiting` count this request holds between its lazy load and taking the
+  // model: dropped in the critical section that takes it (or on the way out).
+  struct WaitHold {
+    CoreImpl* core;
+    Lock* lock;
+    std::string id;
+    void Drop() {  // mu_ held
+      if (id.empty()) return;
+      if (auto w = core->models_.find(id); w != core->models_.end()) w->second.waiting--;
+      id.clear();
+    }
+    ~WaitHold() {
+      if (id.empty()) return;
+      if (!lock->owns_lock()) lock->lock();
+      Drop();
+    }
+  } waiting{this, &lock, {}};
   for (int attempt = 0; attempt < 4; ++attempt) {
     if (!lock.owns_lock()) lock.lock();
-    release_wait();
+    waiting.Drop();
     if (shutting_down_) return Unavailable("core is shutting down");
     MLOS_ASSIGN_OR_RETURN(*id, ResolveLocked(request.model, request.version));
     auto it = models_.find(*id);
@@ -85,7 +86,7 @@ Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
     // Until this request runs on it, the model it loads counts as busy: another load must not
     // evict it in between (under memory pressure that would starve the request).
     e.waiting++;
-    waiting_on = *id;
+    waiting.id = *id;
     lock.unlock();
     Status st = LoadWithDeps(*id, /*persist=*/true);
     if (!st.ok()) {
@@ -114,8 +115,10 @@ Result<InferResponse> CoreImpl::InferImpl(InferRequest& request, std::string* mo
   MLOS_RETURN_IF_ERROR(ValidateOutputNames(hold->outputs(), request.outputs));
   if (scheduler_) {
     request.priority = scheduler_->Normalise(request.priority, default_priority);
-    if (request.deadline && options_.resources.deadline_admission) {
-      MLOS_RETURN_IF_ERROR(Admit(request, *model_id));
+    // Unbatched calls are admitted as they join the scheduler's queue (LoadedModel::Call); a
+    // batched one queues in its model's batcher first, so it is admitted here.
+    if (request.deadline && options_.resources.deadline_admission && hold->batched()) {
+      MLOS_RETURN_IF_ERROR(scheduler_->Admit(*model_id, request.priority, *request.deadline));
     }
   }
   if (request.request_id == 0) request.request_id = next_request_id_.fetch_add(1);
@@ -134,28 +137,6 @@ Result<InferResponse> CoreImpl::InferImpl(InferRequest& request, std::string* mo
   response.queue_time_us = *queue_us;
   response.inference_time_us = *infer_us;
   return response;
-}
-
-Status CoreImpl::Admit(const InferRequest& request, const std::string& model_id) {
-  int64_t service_us = 0;
-  size_t ahead = 0;
-  const int64_t predicted = scheduler_->PredictUs(model_id, request.priority, &service_us, &ahead);
-  if (service_us <= 0) return Status::Ok();  // nothing learnt yet: no prediction
-  const int64_t allowed =
-      std::chrono::duration_cast<std::chrono::microseconds>(*request.deadline - Clock::now())
-          .count();
-  if (predicted <= allowed) return Status::Ok();
-  if (CoreObserver* o = observer_.load()) o->OnReject(model_id, "deadline");
-  char buf[320];
-  std::snprintf(buf, sizeof(buf),
-                "deadline cannot be met: predicted latency %.1f ms (%zu calls ahead at priority "
-                "%d or more urgent, about %.1f ms per call of this model on %d slots), allowed "
-                "%.1f ms",
-                static_cast<double>(predicted) / 1000.0, ahead, request.priority,
-                static_cast<double>(service_us) / 1000.0, scheduler_->options().slots,
-                static_cast<double>(std::max<int64_t>(0, allowed)) / 1000.0);
-  const auto retry = static_cast<uint32_t>(std::max<int64_t>(1, (predicted + 999999) / 1000000));
-  return ResourceExhausted("model " + model_id + ": " + buf).WithRetryAfter(retry);
 }
 
 Result<InferResponse> CoreImpl::Infer(InferRequest request) {

@@ -55,9 +55,11 @@ Status CoreImpl::LoadOne(const std::string& id) {
     MLOS_RETURN_IF_ERROR(TransitionLocked(*e, LifecycleEvent::kLoadRefused, reason));
     return FailedPrecondition("model " + id + ": " + reason);
   }
-  if (options_.resources.memory_budget_bytes > 0) {
-    // Room first: evict idle models (never this one's dependencies, which are loaded already).
-    std::set<std::string> keep{id};
+  // With a budget, room first: evict idle models, never this one or its dependencies (loaded
+  // already), before the load and again once it is measured.
+  const bool budgeted = options_.resources.memory_budget_bytes > 0;
+  std::set<std::string> keep{id};
+  if (budgeted) {
     auto order = policy::LoadOrder(GraphLocked(), id);
     if (order.ok()) keep.insert(order->begin(), order->end());
     const uint64_t estimate = EstimateLocked(*e);
@@ -144,21 +146,11 @@ Status CoreImpl::LoadOne(const std::string& id) {
     if (quota > 0 && e->measured_bytes > quota) {
       st = ResourceExhausted("model " + id + " uses " + FormatBytes(e->measured_bytes) +
                              ", over its security.quotas.max_memory of " + FormatBytes(quota));
-    } else if (options_.resources.memory_budget_bytes > 0) {
+    } else if (budgeted) {
       // It is measured now (the plan had an estimate): it serves only if it fits, evicting
-      // more idle models when it measured larger than planned.
-      std::set<std::string> keep{id};
-      auto order = policy::LoadOrder(GraphLocked(), id);
-      if (order.ok()) keep.insert(order->begin(), order->end());
-      uint64_t adds = e->measured_bytes - e->shared_bytes;
-      if (e->shared_key != 0) {
-        bool held = false;
-        for (const auto& [oid, other] : models_) {
-          held = held || (oid != id && other.loaded && other.shared_key == e->shared_key);
-        }
-        if (!held) adds += e->shared_bytes;
-      }
-      st = MakeRoomLocked(lock, id, adds, keep);
+      // more idle models when it measured larger than planned. EstimateLocked is now what
+      // its measure adds (its shared part is free when another model holds it).
+      st = MakeRoomLocked(lock, id, EstimateLocked(*e), keep);
       e = &models_.at(id);
       withdrawn = !st.ok();
       if (withdrawn) {

@@ -238,6 +238,16 @@ void CoreImpl::WakeReaperLocked() {
   reaper_cv_.notify_one();
 }
 
+int64_t CoreImpl::KeepAliveDueLocked(const ModelEntry& e) const {
+  if (!Serving(e.life.state()) || !e.loaded || e.loaded->in_flight() > 0 || e.waiting > 0) {
+    return -1;
+  }
+  const int64_t keep = KeepAliveMsLocked(e);
+  e.loaded->ArmIdleCallback(keep >= 0);
+  if (keep < 0 || PinnedLocked(e)) return -1;
+  return std::max(e.last_used_ms, e.loaded->last_used_ms()) + keep;
+}
+
 void CoreImpl::ReaperLoop() {
   Lock lock(mu_);
   while (!shutting_down_) {
@@ -245,13 +255,8 @@ void CoreImpl::ReaperLoop() {
     int64_t next = now + 3600 * 1000;
     std::vector<std::string> expired;
     for (const auto& [id, e] : models_) {
-      if (!Serving(e.life.state()) || !e.loaded || e.loaded->in_flight() > 0 || e.waiting > 0) {
-        continue;
-      }
-      const int64_t keep = KeepAliveMsLocked(e);
-      e.loaded->ArmIdleCallback(keep >= 0);
-      if (keep < 0 || PinnedLocked(e)) continue;
-      const int64_t due = std::max(e.last_used_ms, e.loaded->last_used_ms()) + keep;
+      const int64_t due = KeepAliveDueLocked(e);
+      if (due < 0) continue;
       if (due <= now) {
         expired.push_back(id);
       } else {
@@ -261,22 +266,16 @@ void CoreImpl::ReaperLoop() {
     if (!expired.empty()) {
       lock.unlock();
       {
-        std::lock_guard<std::mutex> serial(load_mu_);
+        std::lock_guard<std::mutex> serial(load_mu_);  // before mu_
         Lock again(mu_);
-        // Looked at again under the locks: a request may have arrived in between.
+        // Looked at again under both locks: a request may have arrived in between.
         std::vector<std::string> still;
         const int64_t t = SteadyMs();
         for (const std::string& id : expired) {
           auto it = models_.find(id);
-          if (it == models_.end() || !it->second.loaded || !Serving(it->second.life.state())) {
-            continue;
-          }
-          const ModelEntry& e = it->second;
-          const int64_t keep = KeepAliveMsLocked(e);
-          if (keep >= 0 && !PinnedLocked(e) &&
-              std::max(e.last_used_ms, e.loaded->last_used_ms()) + keep <= t) {
-            still.push_back(id);
-          }
+          if (it == models_.end()) continue;
+          const int64_t due = KeepAliveDueLocked(it->second);
+          if (due >= 0 && due <= t) still.push_back(id);
         }
         if (!still.empty() && !shutting_down_) EvictLocked(again, still, "keep_alive");
       }

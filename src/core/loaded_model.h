@@ -80,6 +80,8 @@ class LoadedModel {
   void Begin() { in_flight_.fetch_add(1); }
   void End();
   uint64_t in_flight() const { return in_flight_.load(); }
+  // Dynamic batching is on (not LimitConcurrency's batches of one).
+  bool batched() const { return batcher_ && batcher_->options().max_batch_size > 1; }
   int64_t last_used_ms() const { return last_used_ms_.load(); }
   // Blocks until no request is in flight.
   void WaitIdle();

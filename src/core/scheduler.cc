@@ -277,26 +277,8 @@ Status Scheduler::Run(const std::string& model, int priority,
   std::unique_lock<std::mutex> lock(mu_);
   const int64_t t0 = NowUs();
   if (admit && deadline) {
-    int64_t own = 0;
-    size_t ahead = 0;
-    const int64_t predicted = PredictLocked(model, base, t0, &own, &ahead);
-    const int64_t allowed =
-        std::chrono::duration_cast<std::chrono::microseconds>(*deadline - Clock::now()).count();
-    if (own > 0 && predicted > allowed) {
-      lock.unlock();
-      if (options_.on_deadline_refused) options_.on_deadline_refused(model);
-      char buf[320];
-      std::snprintf(buf, sizeof(buf),
-                    "deadline cannot be met: predicted latency %.1f ms (%zu calls ahead at "
-                    "priority %d or more urgent, about %.1f ms per call of this model on %d "
-                    "slots), allowed %.1f ms",
-                    static_cast<double>(predicted) / 1000.0, ahead, base,
-                    static_cast<double>(own) / 1000.0, options_.slots,
-                    static_cast<double>(std::max<int64_t>(0, allowed)) / 1000.0);
-      const auto retry =
-          static_cast<uint32_t>(std::max<int64_t>(1, (predicted + 999999) / 1000000));
-      return ResourceExhausted(std::string("model ") + model + ": " + buf).WithRetryAfter(retry);
-    }
+    Status admitted = AdmitLocked(lock, model, base, *deadline, t0);
+    if (!admitted.ok()) return admitted;
   }
   self.call.seq = next_seq_++;
   self.call.priority = base;
@@ -368,6 +350,33 @@ Status Scheduler::Run(const std::string& model, int priority,
   }
   WakeNextLocked(done);
   return st;
+}
+
+Status Scheduler::AdmitLocked(std::unique_lock<std::mutex>& lock, const std::string& model,
+                              int priority, Clock::time_point deadline, int64_t now) {
+  int64_t own = 0;
+  size_t ahead = 0;
+  const int64_t predicted = PredictLocked(model, priority, now, &own, &ahead);
+  const int64_t allowed =
+      std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now()).count();
+  if (own <= 0 || predicted <= allowed) return Status::Ok();  // nothing learnt yet, or in time
+  lock.unlock();
+  if (options_.on_deadline_refused) options_.on_deadline_refused(model);
+  char buf[320];
+  std::snprintf(buf, sizeof(buf),
+                "deadline cannot be met: predicted latency %.1f ms (%zu calls ahead at "
+                "priority %d or more urgent, about %.1f ms per call of this model on %d "
+                "slots), allowed %.1f ms",
+                static_cast<double>(predicted) / 1000.0, ahead, priority,
+                static_cast<double>(own) / 1000.0, options_.slots,
+                static_cast<double>(std::max<int64_t>(0, allowed)) / 1000.0);
+  const auto retry = static_cast<uint32_t>(std::max<int64_t>(1, (predicted + 999999) / 1000000));
+  return ResourceExhausted("model " + model + ": " + buf).WithRetryAfter(retry);
+}
+
+Status Scheduler::Admit(const std::string& model, int priority, Clock::time_point deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return AdmitLocked(lock, model, Normalise(priority), deadline, NowUs());
 }
 
 int64_t Scheduler::PredictUs(const std::string& model, int priority, int64_t* service_us,

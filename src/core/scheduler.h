@@ -69,6 +69,12 @@ class Scheduler {
              std::optional<Clock::time_point> deadline, const std::function<Status()>& fn,
              uint64_t* wait_us, bool admit = false);
 
+  // Deadline-aware admission, as Run does it with `admit`: kResourceExhausted (with a retry
+  // hint and the predicted and allowed latency) when a call of `model` at `priority` joining
+  // the queue now could not finish by `deadline`. For requests that queue elsewhere first (a
+  // model's batcher).
+  Status Admit(const std::string& model, int priority, Clock::time_point deadline);
+
   // Predicted latency (µs) of a call of `model` at `priority` arriving now: the work queued
   // or running at its level or a more urgent one, over the slots, plus its own service time.
   // *service_us: the model's estimate (0 = none yet: nothing predicted).
@@ -95,6 +101,9 @@ class Scheduler {
   // plus three mean deviations: admission errs on the side of the deadline).
   int64_t PredictLocked(const std::string& model, int priority, int64_t now, int64_t* own,
                         size_t* ahead) const;
+  // Admit with mu_ held (`lock`); it is released before on_deadline_refused is called.
+  Status AdmitLocked(std::unique_lock<std::mutex>& lock, const std::string& model, int priority,
+                     Clock::time_point deadline, int64_t now);
   void WakeNextLocked(int64_t now_us);
   void RemoveLocked(Waiter* w);
 

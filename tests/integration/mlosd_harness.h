@@ -396,6 +396,32 @@ inline Package TestingPackage(std::string name, std::string testing_json,
   return p;
 }
 
+inline const fs::path kMlos = fs::path(MLOS_BINARY_DIR) / "bin" / "mlos";
+
+// One run of the `mlos` CLI: exit code, stdout, stderr.
+struct CliRun {
+  int code = -1;
+  std::string out, err;
+};
+
+// Runs `mlos ARGS...` in `dir` (stderr through dir/stderr.txt).
+inline CliRun RunMlos(const std::vector<std::string>& args, const fs::path& dir) {
+  std::string cmd = "cd '" + dir.string() + "' && '" + kMlos.string() + "'";
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  const fs::path err = dir / "stderr.txt";
+  cmd += " 2>'" + err.string() + "'";
+  CliRun r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = ::pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  r.err = ReadFileBytes(err);
+  return r;
+}
+
 // A fresh temporary directory, removed at destruction.
 class TempDir {
  public:

@@ -27,7 +27,6 @@ namespace client = mlos::client;
 namespace ipc = mlos::ipc;
 using std::chrono::milliseconds;
 
-const fs::path kMlos = fs::path(MLOS_BINARY_DIR) / "bin" / "mlos";
 constexpr const char* kEcho = "test/echo@1.0.0";
 
 // A KServe JSON request for the echo model ([1, 2] in, the same out), with `extra` members.
@@ -45,27 +44,6 @@ client::InferRequest EchoRequest(client::InferOptions options = {}) {
   return r;
 }
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
-
-CliRun RunMlos(const std::vector<std::string>& args, const fs::path& dir) {
-  std::string cmd = "cd '" + dir.string() + "' && '" + kMlos.string() + "'";
-  for (const std::string& a : args) cmd += " '" + a + "'";
-  const fs::path err = dir / "stderr.txt";
-  cmd += " 2>'" + err.string() + "'";
-  CliRun r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.err = ReadFileBytes(err);
-  return r;
-}
 
 // Exactly one "mlos: error:" line on stderr, nothing on stdout, and exit `code`.
 ::testing::AssertionResult OneErrorLine(const CliRun& r, int code) {
