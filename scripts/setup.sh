@@ -5,7 +5,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 
 PKGS=(build-essential cmake ninja-build pkg-config ccache curl zstd
   libyaml-cpp-dev nlohmann-json3-dev libarchive-dev libzstd-dev libcurl4-openssl-dev libssl-dev
-  libsodium-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev
+  libsodium-dev libseccomp-dev libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libonnx-dev libprotobuf-dev
   libboost1.81-dev prometheus-cpp-dev
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler python3-grpcio python3-grpc-tools

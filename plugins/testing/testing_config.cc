@@ -1,6 +1,8 @@
 #include "testing_config.h"
 
 #include <array>
+#include <cstdint>
+#include <limits>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -20,7 +22,7 @@ constexpr std::array<std::pair<const char*, smi_error_code>, 7> kErrorCodes = {{
     {"UNAVAILABLE", SMI_ERROR_UNAVAILABLE},
 }};
 
-constexpr std::array<std::pair<const char*, Behavior>, 7> kBehaviors = {{
+constexpr std::array<std::pair<const char*, Behavior>, 9> kBehaviors = {{
     {"identity", Behavior::kIdentity},
     {"add", Behavior::kAdd},
     {"sleep", Behavior::kSleep},
@@ -28,6 +30,19 @@ constexpr std::array<std::pair<const char*, Behavior>, 7> kBehaviors = {{
     {"alloc", Behavior::kAlloc},
     {"hang", Behavior::kHang},
     {"crash", Behavior::kCrash},
+    {"segv", Behavior::kSegv},
+    {"attack", Behavior::kAttack},
+}};
+
+constexpr std::array<std::pair<const char*, Attack>, 8> kAttacks = {{
+    {"read_file", Attack::kReadFile},
+    {"write_file", Attack::kWriteFile},
+    {"connect", Attack::kConnect},
+    {"exec", Attack::kExec},
+    {"fork", Attack::kFork},
+    {"alloc", Attack::kAlloc},
+    {"kill", Attack::kKill},
+    {"ptrace", Attack::kPtrace},
 }};
 
 // Thrown inside this file only; ParseModelConfig turns it into a ParseResult.
@@ -48,6 +63,15 @@ int64_t GetNonNegativeInt(const json& j, const char* key) {
   const json& v = j.at(key);
   if (!v.is_number_integer() || v.get<int64_t>() < 0) {
     throw ConfigError{std::string(key) + ": must be a non-negative integer"};
+  }
+  return v.get<int64_t>();
+}
+
+int64_t GetIntInRange(const json& j, const char* key, int64_t lo, int64_t hi) {
+  const json& v = j.at(key);
+  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
+    throw ConfigError{std::string(key) + ": must be an integer in [" + std::to_string(lo) + ", " +
+                      std::to_string(hi) + "]"};
   }
   return v.get<int64_t>();
 }
@@ -127,6 +151,27 @@ void Apply(const json& j, ModelConfig& config, bool& inputs_set, bool& outputs_s
     if (!found) throw ConfigError{"error_code: unknown code \"" + name + "\""};
   }
   if (j.contains("error_message")) config.error_message = GetString(j, "error_message");
+  if (j.contains("attack")) {
+    const std::string name = GetString(j, "attack");
+    bool found = false;
+    for (const auto& [n, a] : kAttacks) {
+      if (name == n) {
+        config.attack = a;
+        found = true;
+      }
+    }
+    if (!found) throw ConfigError{"attack: unknown attack \"" + name + "\""};
+  }
+  if (j.contains("attack_path")) config.attack_path = GetString(j, "attack_path");
+  if (j.contains("attack_port")) config.attack_port = GetIntInRange(j, "attack_port", 1, 65535);
+  if (j.contains("attack_count")) {
+    config.attack_count = GetIntInRange(j, "attack_count", 1, 1000000);
+  }
+  // Never 0 or negative: kill(0 / -1 / -pgid, ...) would hit a process group or everything.
+  if (j.contains("attack_pid")) {
+    config.attack_pid = GetIntInRange(j, "attack_pid", 1, std::numeric_limits<int32_t>::max());
+  }
+  if (j.contains("attack_signal")) config.attack_signal = GetIntInRange(j, "attack_signal", 0, 64);
   if (j.contains("load_fail")) config.load_fail = GetString(j, "load_fail");
   if (j.contains("inputs")) {
     config.inputs = ParseSpecs(j["inputs"], "inputs");
@@ -160,7 +205,43 @@ void ApplyManifest(const json& manifest, ModelConfig& config, bool& inputs_set, 
   }
 }
 
+// behavior "attack": the attack and the keys it needs are set; one string output.
+void CheckAttack(const ModelConfig& config) {
+  const std::string who = std::string("behavior attack: ");
+  if (config.outputs.size() != 1 || config.outputs[0].dtype != SMI_DTYPE_STRING) {
+    throw ConfigError{who + "needs exactly 1 output, of dtype string"};
+  }
+  const std::string name = AttackName(config.attack);
+  switch (config.attack) {
+    case Attack::kNone:
+      throw ConfigError{who + "needs \"attack\" (read_file, write_file, connect, exec, fork, "
+                              "alloc, kill or ptrace)"};
+    case Attack::kReadFile:
+    case Attack::kWriteFile:
+      if (config.attack_path.empty()) throw ConfigError{who + name + " needs \"attack_path\""};
+      break;
+    case Attack::kConnect:
+      if (config.attack_port == 0) throw ConfigError{who + name + " needs \"attack_port\""};
+      break;
+    case Attack::kKill:
+    case Attack::kPtrace:
+      if (config.attack_pid == 0) throw ConfigError{who + name + " needs \"attack_pid\""};
+      break;
+    case Attack::kExec:
+    case Attack::kFork:
+    case Attack::kAlloc:
+      break;
+  }
+}
+
 }  // namespace
+
+const char* AttackName(Attack attack) {
+  for (const auto& [n, a] : kAttacks) {
+    if (a == attack) return n;
+  }
+  return "";
+}
 
 smi_dtype DtypeFromName(const std::string& name) {
   // SMI 1.0's dtypes are FLOAT32 (1) .. STRING (14), named by smi_dtype_name.
@@ -188,8 +269,11 @@ ParseResult ParseModelConfig(const std::string& manifest_json, const std::string
         config.inputs = {{"input", SMI_DTYPE_FLOAT32, {-1}}};
       }
     }
+    const bool attack = config.behavior == Behavior::kAttack;
     if (!outputs_set) {
-      if (config.behavior == Behavior::kAdd) {
+      if (attack) {
+        config.outputs = {{"result", SMI_DTYPE_STRING, {1}}};
+      } else if (config.behavior == Behavior::kAdd) {
         config.outputs = {
             {"sum", SMI_DTYPE_FLOAT32,
              config.inputs.empty() ? std::vector<int64_t>{-1} : config.inputs[0].shape}};
@@ -211,6 +295,8 @@ ParseResult ParseModelConfig(const std::string& manifest_json, const std::string
           throw ConfigError{"behavior add: \"" + s->name + "\" must be float32"};
         }
       }
+    } else if (attack) {
+      CheckAttack(config);
     } else if (config.outputs.size() > config.inputs.size()) {
       throw ConfigError{"outputs: identity needs an input for every output"};
     } else {

@@ -1,8 +1,9 @@
 // The testing SMI plugin (execution format "testing"): a fake framework whose models copy,
-// add, sleep, fail, hold memory, hang or crash on demand, for tests of the host. What a model
-// does comes from JSON (see testing_config.h). It counts live models and, when asked, writes
-// the count to a file (plugin_init config {"live_models_file": path} or the environment
-// variable MLOS_TESTING_LIVE_MODELS_FILE) after every load and unload.
+// add, sleep, fail, hold memory, hang, crash or segfault on demand, or try an attack on the
+// system (testing_attacks.h) and return its outcome, for tests of the host and its sandbox.
+// What a model does comes from JSON (see testing_config.h). It counts live models and, when
+// asked, writes the count to a file (plugin_init config {"live_models_file": path} or the
+// environment variable MLOS_TESTING_LIVE_MODELS_FILE) after every load and unload.
 //
 // The exported table is mlos/smi_plugin.h's, built from TestingPlugin below: its entries check
 // NULL arguments and catch everything, so no exception crosses the ABI.
@@ -28,6 +29,7 @@
 
 #include "mlos/smi.h"
 #include "mlos/smi_plugin.h"
+#include "testing_attacks.h"
 #include "testing_config.h"
 
 struct smi_plugin {
@@ -224,6 +226,24 @@ smi_error* RunBehavior(smi_model& model, const smi_infer_request& request,
     case Behavior::kCrash:
       std::fprintf(stderr, "testing plugin: crashing on demand\n");
       std::abort();
+    case Behavior::kSegv:
+      Segfault();
+    case Behavior::kAttack: {
+      // The outcome, one line, as the single string element of each wanted output ("result").
+      const std::string outcome = RunAttack(config);
+      const smi_string element{outcome.data(), outcome.size()};
+      smi_tensor out{};
+      out.size = sizeof out;
+      out.dtype = SMI_DTYPE_STRING;
+      out.rank = 1;
+      out.dims[0] = 1;
+      out.data = const_cast<smi_string*>(&element);
+      out.byte_size = sizeof element;
+      for (size_t k : wanted) {
+        if (smi_error* e = CopyOut(request, model.outputs[k].name, out)) return e;
+      }
+      return nullptr;
+    }
     case Behavior::kHang: {
       const auto until =
           std::chrono::steady_clock::now() + std::chrono::milliseconds(config.sleep_ms);

@@ -31,6 +31,33 @@ struct BatchingOptions {
   int max_concurrent_batches = 1;  // batches (plugin calls) running at once per model
 };
 
+// Where a model runs (docs/isolation.md): inside mlosd, or in a sandboxed mlos-worker process.
+// Ordered from weakest to strictest; the stricter of the server's setting and the manifest's
+// security.sandbox wins.
+enum class Isolation { kInProcess = 0, kProcess = 1, kStrict = 2 };
+const char* IsolationName(Isolation i);  // "in_process", "process", "strict"
+// "in_process" (or "none"), "process", "strict"; nullopt otherwise.
+std::optional<Isolation> ParseIsolation(const std::string& text);
+
+// Sandboxed workers (src/sandbox/). Defaults run every model in-process, as before.
+struct IsolationOptions {
+  Isolation default_isolation = Isolation::kInProcess;
+  std::map<std::string, Isolation> models;  // overrides by "ns/name" or id (the id wins)
+  // Packages without a valid signature by one of trusted_keys run at least in `process`.
+  bool unsigned_process = false;
+  std::vector<std::filesystem::path> trusted_keys;  // public key files (mlos-ed25519-public)
+  std::filesystem::path worker_executable;  // "" = mlos-worker beside /proc/self/exe
+  int64_t watchdog_ms = 60000;      // a plugin call running longer kills its worker; 0 = never
+  int restart_limit = 5;            // crashes within restart_window_ms; one more: stays FAILED
+  int64_t restart_window_ms = 60000;
+  int64_t restart_backoff_ms = 100;       // before the first restart; doubles per crash
+  int64_t restart_backoff_max_ms = 5000;
+  int channels = 16;                // plugin calls in flight per worker (each has a channel)
+  std::string user = "nobody";      // who workers run as when mlosd runs as root
+  uint64_t pids_max = 64;           // processes and threads per worker (cgroup pids, RLIMIT_NPROC)
+  uint64_t file_size_max = 1ull << 30;  // RLIMIT_FSIZE of a worker
+};
+
 // Per model (by "ns/name" or "ns/name@version"; the id wins over the name).
 struct ModelResourceOptions {
   std::optional<std::chrono::milliseconds> keep_alive;  // negative = never unload
@@ -82,6 +109,7 @@ struct CoreOptions {
   // The resource manager (resources.h): memory budget, eviction, keep_alive, pins, the
   // priority scheduler and deadline-aware admission. Its defaults change nothing.
   ResourceOptions resources;
+  IsolationOptions isolation;
 };
 
 // The payload `axon register` sends (POST /models/register), parsed by the front-end.
@@ -140,6 +168,14 @@ struct ModelStatus {
   // Why the server itself last unloaded it: "memory" (evicted for the budget), "keep_alive"
   // (idle too long), "withdrawn" (measured after loading, it did not fit); "" = never.
   std::string unload_reason;
+  // ---- isolation (docs/isolation.md) ----
+  Isolation isolation = Isolation::kInProcess;  // where it runs (or will run when loaded)
+  int64_t worker_pid = 0;            // the worker serving it (pid as mlosd sees it); 0 = none
+  // "running", "restarting" (crashed, a restart is pending), "stopped" (crash loop: it stays
+  // FAILED); "" in-process.
+  std::string worker_state;
+  uint64_t worker_restarts = 0;      // worker restarts since start
+  std::string last_crash;            // why its worker last died; "" = never
   std::vector<TensorInfo> inputs, outputs;
   std::vector<std::string> dependencies;  // ids this model depends on
   std::shared_ptr<const ModelPolicy> policy;  // never null (empty when the manifest has none)
@@ -213,6 +249,8 @@ class CoreObserver {
   virtual void OnEvict(const std::string& /*model_id*/, const char* /*reason*/) {}
   // A request refused by the resource manager: reason "deadline" or "memory".
   virtual void OnReject(const std::string& /*model_id*/, const char* /*reason*/) {}
+  // A model's worker died and is being restarted: reason "signal", "oom", "exit" or "hang".
+  virtual void OnWorkerRestart(const std::string& /*model_id*/, const char* /*reason*/) {}
 };
 
 class Core {

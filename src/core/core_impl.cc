@@ -1,4 +1,5 @@
 #include "core/core_impl.h"
+#include "sandbox/sandbox.h"
 
 #include <algorithm>
 #include <spdlog/spdlog.h>
@@ -41,6 +42,13 @@ Result<std::unique_ptr<Core>> CoreImpl::Create(const CoreOptions& options,
   po.plugin_dirs = options.plugin_dirs;
   po.plugin_config_json = options.plugin_config_json;
   MLOS_ASSIGN_OR_RETURN(auto plugins, PluginHost::Create(po));
+  // What the machine offers sandboxed workers, reported once at start when the config asks
+  // for them (otherwise at the first model whose manifest does).
+  const IsolationOptions& iso = options.isolation;
+  if (iso.default_isolation != Isolation::kInProcess || !iso.models.empty() ||
+      iso.unsigned_process) {
+    (void)sandbox::ProbeSupport();
+  }
   auto core = std::make_unique<CoreImpl>(options, std::move(store), std::move(plugins));
   MLOS_RETURN_IF_ERROR(core->Restore());
   return std::unique_ptr<Core>(std::move(core));
@@ -225,6 +233,7 @@ ModelStatus CoreImpl::StatusLocked(const ModelEntry& e) const {
   s.priority = DefaultPriorityLocked(e);
   s.evictions = e.evictions;
   s.unload_reason = e.unload_reason;
+  IsolationStatusLocked(e, &s);
   s.memory_estimate_bytes = EstimateLocked(e);
   const int64_t last_used = e.loaded ? std::max(e.last_used_ms, e.loaded->last_used_ms())
                                      : e.last_used_ms;
@@ -301,6 +310,12 @@ void CoreImpl::Shutdown() {
   }
   if (restore_thread_.joinable()) restore_thread_.join();
   if (reaper_.joinable()) reaper_.join();
+  std::vector<std::shared_ptr<LoadedModel>> graves;
+  {
+    Lock lock(mu_);
+    graves.swap(graveyard_);
+  }
+  graves.clear();  // dead workers' instances (their requests have ended)
   std::vector<std::string> ids;
   {
     Lock lock(mu_);

@@ -35,6 +35,7 @@
 #include "core/scheduler.h"
 #include "core/state_machine.h"
 #include "mpf/manifest.h"
+#include "sandbox/proxy_plugin.h"
 #include "store/store.h"
 
 namespace mlos::core {
@@ -63,6 +64,14 @@ struct ModelEntry {
   int waiting = 0;                 // requests that asked for a load and wait to use it: queued
   // The last request's keep_alive (Ollama: applies after that request); unset = the model's.
   std::optional<std::chrono::milliseconds> request_keep_alive;
+  // ---- isolation (core_isolation.cc) ----
+  bool signed_trusted = false;     // signed by one of isolation.trusted_keys (checked at register)
+  Isolation isolation = Isolation::kInProcess;  // of the current (or last) load
+  std::vector<int64_t> crashes;    // steady ms of worker deaths within restart_window_ms
+  int64_t restart_due_ms = -1;     // a restart is pending at this steady ms
+  std::string worker_state;        // "restarting", "stopped" (see ModelStatus); "" otherwise
+  uint64_t worker_restarts = 0;
+  std::string last_crash;
 };
 
 // What the registry knows about one model name.
@@ -177,6 +186,25 @@ class CoreImpl final : public Core {
   void WakeReaper();        // takes mu_
   void WakeReaperLocked();
 
+  // ---- isolation (core_isolation.cc); "Locked" ones need mu_ held ----
+  // The stricter of the server's setting (per model, else the default), the manifest's
+  // security.sandbox and, for unsigned packages with isolation.unsigned_process, `process`.
+  Isolation IsolationLocked(const ModelEntry& e) const;
+  // Whether a package is signed by one of the trusted keys (slow: hashes the files).
+  bool SignedByTrustedKey(const std::string& path) const;
+  // The plugin a load of `e` uses (the sandbox proxy for `isolation` above in-process) and its
+  // per-model options. kFailedPrecondition when workers cannot be started.
+  Result<const Plugin*> PluginForLocked(const ModelEntry& e, Isolation isolation,
+                                        std::string* options_json);
+  // A worker died (on its monitor thread): READY -> FAILED, a restart scheduled with backoff
+  // unless it crashed too often. Returns whether it restarts.
+  bool OnWorkerDeath(const std::string& id, const smi_model* handle, const char* reason,
+                     const std::string& what);
+  // The reaper's part: restarts that are due (takes mu_ back; `lock` held on entry and exit).
+  int64_t RestartDueLocked(Lock& lock, int64_t now);
+  // Fills the isolation fields of a status.
+  void IsolationStatusLocked(const ModelEntry& e, ModelStatus* s) const;
+
   void NotifyState(const std::string& id, ModelState s) {
     if (CoreObserver* o = observer_.load()) o->OnStateChange(id, s);
   }
@@ -207,6 +235,14 @@ class CoreImpl final : public Core {
   std::condition_variable reaper_cv_;         // with mu_
   bool reaper_wake_ = false;                  // guarded by mu_
   std::thread reaper_;
+  // Isolation: one sandbox proxy per real plugin, made on first use (guarded by mu_), and the
+  // models whose workers died, released on the reaper thread (never on a worker's monitor).
+  struct Proxy {
+    std::unique_ptr<sandbox::ProxyPlugin> proxy;
+    Plugin plugin;
+  };
+  std::map<const Plugin*, std::unique_ptr<Proxy>> proxies_;
+  std::vector<std::shared_ptr<LoadedModel>> graveyard_;  // guarded by mu_
 };
 
 }  // namespace mlos::core

@@ -80,6 +80,7 @@ Status CoreImpl::AcquireForInfer(const InferRequest& request, std::string* id,
       continue;
     }
     if (e.life.state() == ModelState::kFailed) {
+      if (!e.worker_state.empty()) return Unavailable("model " + *id + ": " + e.life.reason());
       return Unavailable("model " + *id + " failed to load: " + e.life.reason());
     }
     if (!options_.lazy_load) return Unavailable("model " + *id + " is not loaded");

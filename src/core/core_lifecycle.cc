@@ -102,15 +102,26 @@ Status CoreImpl::LoadOne(const std::string& id) {
     if (Serving(e->life.state())) return Status::Ok();
     if (Transitioning(e->life.state())) return Unavailable("model " + id + " is changing state");
   }
+  // Where it runs: in-process, or in a sandboxed worker through the plugin's proxy.
+  const Isolation isolation = IsolationLocked(*e);
+  std::string plugin_options;
+  auto chosen = PluginForLocked(*e, isolation, &plugin_options);
+  if (!chosen.ok()) {
+    MLOS_RETURN_IF_ERROR(TransitionLocked(*e, LifecycleEvent::kLoadRefused, chosen.status().message()));
+    return chosen.status();
+  }
   MLOS_RETURN_IF_ERROR(TransitionLocked(*e, LifecycleEvent::kLoad));
-  const Plugin* plugin = e->plugin;
-  LoadParams params{id, e->rec.path, e->model_path, e->manifest_json, CacheDir(plugin)};
+  const Plugin* plugin = *chosen;
+  // A sandboxed model gets no plugin cache: one shared with other models would let it write
+  // what they load.
+  LoadParams params{id, e->rec.path, e->model_path, e->manifest_json,
+                    isolation == Isolation::kInProcess ? CacheDir(plugin) : "", plugin_options};
   auto manifest = e->manifest;
   const int default_priority = DefaultPriorityLocked(*e);
   lock.unlock();
 
   std::error_code ec;
-  std::filesystem::create_directories(params.cache_dir, ec);
+  if (!params.cache_dir.empty()) std::filesystem::create_directories(params.cache_dir, ec);
   const uint64_t rss_before = ResidentBytes(), heap_before = HeapBytesInUse();
   auto t0 = std::chrono::steady_clock::now();
   auto loaded = LoadedModel::Load(plugin, params);
@@ -166,6 +177,9 @@ Status CoreImpl::LoadOne(const std::string& id) {
     warm = e->ever_loaded;
     e->ever_loaded = true;
     e->load_kind = warm ? "warm" : "cold";
+    e->isolation = isolation;
+    e->restart_due_ms = -1;
+    if (e->worker_state == "stopped") e->worker_state.clear();
     e->last_used_ms = e->loaded->last_used_ms();
     e->loaded->ArmIdleCallback(KeepAliveMsLocked(*e) >= 0);
     st = TransitionLocked(*e, LifecycleEvent::kLoaded);  // LOADING -> READY: cannot fail
@@ -259,6 +273,8 @@ Status CoreImpl::UnloadOne(const std::string& id, bool persist) {
     return Status::Ok();
   }
   if (e->life.state() == ModelState::kFailed) {
+    e->restart_due_ms = -1;  // an unload ends a pending worker restart
+    e->worker_state.clear();
     return TransitionLocked(*e, LifecycleEvent::kUnload);  // FAILED -> UNLOADED
   }
   if (!Serving(e->life.state())) return Status::Ok();

@@ -251,8 +251,13 @@ int64_t CoreImpl::KeepAliveDueLocked(const ModelEntry& e) const {
 void CoreImpl::ReaperLoop() {
   Lock lock(mu_);
   while (!shutting_down_) {
+    int64_t next = SteadyMs() + 3600 * 1000;
+    // Worker restarts (core_isolation.cc) may load for a while: the clock is read after them.
+    if (const int64_t restart = RestartDueLocked(lock, SteadyMs()); restart >= 0) {
+      next = std::min(next, restart);
+    }
+    if (shutting_down_) break;
     const int64_t now = SteadyMs();
-    int64_t next = now + 3600 * 1000;
     std::vector<std::string> expired;
     for (const auto& [id, e] : models_) {
       const int64_t due = KeepAliveDueLocked(e);

@@ -98,7 +98,7 @@ Result<std::unique_ptr<LoadedModel>> LoadedModel::Load(const Plugin* plugin,
   p.model_path = params.model_path.c_str();
   p.model_id = params.model_id.c_str();
   p.manifest_json = params.manifest_json.empty() ? nullptr : params.manifest_json.c_str();
-  p.options_json = nullptr;
+  p.options_json = params.options_json.empty() ? nullptr : params.options_json.c_str();
   p.cache_dir = params.cache_dir.empty() ? nullptr : params.cache_dir.c_str();
   smi_model* model = nullptr;
   MLOS_RETURN_IF_ERROR(StatusFromSmi(plugin->api, plugin->api->model_load(plugin->instance, &p, &model)));

@@ -28,6 +28,7 @@ struct LoadParams {
   std::string model_path;     // absolute execution file
   std::string manifest_json;  // may be empty
   std::string cache_dir;
+  std::string options_json;   // per-model plugin options (the sandbox proxy's settings)
 };
 
 class LoadedModel {
@@ -47,6 +48,8 @@ class LoadedModel {
   uint64_t shared_bytes() const { return shared_bytes_; }
   uint64_t shared_key() const { return shared_key_; }
   const Plugin* plugin() const { return plugin_; }
+  // The plugin's model handle (identifies the instance, e.g. to a worker's death report).
+  const smi_model* handle() const { return model_; }
   // Replaces an empty schema reported by the plugin (falls back to the manifest's).
   void SetSchemaIfEmpty(std::vector<TensorInfo> inputs, std::vector<TensorInfo> outputs);
 

@@ -150,6 +150,7 @@ Status PluginHost::LoadOne(const fs::path& path, const std::string& config_json_
   std::string section = "{}";
   auto all = nlohmann::json::parse(config_json_all, nullptr, false);
   if (all.is_object() && all.contains(p->name)) section = all[p->name].dump();
+  p->config_json = section;
   smi_plugin* instance = nullptr;
   Status st = StatusFromSmi(api, api->plugin_init(section.c_str(), &instance));
   if (!st.ok()) return fail(st.WithPrefix("plugin_init failed"));

@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "core/core.h"
 #include "mlos/smi.h"
+#include "sandbox/proxy_plugin.h"
 
 namespace mlos::core {
 
@@ -25,6 +26,9 @@ struct Plugin {
   const smi_plugin_api* api = nullptr;
   smi_plugin* instance = nullptr;
   void* handle = nullptr;  // dlopen handle
+  std::string config_json = "{}";  // its plugin_init config
+  // Set on the sandbox proxy of a plugin (core_isolation.cc): models run in workers.
+  sandbox::ProxyPlugin* proxy = nullptr;
 
   bool Has(smi_capability cap) const { return (capabilities & cap) != 0; }
 };

@@ -16,6 +16,22 @@ const char* ModelStateName(ModelState s) {
   return "UNKNOWN";
 }
 
+const char* IsolationName(Isolation i) {
+  switch (i) {
+    case Isolation::kInProcess: return "in_process";
+    case Isolation::kProcess: return "process";
+    case Isolation::kStrict: return "strict";
+  }
+  return "in_process";
+}
+
+std::optional<Isolation> ParseIsolation(const std::string& text) {
+  if (text == "in_process" || text == "none") return Isolation::kInProcess;
+  if (text == "process") return Isolation::kProcess;
+  if (text == "strict") return Isolation::kStrict;
+  return std::nullopt;
+}
+
 const char* LifecycleEventName(LifecycleEvent e) {
   switch (e) {
     case LifecycleEvent::kLoad: return "load";
@@ -25,6 +41,7 @@ const char* LifecycleEventName(LifecycleEvent e) {
     case LifecycleEvent::kUnload: return "unload";
     case LifecycleEvent::kUnloaded: return "unloaded";
     case LifecycleEvent::kLoadWithdrawn: return "load_withdrawn";
+    case LifecycleEvent::kCrashed: return "crashed";
   }
   return "unknown";
 }
@@ -51,6 +68,9 @@ std::optional<ModelState> NextState(ModelState from, LifecycleEvent event) {
       return std::nullopt;
     case E::kUnloaded:
       if (from == S::kUnloading) return S::kUnloaded;
+      return std::nullopt;
+    case E::kCrashed:
+      if (from == S::kReady) return S::kFailed;
       return std::nullopt;
     case E::kLoadWithdrawn:
       if (from == S::kLoading) return S::kUnloaded;

@@ -11,6 +11,7 @@
 //   FAILED --unload--> UNLOADED (clears the failure)
 //   LOADING --load_withdrawn--> UNLOADED (it loaded but did not fit the memory budget: released
 //                                         before serving, and it may fit later)
+//   READY --crashed--> FAILED (its sandboxed worker died; the core restarts it: FAILED --load-->)
 #pragma once
 
 #include <optional>
@@ -21,7 +22,7 @@
 namespace mlos::core {
 
 enum class LifecycleEvent {
-  kLoad, kLoaded, kLoadFailed, kLoadRefused, kUnload, kUnloaded, kLoadWithdrawn
+  kLoad, kLoaded, kLoadFailed, kLoadRefused, kUnload, kUnloaded, kLoadWithdrawn, kCrashed
 };
 const char* LifecycleEventName(LifecycleEvent e);
 

@@ -1,8 +1,17 @@
 // The testing SMI plugin, loaded with dlopen as mlosd loads it: the handshake and each
-// behaviour (identity, add, sleep + cancel, fail, alloc, hang, crash, load_fail, load_sleep_ms),
-// config sources and the live-model counter.
+// behaviour (identity, add, sleep + cancel, fail, alloc, hang, crash, load_fail, load_sleep_ms,
+// attack), config sources and the live-model counter. ("segv" is not run here: it kills the
+// process it runs in.)
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 
 #include <gtest/gtest.h>
 
@@ -98,6 +107,61 @@ class TestingPluginTest : public PluginTest {
     return s.str();
   }
 
+  // Loads an "attack" model with `json` (the rest of testing.json) and runs it once; returns
+  // the outcome line (the "result" output's single element), or "" after a failed check.
+  std::string Attack(const std::string& json) {
+    smi_model* m = Load(R"({"behavior": "attack", )" + json + "}");
+    if (!m) return "";
+    std::vector<float> x = {1};
+    Outputs out;
+    auto r = Infer(m, {FloatTensor("input", x)}, out);
+    EXPECT_EQ(r.first, 0) << r.second;
+    Unload(m);
+    if (r.first != 0 || out.list.size() != 1) return "";
+    const Output& o = out.list[0];
+    EXPECT_EQ(o.name, "result");
+    EXPECT_EQ(o.dtype, SMI_DTYPE_STRING);
+    EXPECT_EQ(o.dims, std::vector<int64_t>{1});
+    if (o.strings.size() != 1) return "";
+    EXPECT_EQ(o.strings[0].find('\n'), std::string::npos) << "one line: " << o.strings[0];
+    return o.strings[0];
+  }
+};
+
+// This process has no child left (none leaked, every one reaped).
+bool NoChildren() { return waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD; }
+
+// A child of the test that waits to be killed (and dies with the test).
+pid_t ForkSleeper() {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (;;) pause();
+  }
+  return pid;
+}
+
+// A TCP socket bound to 127.0.0.1 on a free port; listening when `listen_too`.
+struct LoopbackSocket {
+  int fd = -1;
+  int port = 0;
+  explicit LoopbackSocket(bool listen_too) {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        (listen_too && listen(fd, 4) != 0) ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ADD_FAILURE() << "loopback socket: " << std::strerror(errno);
+      return;
+    }
+    port = ntohs(a.sin_port);
+  }
+  ~LoopbackSocket() {
+    if (fd >= 0) close(fd);
+  }
 };
 
 TEST_F(TestingPluginTest, Handshake) {
@@ -454,4 +518,141 @@ TEST_F(TestingPluginTest, CrashAborts) {
   EXPECT_DEATH(Infer(m, {FloatTensor("input", x)}, out), "crashing on demand");
 }
 
+TEST_F(TestingPluginTest, AttackSchemaAndConfigErrors) {
+  smi_model* m = Load(R"({"behavior": "attack", "attack": "exec"})");
+  ASSERT_NE(m, nullptr);
+  const smi_tensor* t = nullptr;
+  ASSERT_EQ(api_->model_input(m, 0, &t), nullptr);
+  EXPECT_STREQ(t->name, "input");
+  EXPECT_EQ(t->dtype, SMI_DTYPE_FLOAT32);
+  ASSERT_EQ(t->rank, 1u);
+  EXPECT_EQ(t->dims[0], -1);
+  ASSERT_EQ(api_->model_output_count(m), 1u);
+  ASSERT_EQ(api_->model_output(m, 0, &t), nullptr);
+  EXPECT_STREQ(t->name, "result");
+  EXPECT_EQ(t->dtype, SMI_DTYPE_STRING);
+  ASSERT_EQ(t->rank, 1u);
+  EXPECT_EQ(t->dims[0], 1);
+  ASSERT_NE(Load(R"({"behavior": "segv"})"), nullptr);  // loads; infer would kill the test
+
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {R"({"behavior": "attack"})",
+       "behavior attack: needs \"attack\" (read_file, write_file, connect, exec, fork, alloc, "
+       "kill or ptrace)"},
+      {R"({"behavior": "attack", "attack": "teleport"})", "attack: unknown attack \"teleport\""},
+      {R"({"behavior": "attack", "attack": "read_file"})",
+       "behavior attack: read_file needs \"attack_path\""},
+      {R"({"behavior": "attack", "attack": "write_file"})",
+       "behavior attack: write_file needs \"attack_path\""},
+      {R"({"behavior": "attack", "attack": "connect"})",
+       "behavior attack: connect needs \"attack_port\""},
+      {R"({"behavior": "attack", "attack": "kill"})", "behavior attack: kill needs \"attack_pid\""},
+      {R"({"behavior": "attack", "attack": "ptrace"})",
+       "behavior attack: ptrace needs \"attack_pid\""},
+      {R"({"behavior": "attack", "attack": "kill", "attack_pid": 0})",
+       "attack_pid: must be an integer in [1, 2147483647]"},
+      {R"({"behavior": "attack", "attack": "kill", "attack_pid": -1})",
+       "attack_pid: must be an integer in [1, 2147483647]"},
+      {R"({"behavior": "attack", "attack": "kill", "attack_pid": 5, "attack_signal": 65})",
+       "attack_signal: must be an integer in [0, 64]"},
+      {R"({"behavior": "attack", "attack": "connect", "attack_port": 70000})",
+       "attack_port: must be an integer in [1, 65535]"},
+      {R"({"behavior": "attack", "attack": "fork", "attack_count": 0})",
+       "attack_count: must be an integer in [1, 1000000]"},
+      {R"({"behavior": "attack", "attack": "exec", "outputs": [{"name": "r", "dtype": "int32"}]})",
+       "behavior attack: needs exactly 1 output, of dtype string"},
+  };
+  for (const auto& [json, message] : bad) {
+    smi_model* b = nullptr;
+    smi_error* e = TryLoad(json, &b);
+    ASSERT_NE(e, nullptr) << json;
+    EXPECT_EQ(api_->error_code(e), SMI_ERROR_INVALID_ARGUMENT) << json;
+    EXPECT_EQ(std::string(api_->error_message(e)), "testing plugin config: " + message) << json;
+    EXPECT_EQ(b, nullptr);
+    api_->error_free(e);
+  }
+}
+
+TEST_F(TestingPluginTest, AttackReadFile) {
+  const fs::path secret = dir_ / "secret.txt";
+  std::ofstream(secret) << "hello world";
+  EXPECT_EQ(Attack(R"("attack": "read_file", "attack_path": ")" + secret.string() + "\""),
+            "ok: read 11 bytes from " + secret.string());
+  const fs::path missing = dir_ / "missing";
+  EXPECT_EQ(Attack(R"("attack": "read_file", "attack_path": ")" + missing.string() + "\""),
+            "refused: open " + missing.string() + ": No such file or directory");
+  EXPECT_EQ(Attack(R"("attack": "read_file", "attack_path": ")" + dir_.string() + "\""),
+            "refused: read " + dir_.string() + ": Is a directory");
+}
+
+TEST_F(TestingPluginTest, AttackWriteFile) {
+  const fs::path target = dir_ / "planted";
+  std::ofstream(target) << "previous content, longer than what the attack writes";
+  EXPECT_EQ(Attack(R"("attack": "write_file", "attack_path": ")" + target.string() + "\""),
+            "ok: wrote 20 bytes to " + target.string());
+  EXPECT_EQ(ReadFile(target), "mlos testing attack\n");  // truncated, then written
+  const fs::path nowhere = dir_ / "no" / "such" / "dir";
+  EXPECT_EQ(Attack(R"("attack": "write_file", "attack_path": ")" + nowhere.string() + "\""),
+            "refused: open " + nowhere.string() + ": No such file or directory");
+}
+
+TEST_F(TestingPluginTest, AttackConnect) {
+  LoopbackSocket listening(/*listen_too=*/true);
+  ASSERT_GT(listening.port, 0);
+  const std::string port = std::to_string(listening.port);
+  EXPECT_EQ(Attack(R"("attack": "connect", "attack_port": )" + port),
+            "ok: connected to 127.0.0.1:" + port);
+  // Bound but not listening: the port is ours (nobody else can listen on it) and refuses.
+  LoopbackSocket closed(/*listen_too=*/false);
+  ASSERT_GT(closed.port, 0);
+  const std::string closed_port = std::to_string(closed.port);
+  EXPECT_EQ(Attack(R"("attack": "connect", "attack_port": )" + closed_port),
+            "refused: connect 127.0.0.1:" + closed_port + ": Connection refused");
+}
+
+TEST_F(TestingPluginTest, AttackForkReapsItsChildren) {
+  ASSERT_TRUE(NoChildren());
+  EXPECT_EQ(Attack(R"("attack": "fork", "attack_count": 3)"), "ok: forked 3 children");
+  EXPECT_TRUE(NoChildren());
+}
+
+TEST_F(TestingPluginTest, AttackExec) {
+  ASSERT_TRUE(NoChildren());
+  EXPECT_EQ(Attack(R"("attack": "exec")"), "ok: /bin/sh ran (exit 7)");
+  EXPECT_TRUE(NoChildren());
+}
+
+TEST_F(TestingPluginTest, AttackAlloc) {
+  EXPECT_EQ(Attack(R"("attack": "alloc", "alloc_bytes": 8388608)"),
+            "ok: allocated and touched 8388608 bytes");
+}
+
+TEST_F(TestingPluginTest, AttackKillOwnChild) {
+  const pid_t child = ForkSleeper();
+  ASSERT_GT(child, 0);
+  const std::string pid = std::to_string(child);
+  EXPECT_EQ(Attack(R"("attack": "kill", "attack_signal": 0, "attack_pid": )" + pid),
+            "ok: sent signal 0 to pid " + pid);  // a probe: still alive
+  EXPECT_EQ(waitpid(child, nullptr, WNOHANG), 0);
+  EXPECT_EQ(Attack(R"("attack": "kill", "attack_pid": )" + pid), "ok: sent signal 9 to pid " + pid);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+TEST_F(TestingPluginTest, AttackPtraceOwnChild) {
+  const pid_t child = ForkSleeper();
+  ASSERT_GT(child, 0);
+  const std::string pid = std::to_string(child);
+  const std::string outcome = Attack(R"("attack": "ptrace", "attack_pid": )" + pid);
+  // Tracing one's own child is allowed unless the environment forbids ptrace altogether.
+  if (outcome.rfind("refused: ptrace attach pid " + pid + ": ", 0) != 0) {
+    EXPECT_EQ(outcome, "ok: attached to pid " + pid + " (then detached)");
+  }
+  EXPECT_EQ(waitpid(child, nullptr, WNOHANG), 0);  // detached and still there
+  kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
 }  // namespace

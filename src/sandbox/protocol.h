@@ -1,0 +1,59 @@
+// What mlosd and a model worker say to each other: MLIP frames (wire/ipc_protocol.h, the same
+// codec as the IPC front-end) over Unix stream socketpairs, with worker operations. Tensor
+// bytes never travel in frames: they are in arenas (arena.h) and frames carry their places.
+//
+// Sockets: one control socket (setup, cancel, memory, shutdown; one exchange at a time) and N
+// channel sockets (one plugin call in flight each, a thread on each side). Per channel:
+//   host -> worker  kInfer  InferCall, with a new arena's memfd attached when arena_size != 0
+//   worker -> host  kArena  u64 size, a new arena's memfd attached (outputs did not fit), 0..n
+//   worker -> host  kInfer  InferResult (status 0) or the plugin's error (status = StatusCode,
+//                           payload = message; request_id echoed)
+// After a call, the channel's arena is the last one the worker sent during it, if any (both
+// sides switch), else the one the call started with.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mlos::sandbox {
+
+enum class WorkerOp : uint16_t {
+  kSetup = 100,     // control: JSON (setup.h) -> JSON (the loaded model) | error
+  kInfer = 101,     // channel: see above
+  kArena = 102,     // channel, worker -> host: u64 size + memfd
+  kCancel = 103,    // control: u64 request_id -> empty
+  kMemory = 104,    // control: -> u64 host_bytes, u64 device_bytes
+  kShutdown = 105,  // control: -> empty; the worker unloads and exits 0
+};
+
+// A tensor in an arena. Numeric: byte_size bytes of elements. Strings in inputs: u64
+// lengths[count] then the bytes, back to back; in outputs: count entries {u64 offset from the
+// block's start, u64 length} then the bytes. byte_size is the whole block.
+struct TensorRef {
+  std::string name;
+  uint8_t dtype = 0;  // smi_dtype
+  std::vector<int64_t> dims;
+  uint32_t arena = 0;  // 0 = the arena the call started with; k = the k-th kArena of the call
+  uint64_t offset = 0, byte_size = 0;
+};
+
+struct InferCall {
+  uint64_t arena_size = 0;  // != 0: a new arena of this size is attached (use it from now on)
+  std::vector<TensorRef> inputs;
+  std::vector<std::string> outputs;  // wanted; empty = all
+};
+
+struct InferResult {
+  std::vector<TensorRef> outputs;
+};
+
+void EncodeInferCall(const InferCall& call, std::string& out);
+Result<InferCall> DecodeInferCall(std::string_view payload);
+void EncodeInferResult(const InferResult& result, std::string& out);
+Result<InferResult> DecodeInferResult(std::string_view payload);
+
+}  // namespace mlos::sandbox

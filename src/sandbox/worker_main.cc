@@ -1,0 +1,493 @@
+#include "sandbox/worker_main.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "mlos/smi.h"
+#include "sandbox/arena.h"
+#include "sandbox/protocol.h"
+#include "sandbox/sandbox.h"
+#include "wire/ipc_protocol.h"
+
+namespace mlos::sandbox {
+namespace {
+
+using nlohmann::json;
+
+StatusCode CodeFromSmi(smi_error_code code) {
+  switch (code) {
+    case SMI_ERROR_INVALID_ARGUMENT: return StatusCode::kInvalidArgument;
+    case SMI_ERROR_NOT_FOUND: return StatusCode::kNotFound;
+    case SMI_ERROR_UNSUPPORTED: return StatusCode::kUnimplemented;
+    case SMI_ERROR_RESOURCE_EXHAUSTED: return StatusCode::kResourceExhausted;
+    case SMI_ERROR_CANCELLED: return StatusCode::kCancelled;
+    case SMI_ERROR_UNAVAILABLE: return StatusCode::kUnavailable;
+    default: return StatusCode::kInternal;
+  }
+}
+
+struct Loaded {
+  const smi_plugin_api* api = nullptr;
+  smi_plugin* plugin = nullptr;
+  smi_model* model = nullptr;
+};
+Loaded g;
+std::string g_model_id = "?";
+
+uint64_t ResidentBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  }
+  return 0;
+}
+
+void Reply(int fd, const ipc::FrameHeader& req, StatusCode code, std::string_view payload) {
+  ipc::FrameHeader h;
+  h.op = req.op;
+  h.request_id = req.request_id;
+  h.status = static_cast<uint32_t>(code);
+  if (!ipc::SendFrame(fd, h, payload).ok()) ::_exit(0);  // mlosd is gone
+}
+
+// Takes an smi_error: its code and message, freed.
+std::pair<smi_error_code, std::string> Take(smi_error* e) {
+  smi_error_code code = g.api->error_code(e);
+  const char* m = g.api->error_message(e);
+  std::string msg = m ? m : "unknown plugin error";
+  g.api->error_free(e);
+  return {code, msg};
+}
+
+void CloseStrayFds(const std::vector<int>& keep) {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return;
+  std::vector<int> doomed;
+  const int self = ::dirfd(d);
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2 || fd == self) continue;
+    bool kept = false;
+    for (int k : keep) kept = kept || k == fd;
+    if (!kept) doomed.push_back(fd);
+  }
+  ::closedir(d);
+  for (int fd : doomed) ::close(fd);
+}
+
+// ---- one channel ----------------------------------------------------------------------------
+
+struct CallState {
+  int fd = -1;
+  Arena* first = nullptr;      // the arena the call started with (holds the inputs)
+  std::vector<Arena> grown;    // arenas made for outputs during the call, sent to mlosd
+  uint64_t cursor = 0;         // next free byte in the current arena
+  InferResult result;
+  struct StringOut {
+    size_t index;
+    uint8_t* block;
+    uint64_t count;
+  };
+  std::vector<StringOut> strings;
+  bool failed = false;
+
+  Arena& current() { return grown.empty() ? *first : grown.back(); }
+};
+
+int AllocOutput(void* user, const char* name, smi_dtype dtype, uint32_t rank, const int64_t* dims,
+                uint64_t byte_size, void** buffer) noexcept {
+  auto* c = static_cast<CallState*>(user);
+  try {
+    if (!buffer || rank > SMI_MAX_RANK) return 1;
+    uint64_t count = 1;
+    for (uint32_t i = 0; i < rank; ++i) count *= static_cast<uint64_t>(dims[i] < 0 ? 0 : dims[i]);
+    const uint64_t need = dtype == SMI_DTYPE_STRING ? 16 * count + byte_size : byte_size;
+    uint64_t at = Align64(c->cursor);
+    if (!c->current().Span(at, need)) {
+      const uint64_t used = c->current().size();
+      auto fresh = Arena::Create(std::max<uint64_t>(need, used * 2), "mlos-arena-out");
+      if (!fresh.ok()) return 1;
+      std::string size(8, '\0');
+      const uint64_t s = fresh->size();
+      std::memcpy(size.data(), &s, 8);
+      ipc::FrameHeader h;
+      h.op = static_cast<uint16_t>(WorkerOp::kArena);
+      if (!ipc::SendFrame(c->fd, h, size, fresh->fd()).ok()) ::_exit(0);
+      c->grown.push_back(std::move(fresh).value());
+      at = 0;
+    }
+    TensorRef ref;
+    ref.name = name ? name : "";
+    ref.dtype = static_cast<uint8_t>(dtype);
+    ref.dims.assign(dims, dims + rank);
+    ref.arena = static_cast<uint32_t>(c->grown.size());
+    ref.offset = at;
+    ref.byte_size = need;
+    uint8_t* p = c->current().base() + at;
+    c->cursor = at + need;
+    if (dtype == SMI_DTYPE_STRING) c->strings.push_back({c->result.outputs.size(), p, count});
+    c->result.outputs.push_back(std::move(ref));
+    *buffer = p;
+    return 0;
+  } catch (...) {
+    return 1;
+  }
+}
+
+void ServeChannel(int fd) {
+  Arena arena;
+  ipc::FrameHeader h;
+  std::string payload, reply;
+  std::vector<smi_tensor> inputs;
+  std::vector<std::vector<smi_string>> strings;
+  std::vector<const char*> names;
+  while (true) {
+    int rfd = -1;
+    if (!ipc::RecvFrame(fd, h, payload, &rfd).ok()) ::_exit(0);  // mlosd closed the channel
+    if (h.op != static_cast<uint16_t>(WorkerOp::kInfer)) {
+      if (rfd >= 0) ::close(rfd);
+      Reply(fd, h, StatusCode::kInvalidArgument, "worker: unexpected operation on a channel");
+      continue;
+    }
+    auto call = DecodeInferCall(payload);
+    if (!call.ok()) {
+      if (rfd >= 0) ::close(rfd);
+      Reply(fd, h, StatusCode::kInvalidArgument, call.status().message());
+      continue;
+    }
+    if (call->arena_size) {
+      if (rfd < 0) {
+        Reply(fd, h, StatusCode::kInvalidArgument, "worker: arena announced without a descriptor");
+        continue;
+      }
+      auto a = Arena::Adopt(rfd, call->arena_size);
+      if (!a.ok()) {
+        Reply(fd, h, StatusCode::kInvalidArgument, a.status().message());
+        continue;
+      }
+      arena = std::move(a).value();
+    } else if (rfd >= 0) {
+      ::close(rfd);
+    }
+    inputs.assign(call->inputs.size(), smi_tensor{});
+    strings.assign(call->inputs.size(), {});
+    uint64_t end = 0;
+    std::string bad;
+    for (size_t i = 0; i < call->inputs.size() && bad.empty(); ++i) {
+      const TensorRef& r = call->inputs[i];
+      smi_tensor& t = inputs[i];
+      t.size = sizeof(smi_tensor);
+      t.name = r.name.c_str();
+      t.dtype = static_cast<smi_dtype>(r.dtype);
+      t.rank = static_cast<uint32_t>(std::min<size_t>(r.dims.size(), SMI_MAX_RANK));
+      for (uint32_t d = 0; d < t.rank; ++d) t.dims[d] = r.dims[d];
+      uint8_t* p = arena.Span(r.offset, r.byte_size);
+      if (!p) {
+        bad = "input \"" + r.name + "\" lies outside shared memory";
+        break;
+      }
+      end = std::max(end, r.offset + r.byte_size);
+      if (t.dtype == SMI_DTYPE_STRING) {
+        uint64_t count = 1;
+        for (int64_t d : r.dims) count *= static_cast<uint64_t>(d < 0 ? 0 : d);
+        if (count > r.byte_size / 8) {
+          bad = "string input \"" + r.name + "\" is malformed";
+          break;
+        }
+        uint64_t off = 8 * count;
+        auto& v = strings[i];
+        v.resize(count);
+        for (uint64_t k = 0; k < count; ++k) {
+          uint64_t len = 0;
+          std::memcpy(&len, p + 8 * k, 8);
+          if (len > r.byte_size - off) {
+            bad = "string input \"" + r.name + "\" is malformed";
+            break;
+          }
+          v[k] = {reinterpret_cast<const char*>(p + off), len};
+          off += len;
+        }
+        t.data = v.data();
+        t.byte_size = count * sizeof(smi_string);
+      } else {
+        t.data = p;
+        t.byte_size = r.byte_size;
+      }
+    }
+    if (!bad.empty()) {
+      Reply(fd, h, StatusCode::kInvalidArgument, "worker: " + bad);
+      continue;
+    }
+    names.clear();
+    for (const std::string& n : call->outputs) names.push_back(n.c_str());
+    CallState state;
+    state.fd = fd;
+    state.first = &arena;
+    state.cursor = end;
+    smi_infer_request req{};
+    req.size = sizeof(req);
+    req.inputs = inputs.data();
+    req.input_count = static_cast<uint32_t>(inputs.size());
+    req.output_names = names.empty() ? nullptr : names.data();
+    req.output_count = static_cast<uint32_t>(names.size());
+    req.alloc = &AllocOutput;
+    req.alloc_user_data = &state;
+    req.request_id = h.request_id;
+    smi_error* e = g.api->model_infer(g.model, &req);
+    if (!state.grown.empty()) {
+      arena = std::move(state.grown.back());  // mlosd switches to it too
+      state.grown.pop_back();
+      // Output refs into the old channel arena (index 0) stay valid on mlosd's side: it keeps
+      // that mapping until it has copied them.
+    }
+    if (e) {
+      auto [code, msg] = Take(e);
+      ipc::FrameHeader r;
+      r.op = h.op;
+      r.request_id = h.request_id;
+      r.status = static_cast<uint32_t>(code);
+      if (!ipc::SendFrame(fd, r, msg).ok()) ::_exit(0);
+      continue;
+    }
+    // String outputs: pointers -> offsets from the block's start.
+    for (const CallState::StringOut& s : state.strings) {
+      const TensorRef& ref = state.result.outputs[s.index];
+      auto* entries = reinterpret_cast<smi_string*>(s.block);
+      for (uint64_t k = 0; k < s.count; ++k) {
+        const auto* d = reinterpret_cast<const uint8_t*>(entries[k].data);
+        uint64_t off = 16 * s.count, len = entries[k].length;
+        if (len > 0) {
+          if (d < s.block + 16 * s.count || d > s.block + ref.byte_size ||
+              len > static_cast<uint64_t>(s.block + ref.byte_size - d)) {
+            bad = "plugin wrote string output \"" + ref.name + "\" outside its buffer";
+            break;
+          }
+          off = static_cast<uint64_t>(d - s.block);
+        }
+        std::memcpy(s.block + 16 * k, &off, 8);
+        std::memcpy(s.block + 16 * k + 8, &len, 8);
+      }
+    }
+    if (!bad.empty()) {
+      ipc::FrameHeader r;
+      r.op = h.op;
+      r.request_id = h.request_id;
+      r.status = SMI_ERROR_INTERNAL;
+      if (!ipc::SendFrame(fd, r, bad).ok()) ::_exit(0);
+      continue;
+    }
+    reply.clear();
+    EncodeInferResult(state.result, reply);
+    ipc::FrameHeader r;
+    r.op = h.op;
+    r.request_id = h.request_id;
+    if (!ipc::SendFrame(fd, r, reply).ok()) ::_exit(0);
+  }
+}
+
+// ---- setup ----------------------------------------------------------------------------------
+
+Status LoadModel(const json& setup, json* out) {
+  const json& pj = setup.at("plugin");
+  const std::string path = pj.at("path").get<std::string>();
+  void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) return FailedPrecondition(std::string("worker: cannot load plugin: ") + ::dlerror());
+  auto get = reinterpret_cast<smi_plugin_get_api_fn>(::dlsym(handle, SMI_PLUGIN_GET_API_SYMBOL));
+  const smi_plugin_api* api = get ? get(SMI_VERSION_MAJOR, SMI_VERSION_MINOR) : nullptr;
+  if (!api || api->abi_major != SMI_VERSION_MAJOR) {
+    return FailedPrecondition("worker: " + path + " is not an SMI plugin this worker speaks");
+  }
+  g.api = api;
+  const std::string config = pj.value("config", std::string("{}"));
+  if (smi_error* e = api->plugin_init(config.c_str(), &g.plugin)) {
+    auto [code, msg] = Take(e);
+    return Status(CodeFromSmi(code), msg);
+  }
+  const json& mj = setup.at("model");
+  const std::string dir = mj.at("dir").get<std::string>(), mpath = mj.at("path").get<std::string>();
+  const std::string id = mj.at("id").get<std::string>();
+  const std::string manifest = mj.value("manifest_json", std::string());
+  const std::string options = mj.value("options_json", std::string());
+  const std::string cache = mj.value("cache_dir", std::string());
+  smi_model_load_params p{};
+  p.size = sizeof(p);
+  p.model_dir = dir.c_str();
+  p.model_path = mpath.c_str();
+  p.model_id = id.c_str();
+  p.manifest_json = manifest.empty() ? nullptr : manifest.c_str();
+  p.options_json = options.empty() ? nullptr : options.c_str();
+  p.cache_dir = cache.empty() ? nullptr : cache.c_str();
+  if (smi_error* e = api->model_load(g.plugin, &p, &g.model)) {
+    auto [code, msg] = Take(e);
+    return Status(CodeFromSmi(code), msg);
+  }
+  const auto tensors = [&](bool in) {
+    json arr = json::array();
+    const uint32_t n = in ? api->model_input_count(g.model) : api->model_output_count(g.model);
+    for (uint32_t i = 0; i < n; ++i) {
+      const smi_tensor* t = nullptr;
+      smi_error* e = in ? api->model_input(g.model, i, &t) : api->model_output(g.model, i, &t);
+      if (e) {
+        api->error_free(e);
+        continue;
+      }
+      if (!t) continue;
+      std::vector<int64_t> dims(t->dims, t->dims + std::min<uint32_t>(t->rank, SMI_MAX_RANK));
+      arr.push_back({{"name", t->name ? t->name : ""}, {"dtype", static_cast<int>(t->dtype)},
+                     {"dims", dims}});
+    }
+    return arr;
+  };
+  (*out)["inputs"] = tensors(true);
+  (*out)["outputs"] = tensors(false);
+  uint64_t host = 0, device = 0;
+  if (api->model_memory) {
+    smi_memory_info mem{};
+    mem.size = sizeof(mem);
+    if (smi_error* e = api->model_memory(g.model, &mem)) {
+      api->error_free(e);
+    } else {
+      host = mem.host_bytes;
+      device = mem.device_bytes;
+    }
+  }
+  // The whole worker is the model's cost: its own resident memory counts.
+  (*out)["host_bytes"] = std::max(host, ResidentBytes());
+  (*out)["device_bytes"] = device;
+  (*out)["capabilities"] = api->get_info()->capabilities;
+  return Status::Ok();
+}
+
+SandboxSpec SpecFrom(const json& j) {
+  SandboxSpec s;
+  s.level = static_cast<Level>(j.value("level", 1));
+  s.root_dir = j.value("root_dir", std::string());
+  s.read_only = j.value("read_only", std::vector<std::string>{});
+  s.tmp_bytes = j.value("tmp_bytes", s.tmp_bytes);
+  s.drop_user = j.value("drop_user", false);
+  s.uid = j.value("uid", s.uid);
+  s.gid = j.value("gid", s.gid);
+  s.nproc = j.value("nproc", s.nproc);
+  s.file_size_max = j.value("file_size_max", s.file_size_max);
+  s.nofile = j.value("nofile", s.nofile);
+  return s;
+}
+
+}  // namespace
+
+int WorkerMain(int argc, char** argv) {
+  int control = -1;
+  std::vector<int> channels;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string key = argv[i];
+    if (key == "--control") {
+      control = std::atoi(argv[i + 1]);
+    } else if (key == "--channels") {
+      std::string list = argv[i + 1];
+      size_t pos = 0;
+      while (pos < list.size()) {
+        size_t comma = list.find(',', pos);
+        if (comma == std::string::npos) comma = list.size();
+        channels.push_back(std::atoi(list.substr(pos, comma - pos).c_str()));
+        pos = comma + 1;
+      }
+    } else if (key == "--model") {
+      g_model_id = argv[i + 1];
+    }
+  }
+  if (control < 0 || channels.empty()) {
+    std::fprintf(stderr,
+                 "mlos-worker: started by mlosd only (--control FD --channels FD,...)\n");
+    return 2;
+  }
+  std::vector<int> keep = channels;
+  keep.push_back(control);
+  CloseStrayFds(keep);
+
+  ipc::FrameHeader h;
+  std::string payload;
+  if (!ipc::RecvFrame(control, h, payload).ok() || h.op != static_cast<uint16_t>(WorkerOp::kSetup)) {
+    return 2;
+  }
+  json setup;
+  try {
+    setup = json::parse(payload);
+  } catch (const std::exception& e) {
+    Reply(control, h, StatusCode::kInvalidArgument, std::string("worker: bad setup: ") + e.what());
+    return 2;
+  }
+  json loaded;
+  Status st = Status::Ok();
+  try {
+    const SandboxSpec spec = SpecFrom(setup.at("sandbox"));
+    st = EnterSandbox(spec);
+    if (st.ok() && spec.level != Level::kNone) {
+      SplitReaper(keep);
+      st = InstallSeccomp();
+    }
+    if (st.ok()) st = LoadModel(setup, &loaded);
+  } catch (const std::exception& e) {
+    st = InvalidArgument(std::string("worker: bad setup: ") + e.what());
+  }
+  if (!st.ok()) {
+    Reply(control, h, st.code(), st.message());
+    return 2;
+  }
+  Reply(control, h, StatusCode::kOk, loaded.dump());
+  for (int fd : channels) std::thread(ServeChannel, fd).detach();
+
+  while (true) {
+    if (!ipc::RecvFrame(control, h, payload).ok()) ::_exit(0);
+    switch (static_cast<WorkerOp>(h.op)) {
+      case WorkerOp::kCancel: {
+        uint64_t id = 0;
+        if (payload.size() == 8) std::memcpy(&id, payload.data(), 8);
+        if (g.api->model_cancel) g.api->model_cancel(g.model, id);
+        Reply(control, h, StatusCode::kOk, "");
+        break;
+      }
+      case WorkerOp::kMemory: {
+        uint64_t host = 0, device = 0;
+        if (g.api->model_memory) {
+          smi_memory_info mem{};
+          mem.size = sizeof(mem);
+          if (smi_error* e = g.api->model_memory(g.model, &mem)) {
+            g.api->error_free(e);
+          } else {
+            host = mem.host_bytes;
+            device = mem.device_bytes;
+          }
+        }
+        host = std::max(host, ResidentBytes());
+        std::string out(16, '\0');
+        std::memcpy(out.data(), &host, 8);
+        std::memcpy(out.data() + 8, &device, 8);
+        Reply(control, h, StatusCode::kOk, out);
+        break;
+      }
+      case WorkerOp::kShutdown:
+        // mlosd drained the model before asking; nothing runs on the channels.
+        g.api->model_unload(g.model);
+        g.api->plugin_shutdown(g.plugin);
+        Reply(control, h, StatusCode::kOk, "");
+        ::_exit(0);
+      default:
+        Reply(control, h, StatusCode::kUnimplemented,
+              "worker: unknown operation " + std::to_string(h.op));
+    }
+  }
+}
+
+}  // namespace mlos::sandbox
