@@ -128,7 +128,11 @@ ProxyPlugin::ProxyPlugin(ProxyConfig config) : config_(std::move(config)) {
   dl_iterate_phdr(&AddLibrary, &dirs);
   dirs.insert(std::filesystem::path(config_.plugin_path).parent_path().string());
   libraries_.assign(dirs.begin(), dirs.end());
-  if (std::filesystem::exists("/etc/ld.so.cache")) libraries_.push_back("/etc/ld.so.cache");
+  // Harmless facts runtimes read at start (ONNX Runtime's telemetry falls back to running a
+  // command, which the sandbox refuses, when it cannot read the OS release).
+  for (const char* f : {"/etc/ld.so.cache", "/etc/os-release"}) {
+    if (std::filesystem::exists(f)) libraries_.push_back(f);
+  }
 }
 
 const smi_plugin_api* ProxyPlugin::api() const { return &kApi; }

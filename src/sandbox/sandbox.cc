@@ -136,6 +136,18 @@ Status EnterSandbox(const SandboxSpec& spec) {
               nullptr) != 0) {
     return Refused("mount /proc");
   }
+  // A machine id of zeros, not the host's (ONNX Runtime's telemetry reads one, and without it
+  // runs a command, which the sandbox refuses).
+  MLOS_RETURN_IF_ERROR(MakeDirs(root + "/etc"));
+  {
+    const std::string id = root + "/etc/machine-id";
+    const int fd = ::open(id.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0444);
+    if (fd < 0) return Refused("create " + id);
+    const std::string zeros = std::string(32, '0') + "\n";
+    const bool ok = ::write(fd, zeros.data(), zeros.size()) == static_cast<ssize_t>(zeros.size());
+    ::close(fd);
+    if (!ok) return Refused("write " + id);
+  }
   const std::string old_root = root + "/.old-root";
   MLOS_RETURN_IF_ERROR(MakeDirs(old_root));
   if (::syscall(SYS_pivot_root, root.c_str(), old_root.c_str()) != 0) return Refused("pivot_root");

@@ -185,8 +185,14 @@ class Conformance : public ::testing::TestWithParam<Path> {
     dir_ = new mlostest::TempDir();
     // Limits raised for the >= 64 MB case (two 32 MiB inputs, and ~100 MB of JSON text).
     const fs::path config = dir_->path() / "mlosd.yaml";
+    // MLOS_CONFORMANCE_ISOLATION=process|strict: every model runs in a sandboxed worker (a
+    // second ctest run of this suite), except mlp_ref, the in-process reference.
     std::ofstream(config) << "http:\n  max_body_bytes: 1073741824\n  request_timeout_s: 600\n"
-                             "grpc:\n  max_message_bytes: 1073741824\n";
+                             "grpc:\n  max_message_bytes: 1073741824\n"
+                          << (Isolation().empty()
+                                  ? std::string()
+                                  : "isolation:\n  default: " + Isolation() +
+                                        "\n  models: {\"test/mlp_ref\": in_process}\n");
     daemon_ = new FullDaemon();
     auto started = daemon_->Start(dir_->path(), config);
     if (!started) {
@@ -201,6 +207,9 @@ class Conformance : public ::testing::TestWithParam<Path> {
     const fs::path pkgs = dir_->path() / "packages";
     std::vector<mlostest::Package> packages;
     packages.push_back(mlostest::MlpPackage());
+    mlostest::Package ref = mlostest::MlpPackage();
+    ref.name = "mlp_ref";
+    packages.push_back(ref);
     auto simple = [](std::string name, const char* file) {
       mlostest::Package p;
       p.name = std::move(name);
@@ -270,6 +279,12 @@ class Conformance : public ::testing::TestWithParam<Path> {
     // Every front-end passes the core's message through unchanged.
     EXPECT_EQ(r.status().message(), rr.status().message())
         << PathName(GetParam()) << " vs HttpBinary";
+  }
+
+  // "" (in-process), "process" or "strict".
+  static std::string Isolation() {
+    const char* v = std::getenv("MLOS_CONFORMANCE_ISOLATION");
+    return v ? v : "";
   }
 
   static inline std::string skip_;
@@ -449,6 +464,26 @@ TEST_P(Conformance, MlpOutputsIdenticalAcrossAllPaths) {
       EXPECT_EQ(a->dtype, b->dtype) << name;
       EXPECT_EQ(a->shape, b->shape) << name;
       EXPECT_EQ(Hex(a->data), Hex(b->data)) << name;
+    }
+  }
+}
+
+// With isolation on, the sandboxed MLP's outputs are bit-identical to the in-process reference
+// (the same model registered as test/mlp_ref, which the config keeps in-process).
+TEST_P(Conformance, SandboxedOutputsBitIdenticalToInProcess) {
+  if (Isolation().empty()) GTEST_SKIP() << "in-process run (MLOS_CONFORMANCE_ISOLATION unset)";
+  for (int rows : {1, 4, 33}) {
+    SCOPED_TRACE("rows " + std::to_string(rows));
+    auto mine = Infer(Request(
+        "test/mlp", {Tensor::From<float>("input", "float32", {rows, 16}, MlpInput(rows))}));
+    auto ref = Infer(Request(
+        "test/mlp_ref", {Tensor::From<float>("input", "float32", {rows, 16}, MlpInput(rows))}));
+    ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+    ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+    for (const char* name : {"logits", "probs"}) {
+      ASSERT_NE(mine->Find(name), nullptr);
+      ASSERT_NE(ref->Find(name), nullptr);
+      EXPECT_EQ(Hex(mine->Find(name)->data), Hex(ref->Find(name)->data)) << name;
     }
   }
 }
