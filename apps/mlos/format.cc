@@ -167,10 +167,16 @@ json ToJson(const client::ModelInfo& m) {
             {"last_used_unix_ms", m.last_used_unix_ms},
             {"evictions", m.evictions},
             {"unload_reason", m.unload_reason},
+            {"isolation", m.isolation},
+            {"worker_restarts", m.worker_restarts},
             {"inputs", in},
             {"outputs", out},
             {"dependencies", m.dependencies}};
   if (!m.reason.empty()) j["reason"] = m.reason;
+  // As the server writes them: only when there is something to say.
+  if (m.worker_pid != 0) j["worker_pid"] = m.worker_pid;
+  if (!m.worker_state.empty()) j["worker_state"] = m.worker_state;
+  if (!m.last_crash.empty()) j["last_crash"] = m.last_crash;
   return j;
 }
 

@@ -14,6 +14,18 @@ using nlohmann::json;
 
 std::string Yes(bool b) { return b ? "yes" : "no"; }
 
+// The ISOLATION column: "in_process", "process", "strict pid 1234" (a worker serves it),
+// "process restarting" / "process stopped" (its worker crashed).
+std::string IsolationLabel(const client::ModelInfo& m) {
+  std::string s = m.isolation.empty() ? "in_process" : m.isolation;
+  if (m.worker_pid != 0) {
+    s += " pid " + std::to_string(m.worker_pid);
+  } else if (!m.worker_state.empty() && m.worker_state != "running") {
+    s += " " + m.worker_state;
+  }
+  return s;
+}
+
 std::string Joined(const std::vector<std::string>& v) {
   std::string s;
   for (const std::string& e : v) s += (s.empty() ? "" : ",") + e;
@@ -98,10 +110,11 @@ void PrintModels(const Globals& g, const std::vector<client::ModelInfo>& models)
   for (const auto& m : models) {
     rows.push_back({m.id, m.state, m.is_default ? "*" : "", Joined(m.aliases),
                     MemoryMiB(m.memory_bytes), LastUsed(m.last_used_unix_ms, now),
-                    Yes(m.pinned), KeepAliveLabel(m.keep_alive_ms), m.framework});
+                    Yes(m.pinned), KeepAliveLabel(m.keep_alive_ms), IsolationLabel(m),
+                    m.framework});
   }
   PrintTable({"ID", "STATE", "DEFAULT", "ALIASES", "MEMORY", "LAST USED", "PINNED", "KEEP ALIVE",
-              "FRAMEWORK"},
+              "ISOLATION", "FRAMEWORK"},
              rows);
 }
 
@@ -132,6 +145,13 @@ void PrintModel(const Globals& g, const client::ModelInfo& m) {
     std::cout << "evictions:   " << m.evictions
               << (m.unload_reason.empty() ? "" : " (last: " + m.unload_reason + ")") << "\n";
   }
+  std::cout << "isolation:   " << (m.isolation.empty() ? "in_process" : m.isolation) << "\n";
+  if (m.worker_pid != 0) std::cout << "worker pid:  " << m.worker_pid << "\n";
+  if (!m.worker_state.empty()) std::cout << "worker:      " << m.worker_state << "\n";
+  if (m.worker_restarts > 0 || !m.worker_state.empty()) {
+    std::cout << "restarts:    " << m.worker_restarts << "\n";
+  }
+  if (!m.last_crash.empty()) std::cout << "last crash:  " << m.last_crash << "\n";
   if (!m.dependencies.empty()) std::cout << "depends on:  " << Joined(m.dependencies) << "\n";
   if (!m.description.empty()) std::cout << "description: " << m.description << "\n";
   std::vector<std::vector<std::string>> rows;

@@ -121,6 +121,9 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
   if (const YAML::Node res = root["resources"]; res && !res.IsNull()) {
     MLOS_RETURN_IF_ERROR(ApplyResourcesConfig(res, c));
   }
+  if (const YAML::Node iso = root["isolation"]; iso && !iso.IsNull()) {
+    MLOS_RETURN_IF_ERROR(ApplyIsolationConfig(iso, c));
+  }
   if (const YAML::Node sch = root["scheduling"]; sch && !sch.IsNull()) {
     if (!sch.IsMap()) return InvalidArgument("config field 'scheduling' must be a mapping");
     for (const auto& kv : sch) {

@@ -56,6 +56,9 @@ struct DaemonConfig {
   std::string scheduling = "off";
   int cpu_slots = 0;
   core::ResourceOptions resources;
+  // isolation: (docs/isolation.md) and security.trusted_keys (isolation.trusted_keys, each
+  // file checked to hold a public key at load); --isolation and --worker override.
+  core::IsolationOptions isolation;
 };
 
 // Resolves resources.memory_budget against the memory available to the process (cgroup

@@ -1,4 +1,4 @@
-// What config.cc and security_config.cc share.
+// What config.cc and the section files (security_, resources_, isolation_config.cc) share.
 #pragma once
 
 #include <string>
@@ -18,5 +18,9 @@ Status Read(const YAML::Node& parent, const char* key, const std::string& path, 
 Status ApplySecurityConfig(const YAML::Node& security, DaemonConfig& config);
 // The `resources:` section (resources_config.cc).
 Status ApplyResourcesConfig(const YAML::Node& resources, DaemonConfig& config);
+// The `isolation:` section (isolation_config.cc).
+Status ApplyIsolationConfig(const YAML::Node& isolation, DaemonConfig& config);
+// `security.trusted_keys` (isolation_config.cc): every file must hold a public key.
+Status ApplyTrustedKeysConfig(const YAML::Node& trusted_keys, DaemonConfig& config);
 
 }  // namespace mlos::mlosd

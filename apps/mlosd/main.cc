@@ -5,6 +5,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -165,6 +166,16 @@ int main(int argc, char** argv) {
                  "off | priority | fifo: one scheduler for every model's plugin calls "
                  "(resources.scheduling; default off; docs/resources.md)")
       ->check(CLI::IsMember({"off", "priority", "fifo"}));
+  std::string isolation_flag, worker_flag;
+  app.add_option("--isolation", isolation_flag,
+                 "in_process | process | strict: where models run unless isolation.models or "
+                 "their manifest asks for stricter (isolation.default; default in_process; "
+                 "docs/isolation.md)")
+      ->check(CLI::IsMember({"in_process", "process", "strict"}));
+  app.add_option("--worker", worker_flag,
+                 "the mlos-worker executable for sandboxed models (isolation.worker; default "
+                 "mlos-worker beside mlosd)")
+      ->check(CLI::ExistingFile);
   app.footer("Token management: mlosd token create|list|revoke --help");
   app.set_version_flag("--version", std::string("mlosd ") + MLOS_VERSION);
   CLI11_PARSE(app, argc, argv);
@@ -194,6 +205,16 @@ int main(int argc, char** argv) {
   mlos::mlosd::ResolveSecurityDefaults(config);
   if (!memory_budget_flag.empty()) config.memory_budget = memory_budget_flag;
   if (!scheduling_flag.empty()) config.scheduling = scheduling_flag;
+  if (!isolation_flag.empty()) {
+    config.isolation.default_isolation = *mlos::core::ParseIsolation(isolation_flag);
+  }
+  if (!worker_flag.empty()) {
+    if (access(worker_flag.c_str(), X_OK) != 0) {
+      std::fprintf(stderr, "mlosd: --worker %s is not executable\n", worker_flag.c_str());
+      return 2;
+    }
+    config.isolation.worker_executable = worker_flag;
+  }
   if (mlos::Status st = mlos::mlosd::ResolveResources(config); !st.ok()) {
     std::fprintf(stderr, "mlosd: %s\n", st.message().c_str());
     return 2;
@@ -231,6 +252,7 @@ int main(int argc, char** argv) {
   core_options.batching.max_concurrent_batches = config.max_concurrent_batches;
   core_options.max_concurrent_infers = config.max_concurrent_infers;
   core_options.resources = config.resources;
+  core_options.isolation = config.isolation;
   core_options.restore_in_background = true;  // listen at once; /v2/health/ready says when done
   auto core = mlos::core::Core::Create(core_options);
   if (!core.ok()) {
@@ -276,6 +298,18 @@ int main(int argc, char** argv) {
   std::string roots;
   for (const auto& r : config.model_roots) roots += (roots.empty() ? "" : ", ") + r.string();
   spdlog::info("model roots: {}; audit log: {}", roots, config.audit.path.string());
+  {
+    const mlos::core::IsolationOptions& iso = config.isolation;
+    spdlog::info("isolation: default {}, {} per-model setting(s), unsigned packages {}, {} trusted "
+                 "key(s), worker {}, watchdog {} ms, restarts {} per {} ms",
+                 mlos::core::IsolationName(iso.default_isolation), iso.models.size(),
+                 mlos::core::IsolationName(iso.unsigned_process ? mlos::core::Isolation::kProcess
+                                                                : mlos::core::Isolation::kInProcess),
+                 iso.trusted_keys.size(),
+                 iso.worker_executable.empty() ? std::string("mlos-worker beside mlosd")
+                                               : iso.worker_executable.string(),
+                 iso.watchdog_ms, iso.restart_limit, iso.restart_window_ms);
+  }
 
   // One service under every front-end (HTTP, gRPC, IPC), with one shared-memory registry.
   mlos::service::ShmRegistry shm_registry;

@@ -11,6 +11,7 @@
 //       roles: {user: {rate: 20}}
 //       principals: {batch-job: {rate: 5, concurrency: 2}}
 //     audit: {path: /var/log/mlos/audit.log, max_bytes: 64MiB, keep: 5}
+//     trusted_keys: [/etc/mlos/keys/team.pub]   # isolation_config.cc (isolation.unsigned)
 #include <charconv>
 #include <cstdlib>
 #include <set>
@@ -79,7 +80,9 @@ Result<security::Limit> ReadLimit(const YAML::Node& n, const std::string& path) 
 
 Status ApplySecurityConfig(const YAML::Node& sec, DaemonConfig& c) {
   MLOS_RETURN_IF_ERROR(Known(sec, "security", {"auth", "model_roots", "unix_principals",
-                                               "principals", "limits", "audit"}));
+                                               "principals", "limits", "audit",
+                                               "trusted_keys"}));
+  MLOS_RETURN_IF_ERROR(ApplyTrustedKeysConfig(sec["trusted_keys"], c));
   std::string auth;
   MLOS_RETURN_IF_ERROR(Read(sec, "auth", "security.auth", auth));
   if (!auth.empty()) {

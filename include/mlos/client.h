@@ -130,6 +130,13 @@ struct ModelInfo {
   int64_t last_used_unix_ms = 0;       // last request or load; 0 = not since the server started
   uint64_t evictions = 0;              // times the server unloaded it (memory, keep_alive)
   std::string unload_reason;           // why the server last unloaded it; "" = never
+  // Where it runs (the server's docs/isolation.md): "in_process" (inside the server), "process"
+  // or "strict" (a sandboxed worker process). A server without isolation: "in_process".
+  std::string isolation = "in_process";
+  int64_t worker_pid = 0;              // the worker serving it, as the server sees it; 0 = none
+  std::string worker_state;            // "running", "restarting", "stopped"; "" = in-process
+  uint64_t worker_restarts = 0;        // worker restarts since the server started
+  std::string last_crash;              // why its worker last died; "" = never
   std::vector<TensorInfo> inputs;
   std::vector<TensorInfo> outputs;
   // Ids ("ns/name@version") of the models this one depends on, as the server resolved them.

@@ -276,6 +276,11 @@ Result<ModelInfo> ModelInfoFromJson(const json& j) {
   Get(j, "last_used_unix_ms", m.last_used_unix_ms);
   Get(j, "evictions", m.evictions);
   Get(j, "unload_reason", m.unload_reason);
+  Get(j, "isolation", m.isolation);
+  Get(j, "worker_pid", m.worker_pid);
+  Get(j, "worker_state", m.worker_state);
+  Get(j, "worker_restarts", m.worker_restarts);
+  Get(j, "last_crash", m.last_crash);
   m.inputs = Infos(j, "inputs");
   m.outputs = Infos(j, "outputs");
   Get(j, "dependencies", m.dependencies);

@@ -127,6 +127,11 @@ ModelInfo FromProto(const mlos::v1::ModelStatus& m) {
   i.last_used_unix_ms = m.last_used_unix_ms();
   i.evictions = m.evictions();
   i.unload_reason = m.unload_reason();
+  if (!m.isolation().empty()) i.isolation = m.isolation();  // an older server: in_process
+  i.worker_pid = m.worker_pid();
+  i.worker_state = m.worker_state();
+  i.worker_restarts = m.worker_restarts();
+  i.last_crash = m.last_crash();
   i.inputs = Infos(m.inputs());
   i.outputs = Infos(m.outputs());
   i.dependencies.assign(m.dependencies().begin(), m.dependencies().end());

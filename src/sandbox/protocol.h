@@ -4,6 +4,8 @@
 //
 // Sockets: one control socket (setup, cancel, memory, shutdown; one exchange at a time) and N
 // channel sockets (one plugin call in flight each, a thread on each side). Per channel:
+//   host -> worker  kMap    a client's shared-memory region (read-only descriptor attached),
+//                           0..n: inputs that lie in one are mapped in place, not copied
 //   host -> worker  kInfer  InferCall, with a new arena's memfd attached when arena_size != 0
 //   worker -> host  kArena  u64 size, a new arena's memfd attached (outputs did not fit), 0..n
 //   worker -> host  kInfer  InferResult (status 0) or the plugin's error (status = StatusCode,
@@ -28,6 +30,7 @@ enum class WorkerOp : uint16_t {
   kCancel = 103,    // control: u64 request_id -> empty
   kMemory = 104,    // control: -> u64 host_bytes, u64 device_bytes
   kShutdown = 105,  // control: -> empty; the worker unloads and exits 0
+  kMap = 106,       // channel, host -> worker: a read-only region descriptor for the next call
 };
 
 // A tensor in an arena. Numeric: byte_size bytes of elements. Strings in inputs: u64
@@ -37,7 +40,9 @@ struct TensorRef {
   std::string name;
   uint8_t dtype = 0;  // smi_dtype
   std::vector<int64_t> dims;
-  uint32_t arena = 0;  // 0 = the arena the call started with; k = the k-th kArena of the call
+  // Inputs: 0 = the channel's arena; k = the region of the call's k-th kMap (offset in its file).
+  // Outputs: 0 = the arena the call started with; k = the k-th kArena of the call.
+  uint32_t arena = 0;
   uint64_t offset = 0, byte_size = 0;
 };
 

@@ -19,6 +19,7 @@
 
 #include "mlos/smi_plugin.h"
 #include "sandbox/protocol.h"
+#include "sandbox/shared_mappings.h"
 #include "wire/ipc_protocol.h"
 
 namespace mlos::sandbox {
@@ -338,10 +339,31 @@ smi_error* Worker::InferOn(Channel& ch, const smi_infer_request& request) {
                           "model worker for " + options_.model_id + " " + DeathMessage());
   };
   if (dead_.load()) return gone();
-  // Inputs into the channel's arena (a bigger one first when they do not fit).
+  // Inputs in a client's shared-memory region are mapped by the worker in place (big ones: for
+  // a few KiB, a copy is cheaper than passing a descriptor and mapping it); the others are
+  // copied into the channel's arena (a bigger one first when they do not fit).
+  constexpr uint64_t kInPlaceMin = 64 * 1024;
+  std::vector<SharedRef> regions;         // sent as kMap frames, in order
+  std::vector<uint32_t> region_of(request.input_count, 0);
+  std::vector<uint64_t> region_offset(request.input_count, 0);
   uint64_t need = 0;
   for (uint32_t i = 0; i < request.input_count; ++i) {
     const smi_tensor& t = request.inputs[i];
+    if (t.dtype != SMI_DTYPE_STRING && t.byte_size >= kInPlaceMin) {
+      if (auto ref = FindSharedMapping(t.data, t.byte_size)) {
+        uint32_t k = 0;
+        for (size_t r = 0; r < regions.size() && !k; ++r) {
+          if (regions[r].id == ref->id) k = static_cast<uint32_t>(r + 1);
+        }
+        if (!k) {
+          regions.push_back(*ref);
+          k = static_cast<uint32_t>(regions.size());
+        }
+        region_of[i] = k;
+        region_offset[i] = ref->offset;
+        continue;
+      }
+    }
     if (t.dtype == SMI_DTYPE_STRING) {
       uint64_t count = t.byte_size / sizeof(smi_string);
       const auto* s = static_cast<const smi_string*>(t.data);
@@ -367,6 +389,13 @@ smi_error* Worker::InferOn(Channel& ch, const smi_infer_request& request) {
     ref.name = t.name ? t.name : "";
     ref.dtype = static_cast<uint8_t>(t.dtype);
     ref.dims.assign(t.dims, t.dims + std::min<uint32_t>(t.rank, SMI_MAX_RANK));
+    if (region_of[i]) {
+      ref.arena = region_of[i];
+      ref.offset = region_offset[i];
+      ref.byte_size = t.byte_size;
+      call.inputs.push_back(std::move(ref));
+      continue;
+    }
     ref.offset = at;
     if (t.dtype == SMI_DTYPE_STRING) {
       const uint64_t count = t.byte_size / sizeof(smi_string);
@@ -390,8 +419,12 @@ smi_error* Worker::InferOn(Channel& ch, const smi_infer_request& request) {
   std::string payload;
   EncodeInferCall(call, payload);
   ipc::FrameHeader h;
-  h.op = static_cast<uint16_t>(WorkerOp::kInfer);
   h.request_id = request.request_id;
+  h.op = static_cast<uint16_t>(WorkerOp::kMap);
+  for (const SharedRef& r : regions) {
+    if (!ipc::SendFrame(ch.fd, h, "", r.fd).ok()) return gone();
+  }
+  h.op = static_cast<uint16_t>(WorkerOp::kInfer);
   if (!ipc::SendFrame(ch.fd, h, payload, call.arena_size ? ch.arena.fd() : -1).ok()) return gone();
 
   // The reply: kArena frames (new arenas for outputs), then kInfer.

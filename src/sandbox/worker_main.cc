@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -153,9 +154,29 @@ void ServeChannel(int fd) {
   std::vector<smi_tensor> inputs;
   std::vector<std::vector<smi_string>> strings;
   std::vector<const char*> names;
+  // Client regions for the next call (kMap), mapped read-only where its inputs lie.
+  std::vector<int> region_fds;
+  struct View {
+    void* base;
+    size_t length;
+  };
+  std::vector<View> views;
+  const auto drop_regions = [&] {
+    for (const View& v : views) ::munmap(v.base, v.length);
+    for (int f : region_fds) ::close(f);
+    views.clear();
+    region_fds.clear();
+  };
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   while (true) {
+    drop_regions();
     int rfd = -1;
     if (!ipc::RecvFrame(fd, h, payload, &rfd).ok()) ::_exit(0);  // mlosd closed the channel
+    while (h.op == static_cast<uint16_t>(WorkerOp::kMap)) {
+      if (rfd >= 0) region_fds.push_back(rfd);
+      rfd = -1;
+      if (!ipc::RecvFrame(fd, h, payload, &rfd).ok()) ::_exit(0);
+    }
     if (h.op != static_cast<uint16_t>(WorkerOp::kInfer)) {
       if (rfd >= 0) ::close(rfd);
       Reply(fd, h, StatusCode::kInvalidArgument, "worker: unexpected operation on a channel");
@@ -193,12 +214,25 @@ void ServeChannel(int fd) {
       t.dtype = static_cast<smi_dtype>(r.dtype);
       t.rank = static_cast<uint32_t>(std::min<size_t>(r.dims.size(), SMI_MAX_RANK));
       for (uint32_t d = 0; d < t.rank; ++d) t.dims[d] = r.dims[d];
-      uint8_t* p = arena.Span(r.offset, r.byte_size);
+      uint8_t* p = nullptr;
+      if (r.arena == 0) {
+        p = arena.Span(r.offset, r.byte_size);
+      } else if (r.arena <= region_fds.size() && t.dtype != SMI_DTYPE_STRING) {
+        // In place, read-only: a page-aligned window of the client's region.
+        const uint64_t start = r.offset / page * page;
+        const size_t length = static_cast<size_t>(r.offset - start + r.byte_size);
+        void* m = ::mmap(nullptr, std::max<size_t>(length, 1), PROT_READ, MAP_SHARED,
+                         region_fds[r.arena - 1], static_cast<off_t>(start));
+        if (m != MAP_FAILED) {
+          views.push_back({m, std::max<size_t>(length, 1)});
+          p = static_cast<uint8_t*>(m) + (r.offset - start);
+        }
+      }
       if (!p) {
         bad = "input \"" + r.name + "\" lies outside shared memory";
         break;
       }
-      end = std::max(end, r.offset + r.byte_size);
+      if (r.arena == 0) end = std::max(end, r.offset + r.byte_size);
       if (t.dtype == SMI_DTYPE_STRING) {
         uint64_t count = 1;
         for (int64_t d : r.dims) count *= static_cast<uint64_t>(d < 0 ? 0 : d);

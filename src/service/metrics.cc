@@ -86,6 +86,10 @@ Metrics::Metrics() : instance_(next_instance.fetch_add(1)), registry_(std::make_
                    .Name("mlos_rejected_total")
                    .Help("Requests refused by the resource manager: deadline (cannot be met) or memory (cannot be loaded)")
                    .Register(*registry_);
+  worker_restarts_ = &prometheus::BuildCounter()
+                          .Name("mlos_worker_restarts_total")
+                          .Help("Sandboxed model workers restarted after dying, by model and reason: signal, oom, exit or hang (killed by the watchdog)")
+                          .Register(*registry_);
   queue_depth_ = &prometheus::BuildGauge()
                       .Name("mlos_queue_depth")
                       .Help("Calls waiting for a CPU slot in the scheduler, by model and priority")
@@ -213,6 +217,10 @@ void Metrics::OnEvict(const std::string& model_id, const char* /*reason*/) {
 
 void Metrics::OnReject(const std::string& /*model_id*/, const char* reason) {
   rejected_->Add({{"reason", reason}}).Increment();
+}
+
+void Metrics::OnWorkerRestart(const std::string& model_id, const char* reason) {
+  worker_restarts_->Add({{"model", model_id}, {"reason", reason}}).Increment();
 }
 
 std::string Metrics::Render(const std::vector<core::ModelStatus>& models,

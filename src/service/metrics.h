@@ -15,6 +15,8 @@
 //   mlos_model_load_seconds{kind}                  histogram, load time: "cold" (first load in this
 //                                                  process) or "warm" (a reload)
 //   mlos_evictions_total{model}                    counter, unloads by the server (memory, keep_alive)
+//   mlos_worker_restarts_total{model,reason}       counter, sandboxed workers restarted after
+//                                                  dying: reason "signal", "oom", "exit", "hang"
 //   mlos_rejected_total{reason}                    counter, refused by the resource manager:
 //                                                  "deadline" or "memory"
 //   mlos_queue_depth{model,priority}               gauge, calls waiting for a CPU slot
@@ -74,6 +76,7 @@ class Metrics : public core::CoreObserver {
   void OnLoadKind(const std::string& model_id, bool warm, double load_ms) override;
   void OnEvict(const std::string& model_id, const char* reason) override;
   void OnReject(const std::string& model_id, const char* reason) override;
+  void OnWorkerRestart(const std::string& model_id, const char* reason) override;
 
  private:
   struct RequestSeries {
@@ -105,6 +108,7 @@ class Metrics : public core::CoreObserver {
   prometheus::Family<prometheus::Histogram>* load_kind_;
   prometheus::Family<prometheus::Counter>* evictions_;
   prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Counter>* worker_restarts_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
   prometheus::Gauge* budget_;
   prometheus::Gauge* used_;

@@ -3,6 +3,8 @@
 // region in use unmaps only when the last request using it finishes.
 #include "service/shm_registry.h"
 
+#include "sandbox/shared_mappings.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -21,7 +23,10 @@ struct Mapping {
   size_t length = 0;
   int fd = -1;
   ~Mapping() {
-    if (base != MAP_FAILED) ::munmap(base, length);
+    if (base != MAP_FAILED) {
+      sandbox::UnregisterSharedMapping(base);
+      ::munmap(base, length);
+    }
     if (fd >= 0) ::close(fd);
   }
 };
@@ -80,6 +85,8 @@ Result<std::shared_ptr<Mapping>> MapRegion(int fd, const std::string& name, uint
   }
   mapping->base = base;
   mapping->length = length;
+  // Sandboxed models' workers map big inputs that lie here in place (sandbox/worker.cc).
+  sandbox::RegisterSharedMapping(base, length, fd, aligned);
   *start = static_cast<uint8_t*>(base) + (offset - aligned);
   return mapping;
 }

@@ -407,13 +407,19 @@ TEST_F(MlosdResourcesApiTest, CliListColumnsAndInferFlags) {
   if (!fs::exists(kMlos)) GTEST_SKIP() << "missing " << kMlos;
   CliRun list = Mlos({"models"});
   ASSERT_EQ(list.code, 0) << list.err;
-  for (const char* column : {"STATE", "MEMORY", "LAST USED", "PINNED", "KEEP ALIVE"}) {
+  for (const char* column :
+       {"STATE", "MEMORY", "LAST USED", "PINNED", "KEEP ALIVE", "ISOLATION", "in_process"}) {
     EXPECT_NE(list.out.find(column), std::string::npos) << column << " in " << list.out;
   }
   EXPECT_NE(list.out.find(kEcho), std::string::npos) << list.out;
   CliRun get = Mlos({"--json", "models", "get", kEcho});
   ASSERT_EQ(get.code, 0) << get.err;
   EXPECT_TRUE(json::parse(get.out).contains("keep_alive_ms")) << get.out;
+  EXPECT_EQ(json::parse(get.out).value("isolation", ""), "in_process") << get.out;
+  CliRun text = Mlos({"models", "get", kEcho});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("isolation:   in_process\n"), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find("worker pid:"), std::string::npos) << text.out;  // in-process
 
   const std::vector<std::string> infer = {"infer", kEcho, "-i", "input=[1,2]"};
   auto with = [&](std::vector<std::string> extra) {

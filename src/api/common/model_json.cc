@@ -100,6 +100,22 @@ void WriteModel(JsonWriter& w, const core::ModelStatus& m) {
   w.UInt(m.evictions);
   w.Key("unload_reason");
   w.String(m.unload_reason);
+  w.Key("isolation");
+  w.String(core::IsolationName(m.isolation));
+  if (m.worker_pid != 0) {
+    w.Key("worker_pid");
+    w.Int(m.worker_pid);
+  }
+  if (!m.worker_state.empty()) {
+    w.Key("worker_state");
+    w.String(m.worker_state);
+  }
+  w.Key("worker_restarts");
+  w.UInt(m.worker_restarts);
+  if (!m.last_crash.empty()) {
+    w.Key("last_crash");
+    w.String(m.last_crash);
+  }
   w.Key("inputs");
   WriteTensorInfos(w, m.inputs);
   w.Key("outputs");

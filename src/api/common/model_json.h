@@ -30,7 +30,10 @@ Result<AliasBody> ParseAliasRequest(std::string_view body);
 // metadata, IO schema, and the resource manager's view: memory_bytes, shared_memory_bytes,
 // memory_estimate_bytes, load_kind ("cold", "warm", "" = never loaded), pinned, keep_alive_ms
 // (-1 = never unloaded for idleness), priority (1 = highest, 0 = the server's default),
-// last_used_unix_ms (0 = not since start), evictions, unload_reason ("" = never).
+// last_used_unix_ms (0 = not since start), evictions, unload_reason ("" = never); and where it
+// runs (docs/isolation.md): isolation ("in_process", "process", "strict"), worker_pid (only
+// when a worker serves it), worker_state (only when set), worker_restarts, last_crash (only
+// after a crash).
 void EncodeModelStatus(const core::ModelStatus& m, std::string& out);
 // {"models": [...], "count": N}
 void EncodeModelList(const std::vector<core::ModelStatus>& models, std::string& out);

@@ -111,6 +111,11 @@ void FillModelStatus(const core::ModelStatus& s, mlos::v1::ModelStatus* m) {
   m->set_last_used_unix_ms(s.last_used_unix_ms);
   m->set_evictions(s.evictions);
   m->set_unload_reason(s.unload_reason);
+  m->set_isolation(core::IsolationName(s.isolation));
+  m->set_worker_pid(s.worker_pid);
+  m->set_worker_state(s.worker_state);
+  m->set_worker_restarts(s.worker_restarts);
+  m->set_last_crash(s.last_crash);
   auto infos = [](const std::vector<core::TensorInfo>& in,
                   google::protobuf::RepeatedPtrField<mlos::v1::TensorInfo>* out) {
     for (const core::TensorInfo& i : in) {

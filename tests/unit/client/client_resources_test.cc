@@ -1,6 +1,6 @@
 // The SDK's resource calls over every transport, against the real front-ends (HTTP, gRPC, IPC)
 // and the real service over a recording fake core (no daemon, no plugins): Pin / Unpin, the
-// model status's resource fields, and InferOptions (priority, timeout, keep_alive) as they
+// model status's resource and isolation fields, and InferOptions (priority, timeout, keep_alive) as they
 // reach the core. Every transport must give the same answers.
 #include <filesystem>
 #include <mutex>
@@ -41,6 +41,11 @@ class FakeCore : public core::Core {
     model_.last_used_unix_ms = 1764800000123;
     model_.evictions = 2;
     model_.unload_reason = "memory";
+    model_.isolation = core::Isolation::kStrict;
+    model_.worker_pid = 4242;
+    model_.worker_state = "running";
+    model_.worker_restarts = 3;
+    model_.last_crash = "oom";
     model_.inputs = {{"x", DataType::kFloat32, {-1}}};
     model_.outputs = {{"y", DataType::kFloat32, {-1}}};
   }
@@ -220,6 +225,11 @@ TEST_F(ClientResourcesTest, ModelStatusCarriesResourceFieldsOnEveryTransport) {
       EXPECT_EQ(m.last_used_unix_ms, 1764800000123);
       EXPECT_EQ(m.evictions, 2u);
       EXPECT_EQ(m.unload_reason, "memory");
+      EXPECT_EQ(m.isolation, "strict");
+      EXPECT_EQ(m.worker_pid, 4242);
+      EXPECT_EQ(m.worker_state, "running");
+      EXPECT_EQ(m.worker_restarts, 3u);
+      EXPECT_EQ(m.last_crash, "oom");
     }
   }
 }

@@ -16,7 +16,9 @@ TEST(ModelInfoJson, DecodesResourceFields) {
     "memory_bytes": 67108864, "shared_memory_bytes": 1048576,
     "memory_estimate_bytes": 70000000, "load_kind": "warm", "pinned": true,
     "keep_alive_ms": 300000, "priority": 2, "last_used_unix_ms": 1764800000000,
-    "evictions": 3, "unload_reason": "keep_alive"})");
+    "evictions": 3, "unload_reason": "keep_alive", "isolation": "process",
+    "worker_pid": 1234, "worker_state": "restarting", "worker_restarts": 2,
+    "last_crash": "signal"})");
   auto m = ModelInfoFromJson(j);
   ASSERT_TRUE(m.ok()) << m.status().message();
   EXPECT_EQ(m->memory_bytes, 67108864u);
@@ -29,6 +31,11 @@ TEST(ModelInfoJson, DecodesResourceFields) {
   EXPECT_EQ(m->last_used_unix_ms, 1764800000000);
   EXPECT_EQ(m->evictions, 3u);
   EXPECT_EQ(m->unload_reason, "keep_alive");
+  EXPECT_EQ(m->isolation, "process");
+  EXPECT_EQ(m->worker_pid, 1234);
+  EXPECT_EQ(m->worker_state, "restarting");
+  EXPECT_EQ(m->worker_restarts, 2u);
+  EXPECT_EQ(m->last_crash, "signal");
 }
 
 TEST(ModelInfoJson, AnOlderServersDocumentKeepsTheDefaults) {
@@ -41,6 +48,11 @@ TEST(ModelInfoJson, AnOlderServersDocumentKeepsTheDefaults) {
   EXPECT_EQ(m->last_used_unix_ms, 0);
   EXPECT_TRUE(m->load_kind.empty());
   EXPECT_TRUE(m->unload_reason.empty());
+  EXPECT_EQ(m->isolation, "in_process");  // a server without sandboxed workers
+  EXPECT_EQ(m->worker_pid, 0);
+  EXPECT_TRUE(m->worker_state.empty());
+  EXPECT_EQ(m->worker_restarts, 0u);
+  EXPECT_TRUE(m->last_crash.empty());
   // Forever is -1 on the wire.
   m = ModelInfoFromJson(json::parse(R"({"id": "ns/m@1", "keep_alive_ms": -1})"));
   EXPECT_EQ(m->keep_alive_ms, -1);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include "core_fixture.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/shared_mappings.h"
 
 namespace mlos::core {
 namespace {
@@ -129,6 +131,62 @@ TEST_F(IsolationTest, AProcessModelRunsInASandboxedWorkerWithTheSameResults) {
   ASSERT_TRUE(core_->Unload("local/m@1.0.0").ok());
   std::this_thread::sleep_for(50ms);
   EXPECT_NE(::kill(pid, 0), 0);
+}
+
+TEST_F(IsolationTest, InputsInAClientsSharedMemoryAreMappedInPlaceByTheWorker) {
+  options_.isolation.default_isolation = Isolation::kProcess;
+  Start();
+  ASSERT_TRUE(Register(Model("m", R"({"behavior":"identity"})")).ok());
+  // A client's region, as the service maps and registers it (IPC memfd / KServe system shm).
+  const size_t n = 1 << 18, bytes = n * sizeof(float), offset = 4096 + 64;
+  const int fd = ::memfd_create("client-region", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(offset + bytes)), 0);
+  void* base = ::mmap(nullptr, offset + bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ASSERT_NE(base, MAP_FAILED);
+  sandbox::RegisterSharedMapping(base, offset + bytes, fd, 0);
+  auto* in = reinterpret_cast<float*>(static_cast<uint8_t*>(base) + offset);
+  for (size_t i = 0; i < n; ++i) in[i] = static_cast<float>(i) * 0.5f;
+  Tensor t;
+  t.name = "input";
+  t.dtype = DataType::kFloat32;
+  t.shape = {static_cast<int64_t>(n)};
+  t.external = in;
+  t.external_size = bytes;
+  auto r = Run("local/m", {t});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->outputs[0].data.size(), bytes);
+  EXPECT_EQ(std::memcmp(r->outputs[0].data.data(), in, bytes), 0);
+  sandbox::UnregisterSharedMapping(base);
+  ::munmap(base, offset + bytes);
+  ::close(fd);
+  // Still served (copied into the channel's arena) once the region is gone.
+  EXPECT_TRUE(Run("local/m").ok());
+}
+
+TEST_F(IsolationTest, StrictHasNoWritablePath) {
+  options_.isolation.default_isolation = Isolation::kStrict;
+  Start();
+  ASSERT_TRUE(Register(Model("w", R"({"behavior":"attack","attack":"write_file",)"
+                                  R"("attack_path":"/tmp/x"})"))
+                  .ok());
+  auto r = Run("local/w");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->outputs[0].strings[0].rfind("refused: open /tmp/x:", 0), 0u)
+      << r->outputs[0].strings[0];
+  EXPECT_EQ(Status("local/w@1.0.0").isolation, Isolation::kStrict);
+}
+
+TEST_F(IsolationTest, AMissingWorkerFailsTheLoadWithTheReasonNeverRunsInProcess) {
+  options_.isolation.default_isolation = Isolation::kProcess;
+  options_.isolation.worker_executable = root_ / "no-such-worker";
+  Start();
+  ASSERT_TRUE(Register(Model("m", R"({"behavior":"identity"})")).ok());
+  auto r = core_->Load("local/m@1.0.0");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("no-such-worker is not an executable"), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(Status("local/m@1.0.0").state, ModelState::kFailed);
 }
 
 TEST_F(IsolationTest, TheManifestOrUnsignedPackagesRaiseTheIsolation) {

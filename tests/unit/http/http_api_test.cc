@@ -282,6 +282,20 @@ TEST_F(ApiTest, KServeMetadataReadyAndRepository) {
   EXPECT_EQ(Call(Method::kPost, "/v2/repository/models/ns%2Fmlp/load").status, 200);
 }
 
+TEST_F(ApiTest, MetricsCountWorkerRestartsByModelAndReason) {
+  metrics_.OnWorkerRestart("ns/mlp@1", "oom");
+  metrics_.OnWorkerRestart("ns/mlp@1", "oom");
+  metrics_.OnWorkerRestart("ns/mlp@1", "hang");
+  const std::string t = Call(Method::kGet, "/metrics").body;
+  EXPECT_NE(t.find("# TYPE mlos_worker_restarts_total counter"), std::string::npos) << t;
+  EXPECT_NE(t.find(R"(mlos_worker_restarts_total{model="ns/mlp@1",reason="oom"} 2)"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find(R"(mlos_worker_restarts_total{model="ns/mlp@1",reason="hang"} 1)"),
+            std::string::npos)
+      << t;
+}
+
 TEST_F(ApiTest, MetricsExposition) {
   Call(Method::kPost, "/models/ns%2Fmlp/inference", R"({"x":[1,2,3,4]})");
   Call(Method::kPost, "/models/ns%2Fmlp/inference", R"({"x":[1,2,3]})");
@@ -354,6 +368,24 @@ TEST_F(ApiTest, ModelAndStatsDocumentsCarryResources) {
   EXPECT_EQ(j["last_used_unix_ms"], 1764800000000);
   EXPECT_EQ(j["evictions"], 3);
   EXPECT_EQ(j["unload_reason"], "keep_alive");
+  // In-process: no worker fields but the isolation and the restart count.
+  EXPECT_EQ(j["isolation"], "in_process");
+  EXPECT_EQ(j["worker_restarts"], 0);
+  EXPECT_FALSE(j.contains("worker_pid"));
+  EXPECT_FALSE(j.contains("worker_state"));
+  EXPECT_FALSE(j.contains("last_crash"));
+  m.isolation = core::Isolation::kProcess;
+  m.worker_pid = 4321;
+  m.worker_state = "running";
+  m.worker_restarts = 2;
+  m.last_crash = "oom";
+  j = Body(Call(Method::kGet, "/models/ns%2Fmlp%401"));
+  EXPECT_EQ(j["isolation"], "process");
+  EXPECT_EQ(j["worker_pid"], 4321);
+  EXPECT_EQ(j["worker_state"], "running");
+  EXPECT_EQ(j["worker_restarts"], 2);
+  EXPECT_EQ(j["last_crash"], "oom");
+  EXPECT_EQ(Body(Call(Method::kGet, "/models"))["models"][0]["worker_pid"], 4321);
   EXPECT_EQ(Body(Call(Method::kGet, "/models"))["models"][0]["keep_alive_ms"], 300000);
   m.keep_alive_ms = -1;
   EXPECT_EQ(Body(Call(Method::kGet, "/models"))["models"][0]["keep_alive_ms"], -1);
