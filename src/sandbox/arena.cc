@@ -60,6 +60,11 @@ Result<Arena> Arena::Create(uint64_t size, const char* name) {
 }
 
 Result<Arena> Arena::Adopt(int fd, uint64_t size) {
+  if (size > kMaxArenaBytes) {
+    ::close(fd);
+    return InvalidArgument("shared memory from the other side is over the " +
+                           std::to_string(kMaxArenaBytes >> 30) + " GiB limit");
+  }
   struct stat st{};
   const int seals = ::fcntl(fd, F_GET_SEALS);
   if (seals < 0 || !(seals & F_SEAL_SHRINK)) {

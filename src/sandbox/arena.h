@@ -49,6 +49,10 @@ class Arena {
   uint64_t size_ = 0;
 };
 
+// The largest arena either side accepts (a worker could otherwise announce a sparse file of
+// any size and have mlosd allocate and copy that much).
+inline constexpr uint64_t kMaxArenaBytes = uint64_t{4} << 30;
+
 // Rounds up to a multiple of 64 (tensor buffers in arenas are 64-byte aligned).
 inline uint64_t Align64(uint64_t n) { return (n + 63) & ~uint64_t{63}; }
 // The arena size that holds `n` bytes: the next power of two, at least 64 KiB.

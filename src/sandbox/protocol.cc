@@ -36,6 +36,7 @@ bool GetRef(ipc::Reader& r, TensorRef& t) {
 void EncodeInferCall(const InferCall& call, std::string& out) {
   ipc::Writer w(out);
   w.U64(call.arena_size);
+  w.U8(call.announce_outputs ? 1 : 0);
   w.U32(static_cast<uint32_t>(call.inputs.size()));
   for (const TensorRef& t : call.inputs) PutRef(w, t);
   w.U32(static_cast<uint32_t>(call.outputs.size()));
@@ -46,6 +47,7 @@ Result<InferCall> DecodeInferCall(std::string_view payload) {
   ipc::Reader r(payload);
   InferCall call;
   call.arena_size = r.U64();
+  call.announce_outputs = r.U8() != 0;
   const uint32_t n_in = r.U32();
   if (!r.ok() || n_in > kMaxTensors) return InvalidArgument("worker: malformed infer call");
   call.inputs.resize(n_in);
@@ -57,6 +59,28 @@ Result<InferCall> DecodeInferCall(std::string_view payload) {
   for (uint32_t i = 0; i < n_out; ++i) call.outputs.emplace_back(r.Str());
   if (!r.ok() || !r.done()) return InvalidArgument("worker: malformed infer call outputs");
   return call;
+}
+
+void EncodeAllocAnnounce(const AllocAnnounce& a, std::string& out) {
+  ipc::Writer w(out);
+  w.U32(static_cast<uint32_t>(a.placed.size()));
+  for (const TensorRef& t : a.placed) PutRef(w, t);
+  PutRef(w, a.wanted);
+}
+
+Result<AllocAnnounce> DecodeAllocAnnounce(std::string_view payload) {
+  ipc::Reader r(payload);
+  AllocAnnounce a;
+  const uint32_t n = r.U32();
+  if (!r.ok() || n > kMaxTensors) return InvalidArgument("worker: malformed output announcement");
+  a.placed.resize(n);
+  for (TensorRef& t : a.placed) {
+    if (!GetRef(r, t)) return InvalidArgument("worker: malformed output announcement");
+  }
+  if (!GetRef(r, a.wanted) || !r.done()) {
+    return InvalidArgument("worker: malformed output announcement");
+  }
+  return a;
 }
 
 void EncodeInferResult(const InferResult& result, std::string& out) {

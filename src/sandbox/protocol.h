@@ -8,6 +8,12 @@
 //                           0..n: inputs that lie in one are mapped in place, not copied
 //   host -> worker  kInfer  InferCall, with a new arena's memfd attached when arena_size != 0
 //   worker -> host  kArena  u64 size, a new arena's memfd attached (outputs did not fit), 0..n
+//   worker -> host  kAlloc  (only when the call says announce_outputs) before placing a big
+//                           output: AllocAnnounce; mlosd allocates the outputs listed, in order,
+//                           and answers kAlloc: u8 0 = use the arena (mlosd copies later), or
+//                           u8 1 + u64 offset with a writable region descriptor attached: the
+//                           output's destination is a client's shared memory, write it there
+//                           (status != 0: the allocation was refused)
 //   worker -> host  kInfer  InferResult (status 0) or the plugin's error (status = StatusCode,
 //                           payload = message; request_id echoed)
 // After a call, the channel's arena is the last one the worker sent during it, if any (both
@@ -31,7 +37,11 @@ enum class WorkerOp : uint16_t {
   kMemory = 104,    // control: -> u64 host_bytes, u64 device_bytes
   kShutdown = 105,  // control: -> empty; the worker unloads and exits 0
   kMap = 106,       // channel, host -> worker: a read-only region descriptor for the next call
+  kAlloc = 107,     // channel, worker -> host -> worker: see above
 };
+
+// TensorRef::arena of an output written in place into its destination (nothing to copy).
+inline constexpr uint32_t kInPlace = 0xffffffffu;
 
 // A tensor in an arena. Numeric: byte_size bytes of elements. Strings in inputs: u64
 // lengths[count] then the bytes, back to back; in outputs: count entries {u64 offset from the
@@ -48,9 +58,22 @@ struct TensorRef {
 
 struct InferCall {
   uint64_t arena_size = 0;  // != 0: a new arena of this size is attached (use it from now on)
+  // Big outputs are announced (kAlloc) so that mlosd can hand out a client's shared memory for
+  // them; off when no client has registered any (saves the round trip).
+  bool announce_outputs = false;
   std::vector<TensorRef> inputs;
   std::vector<std::string> outputs;  // wanted; empty = all
 };
+
+// kAlloc from the worker: outputs placed in the arena since the last announcement (mlosd
+// allocates their destinations now, so that every output is allocated in the plugin's order),
+// then the big one asking for a place (byte_size: a numeric output's bytes).
+struct AllocAnnounce {
+  std::vector<TensorRef> placed;
+  TensorRef wanted;
+};
+void EncodeAllocAnnounce(const AllocAnnounce& a, std::string& out);
+Result<AllocAnnounce> DecodeAllocAnnounce(std::string_view payload);
 
 struct InferResult {
   std::vector<TensorRef> outputs;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -416,6 +417,7 @@ smi_error* Worker::InferOn(Channel& ch, const smi_infer_request& request) {
     call.inputs.push_back(std::move(ref));
   }
   for (uint32_t i = 0; i < request.output_count; ++i) call.outputs.emplace_back(request.output_names[i]);
+  call.announce_outputs = AnySharedMappings();
   std::string payload;
   EncodeInferCall(call, payload);
   ipc::FrameHeader h;
@@ -427,8 +429,39 @@ smi_error* Worker::InferOn(Channel& ch, const smi_infer_request& request) {
   h.op = static_cast<uint16_t>(WorkerOp::kInfer);
   if (!ipc::SendFrame(ch.fd, h, payload, call.arena_size ? ch.arena.fd() : -1).ok()) return gone();
 
-  // The reply: kArena frames (new arenas for outputs), then kInfer.
+  // A worker is not trusted: this ends the call when it breaks the protocol (it is killed).
+  const auto misbehaved = [&](const std::string& what) {
+    spdlog::error("model worker for {} broke the protocol: {}; killing it", options_.model_id, what);
+    ::kill(pid_, SIGKILL);
+    return smi::MakeError(SMI_ERROR_INTERNAL, "model worker for " + options_.model_id + ": " + what);
+  };
+  // Checks an output's description; its element count in *count.
+  const auto check = [](const TensorRef& o, uint64_t* count) {
+    if (o.dims.size() > SMI_MAX_RANK) return false;
+    uint64_t n = 1;
+    for (int64_t d : o.dims) {
+      const auto u = static_cast<uint64_t>(std::max<int64_t>(d, 0));
+      if (u != 0 && n > UINT64_MAX / u) return false;
+      n *= u;
+    }
+    *count = n;
+    const auto dtype = static_cast<smi_dtype>(o.dtype);
+    if (dtype == SMI_DTYPE_STRING) return n <= o.byte_size / 16;
+    const uint64_t size = smi_dtype_size(dtype);
+    return size != 0 && n <= UINT64_MAX / size && n * size == o.byte_size;
+  };
+  // The destination of an output, from the host's allocator (strings: entries + storage).
+  const auto allocate = [&](const TensorRef& o, uint64_t count, void** dst) {
+    const auto dtype = static_cast<smi_dtype>(o.dtype);
+    const uint64_t bytes = dtype == SMI_DTYPE_STRING ? o.byte_size - 16 * count : o.byte_size;
+    return request.alloc(request.alloc_user_data, o.name.c_str(), dtype,
+                         static_cast<uint32_t>(o.dims.size()), o.dims.data(), bytes, dst) == 0;
+  };
+
+  // The reply: kArena frames (new arenas for outputs) and kAlloc announcements, then kInfer.
   std::vector<Arena> grown;
+  std::vector<void*> dsts;  // destinations allocated during the call, in the plugin's order
+  smi_error* alloc_error = nullptr;
   ipc::FrameHeader rh;
   std::string body;
   const auto deadline = std::chrono::steady_clock::now() +
@@ -441,27 +474,71 @@ smi_error* Worker::InferOn(Channel& ch, const smi_infer_request& request) {
       if (!WaitReadable(ch.fd, std::max<int64_t>(left, 1)).ok() && !dead_.load()) {
         hung_.store(true);
         ::kill(pid_, SIGKILL);
+        if (alloc_error) smi::FreeError(alloc_error);
         return gone();
       }
     }
     int fd = -1;
     if (!ipc::RecvFrame(ch.fd, rh, body, &fd).ok()) {
       if (fd >= 0) ::close(fd);
+      if (alloc_error) smi::FreeError(alloc_error);
       return gone();
     }
     if (rh.op == static_cast<uint16_t>(WorkerOp::kArena)) {
       uint64_t size = 0;
       if (fd < 0 || body.size() != 8) {
         if (fd >= 0) ::close(fd);
-        return smi::MakeError(SMI_ERROR_INTERNAL, "model worker sent a malformed arena");
+        return misbehaved("a malformed arena");
       }
       std::memcpy(&size, body.data(), 8);
       auto a = Arena::Adopt(fd, size);
-      if (!a.ok()) return smi::MakeError(SMI_ERROR_INTERNAL, "model worker: " + a.status().message());
+      if (!a.ok()) return misbehaved(a.status().message());
       grown.push_back(std::move(a).value());
       continue;
     }
     if (fd >= 0) ::close(fd);
+    if (rh.op == static_cast<uint16_t>(WorkerOp::kAlloc)) {
+      auto a = DecodeAllocAnnounce(body);
+      if (!a.ok() || !call.announce_outputs) return misbehaved("an unexpected output announcement");
+      ipc::FrameHeader ah;
+      ah.op = rh.op;
+      ah.request_id = rh.request_id;
+      bool ok = alloc_error == nullptr;
+      for (const TensorRef& o : a->placed) {
+        uint64_t count = 0;
+        void* dst = nullptr;
+        if (!check(o, &count)) return misbehaved("output \"" + o.name + "\" does not match its shape");
+        ok = ok && allocate(o, count, &dst);
+        dsts.push_back(dst);
+      }
+      uint64_t count = 0;
+      void* dst = nullptr;
+      if (!check(a->wanted, &count) || a->wanted.dtype == SMI_DTYPE_STRING) {
+        return misbehaved("output \"" + a->wanted.name + "\" does not match its shape");
+      }
+      ok = ok && allocate(a->wanted, count, &dst);
+      dsts.push_back(dst);
+      if (!ok) {
+        if (!alloc_error) {
+          alloc_error = smi::MakeError(SMI_ERROR_RESOURCE_EXHAUSTED,
+                                       "output allocation refused for \"" + a->wanted.name + "\"");
+        }
+        ah.status = static_cast<uint32_t>(StatusCode::kResourceExhausted);
+        if (!ipc::SendFrame(ch.fd, ah, "").ok()) return gone();
+        continue;
+      }
+      // A client's shared memory: the worker writes the output there itself.
+      std::string reply(1, '\0');
+      int pass = -1;
+      std::optional<SharedRef> region = FindSharedMapping(dst, a->wanted.byte_size, true);
+      if (region) {
+        reply[0] = 1;
+        reply.append(reinterpret_cast<const char*>(&region->offset), 8);
+        pass = region->fd;
+      }
+      if (!ipc::SendFrame(ch.fd, ah, reply, pass).ok()) return gone();
+      continue;
+    }
     break;
   }
   // Both sides now use the last arena the worker made during the call.
@@ -477,71 +554,69 @@ smi_error* Worker::InferOn(Channel& ch, const smi_infer_request& request) {
   };
   if (rh.request_id != request.request_id || rh.op != static_cast<uint16_t>(WorkerOp::kInfer)) {
     adopt_last();
-    return smi::MakeError(SMI_ERROR_INTERNAL, "model worker answered out of order");
+    if (alloc_error) smi::FreeError(alloc_error);
+    return misbehaved("an answer out of order");
   }
   if (rh.status != 0) {
     adopt_last();
+    if (alloc_error) return alloc_error;  // the plugin failed because we refused an output
     return smi::MakeError(SmiCode(rh.status), body);
+  }
+  if (alloc_error) {
+    smi::FreeError(alloc_error);
+    adopt_last();
+    return misbehaved("a success after a refused output");
   }
   auto result = DecodeInferResult(body);
   // Resolve the arenas before adopt_last moves them: index 0 = started, k = grown[k-1].
   std::vector<const Arena*> arenas{&started};
   for (const Arena& a : grown) arenas.push_back(&a);
-  if (!result.ok()) {
+  if (!result.ok() || result->outputs.size() < dsts.size()) {
     adopt_last();
-    return smi::MakeError(SMI_ERROR_INTERNAL, result.status().message());
+    return misbehaved(result.ok() ? "fewer outputs than it announced" : result.status().message());
   }
   smi_error* err = nullptr;
-  for (const TensorRef& o : result->outputs) {
-    const uint8_t* src = o.arena < arenas.size() ? arenas[o.arena]->Span(o.offset, o.byte_size)
-                                                  : nullptr;
-    if (!src || o.dims.size() > SMI_MAX_RANK) {
-      err = smi::MakeError(SMI_ERROR_INTERNAL,
-                           "model worker placed output \"" + o.name + "\" outside shared memory");
+  for (size_t i = 0; i < result->outputs.size() && !err; ++i) {
+    const TensorRef& o = result->outputs[i];
+    uint64_t count = 0;
+    if (!check(o, &count)) {
+      err = misbehaved("output \"" + o.name + "\" does not match its shape");
       break;
     }
-    const auto dtype = static_cast<smi_dtype>(o.dtype);
-    uint64_t count = 1;
-    for (int64_t d : o.dims) count *= static_cast<uint64_t>(std::max<int64_t>(d, 0));
-    void* dst = nullptr;
-    if (dtype == SMI_DTYPE_STRING) {
-      if (count > o.byte_size / 16) {
-        err = smi::MakeError(SMI_ERROR_INTERNAL, "model worker: string output \"" + o.name +
-                                                     "\" is malformed");
-        break;
-      }
-      const uint64_t storage = o.byte_size - 16 * count;
-      if (request.alloc(request.alloc_user_data, o.name.c_str(), dtype,
-                        static_cast<uint32_t>(o.dims.size()), o.dims.data(), storage, &dst) != 0) {
-        err = smi::MakeError(SMI_ERROR_RESOURCE_EXHAUSTED,
-                             "output allocation refused for \"" + o.name + "\"");
-        break;
-      }
-      auto* entries = static_cast<smi_string*>(dst);
-      char* store = static_cast<char*>(dst) + 16 * count;
-      if (storage) std::memcpy(store, src + 16 * count, storage);
-      for (uint64_t k = 0; k < count; ++k) {
-        uint64_t off = 0, len = 0;
-        std::memcpy(&off, src + 16 * k, 8);
-        std::memcpy(&len, src + 16 * k + 8, 8);
-        if (off < 16 * count || off > o.byte_size || len > o.byte_size - off) {
-          err = smi::MakeError(SMI_ERROR_INTERNAL, "model worker: string output \"" + o.name +
-                                                       "\" points outside its buffer");
-          break;
-        }
-        entries[k].data = store + (off - 16 * count);
-        entries[k].length = len;
-      }
-      if (err) break;
-    } else {
-      if (request.alloc(request.alloc_user_data, o.name.c_str(), dtype,
-                        static_cast<uint32_t>(o.dims.size()), o.dims.data(), o.byte_size,
-                        &dst) != 0) {
-        err = smi::MakeError(SMI_ERROR_RESOURCE_EXHAUSTED,
-                             "output allocation refused for \"" + o.name + "\"");
-        break;
-      }
+    if (o.arena == kInPlace) {
+      if (i >= dsts.size()) err = misbehaved("an output in place it was not given");
+      continue;  // written into its destination already
+    }
+    const uint8_t* src = o.arena < arenas.size() ? arenas[o.arena]->Span(o.offset, o.byte_size)
+                                                  : nullptr;
+    if (!src) {
+      err = misbehaved("output \"" + o.name + "\" outside shared memory");
+      break;
+    }
+    void* dst = i < dsts.size() ? dsts[i] : nullptr;
+    if (!dst && !allocate(o, count, &dst)) {
+      err = smi::MakeError(SMI_ERROR_RESOURCE_EXHAUSTED,
+                           "output allocation refused for \"" + o.name + "\"");
+      break;
+    }
+    if (static_cast<smi_dtype>(o.dtype) != SMI_DTYPE_STRING) {
       if (o.byte_size) std::memcpy(dst, src, o.byte_size);
+      continue;
+    }
+    const uint64_t storage = o.byte_size - 16 * count;
+    auto* entries = static_cast<smi_string*>(dst);
+    char* store = static_cast<char*>(dst) + 16 * count;
+    if (storage) std::memcpy(store, src + 16 * count, storage);
+    for (uint64_t k = 0; k < count; ++k) {
+      uint64_t off = 0, len = 0;
+      std::memcpy(&off, src + 16 * k, 8);
+      std::memcpy(&len, src + 16 * k + 8, 8);
+      if (off < 16 * count || off > o.byte_size || len > o.byte_size - off) {
+        err = misbehaved("string output \"" + o.name + "\" points outside its buffer");
+        break;
+      }
+      entries[k].data = store + (off - 16 * count);
+      entries[k].length = len;
     }
   }
   adopt_last();

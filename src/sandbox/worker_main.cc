@@ -102,10 +102,58 @@ struct CallState {
     uint64_t count;
   };
   std::vector<StringOut> strings;
-  bool failed = false;
+  bool announce = false;          // big outputs are announced to mlosd (kAlloc)
+  std::vector<size_t> pending;    // outputs placed since the last announcement
+  struct View {
+    void* base;
+    size_t length;
+  };
+  std::vector<View> views;        // clients' regions outputs are written into in place
 
+  ~CallState() {
+    for (const View& v : views) ::munmap(v.base, v.length);
+  }
   Arena& current() { return grown.empty() ? *first : grown.back(); }
 };
+
+constexpr uint64_t kInPlaceMin = 64 * 1024;  // as mlosd's (worker.cc)
+
+// Announces a big output (and those placed before it) to mlosd. Returns false when mlosd
+// refused its allocation; *in_place is where to write it when that is a client's region.
+bool Announce(CallState* c, TensorRef wanted, void** in_place) {
+  AllocAnnounce a;
+  for (size_t i : c->pending) a.placed.push_back(c->result.outputs[i]);
+  c->pending.clear();
+  a.wanted = std::move(wanted);
+  std::string payload;
+  EncodeAllocAnnounce(a, payload);
+  ipc::FrameHeader h;
+  h.op = static_cast<uint16_t>(WorkerOp::kAlloc);
+  if (!ipc::SendFrame(c->fd, h, payload).ok()) ::_exit(0);
+  std::string reply;
+  int fd = -1;
+  if (!ipc::RecvFrame(c->fd, h, reply, &fd).ok()) ::_exit(0);
+  *in_place = nullptr;
+  if (h.status != 0 || h.op != static_cast<uint16_t>(WorkerOp::kAlloc)) {
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  if (!reply.empty() && reply[0] == 1 && reply.size() == 9 && fd >= 0) {
+    uint64_t offset = 0;
+    std::memcpy(&offset, reply.data() + 1, 8);
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t start = offset / page * page;
+    const size_t length = static_cast<size_t>(offset - start + a.wanted.byte_size);
+    void* m = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                     static_cast<off_t>(start));
+    if (m != MAP_FAILED) {
+      c->views.push_back({m, length});
+      *in_place = static_cast<uint8_t*>(m) + (offset - start);
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  return true;
+}
 
 int AllocOutput(void* user, const char* name, smi_dtype dtype, uint32_t rank, const int64_t* dims,
                 uint64_t byte_size, void** buffer) noexcept {
@@ -115,6 +163,23 @@ int AllocOutput(void* user, const char* name, smi_dtype dtype, uint32_t rank, co
     uint64_t count = 1;
     for (uint32_t i = 0; i < rank; ++i) count *= static_cast<uint64_t>(dims[i] < 0 ? 0 : dims[i]);
     const uint64_t need = dtype == SMI_DTYPE_STRING ? 16 * count + byte_size : byte_size;
+    TensorRef ref;
+    ref.name = name ? name : "";
+    ref.dtype = static_cast<uint8_t>(dtype);
+    ref.dims.assign(dims, dims + rank);
+    ref.byte_size = need;
+    bool announced = false;
+    if (c->announce && dtype != SMI_DTYPE_STRING && need >= kInPlaceMin) {
+      void* in_place = nullptr;
+      if (!Announce(c, ref, &in_place)) return 1;  // mlosd refused it: the plugin fails the call
+      announced = true;
+      if (in_place) {
+        ref.arena = kInPlace;
+        c->result.outputs.push_back(std::move(ref));
+        *buffer = in_place;
+        return 0;
+      }
+    }
     uint64_t at = Align64(c->cursor);
     if (!c->current().Span(at, need)) {
       const uint64_t used = c->current().size();
@@ -129,16 +194,12 @@ int AllocOutput(void* user, const char* name, smi_dtype dtype, uint32_t rank, co
       c->grown.push_back(std::move(fresh).value());
       at = 0;
     }
-    TensorRef ref;
-    ref.name = name ? name : "";
-    ref.dtype = static_cast<uint8_t>(dtype);
-    ref.dims.assign(dims, dims + rank);
     ref.arena = static_cast<uint32_t>(c->grown.size());
     ref.offset = at;
-    ref.byte_size = need;
     uint8_t* p = c->current().base() + at;
     c->cursor = at + need;
     if (dtype == SMI_DTYPE_STRING) c->strings.push_back({c->result.outputs.size(), p, count});
+    if (!announced) c->pending.push_back(c->result.outputs.size());
     c->result.outputs.push_back(std::move(ref));
     *buffer = p;
     return 0;
@@ -270,6 +331,7 @@ void ServeChannel(int fd) {
     state.fd = fd;
     state.first = &arena;
     state.cursor = end;
+    state.announce = call->announce_outputs;
     smi_infer_request req{};
     req.size = sizeof(req);
     req.inputs = inputs.data();
@@ -479,8 +541,15 @@ int WorkerMain(int argc, char** argv) {
     Reply(control, h, st.code(), st.message());
     return 2;
   }
+  try {
+    for (int fd : channels) std::thread(ServeChannel, fd).detach();
+  } catch (const std::exception& e) {
+    Reply(control, h, StatusCode::kResourceExhausted,
+          "worker: cannot start a thread per channel (" + std::to_string(channels.size()) +
+              " channels; isolation.pids_max counts threads too): " + e.what());
+    return 2;
+  }
   Reply(control, h, StatusCode::kOk, loaded.dump());
-  for (int fd : channels) std::thread(ServeChannel, fd).detach();
 
   while (true) {
     if (!ipc::RecvFrame(control, h, payload).ok()) ::_exit(0);

@@ -157,6 +157,26 @@ TEST_F(IsolationTest, InputsInAClientsSharedMemoryAreMappedInPlaceByTheWorker) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->outputs[0].data.size(), bytes);
   EXPECT_EQ(std::memcmp(r->outputs[0].data.data(), in, bytes), 0);
+  // The output into the client's region too (an IPC-shm output): the worker writes it there.
+  const int out_fd = ::memfd_create("client-out", MFD_CLOEXEC);
+  ASSERT_EQ(::ftruncate(out_fd, static_cast<off_t>(offset + bytes)), 0);
+  void* out_base = ::mmap(nullptr, offset + bytes, PROT_READ | PROT_WRITE, MAP_SHARED, out_fd, 0);
+  ASSERT_NE(out_base, MAP_FAILED);
+  sandbox::RegisterSharedMapping(out_base, offset + bytes, out_fd, 0);
+  uint8_t* out = static_cast<uint8_t*>(out_base) + offset;
+  InferRequest req;
+  req.model = "local/m";
+  req.inputs = {t};
+  req.output_allocator = [&](const std::string&, DataType, const std::vector<int64_t>&,
+                             uint64_t n) -> void* { return n <= bytes ? out : nullptr; };
+  auto ro = core_->Infer(std::move(req));
+  ASSERT_TRUE(ro.ok()) << ro.status().ToString();
+  ASSERT_EQ(ro->outputs.size(), 1u);
+  EXPECT_EQ(ro->outputs[0].external, out);
+  EXPECT_EQ(std::memcmp(out, in, bytes), 0);
+  sandbox::UnregisterSharedMapping(out_base);
+  ::munmap(out_base, offset + bytes);
+  ::close(out_fd);
   sandbox::UnregisterSharedMapping(base);
   ::munmap(base, offset + bytes);
   ::close(fd);
