@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core_fixture.h"
+#include "mpf/signature.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/shared_mappings.h"
 
@@ -216,6 +217,24 @@ TEST_F(IsolationTest, TheManifestOrUnsignedPackagesRaiseTheIsolation) {
   EXPECT_EQ(Status("local/m@1.0.0").isolation, Isolation::kProcess);
   ASSERT_TRUE(Run("local/m").ok());
   EXPECT_GT(Status("local/m@1.0.0").worker_pid, 0);
+}
+
+TEST_F(IsolationTest, APackageSignedByATrustedKeyStaysInProcess) {
+  ASSERT_TRUE(mpf::GenerateKeyPair(root_ / "team.key", root_ / "team.pub").ok());
+  ASSERT_TRUE(mpf::GenerateKeyPair(root_ / "other.key", root_ / "other.pub").ok());
+  options_.isolation.unsigned_process = true;
+  options_.isolation.trusted_keys = {root_ / "team.pub"};
+  Start();
+  const Pkg signed_pkg = Model("signed", R"({"behavior":"identity"})");
+  const Pkg foreign = Model("foreign", R"({"behavior":"identity"})");
+  ASSERT_TRUE(mpf::SignPackage(MakePackage(signed_pkg), root_ / "team.key").ok());
+  ASSERT_TRUE(mpf::SignPackage(MakePackage(foreign), root_ / "other.key").ok());
+  ASSERT_TRUE(Register(signed_pkg).ok());
+  ASSERT_TRUE(Register(foreign).ok());
+  EXPECT_EQ(Status("local/signed@1.0.0").isolation, Isolation::kInProcess);
+  EXPECT_EQ(Status("local/foreign@1.0.0").isolation, Isolation::kProcess);  // untrusted key
+  ASSERT_TRUE(Run("local/signed").ok());
+  EXPECT_EQ(Status("local/signed@1.0.0").worker_pid, 0);
 }
 
 TEST_F(IsolationTest, ACrashFailsOnlyItsRequestsAndTheModelComesBack) {
