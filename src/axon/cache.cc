@@ -210,7 +210,12 @@ Status Cache::AdoptIntoBlob(const fs::path& src, const std::string& sha256,
 }
 
 Result<fs::path> Cache::MakeStaging(const std::string& ns, const std::string& name) const {
-  return MakeTempDir(ModelDir(ns, name), ".staging-");
+  MLOS_ASSIGN_OR_RETURN(fs::path dir, MakeTempDir(ModelDir(ns, name), ".staging-"));
+  // mkdtemp makes it 0700; a published version is readable like its blobs (0444), so that a
+  // sandboxed worker, which runs as another user, can read the model (docs/isolation.md).
+  std::error_code ec;
+  fs::permissions(dir, fs::perms(0755), ec);
+  return dir;
 }
 
 uint64_t Cache::CleanStaging(const std::string& ns, const std::string& name) const {

@@ -203,6 +203,7 @@ Result<Manifest> Unpack(const fs::path& archive, const fs::path& dest_dir,
 
   MLOS_ASSIGN_OR_RETURN(fs::path tmp, MakeTempDir(parent, ".unpack-"));
   internal::TempDirGuard guard{tmp};
+  fs::permissions(tmp, fs::perms(0755), ec);  // not mkdtemp's 0700: a package is readable
   MLOS_ASSIGN_OR_RETURN(Manifest m, internal::ExtractInto(archive, tmp, options));
   MLOS_RETURN_IF_ERROR(internal::MoveIntoPlace(tmp, dest));
   guard.keep = true;

@@ -1,5 +1,6 @@
 #include "sandbox/cgroup.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -101,16 +102,34 @@ std::string V1Dir(const std::string& controller) {
 
 }  // namespace
 
+// Groups left by an mlosd that was killed (SIGKILL, a crash: it could not remove them): its
+// workers are gone with it, the groups are empty, and their names carry its pid.
+void RemoveStale(const std::string& parent) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("mlos-worker-", 0) != 0) continue;
+    const pid_t pid = static_cast<pid_t>(std::strtol(name.c_str() + 12, nullptr, 10));
+    if (pid <= 0 || pid == ::getpid() || (::kill(pid, 0) != 0 && errno == ESRCH)) {
+      if (pid != ::getpid()) ::rmdir(entry.path().c_str());  // fails harmlessly if in use
+    }
+  }
+}
+
 std::string Cgroup::Probe(bool* ok) {
   *ok = false;
   std::string why;
-  if (!V2Parent(&why).empty()) {
+  if (const std::string v2 = V2Parent(&why); !v2.empty()) {
+    RemoveStale(v2);
     *ok = true;
     return "v2";
   }
   const std::string mem = V1Dir("memory");
   if (mem.empty()) return why.empty() ? "no cgroup memory controller" : why;
   if (!Writable(mem)) return "cgroup v1 memory group " + mem + " is not writable";
+  for (const char* c : {"memory", "cpu", "pids"}) {
+    if (const std::string d = V1Dir(c); !d.empty()) RemoveStale(d);
+  }
   *ok = true;
   return "v1";
 }
@@ -187,7 +206,7 @@ Cgroup::~Cgroup() {
   // The worker's processes are gone (waited for); the kernel may need a moment to free them.
   for (const std::string* dir : {&memory_, &cpu_, &pids_}) {
     if (dir->empty() || (v2_ && dir != &memory_)) continue;
-    for (int i = 0; i < 50 && ::rmdir(dir->c_str()) != 0 && errno == EBUSY; ++i) ::usleep(2000);
+    for (int i = 0; i < 500 && ::rmdir(dir->c_str()) != 0 && errno == EBUSY; ++i) ::usleep(2000);
   }
 }
 

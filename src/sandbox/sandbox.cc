@@ -175,6 +175,15 @@ Status EnterSandbox(const SandboxSpec& spec) {
     MLOS_RETURN_IF_ERROR(WriteFile("/proc/self/gid_map", "0 " + std::to_string(spec.gid) + " 1"));
   }
   MLOS_RETURN_IF_ERROR(DropCapabilities());
+  // The sandbox user must be able to read what it was given (a directory made 0700 by root
+  // would fail later as a confusing "file not found" inside the plugin).
+  for (const std::string& p : spec.read_only) {
+    if (::access(p.c_str(), R_OK) != 0) {
+      return FailedPrecondition("sandbox: " + p + " is not readable by the sandbox user (uid " +
+                                std::to_string(spec.drop_user ? spec.uid : ::getuid()) +
+                                "): make it readable (chmod -R o+rX) or run the model in_process");
+    }
+  }
 
   // 3. Limits.
   const auto limit = [](int resource, uint64_t value, const char* name) -> Status {

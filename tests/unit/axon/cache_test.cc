@@ -118,6 +118,9 @@ TEST_F(CacheTest, PublishReplacesAVersionAtomicallyAndStagingIsCleaned) {
   auto sha = Sha256File(c.VersionDir("hf", "org/a", "main") / "model.bin");
   ASSERT_TRUE(sha.ok());
   EXPECT_EQ(*sha, Sha256Hex("new"));
+  // Published versions are readable by other users (a sandboxed worker runs as one).
+  EXPECT_EQ(fs::status(c.VersionDir("hf", "org/a", "main")).permissions() & fs::perms::all,
+            fs::perms(0755));
   // A staging dir left by a killed install is removed by CleanStaging (under the model lock).
   auto s = c.MakeStaging("hf", "org/a");
   ASSERT_TRUE(s.ok());

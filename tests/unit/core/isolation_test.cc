@@ -210,6 +210,20 @@ TEST_F(IsolationTest, AMissingWorkerFailsTheLoadWithTheReasonNeverRunsInProcess)
   EXPECT_EQ(Status("local/m@1.0.0").state, ModelState::kFailed);
 }
 
+TEST_F(IsolationTest, AModelTheSandboxUserCannotReadFailsWithAClearReason) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only as root does the worker become another user";
+  options_.isolation.default_isolation = Isolation::kProcess;
+  Start();
+  const Pkg p = Model("private", R"({"behavior":"identity"})");
+  ASSERT_TRUE(Register(p).ok());
+  std::filesystem::permissions(root_ / "pkgs" / "private-1.0.0", std::filesystem::perms(0700));
+  auto r = core_->Load("local/private@1.0.0");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("is not readable by the sandbox user (uid 65534)"),
+            std::string::npos)
+      << r.status().message();
+}
+
 TEST_F(IsolationTest, TheManifestOrUnsignedPackagesRaiseTheIsolation) {
   options_.isolation.unsigned_process = true;  // nothing is signed here
   Start();
