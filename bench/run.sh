@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark of the project. The older ones each write their
-# docs/benchmarks-*.md (resources: the resource manager's, docs/benchmarks-resources.md); the
+# docs/benchmarks-*.md (resources: the resource manager's, docs/benchmarks-resources.md;
+# isolation: process isolation against in-process on one mlosd, docs/benchmarks-isolation.md); the
 # suite (bench/suite.sh, mlosd against ONNX Runtime direct and a Node.js peer on several models)
 # writes docs/benchmarks.md, docs/bench/results.json and the plots.
-# MLOS_BENCH_ONLY picks some of "axon mlosd protocols resources suite" (default: all, in that
-# order); MLOS_BENCH_SCALE scales the suite's and resources' durations (0.2 for a quick check).
+# MLOS_BENCH_ONLY picks some of "axon mlosd protocols resources isolation suite" (default: all, in
+# that order); MLOS_BENCH_SCALE scales the suite's, resources' and isolation's durations (0.2 for a
+# quick check).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${BUILD:-$root/build}"
-only=" ${MLOS_BENCH_ONLY:-axon mlosd protocols resources suite} "
+only=" ${MLOS_BENCH_ONLY:-axon mlosd protocols resources isolation suite} "
 [[ "$only" == *" axon "* ]] && "$root/bench/axon/run.sh" "$build"
 [[ "$only" == *" mlosd "* ]] && "$root/bench/mlosd/run.sh" "$build"
 [[ "$only" == *" protocols "* ]] && "$root/bench/mlosd/protocols.sh" "$build"
 [[ "$only" == *" resources "* ]] && "$root/bench/mlosd/resources.sh" "$build"
+[[ "$only" == *" isolation "* ]] && "$root/bench/mlosd/isolation.sh" "$build"
 [[ "$only" == *" suite "* ]] && "$root/bench/suite.sh" "$build"
 exit 0

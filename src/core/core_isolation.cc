@@ -124,12 +124,14 @@ Result<const Plugin*> CoreImpl::PluginForLocked(const ModelEntry& e, Isolation i
   } else if (options_.resources.memory_budget_bytes > 0) {
     mo.memory_limit = options_.resources.memory_budget_bytes;
   }
-  // CPU weight from the default priority: at the server's default, 100 per CPU (a worker's
-  // group competes as one entity against mlosd's threads, each weighing 100: one CPU's worth
-  // would starve its channels under load), doubling per level more urgent, halving per level
+  // CPU weight from the default priority. At the server's default, 100 per channel (or per
+  // CPU, if more): a worker's group competes as one entity against every thread outside it, each
+  // weighing 100, so the weight of one thread would starve its calls on a busy machine, while
+  // in-process each running call weighs 100. Doubling per level more urgent, halving per level
   // less (cgroup weights run 1..10000).
   const int shift = options_.resources.default_priority - DefaultPriorityLocked(e);
-  double w = 100.0 * std::max(1u, std::thread::hardware_concurrency());
+  double w = 100.0 * std::max<unsigned>(static_cast<unsigned>(std::max(1, o.channels)),
+                                        std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < std::abs(shift); ++i) w = shift > 0 ? w * 2 : w / 2;
   mo.cpu_weight = static_cast<uint64_t>(std::clamp(w, 1.0, 10000.0));
   *options_json = sandbox::MakeProxyOptions(mo);
