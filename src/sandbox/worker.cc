@@ -163,6 +163,8 @@ Status Worker::Spawn() {
   }
   envp.push_back(nullptr);
 
+  sigset_t no_signals;  // the worker starts with no signal blocked, whatever this thread blocks
+  sigemptyset(&no_signals);
   const bool sandboxed = options_.sandbox.level != Level::kNone;
   const bool root = ::geteuid() == 0;
   const unsigned long flags = (sandboxed ? CloneFlags(root) : 0) | SIGCHLD;
@@ -173,6 +175,7 @@ Status Worker::Spawn() {
     ::close(sync[1]);
     if (::read(sync[0], &go, 1) != 1) ::_exit(126);
     for (int fd : child_fds) ::fcntl(fd, F_SETFD, 0);
+    ::sigprocmask(SIG_SETMASK, &no_signals, nullptr);
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
