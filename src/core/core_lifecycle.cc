@@ -154,7 +154,11 @@ Status CoreImpl::LoadOne(const std::string& id) {
     RecordMemory(*e, **loaded, rss_after > rss_before ? rss_after - rss_before : 0,
                  heap_after > heap_before ? heap_after - heap_before : 0);
     const uint64_t quota = manifest->security.max_memory;
-    if (quota > 0 && e->measured_bytes > quota) {
+    if (plugin->proxy && sandbox::ProxyPlugin::WorkerPid((*loaded)->handle()) == 0) {
+      // Its worker died between the load and now: its death report found no READY model to
+      // fail (it ran before this lock, or runs after it and finds none), so the load fails.
+      st = Unavailable("model worker for " + id + " died right after loading");
+    } else if (quota > 0 && e->measured_bytes > quota) {
       st = ResourceExhausted("model " + id + " uses " + FormatBytes(e->measured_bytes) +
                              ", over its security.quotas.max_memory of " + FormatBytes(quota));
     } else if (budgeted) {

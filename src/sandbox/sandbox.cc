@@ -264,7 +264,7 @@ Status InstallSeccomp() {
       SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
       SCMP_SYS(rt_sigtimedwait), SCMP_SYS(rt_sigsuspend), SCMP_SYS(sigaltstack),
       SCMP_SYS(restart_syscall), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(wait4),
-      SCMP_SYS(waitid), SCMP_SYS(getrandom), SCMP_SYS(prctl), SCMP_SYS(madvise),
+      SCMP_SYS(waitid), SCMP_SYS(getrandom), SCMP_SYS(prctl),
       // identity and limits (read)
       SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getppid), SCMP_SYS(getuid),
       SCMP_SYS(geteuid), SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(getresuid),

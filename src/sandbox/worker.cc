@@ -647,7 +647,18 @@ smi_memory_info Worker::Memory() {
 }
 
 void Worker::Stop() {
-  if (pid_ <= 0) return;
+  const auto close_all = [&] {
+    for (auto& ch : channels_) {
+      if (ch->fd >= 0) ::close(ch->fd);
+      ch->fd = -1;
+    }
+    if (control_fd_ >= 0) ::close(control_fd_);
+    control_fd_ = -1;
+  };
+  if (pid_ <= 0) {  // never started (Spawn failed): only descriptors to close
+    close_all();
+    return;
+  }
   if (!stopping_.exchange(true)) {
     if (!dead_.load()) {
       (void)Control(static_cast<uint16_t>(WorkerOp::kShutdown), "", nullptr, 2000);
@@ -663,12 +674,7 @@ void Worker::Stop() {
     std::lock_guard<std::mutex> lock(free_mu_);
     free_cv_.notify_all();
   }
-  for (auto& ch : channels_) {
-    if (ch->fd >= 0) ::close(ch->fd);
-    ch->fd = -1;
-  }
-  if (control_fd_ >= 0) ::close(control_fd_);
-  control_fd_ = -1;
+  close_all();
   cgroup_.reset();
   pid_ = -1;
 }
