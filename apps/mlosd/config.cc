@@ -75,6 +75,25 @@ template Status Read(const YAML::Node&, const char*, const std::string&, double&
 template Status Read(const YAML::Node&, const char*, const std::string&, std::vector<std::string>&);
 template Status Read(const YAML::Node&, const char*, const std::string&, bool&);
 
+Status CheckKnownKeys(const YAML::Node& map, const std::string& path,
+                      std::initializer_list<const char*> keys) {
+  if (!map.IsMap()) return InvalidArgument("config field '" + path + "' must be a mapping");
+  for (const auto& kv : map) {
+    const std::string key = kv.first.as<std::string>();
+    bool ok = false;
+    std::string known;
+    for (const char* k : keys) {
+      ok = ok || key == k;
+      known += (known.empty() ? "" : ", ") + std::string(k);
+    }
+    if (!ok) {
+      return InvalidArgument("config field '" + path + "." + key + "' is unknown (known: " +
+                             known + ")");
+    }
+  }
+  return Status::Ok();
+}
+
 DaemonConfig DefaultConfig() {
   DaemonConfig c;
   if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) {

@@ -32,25 +32,6 @@
 namespace mlos::mlosd {
 namespace {
 
-Status Known(const YAML::Node& map, const std::string& path,
-             std::initializer_list<const char*> keys) {
-  if (!map.IsMap()) return InvalidArgument("config field '" + path + "' must be a mapping");
-  for (const auto& kv : map) {
-    const std::string key = kv.first.as<std::string>();
-    bool ok = false;
-    std::string known;
-    for (const char* k : keys) {
-      ok = ok || key == k;
-      known += (known.empty() ? "" : ", ") + std::string(k);
-    }
-    if (!ok) {
-      return InvalidArgument("config field '" + path + "." + key + "' is unknown (known: " +
-                             known + ")");
-    }
-  }
-  return Status::Ok();
-}
-
 // parent[key] as a scalar's text; "" (and *present false) when absent or null.
 Status Scalar(const YAML::Node& parent, const char* key, const std::string& path,
               std::string& out, bool* present) {
@@ -116,7 +97,7 @@ Status ReadNumber(const YAML::Node& parent, const char* key, const std::string& 
 }  // namespace
 
 Status ApplyIsolationConfig(const YAML::Node& n, DaemonConfig& c) {
-  MLOS_RETURN_IF_ERROR(Known(n, "isolation",
+  MLOS_RETURN_IF_ERROR(CheckKnownKeys(n, "isolation",
                              {"default", "models", "unsigned", "worker", "watchdog",
                               "restart_limit", "restart_window", "restart_backoff",
                               "restart_backoff_max", "channels", "user", "pids_max",

@@ -12,25 +12,6 @@
 namespace mlos::mlosd {
 namespace {
 
-Status Known(const YAML::Node& map, const std::string& path,
-             std::initializer_list<const char*> keys) {
-  if (!map.IsMap()) return InvalidArgument("config field '" + path + "' must be a mapping");
-  for (const auto& kv : map) {
-    const std::string key = kv.first.as<std::string>();
-    bool ok = false;
-    std::string known;
-    for (const char* k : keys) {
-      ok = ok || key == k;
-      known += (known.empty() ? "" : ", ") + std::string(k);
-    }
-    if (!ok) {
-      return InvalidArgument("config field '" + path + "." + key + "' is unknown (known: " +
-                             known + ")");
-    }
-  }
-  return Status::Ok();
-}
-
 Status ReadKeepAlive(const YAML::Node& parent, const char* key, const std::string& path,
                      std::optional<std::chrono::milliseconds>* out) {
   const YAML::Node n = parent[key];
@@ -56,7 +37,7 @@ Status ReadPriority(const YAML::Node& parent, const char* key, const std::string
 }  // namespace
 
 Status ApplyResourcesConfig(const YAML::Node& r, DaemonConfig& c) {
-  MLOS_RETURN_IF_ERROR(Known(r, "resources",
+  MLOS_RETURN_IF_ERROR(CheckKnownKeys(r, "resources",
                              {"memory_budget", "keep_alive", "pinned", "scheduling", "cpu_slots",
                               "priority_levels", "default_priority", "aging", "batch_priority",
                               "idle_priority", "cpu_sets", "deadline_admission", "models"}));
@@ -104,7 +85,7 @@ Status ApplyResourcesConfig(const YAML::Node& r, DaemonConfig& c) {
   MLOS_RETURN_IF_ERROR(ReadPriority(r, "idle_priority", "resources.idle_priority",
                                     o.priority_levels, &o.idle_priority));
   if (const YAML::Node sets = r["cpu_sets"]; sets && !sets.IsNull()) {
-    MLOS_RETURN_IF_ERROR(Known(sets, "resources.cpu_sets", {"normal", "batch", "idle"}));
+    MLOS_RETURN_IF_ERROR(CheckKnownKeys(sets, "resources.cpu_sets", {"normal", "batch", "idle"}));
     for (const auto& kv : sets) {
       const std::string cls = kv.first.as<std::string>();
       const std::string path = "resources.cpu_sets." + cls;
@@ -127,7 +108,7 @@ Status ApplyResourcesConfig(const YAML::Node& r, DaemonConfig& c) {
     for (const auto& kv : models) {
       const std::string name = kv.first.as<std::string>();
       const std::string path = "resources.models." + name;
-      MLOS_RETURN_IF_ERROR(Known(kv.second, path, {"keep_alive", "priority", "pinned"}));
+      MLOS_RETURN_IF_ERROR(CheckKnownKeys(kv.second, path, {"keep_alive", "priority", "pinned"}));
       core::ModelResourceOptions& m = o.models[name];
       MLOS_RETURN_IF_ERROR(ReadKeepAlive(kv.second, "keep_alive", path + ".keep_alive", &m.keep_alive));
       MLOS_RETURN_IF_ERROR(

@@ -23,20 +23,6 @@
 namespace mlos::mlosd {
 namespace {
 
-Status Known(const YAML::Node& map, const std::string& path, const std::set<std::string>& keys) {
-  if (!map.IsMap()) return InvalidArgument("config field '" + path + "' must be a mapping");
-  for (const auto& kv : map) {
-    const std::string key = kv.first.as<std::string>();
-    if (!keys.count(key)) {
-      std::string known;
-      for (const std::string& k : keys) known += (known.empty() ? "" : ", ") + k;
-      return InvalidArgument("config field '" + path + "." + key + "' is unknown (known: " +
-                             known + ")");
-    }
-  }
-  return Status::Ok();
-}
-
 Status ReadBytes(const YAML::Node& parent, const char* key, const std::string& path,
                  uint64_t& out) {
   std::string text;
@@ -60,7 +46,7 @@ Result<security::Role> ReadRole(const YAML::Node& parent, const std::string& pat
 }
 
 Result<security::Limit> ReadLimit(const YAML::Node& n, const std::string& path) {
-  MLOS_RETURN_IF_ERROR(Known(n, path, {"rate", "burst", "concurrency", "max_request_bytes"}));
+  MLOS_RETURN_IF_ERROR(CheckKnownKeys(n, path, {"rate", "burst", "concurrency", "max_request_bytes"}));
   security::Limit l;
   MLOS_RETURN_IF_ERROR(Read(n, "rate", path + ".rate", l.rate));
   MLOS_RETURN_IF_ERROR(Read(n, "burst", path + ".burst", l.burst));
@@ -79,7 +65,7 @@ Result<security::Limit> ReadLimit(const YAML::Node& n, const std::string& path) 
 }  // namespace
 
 Status ApplySecurityConfig(const YAML::Node& sec, DaemonConfig& c) {
-  MLOS_RETURN_IF_ERROR(Known(sec, "security", {"auth", "model_roots", "unix_principals",
+  MLOS_RETURN_IF_ERROR(CheckKnownKeys(sec, "security", {"auth", "model_roots", "unix_principals",
                                                "principals", "limits", "audit",
                                                "trusted_keys"}));
   MLOS_RETURN_IF_ERROR(ApplyTrustedKeysConfig(sec["trusted_keys"], c));
@@ -119,7 +105,7 @@ Status ApplySecurityConfig(const YAML::Node& sec, DaemonConfig& c) {
     for (const auto& kv : ps) {
       const std::string name = kv.first.as<std::string>();
       const std::string path = "security.principals." + name;
-      MLOS_RETURN_IF_ERROR(Known(kv.second, path, {"role", "models"}));
+      MLOS_RETURN_IF_ERROR(CheckKnownKeys(kv.second, path, {"role", "models"}));
       security::PrincipalConfig p;
       MLOS_ASSIGN_OR_RETURN(p.role, ReadRole(kv.second, path + ".role"));
       MLOS_RETURN_IF_ERROR(Read(kv.second, "models", path + ".models", p.models));
@@ -131,7 +117,7 @@ Status ApplySecurityConfig(const YAML::Node& sec, DaemonConfig& c) {
     }
   }
   if (const YAML::Node lim = sec["limits"]; lim && !lim.IsNull()) {
-    MLOS_RETURN_IF_ERROR(Known(lim, "security.limits", {"default", "roles", "principals"}));
+    MLOS_RETURN_IF_ERROR(CheckKnownKeys(lim, "security.limits", {"default", "roles", "principals"}));
     if (const YAML::Node d = lim["default"]; d && !d.IsNull()) {
       MLOS_ASSIGN_OR_RETURN(c.limits.defaults, ReadLimit(d, "security.limits.default"));
     }
@@ -155,7 +141,7 @@ Status ApplySecurityConfig(const YAML::Node& sec, DaemonConfig& c) {
     }
   }
   if (const YAML::Node a = sec["audit"]; a && !a.IsNull()) {
-    MLOS_RETURN_IF_ERROR(Known(a, "security.audit", {"path", "max_bytes", "keep"}));
+    MLOS_RETURN_IF_ERROR(CheckKnownKeys(a, "security.audit", {"path", "max_bytes", "keep"}));
     std::string path;
     MLOS_RETURN_IF_ERROR(Read(a, "path", "security.audit.path", path));
     if (!path.empty()) c.audit.path = path;

@@ -58,6 +58,14 @@ CoreImpl::CoreImpl(const CoreOptions& options, std::unique_ptr<store::RegistrySt
                    std::unique_ptr<PluginHost> plugins)
     : options_(options), plugins_(std::move(plugins)), store_(std::move(store)) {
   base_bytes_ = ResidentBytes();
+  for (const std::filesystem::path& k : options_.isolation.trusted_keys) {
+    auto key = mpf::LoadPublicKey(k);
+    if (key.ok()) {
+      trusted_keys_.push_back(*key);
+    } else {
+      spdlog::warn("isolation: trusted key {} ignored: {}", k.string(), key.status().message());
+    }
+  }
   wall_minus_steady_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count() -

@@ -35,6 +35,7 @@
 #include "core/scheduler.h"
 #include "core/state_machine.h"
 #include "mpf/manifest.h"
+#include "mpf/signature.h"
 #include "sandbox/proxy_plugin.h"
 #include "store/store.h"
 
@@ -190,8 +191,10 @@ class CoreImpl final : public Core {
   // The stricter of the server's setting (per model, else the default), the manifest's
   // security.sandbox and, for unsigned packages with isolation.unsigned_process, `process`.
   Isolation IsolationLocked(const ModelEntry& e) const;
-  // Whether a package is signed by one of the trusted keys (slow: hashes the files).
-  bool SignedByTrustedKey(const std::string& path) const;
+  // Whether a package's manifest is signed by one of the trusted keys. The manifest holds every
+  // file's sha256, so its signature covers the files as far as the checksums checked at register
+  // do (the files are not hashed again here, nor at every start).
+  bool SignedByTrustedKey(const store::ModelRecord& rec) const;
   // The plugin a load of `e` uses (the sandbox proxy for `isolation` above in-process) and its
   // per-model options. kFailedPrecondition when workers cannot be started.
   Result<const Plugin*> PluginForLocked(const ModelEntry& e, Isolation isolation,
@@ -242,6 +245,7 @@ class CoreImpl final : public Core {
     Plugin plugin;
   };
   std::map<const Plugin*, std::unique_ptr<Proxy>> proxies_;
+  std::vector<mpf::PublicKey> trusted_keys_;  // isolation.trusted_keys, read once at start
   std::vector<std::shared_ptr<LoadedModel>> graveyard_;  // guarded by mu_
 };
 

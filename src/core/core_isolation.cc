@@ -12,6 +12,7 @@
 
 #include "core/core_impl.h"
 #include "core/resources.h"
+#include "common/fs.h"
 #include "mpf/signature.h"
 #include "sandbox/sandbox.h"
 
@@ -57,9 +58,13 @@ Isolation CoreImpl::IsolationLocked(const ModelEntry& e) const {
   return i;
 }
 
-bool CoreImpl::SignedByTrustedKey(const std::string& path) const {
-  for (const fs::path& key : options_.isolation.trusted_keys) {
-    if (mpf::VerifyPackageSignature(path, key).ok()) return true;
+bool CoreImpl::SignedByTrustedKey(const store::ModelRecord& rec) const {
+  if (trusted_keys_.empty()) return false;
+  auto manifest = ReadFile(rec.manifest_path);
+  auto signature = ReadFile(mpf::SignaturePathFor(rec.path));
+  if (!manifest.ok() || !signature.ok()) return false;
+  for (const mpf::PublicKey& key : trusted_keys_) {
+    if (mpf::VerifyManifestBytes(*manifest, *signature, key).ok()) return true;
   }
   return false;
 }
@@ -80,7 +85,6 @@ Result<const Plugin*> CoreImpl::PluginForLocked(const ModelEntry& e, Isolation i
     pc.worker_executable = exe.string();
     pc.plugin_path = e.plugin->path.string();
     pc.plugin_config_json = e.plugin->config_json;
-    pc.capabilities = e.plugin->capabilities & ~static_cast<uint32_t>(SMI_CAP_STREAMING);
     pc.sandbox_root = (options_.state_dir / "sandbox-root").string();
     pc.channels = std::max(1, o.channels);
     pc.watchdog_ms = o.watchdog_ms;
@@ -107,7 +111,8 @@ Result<const Plugin*> CoreImpl::PluginForLocked(const ModelEntry& e, Isolation i
     p->plugin.version = e.plugin->version;
     p->plugin.framework = e.plugin->framework;
     p->plugin.execution_formats = e.plugin->execution_formats;
-    p->plugin.capabilities = pc.capabilities;
+    // The real plugin's, but streaming: model_generate is not proxied.
+    p->plugin.capabilities = e.plugin->capabilities & ~static_cast<uint32_t>(SMI_CAP_STREAMING);
     p->plugin.path = e.plugin->path;
     p->plugin.api = p->proxy->api();
     p->plugin.instance = p->proxy->instance();

@@ -67,7 +67,7 @@ Result<ModelEntry> CoreImpl::PrepareEntry(const store::ModelRecord& rec,
   }
   ModelEntry e;
   e.rec = rec;
-  if (options_.isolation.unsigned_process) e.signed_trusted = SignedByTrustedKey(rec.path);
+  if (options_.isolation.unsigned_process) e.signed_trusted = SignedByTrustedKey(rec);
   if (e.rec.execution_format.empty()) e.rec.execution_format = m->format.execution_format;
   if (e.rec.execution_format.empty()) {
     return InvalidArgument("spec.format.execution_format: required (the format a plugin runs)");

@@ -37,19 +37,6 @@ bool TableComplete(const smi_plugin_api* a) {
 
 }  // namespace
 
-StatusCode StatusCodeFromSmi(smi_error_code code) {
-  switch (code) {
-    case SMI_ERROR_INVALID_ARGUMENT: return StatusCode::kInvalidArgument;
-    case SMI_ERROR_NOT_FOUND: return StatusCode::kNotFound;
-    case SMI_ERROR_UNSUPPORTED: return StatusCode::kUnimplemented;
-    case SMI_ERROR_RESOURCE_EXHAUSTED: return StatusCode::kResourceExhausted;
-    case SMI_ERROR_CANCELLED: return StatusCode::kCancelled;
-    case SMI_ERROR_INTERNAL: return StatusCode::kInternal;
-    case SMI_ERROR_UNAVAILABLE: return StatusCode::kUnavailable;
-  }
-  return StatusCode::kInternal;
-}
-
 Status StatusFromSmi(const smi_plugin_api* api, smi_error* error) {
   if (error == nullptr) return Status::Ok();
   const char* msg = api->error_message(error);

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/smi_status.h"
 #include "common/status.h"
 #include "core/core.h"
 #include "mlos/smi.h"
@@ -35,7 +36,6 @@ struct Plugin {
 
 // Turns an smi_error into a Status (code mapped, message kept) and frees it. nullptr -> OK.
 Status StatusFromSmi(const smi_plugin_api* api, smi_error* error);
-StatusCode StatusCodeFromSmi(smi_error_code code);
 
 struct PluginHostOptions {
   std::vector<std::filesystem::path> plugin_dirs;

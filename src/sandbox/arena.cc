@@ -35,17 +35,7 @@ void Arena::Reset() {
   size_ = 0;
 }
 
-Result<Arena> Arena::Create(uint64_t size, const char* name) {
-  size = ArenaSizeFor(size);
-  const int fd = ::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return ResourceExhausted(std::string("memfd_create: ") + std::strerror(errno));
-  if (::ftruncate(fd, static_cast<off_t>(size)) != 0 ||
-      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
-    const int err = errno;
-    ::close(fd);
-    return ResourceExhausted("shared memory of " + std::to_string(size) +
-                             " bytes: " + std::strerror(err));
-  }
+Result<Arena> Arena::Map(int fd, uint64_t size) {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) {
     const int err = errno;
@@ -57,6 +47,20 @@ Result<Arena> Arena::Create(uint64_t size, const char* name) {
   a.base_ = static_cast<uint8_t*>(p);
   a.size_ = size;
   return a;
+}
+
+Result<Arena> Arena::Create(uint64_t size, const char* name) {
+  size = ArenaSizeFor(size);
+  const int fd = ::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return ResourceExhausted(std::string("memfd_create: ") + std::strerror(errno));
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0 ||
+      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return ResourceExhausted("shared memory of " + std::to_string(size) +
+                             " bytes: " + std::strerror(err));
+  }
+  return Map(fd, size);
 }
 
 Result<Arena> Arena::Adopt(int fd, uint64_t size) {
@@ -75,17 +79,7 @@ Result<Arena> Arena::Adopt(int fd, uint64_t size) {
     ::close(fd);
     return InvalidArgument("shared memory from the other side is smaller than announced");
   }
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) {
-    const int err = errno;
-    ::close(fd);
-    return ResourceExhausted(std::string("mmap of shared memory: ") + std::strerror(err));
-  }
-  Arena a;
-  a.fd_ = fd;
-  a.base_ = static_cast<uint8_t*>(p);
-  a.size_ = size;
-  return a;
+  return Map(fd, size);
 }
 
 }  // namespace mlos::sandbox

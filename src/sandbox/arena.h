@@ -44,6 +44,9 @@ class Arena {
   void Reset();
 
  private:
+  // Maps all `size` bytes of `fd` read-write, shared; takes `fd` (closed on failure too).
+  static Result<Arena> Map(int fd, uint64_t size);
+
   int fd_ = -1;
   uint8_t* base_ = nullptr;
   uint64_t size_ = 0;

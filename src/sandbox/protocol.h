@@ -34,7 +34,7 @@ enum class WorkerOp : uint16_t {
   kInfer = 101,     // channel: see above
   kArena = 102,     // channel, worker -> host: u64 size + memfd
   kCancel = 103,    // control: u64 request_id -> empty
-  kMemory = 104,    // control: -> u64 host_bytes, u64 device_bytes
+  // 104: unused (a worker reports its memory once, in the kSetup answer)
   kShutdown = 105,  // control: -> empty; the worker unloads and exits 0
   kMap = 106,       // channel, host -> worker: a read-only region descriptor for the next call
   kAlloc = 107,     // channel, worker -> host -> worker: see above

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/smi_status.h"
 #include "mlos/smi_plugin.h"
 #include "sandbox/worker.h"
 
@@ -187,19 +188,7 @@ smi_error* ProxyPlugin::Load(const smi_model_load_params* params, smi_model** mo
                      : false;
   });
   if (!worker.ok()) {
-    const Status& st = worker.status();
-    smi_error_code code = SMI_ERROR_INTERNAL;
-    switch (st.code()) {
-      case StatusCode::kInvalidArgument: code = SMI_ERROR_INVALID_ARGUMENT; break;
-      case StatusCode::kNotFound: code = SMI_ERROR_NOT_FOUND; break;
-      case StatusCode::kUnimplemented: code = SMI_ERROR_UNSUPPORTED; break;
-      case StatusCode::kResourceExhausted: code = SMI_ERROR_RESOURCE_EXHAUSTED; break;
-      case StatusCode::kCancelled: code = SMI_ERROR_CANCELLED; break;
-      case StatusCode::kUnavailable:
-      case StatusCode::kFailedPrecondition: code = SMI_ERROR_UNAVAILABLE; break;
-      default: break;
-    }
-    return smi::MakeError(code, st.message());
+    return smi::MakeError(SmiCodeFromStatus(worker.status().code()), worker.status().message());
   }
   pm->worker = std::move(worker).value();
   pm->inputs = Tensors(pm->worker->model().inputs);

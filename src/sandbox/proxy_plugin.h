@@ -25,7 +25,6 @@ struct ProxyConfig {
   std::string worker_executable;   // mlos-worker
   std::string plugin_path;         // the real plugin (.so)
   std::string plugin_config_json;  // its plugin_init config
-  uint32_t capabilities = 0;       // the real plugin's (streaming is dropped)
   std::string sandbox_root;        // an empty directory workers mount their root on
   int channels = 16;
   int64_t watchdog_ms = 60000;

@@ -227,7 +227,6 @@ Status Worker::Setup(const std::string& setup_json) {
     read(j.at("outputs"), model_.outputs);
     model_.host_bytes = j.value("host_bytes", uint64_t{0});
     model_.device_bytes = j.value("device_bytes", uint64_t{0});
-    model_.capabilities = j.value("capabilities", uint32_t{0});
   } catch (const std::exception& e) {
     return Internal(std::string("model worker: malformed load reply: ") + e.what());
   }
@@ -630,20 +629,6 @@ void Worker::Cancel(uint64_t request_id) {
   std::string payload(8, '\0');
   std::memcpy(payload.data(), &request_id, 8);
   (void)Control(static_cast<uint16_t>(WorkerOp::kCancel), payload, nullptr, 2000);
-}
-
-smi_memory_info Worker::Memory() {
-  smi_memory_info info{};
-  info.size = sizeof(info);
-  info.host_bytes = model_.host_bytes;
-  info.device_bytes = model_.device_bytes;
-  std::string reply;
-  if (Control(static_cast<uint16_t>(WorkerOp::kMemory), "", &reply, 2000).ok() &&
-      reply.size() == 16) {
-    std::memcpy(&info.host_bytes, reply.data(), 8);
-    std::memcpy(&info.device_bytes, reply.data() + 8, 8);
-  }
-  return info;
 }
 
 void Worker::Stop() {

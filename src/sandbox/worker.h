@@ -3,7 +3,7 @@
 // with tensors in shared arenas, watches it (a call that runs past the watchdog kills it), and
 // reports its death once, with the reason, to whoever owns it.
 //
-// Thread-safety: Infer, Cancel and Memory may run concurrently from any threads (Infer waits for
+// Thread-safety: Infer and Cancel may run concurrently from any threads (Infer waits for
 // a free channel). Stop and the destructor must not run concurrently with them.
 #pragma once
 
@@ -50,7 +50,6 @@ struct TensorMeta {
 struct WorkerModel {
   std::vector<TensorMeta> inputs, outputs;
   uint64_t host_bytes = 0, device_bytes = 0;  // the worker process: max(plugin, resident)
-  uint32_t capabilities = 0;                  // the plugin's, as the worker loaded it
 };
 
 class Worker {
@@ -77,8 +76,6 @@ class Worker {
   // error made with mlos/smi_plugin.h's MakeError (free it with FreeError).
   smi_error* Infer(const smi_infer_request& request);
   void Cancel(uint64_t request_id);
-  // Asks the worker (its resident memory and the plugin's report); the load's figures on error.
-  smi_memory_info Memory();
   // Asks the worker to unload and exit; kills it after 2 s. Idempotent.
   void Stop();
 

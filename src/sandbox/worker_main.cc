@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/smi_status.h"
 #include "mlos/smi.h"
 #include "sandbox/arena.h"
 #include "sandbox/protocol.h"
@@ -24,18 +25,6 @@ namespace mlos::sandbox {
 namespace {
 
 using nlohmann::json;
-
-StatusCode CodeFromSmi(smi_error_code code) {
-  switch (code) {
-    case SMI_ERROR_INVALID_ARGUMENT: return StatusCode::kInvalidArgument;
-    case SMI_ERROR_NOT_FOUND: return StatusCode::kNotFound;
-    case SMI_ERROR_UNSUPPORTED: return StatusCode::kUnimplemented;
-    case SMI_ERROR_RESOURCE_EXHAUSTED: return StatusCode::kResourceExhausted;
-    case SMI_ERROR_CANCELLED: return StatusCode::kCancelled;
-    case SMI_ERROR_UNAVAILABLE: return StatusCode::kUnavailable;
-    default: return StatusCode::kInternal;
-  }
-}
 
 struct Loaded {
   const smi_plugin_api* api = nullptr;
@@ -409,7 +398,7 @@ Status LoadModel(const json& setup, json* out) {
   const std::string config = pj.value("config", std::string("{}"));
   if (smi_error* e = api->plugin_init(config.c_str(), &g.plugin)) {
     auto [code, msg] = Take(e);
-    return Status(CodeFromSmi(code), msg);
+    return Status(StatusCodeFromSmi(code), msg);
   }
   const json& mj = setup.at("model");
   const std::string dir = mj.at("dir").get<std::string>(), mpath = mj.at("path").get<std::string>();
@@ -427,7 +416,7 @@ Status LoadModel(const json& setup, json* out) {
   p.cache_dir = cache.empty() ? nullptr : cache.c_str();
   if (smi_error* e = api->model_load(g.plugin, &p, &g.model)) {
     auto [code, msg] = Take(e);
-    return Status(CodeFromSmi(code), msg);
+    return Status(StatusCodeFromSmi(code), msg);
   }
   const auto tensors = [&](bool in) {
     json arr = json::array();
@@ -462,7 +451,6 @@ Status LoadModel(const json& setup, json* out) {
   // The whole worker is the model's cost: its own resident memory counts.
   (*out)["host_bytes"] = std::max(host, ResidentBytes());
   (*out)["device_bytes"] = device;
-  (*out)["capabilities"] = api->get_info()->capabilities;
   return Status::Ok();
 }
 
@@ -559,25 +547,6 @@ int WorkerMain(int argc, char** argv) {
         if (payload.size() == 8) std::memcpy(&id, payload.data(), 8);
         if (g.api->model_cancel) g.api->model_cancel(g.model, id);
         Reply(control, h, StatusCode::kOk, "");
-        break;
-      }
-      case WorkerOp::kMemory: {
-        uint64_t host = 0, device = 0;
-        if (g.api->model_memory) {
-          smi_memory_info mem{};
-          mem.size = sizeof(mem);
-          if (smi_error* e = g.api->model_memory(g.model, &mem)) {
-            g.api->error_free(e);
-          } else {
-            host = mem.host_bytes;
-            device = mem.device_bytes;
-          }
-        }
-        host = std::max(host, ResidentBytes());
-        std::string out(16, '\0');
-        std::memcpy(out.data(), &host, 8);
-        std::memcpy(out.data() + 8, &device, 8);
-        Reply(control, h, StatusCode::kOk, out);
         break;
       }
       case WorkerOp::kShutdown:
