@@ -45,4 +45,28 @@ if [ ! -f "$ort/.complete" ]; then
   rm -rf "$ort" && mv "$ort.tmp" "$ort"
   rm -f "$tgz"
 fi
+# llama.cpp release v0.4.0 (not in Debian 12), from npm, pinned: node-llama-cpp@3.21.1 carries the
+# source as a git bundle (headers, gguf-py, vocabularies, llama-server), and
+# @node-llama-cpp/linux-x64@3.21.1 the CPU libraries built from it (ggml-cpu variants are picked
+# at run time). third_party/llama/{lib,include,src}.
+llama="$root/third_party/llama"
+LLAMA_NPM=3.21.1
+if [ ! -f "$llama/.complete-$LLAMA_NPM" ]; then
+  echo "setup: fetching llama.cpp (npm node-llama-cpp@$LLAMA_NPM, @node-llama-cpp/linux-x64@$LLAMA_NPM)"
+  dl="$root/third_party/downloads"
+  mkdir -p "$dl"
+  for pkg in "node-llama-cpp@$LLAMA_NPM" "@node-llama-cpp/linux-x64@$LLAMA_NPM"; do
+    tgz="$dl/$(echo "${pkg%@*}" | sed 's|^@||; s|/|-|')-$LLAMA_NPM.tgz"
+    [ -f "$tgz" ] || (cd "$dl" && npm pack --silent "$pkg" >/dev/null)
+  done
+  rm -rf "$llama.tmp" && mkdir -p "$llama.tmp/lib" "$llama.tmp/include" "$llama.tmp/pkg"
+  tar -xzf "$dl/node-llama-cpp-$LLAMA_NPM.tgz" -C "$llama.tmp/pkg" package/llama/gitRelease.bundle
+  tar -xzf "$dl/node-llama-cpp-linux-x64-$LLAMA_NPM.tgz" -C "$llama.tmp/pkg" package/bins/linux-x64
+  git clone -q "$llama.tmp/pkg/package/llama/gitRelease.bundle" "$llama.tmp/src" 2>/dev/null
+  cp "$llama.tmp"/pkg/package/bins/linux-x64/lib*.so "$llama.tmp/lib/"
+  cp "$llama.tmp"/src/include/*.h "$llama.tmp"/src/ggml/include/*.h "$llama.tmp/include/"
+  rm -rf "$llama.tmp/pkg"
+  touch "$llama.tmp/.complete-$LLAMA_NPM"
+  rm -rf "$llama" && mv "$llama.tmp" "$llama"
+fi
 echo "setup: ok"

@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define SMI_VERSION_MAJOR 1
-#define SMI_VERSION_MINOR 0
+#define SMI_VERSION_MINOR 1
 
 #if defined(__GNUC__)
 #define SMI_EXPORT __attribute__((visibility("default")))
@@ -157,16 +157,32 @@ typedef struct smi_infer_request {
 } smi_infer_request;
 
 /* Streaming generation (LLM plugins). Each token chunk goes to `on_token`; returning non-zero
- * stops generation (the call then returns SMI_ERROR_CANCELLED). */
+ * stops generation (the call then returns SMI_ERROR_CANCELLED). A chunk is the text of one
+ * generated token (possibly empty while a multi-byte UTF-8 character is incomplete; the plugin
+ * never splits a character across chunks). */
 typedef int (*smi_token_fn)(void* user_data, const char* text, uint64_t length);
+
+/* Added in 1.1 (check `size`): how a generation ended, called once, on the generating thread,
+ * before model_generate returns (successfully or cancelled). JSON:
+ * {"prompt_tokens":N,"completion_tokens":N,"cached_tokens":N,
+ *  "finish_reason":"stop"|"length"|"cancelled"} (cached_tokens: prompt tokens whose KV cache was
+ * reused). */
+typedef void (*smi_generate_done_fn)(void* user_data, const char* result_json);
 
 typedef struct smi_generate_request {
   size_t size; /* sizeof(smi_generate_request) */
-  const char* prompt;
-  const char* params_json; /* {"max_tokens":..,"temperature":..,"stop":[..]} (may be NULL) */
+  const char* prompt;      /* the raw prompt (used when params_json has no "messages") */
+  /* Sampling and stopping, all optional: {"max_tokens":N (-1 / absent = up to the context),
+   * "temperature":T (0 = greedy), "top_p","top_k","min_p","repeat_penalty","repeat_last_n",
+   * "seed":N, "stop":["..."], "messages":[{"role":"system|user|assistant","content":"..."}]
+   * (chat: the plugin applies the model's chat template and generates the assistant's turn)}.
+   * Unknown keys are ignored; bad values fail with SMI_ERROR_INVALID_ARGUMENT naming the key. */
+  const char* params_json;
   smi_token_fn on_token;
   void* user_data;
   uint64_t request_id;
+  /* ---- 1.1 ---- */
+  smi_generate_done_fn on_done; /* may be NULL */
 } smi_generate_request;
 
 typedef struct smi_memory_info {

@@ -145,6 +145,17 @@ struct ResolvedModel {
   std::shared_ptr<const ModelPolicy> policy;  // never null
 };
 
+// What a GGUF model's manifest says about it (spec.llm; axon fills it from the GGUF metadata).
+struct LlmInfo {
+  std::string architecture;       // general.architecture: "llama", "bert", "qwen2", ...
+  uint64_t context_length = 0;    // the context it was trained with
+  uint64_t embedding_length = 0;
+  uint64_t parameter_count = 0;   // 0 = unknown
+  std::string quantization;       // "Q4_K_M", "Q8_0", "F16", ...
+  std::string chat_template;      // Jinja text from tokenizer.chat_template; "" = none
+  bool embedding = false;         // an embedding model (BERT family): infer, not generate
+};
+
 struct ModelStatus {
   std::string id;        // ns/name@version
   std::string name;      // ns/name
@@ -177,6 +188,10 @@ struct ModelStatus {
   uint64_t worker_restarts = 0;      // worker restarts since start
   std::string last_crash;            // why its worker last died; "" = never
   std::vector<TensorInfo> inputs, outputs;
+  // Its plugin generates text (SMI_CAP_STREAMING: Core::Generate works on it).
+  bool generates = false;
+  // From the manifest's spec.llm (GGUF models): what /api/show and /v1/models tell.
+  std::optional<LlmInfo> llm;
   std::vector<std::string> dependencies;  // ids this model depends on
   std::shared_ptr<const ModelPolicy> policy;  // never null (empty when the manifest has none)
 };
@@ -205,6 +220,44 @@ struct InferRequest {
   std::function<void*(const std::string& name, DataType dtype, const std::vector<int64_t>& shape,
                       uint64_t byte_size)>
       output_allocator;
+};
+
+// ---- generation (LLM plugins: smi.h model_generate; docs/llm.md) ----
+struct GenerateRequest {
+  std::string model;              // as InferRequest
+  std::string version;
+  std::string prompt;             // the raw prompt; ignored when params_json has "messages"
+  // smi_generate_request.params_json: max_tokens, temperature, top_p, top_k, min_p,
+  // repeat_penalty, repeat_last_n, seed, stop, messages (chat; the plugin applies the model's
+  // chat template). "" = defaults.
+  std::string params_json;
+  std::string principal;
+  const char* protocol = "";
+  // Checked until the plugin starts generating (a generation is not cut short by it).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  int priority = 0;
+  std::optional<std::chrono::milliseconds> keep_alive;
+  uint64_t request_id = 0;        // 0 = assigned by the core
+  // As InferRequest::admit.
+  std::function<Status(const std::string& id, const std::string& name, const ModelPolicy& policy)>
+      admit;
+  // Each chunk of generated text in order (one token's text; never a split UTF-8 character), on
+  // the generating thread. Returning false stops the generation within one token (the client
+  // went away): the answer is then ok with finish_reason "cancelled". Unset: the text is
+  // collected in GenerateResponse::text.
+  std::function<bool(std::string_view text)> on_token;
+};
+
+struct GenerateResponse {
+  std::string model_id, model_name, model_version;
+  std::string text;  // the whole generated text when GenerateRequest::on_token is unset
+  uint64_t prompt_tokens = 0;
+  uint64_t completion_tokens = 0;
+  uint64_t cached_tokens = 0;     // prompt tokens whose KV cache was reused
+  std::string finish_reason;      // "stop", "length" or "cancelled"
+  uint64_t queue_time_us = 0;     // until the plugin was called (a lazy load included)
+  uint64_t first_token_us = 0;    // from the plugin call to the first chunk (0 = none)
+  uint64_t generate_time_us = 0;  // the plugin call
 };
 
 struct InferResponse {
@@ -317,6 +370,16 @@ class Core {
   // Validates inputs against the model's IO schema (name, dtype, rank, fixed dims; errors name
   // the tensor), lazily loads if allowed (else kUnavailable), runs, returns outputs.
   virtual Result<InferResponse> Infer(InferRequest request) = 0;
+
+  // Streams a generation from an LLM (a model whose plugin has SMI_CAP_STREAMING; else
+  // kInvalidArgument "model X does not generate text"): resolves, admits and (lazily) loads as
+  // Infer does, then runs the plugin's model_generate on the calling thread (the plugin batches
+  // concurrent generations itself: continuous batching). Plugin errors keep their code
+  // (kInvalidArgument for bad parameters or a prompt longer than the context).
+  // (Added after the first contract; default: unimplemented.)
+  virtual Result<GenerateResponse> Generate(GenerateRequest /*request*/) {
+    return Unimplemented("Generate");
+  }
 
   // Stop taking work, drain, unload everything, persist. Idempotent.
   virtual void Shutdown() = 0;

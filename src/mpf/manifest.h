@@ -135,6 +135,17 @@ struct Security {
   SandboxMode sandbox = SandboxMode::kNone;     // security.sandbox: none | process | strict
 };
 
+// spec.llm: what a GGUF language or embedding model is (axon fills it from the GGUF metadata).
+struct Llm {
+  std::string architecture;       // general.architecture
+  uint64_t context_length = 0;
+  uint64_t embedding_length = 0;
+  uint64_t parameter_count = 0;
+  std::string quantization;       // "Q4_K_M", "Q8_0", "F16", ...
+  std::string chat_template;      // tokenizer.chat_template ("" = none)
+  bool embedding = false;         // true: an embedding model (pooling), not a generator
+};
+
 struct Manifest {
   std::string api_version = kApiVersion;
   std::string kind = kKind;
@@ -148,6 +159,7 @@ struct Manifest {
   Dependencies dependencies;
   Distribution distribution;
   Security security;
+  std::optional<Llm> llm;  // spec.llm
 
   // The document as parsed. Emit() starts from it so fields this struct does not model are
   // preserved; fields it models are overwritten from the struct.

@@ -80,6 +80,17 @@ struct InferResult {
   std::deque<std::vector<uint8_t>> inline_buffers;   // inline outputs next to shm ones
 };
 
+// One decoded generation request (OpenAI, Ollama, KServe generate, gRPC, IPC).
+struct GenerateCall {
+  std::string model;    // as InferCall
+  std::string version;
+  std::string prompt;       // core::GenerateRequest::prompt
+  std::string params_json;  // core::GenerateRequest::params_json (smi.h)
+  // Each chunk of text as it is generated; false = the client went away (the generation stops
+  // within one token and ends with finish_reason "cancelled"). Unset: collected in text.
+  std::function<bool(std::string_view text)> on_token;
+};
+
 struct ServerMetadata {
   std::string name;
   std::string version;
@@ -109,6 +120,14 @@ class Service {
   // An inference request the front-end could not decode: counted and logged as Infer counts a
   // failure (under call.model's id when it names a registered model); returns `error`.
   Status Fail(const RequestContext& ctx, const InferCall& call, Status error);
+
+  // ---- generation (LLMs) ----
+  // Checks the caller (action infer, the model's access lists and quotas, as Infer), applies
+  // the deadline rule until the first token, runs core::Core::Generate on the calling thread
+  // (it blocks for the whole generation: call it from a thread that may block), counts the
+  // request (mlos_requests_total, tokens, time to first token, generations in progress) and
+  // logs a failure.
+  Result<core::GenerateResponse> Generate(const RequestContext& ctx, GenerateCall& call);
 
   // ---- health and metadata ----
   bool Live() const { return true; }
