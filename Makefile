@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: setup configure build test demo bench format clean
+.PHONY: setup configure build test demo demo-llm bench format clean
 
 setup:
 	@scripts/setup.sh
@@ -22,6 +22,13 @@ DEMO_TARGETS = mlosd axon mlos_plugin_onnx mlos_plugin_testing
 demo: setup configure
 	@cmake --build $(BUILD) -j $(JOBS) --target $(DEMO_TARGETS)
 	@BUILD=$(abspath $(BUILD)) scripts/demo.sh
+
+# `make demo-llm`: scripts/demo_llm.sh serves the tiny llama fixture with the llama.cpp plugin.
+DEMO_LLM_TARGETS = mlosd axon mlos mlos_plugin_llama mlos_fixtures
+
+demo-llm: setup configure
+	@cmake --build $(BUILD) -j $(JOBS) --target $(DEMO_LLM_TARGETS)
+	@BUILD=$(abspath $(BUILD)) scripts/demo_llm.sh
 
 bench: setup build
 	@bench/run.sh

@@ -4,7 +4,9 @@
 // "mlos: error: ..." line on stderr.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,5 +53,25 @@ int TokensCreate(const Globals& g, const std::string& name, const std::string& r
 int TokensList(const Globals& g);
 // mlos tokens revoke NAME.
 int TokensRevoke(const Globals& g, const std::string& name);
+
+// mlos generate MODEL PROMPT / mlos chat MODEL: the generation options given.
+struct GenerateArgs {
+  std::string model;
+  std::string prompt;  // generate
+  std::string system;  // chat: the system message ("" = none)
+  std::optional<int64_t> max_tokens;
+  std::optional<double> temperature, top_p;
+  std::optional<int> top_k;
+  std::optional<int64_t> seed;
+  std::vector<std::string> stop;
+  bool stats = false;  // -v / --stats: a usage line on stderr after each answer
+};
+// Streams the generated text to stdout as it arrives (a newline after it when it has none);
+// with --json, one document at the end instead.
+int Generate(const Globals& g, const GenerateArgs& args);
+// A conversation: each line of stdin is a user turn (blank lines skipped); the reply streams
+// to stdout followed by a newline, and the whole conversation is sent each turn. A terminal
+// gets a ">>> " prompt on stderr and "/bye" ends it; otherwise it ends at EOF.
+int Chat(const Globals& g, const GenerateArgs& args);
 
 }  // namespace mlos::cli

@@ -249,7 +249,8 @@ std::string TimeoutCheck(const std::string& value) {
 // through to it, so they are accepted before or after the subcommand (as kubectl and docker
 // accept them).
 int main(int argc, char** argv) {
-  CLI::App app{"mlos: the MLOS client (health, models, plugins, inference, tokens) over HTTP, "
+  CLI::App app{"mlos: the MLOS client (health, models, plugins, inference, generation, tokens) "
+               "over HTTP, "
                "gRPC or IPC"};
   app.require_subcommand(1);
   app.fallthrough();  // inherited by the subcommands added below
@@ -304,6 +305,34 @@ int main(int argc, char** argv) {
                     "keep the model loaded this long after the request: 5m, 30s, 1h30m, 0 "
                     "(unload right after), -1 (forever)");
 
+  // mlos generate / mlos chat: sampling options are sent only when given.
+  mlos::cli::GenerateArgs ga;
+  int64_t max_tokens = 0, seed = 0;
+  double temperature = 0, top_p = 0;
+  int top_k = 0;
+  std::vector<CLI::Option*> sampling;  // [max_tokens, temperature, top_p, top_k, seed] per command
+  auto add_sampling = [&](CLI::App* cmd) {
+    sampling.push_back(cmd->add_option("-n,--max-tokens", max_tokens,
+                                       "most tokens to generate (-1 = up to the context)"));
+    sampling.push_back(
+        cmd->add_option("-t,--temperature", temperature, "sampling temperature (0 = greedy)"));
+    sampling.push_back(cmd->add_option("--top-p", top_p, "nucleus sampling probability"));
+    sampling.push_back(cmd->add_option("--top-k", top_k, "sample from the k likeliest tokens"));
+    sampling.push_back(cmd->add_option("--seed", seed, "random seed (repeatable output)"));
+    cmd->add_option("--stop", ga.stop, "stop sequence (repeatable: --stop A --stop B)")
+        ->allow_extra_args(false);
+    cmd->add_flag("-v,--stats", ga.stats, "print token counts on stderr after each answer");
+  };
+  auto* generate = app.add_subcommand("generate", "generate text, streamed as it comes");
+  generate->add_option("model", ga.model, "model id or name")->required();
+  generate->add_option("prompt", ga.prompt, "the prompt")->required();
+  add_sampling(generate);
+  auto* chat = app.add_subcommand(
+      "chat", "chat with a model: each line of stdin is a turn, the replies stream to stdout");
+  chat->add_option("model", ga.model, "model id or name")->required();
+  chat->add_option("--system", ga.system, "system message");
+  add_sampling(chat);
+
   auto* tokens = app.add_subcommand("tokens", "create, list and revoke bearer tokens (admins)");
   tokens->require_subcommand(1);
   auto* tokens_create = tokens->add_subcommand("create", "create a token; prints only the token");
@@ -347,6 +376,15 @@ int main(int argc, char** argv) {
     if (reg->parsed()) return Register(g, rr);
     if (plugins->parsed()) return Plugins(g);
     if (infer->parsed()) return Infer(g, ia);
+    if (generate->parsed() || chat->parsed()) {
+      const size_t base = generate->parsed() ? 0 : 5;
+      if (sampling[base + 0]->count()) ga.max_tokens = max_tokens;
+      if (sampling[base + 1]->count()) ga.temperature = temperature;
+      if (sampling[base + 2]->count()) ga.top_p = top_p;
+      if (sampling[base + 3]->count()) ga.top_k = top_k;
+      if (sampling[base + 4]->count()) ga.seed = seed;
+      return generate->parsed() ? mlos::cli::Generate(g, ga) : mlos::cli::Chat(g, ga);
+    }
     if (tokens_create->parsed()) {
       if (token_name.empty()) {
         return mlos::cli::Usage("'mlos tokens create' needs a NAME, got ''", "mlos tokens --help");

@@ -127,6 +127,10 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
     if (http["infer_threads"] && (c.infer_threads < 0 || c.infer_threads > 1024)) {
       return InvalidArgument("config field 'http.infer_threads' must be between 0 and 1024");
     }
+    MLOS_RETURN_IF_ERROR(Read(http, "stream_threads", "http.stream_threads", c.stream_threads));
+    if (http["stream_threads"] && (c.stream_threads < 1 || c.stream_threads > 4096)) {
+      return InvalidArgument("config field 'http.stream_threads' must be between 1 and 4096");
+    }
     if (const YAML::Node tls = http["tls"]; tls) {
       if (!tls.IsMap()) return InvalidArgument("config field 'http.tls' must be a mapping");
       MLOS_RETURN_IF_ERROR(Read(tls, "cert", "http.tls.cert", c.http_tls_cert));

@@ -20,6 +20,7 @@ struct DaemonConfig {
   int threads = 0;                      // io threads; 0 = hardware concurrency
   uint64_t max_body_bytes = 64ull * 1024 * 1024;
   double request_timeout_s = 30;
+  int stream_threads = 64;              // HTTP generation routes (LLMs): generations at once
   int infer_threads = -1;               // HTTP inference pool; -1 = 0 without batching, else sized for it
   std::filesystem::path state_dir;      // default: $XDG_STATE_HOME/mlos or ./var
   std::vector<std::filesystem::path> plugin_dirs;  // default: <bindir>/../lib/mlos/plugins

@@ -325,6 +325,7 @@ int main(int argc, char** argv) {
   server_options.port = listen->second;
   server_options.io_threads = config.threads;
   server_options.infer_threads = mlos::mlosd::HttpInferThreads(config);
+  server_options.stream_threads = config.stream_threads;
   server_options.max_body_bytes = config.max_body_bytes;
   server_options.request_timeout = service_options.request_timeout;
   server_options.tls = {config.http_tls_cert, config.http_tls_key, config.http_tls_client_ca};

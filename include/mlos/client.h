@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -209,6 +210,42 @@ struct InferResult {
   }
 };
 
+// One turn of a conversation (chat generation).
+struct ChatMessage {
+  std::string role;     // "system", "user" or "assistant"
+  std::string content;
+};
+
+// A text generation request (LLM models). Unset fields take the model's defaults.
+struct GenerateOptions {
+  std::string model;    // an id ("ns/name@ver"), a name (its default version) or "ns/name@alias"
+  std::string prompt;   // the raw prompt; ignored when `messages` is not empty
+  // Chat: the model's chat template turns these into the prompt and the model answers as the
+  // assistant (HTTP: OpenAI's /v1/chat/completions; gRPC and IPC: the same request).
+  std::vector<ChatMessage> messages;
+  std::optional<int64_t> max_tokens;  // -1 = up to the context
+  std::optional<double> temperature;  // 0 = greedy: the same text on every transport
+  std::optional<double> top_p;
+  std::optional<int> top_k;
+  std::optional<int64_t> seed;
+  std::vector<std::string> stop;      // stop sequences (not part of the answer)
+};
+
+// How a generation ended. Token counts are 0 when the transport did not say (a generation the
+// caller cancelled over HTTP or gRPC ends without the server's last message).
+struct GenerateResult {
+  std::string model_id;       // ns/name@version that generated ("" when the server did not say)
+  std::string text;           // the whole text received (also when it was streamed)
+  std::string finish_reason;  // "stop", "length" or "cancelled"
+  uint64_t prompt_tokens = 0;
+  uint64_t completion_tokens = 0;
+  uint64_t cached_tokens = 0;
+};
+
+// Each chunk of generated text as it arrives, in order (never a split UTF-8 character);
+// returning false cancels the generation.
+using TokenCallback = std::function<bool(std::string_view text)>;
+
 struct ShmRegionInfo {
   std::string name;
   std::string key;
@@ -357,6 +394,19 @@ class Client {
   virtual Result<InferResult> Infer(const InferRequest& request) = 0;
   // Runs Infer on another thread; the client must outlive the future.
   std::future<Result<InferResult>> InferAsync(InferRequest request);
+
+  // Text generation, streamed: `on_token` (may be empty) gets each chunk on the calling thread
+  // as it arrives. Over http(s):// the KServe generate_stream route (POST
+  // /v2/models/{model}/generate_stream, server-sent events), or for chat (messages set) OpenAI's
+  // /v1/chat/completions with "stream": true; over grpc(s):// mlos.v1.Management/Generate;
+  // over unix:// the IPC GENERATE operation. When `on_token` returns false the generation is
+  // cancelled on the server (within one token) and the answer is ok with finish_reason
+  // "cancelled" and the text received until then. Errors as Infer: an unknown model
+  // kNotFound, a parameter the model refuses kInvalidArgument, a model that does not generate
+  // kInvalidArgument or kUnimplemented (the server's words). ClientOptions::timeout limits the
+  // wait for each chunk (and for the first one), not the whole generation.
+  virtual Result<GenerateResult> Generate(const GenerateOptions& options,
+                                          TokenCallback on_token = {}) = 0;
 
   // Shared memory. `memory` must stay alive while the region is registered. HTTP and gRPC
   // register system regions by key (a memfd is kInvalidArgument there); IPC passes the fd.

@@ -309,7 +309,7 @@ const smi_plugin_info kInfo = {
     "1.0.0",
     "mlos-testing 1.0.0",
     kFormats,
-    SMI_CAP_THREAD_SAFE_INFER | SMI_CAP_CANCEL | SMI_CAP_DEVICE_CPU,
+    SMI_CAP_THREAD_SAFE_INFER | SMI_CAP_CANCEL | SMI_CAP_DEVICE_CPU | SMI_CAP_STREAMING,
 };
 
 // The smi::PluginImpl of the testing plugin; contracts are smi.h's for the matching table
@@ -446,7 +446,71 @@ struct TestingPlugin {
     auto [begin, end] = model.running.equal_range(request_id);
     for (auto i = begin; i != end; ++i) i->second->store(true);
   }
-  // No ModelGenerate: the table's model_generate is NULL (no SMI_CAP_STREAMING).
+  // An echo "LLM" for the host's generation path: the prompt's words (or the last message's
+  // content), one word + its space per chunk, up to max_tokens; "delay_ms" waits before each
+  // chunk (cancellation tests); a prompt "fail" fails with INVALID_ARGUMENT.
+  static smi_error* ModelGenerate(smi_model& model, const smi_generate_request& request) {
+    if (!request.on_token) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "on_token is NULL");
+    std::string prompt = request.prompt ? request.prompt : "";
+    int64_t max_tokens = -1, delay_ms = 0;
+    if (request.params_json && *request.params_json) {
+      const nlohmann::json p = nlohmann::json::parse(request.params_json, nullptr, false);
+      if (!p.is_object()) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "params: not a JSON object");
+      if (p.contains("max_tokens")) {
+        if (!p["max_tokens"].is_number_integer() || p["max_tokens"].get<int64_t>() < -1) {
+          return MakeError(SMI_ERROR_INVALID_ARGUMENT, "max_tokens: must be an integer >= -1");
+        }
+        max_tokens = p["max_tokens"].get<int64_t>();
+      }
+      delay_ms = p.value("delay_ms", int64_t{0});
+      if (p.contains("messages") && p["messages"].is_array() && !p["messages"].empty()) {
+        prompt = p["messages"].back().value("content", "");
+      }
+    }
+    if (prompt == "fail") return MakeError(SMI_ERROR_INVALID_ARGUMENT, "prompt: told to fail");
+    std::vector<std::string> words;
+    for (size_t at = 0; at < prompt.size();) {
+      size_t end = prompt.find(' ', at);
+      if (end == std::string::npos) end = prompt.size();
+      if (end > at) words.push_back(prompt.substr(at, end - at) + " ");
+      at = end + 1;
+    }
+    std::atomic<bool> cancelled{false};
+    std::unordered_multimap<uint64_t, std::atomic<bool>*>::iterator it;
+    {
+      std::lock_guard<std::mutex> lock(model.mu);
+      it = model.running.emplace(request.request_id, &cancelled);
+    }
+    uint64_t produced = 0;
+    std::string finish = "stop";
+    for (const std::string& w : words) {
+      if (max_tokens >= 0 && produced == static_cast<uint64_t>(max_tokens)) {
+        finish = "length";
+        break;
+      }
+      if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      if (cancelled.load() || request.on_token(request.user_data, w.data(), w.size()) != 0) {
+        finish = "cancelled";
+        break;
+      }
+      ++produced;
+    }
+    {
+      std::lock_guard<std::mutex> lock(model.mu);
+      model.running.erase(it);
+    }
+    if (request.size >= offsetof(smi_generate_request, on_done) + sizeof(request.on_done) &&
+        request.on_done) {
+      const std::string done = nlohmann::json{{"prompt_tokens", words.size()},
+                                              {"completion_tokens", produced},
+                                              {"cached_tokens", 0},
+                                              {"finish_reason", finish}}
+                                   .dump();
+      request.on_done(request.user_data, done.c_str());
+    }
+    if (finish == "cancelled") return MakeError(SMI_ERROR_CANCELLED, "generation cancelled");
+    return nullptr;
+  }
 };
 
 }  // namespace

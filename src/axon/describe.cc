@@ -5,13 +5,35 @@
 #include <system_error>
 
 #include "axon/inspect/estimate.h"
+#include "axon/hub/gguf_files.h"
 #include "axon/inspect/gguf.h"
+#include "axon/inspect/gguf_llm.h"
 #include "axon/inspect/onnx_io.h"
 
 namespace fs = std::filesystem;
 
 namespace mlos::axon {
 namespace {
+
+// The GGUF metadata of `exec` (a path in `dir`). For the first shard of a split set, the other
+// shards listed in `files` add their tensors, so the parameter count and the memory estimate
+// cover the whole model.
+Result<GgufInfo> InspectGgufSet(const fs::path& dir, const std::string& exec,
+                                const std::vector<mpf::FileEntry>& files) {
+  MLOS_ASSIGN_OR_RETURN(GgufInfo info, InspectGguf(dir / exec));
+  const GgufSplitName split = ParseGgufSplitName(exec);
+  if (split.index != 1) return info;
+  for (const mpf::FileEntry& f : files) {
+    const GgufSplitName other = ParseGgufSplitName(f.path);
+    if (other.key != split.key || other.index <= 1) continue;
+    MLOS_ASSIGN_OR_RETURN(GgufInfo shard, InspectGguf(dir / f.path));
+    info.tensor_count += shard.tensor_count;
+    info.total_tensor_bytes += shard.total_tensor_bytes;
+    info.all_tensor_types_known = info.all_tensor_types_known && shard.all_tensor_types_known;
+    for (GgufTensorInfo& t : shard.tensors) info.tensors.push_back(std::move(t));
+  }
+  return info;
+}
 
 }  // namespace
 
@@ -39,21 +61,28 @@ void DescribeModel(const fs::path& dir, mpf::Manifest* m, std::vector<std::strin
     if (m->metadata.description.empty()) m->metadata.description = info->doc_string;
     memory = EstimateOnnxMemoryBytes(*info);
   } else if (exec.format == "gguf") {
-    auto info = InspectGguf(path);
+    auto info = InspectGgufSet(dir, exec.path, m->format.files);
     if (!info.ok()) {
       notes->push_back("could not read the GGUF metadata of " + exec.path + ": " +
                        info.status().message());
       return;
     }
-    // An LLM takes token ids and yields logits; the plugin owns tokenisation.
-    m->io.inputs = {{"prompt", "string", {-1}, "text prompt (tokenised by the plugin)", {}}};
-    m->io.outputs = {{"text", "string", {-1}, "generated text", {}}};
+    // The plugin owns tokenisation: text in, text (or an embedding) out.
+    m->llm = LlmFromGguf(*info);
+    m->io = LlmIo(*m->llm);
     m->framework.name = "gguf";
     if (!info->architecture.empty()) m->framework.version = info->architecture;
-    if (!info->file_type_name.empty() &&
-        std::find(m->metadata.tags.begin(), m->metadata.tags.end(), info->file_type_name) ==
-            m->metadata.tags.end())
-      m->metadata.tags.push_back(info->file_type_name);
+    const std::string& quant = m->llm->quantization;
+    if (!quant.empty() &&
+        std::find(m->metadata.tags.begin(), m->metadata.tags.end(), quant) == m->metadata.tags.end())
+      m->metadata.tags.push_back(quant);
+    if (m->llm->architecture.empty()) {
+      notes->push_back(exec.path + ": no general.architecture in the GGUF metadata");
+      m->llm.reset();  // spec.llm requires one; the plugin will refuse the file anyway
+    } else if (!m->llm->embedding && m->llm->chat_template.empty()) {
+      notes->push_back(exec.path + ": no tokenizer.chat_template; chat requests will use the "
+                       "plugin's default template");
+    }
     memory = EstimateGgufMemoryBytes(*info);
   } else {
     std::error_code ec;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "axon/describe.h"
+#include "axon/hub/gguf_files.h"
 #include "axon/hub/http.h"
 #include "common/sha256.h"
 #include "mpf/archive.h"
@@ -597,6 +598,12 @@ Result<InstallResult> Update(const Cache& cache, const HubConfig& hubs, const st
   InstallRequest req;
   req.ref = text;
   req.force_resolve = true;
+  // A GGUF install keeps its quantisation (the tag in the installed file's name).
+  if (auto m = mpf::LoadManifestFile((found->dir / "manifest.yaml").string()); m.ok() &&
+      m->format.execution_format == "gguf" && !m->format.execution_files.empty()) {
+    req.options.format = "gguf";
+    req.options.quant = GgufQuantTag(m->format.execution_files.front().path);
+  }
   ModelRef target = *ref;
   // Update the version the alias points at (latest -> main), keep the alias.
   if (!ref->version_given || ref->version == "latest") {

@@ -469,5 +469,47 @@ Status CheckTensor(const Tensor& t) {
   return Status::Ok();
 }
 
+nlohmann::json GenerateParams(const GenerateOptions& o) {
+  nlohmann::json p = nlohmann::json::object();
+  if (o.max_tokens) p["max_tokens"] = *o.max_tokens;
+  if (o.temperature) p["temperature"] = *o.temperature;
+  if (o.top_p) p["top_p"] = *o.top_p;
+  if (o.top_k) p["top_k"] = *o.top_k;
+  if (o.seed) p["seed"] = *o.seed;
+  if (!o.stop.empty()) p["stop"] = o.stop;
+  return p;
+}
+
+nlohmann::json ChatMessagesJson(const std::vector<ChatMessage>& messages) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const ChatMessage& m : messages) a.push_back({{"role", m.role}, {"content", m.content}});
+  return a;
+}
+
+void ReadGenerateUsage(const nlohmann::json& j, GenerateResult& r) {
+  if (!j.is_object()) return;
+  auto text = [](const nlohmann::json& o, const char* key, std::string& out) {
+    if (auto it = o.find(key); it != o.end() && it->is_string()) out = it->get<std::string>();
+  };
+  auto count = [](const nlohmann::json& o, const char* key, uint64_t& out) {
+    if (auto it = o.find(key); it != o.end() && it->is_number_unsigned()) {
+      out = it->get<uint64_t>();
+    } else if (it != o.end() && it->is_number_integer() && it->get<int64_t>() >= 0) {
+      out = static_cast<uint64_t>(it->get<int64_t>());
+    }
+  };
+  text(j, "finish_reason", r.finish_reason);
+  text(j, "model_id", r.model_id);
+  for (const nlohmann::json* o : {&j, j.contains("usage") ? &j["usage"] : nullptr}) {
+    if (!o || !o->is_object()) continue;
+    count(*o, "prompt_tokens", r.prompt_tokens);
+    count(*o, "completion_tokens", r.completion_tokens);
+    count(*o, "cached_tokens", r.cached_tokens);
+    if (auto d = o->find("prompt_tokens_details"); d != o->end() && d->is_object()) {
+      count(*d, "cached_tokens", r.cached_tokens);
+    }
+  }
+}
+
 }  // namespace internal
 }  // namespace mlos::client

@@ -585,6 +585,105 @@ class GrpcClient final : public Client {
     return out;
   }
 
+  // mlos.v1.Management/Generate on the asynchronous API, polled by this thread on a queue of
+  // its own: each read waits at most ClientOptions::timeout (then the call is cancelled and
+  // the answer is kDeadlineExceeded). When `on_token` answers false the call is cancelled,
+  // which stops the generation on the server; the answer is then ok, "cancelled".
+  Result<GenerateResult> Generate(const GenerateOptions& o, TokenCallback on_token) override {
+    mlos::v1::GenerateRequest req;
+    req.set_model(o.model);
+    req.set_prompt(o.prompt);
+    for (const ChatMessage& m : o.messages) {
+      mlos::v1::ChatMessage* c = req.add_messages();
+      c->set_role(m.role);
+      c->set_content(m.content);
+    }
+    if (o.max_tokens) req.mutable_max_tokens()->set_value(*o.max_tokens);
+    if (o.temperature) req.mutable_temperature()->set_value(*o.temperature);
+    if (o.top_p) req.mutable_top_p()->set_value(*o.top_p);
+    if (o.top_k) req.mutable_top_k()->set_value(*o.top_k);
+    if (o.seed) req.mutable_seed()->set_value(*o.seed);
+    for (const std::string& s : o.stop) req.add_stop(s);
+
+    MLOS_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, Connect());
+    grpc::ClientContext ctx;
+    if (!options_.bearer_token.empty()) {
+      ctx.AddMetadata("authorization", "Bearer " + options_.bearer_token);
+    }
+    grpc::CompletionQueue cq;
+    bool timed_out = false, cancelled = false;
+    // Waits for the one operation in flight (`want`); false when it did not succeed.
+    auto wait = [&](void* want) {
+      for (;;) {
+        void* tag = nullptr;
+        bool ok = false;
+        const auto deadline = std::chrono::system_clock::now() + options_.timeout;
+        switch (cq.AsyncNext(&tag, &ok, deadline)) {
+          case grpc::CompletionQueue::GOT_EVENT:
+            if (tag == want) return ok;
+            break;
+          case grpc::CompletionQueue::TIMEOUT:
+            timed_out = true;
+            ctx.TryCancel();  // the operation then completes, not ok
+            break;
+          case grpc::CompletionQueue::SHUTDOWN:
+            return false;
+        }
+      }
+    };
+    int start_tag = 0, read_tag = 0, finish_tag = 0;
+    std::unique_ptr<grpc::ClientAsyncReader<mlos::v1::GenerateResponse>> reader =
+        conn->mgmt->PrepareAsyncGenerate(&ctx, req, &cq);
+    reader->StartCall(&start_tag);
+    GenerateResult result;
+    if (wait(&start_tag)) {
+      mlos::v1::GenerateResponse msg;
+      for (;;) {
+        reader->Read(&msg, &read_tag);
+        if (!wait(&read_tag)) break;
+        if (msg.done()) {
+          result.finish_reason = msg.finish_reason();
+          result.model_id = msg.model_id();
+          result.prompt_tokens = msg.prompt_tokens();
+          result.completion_tokens = msg.completion_tokens();
+          result.cached_tokens = msg.cached_tokens();
+          continue;  // the next read ends the stream
+        }
+        if (msg.text().empty()) continue;
+        result.text += msg.text();
+        if (on_token && !on_token(msg.text())) {
+          cancelled = true;
+          ctx.TryCancel();
+        }
+      }
+    }
+    // A stream that ended without its last message: an error status (then this changes
+    // nothing), or a message this client could not parse, which leaves the call open.
+    if (result.finish_reason.empty() && !cancelled) ctx.TryCancel();
+    grpc::Status st;
+    reader->Finish(&st, &finish_tag);
+    wait(&finish_tag);
+    cq.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq.Next(&tag, &ok)) {
+    }
+    if (cancelled) {
+      result.finish_reason = "cancelled";
+      return result;
+    }
+    if (timed_out) {
+      return Status(StatusCode::kDeadlineExceeded,
+                    "no answer from " + url_ + " within " +
+                        std::to_string(options_.timeout.count()) + " ms");
+    }
+    MLOS_RETURN_IF_ERROR(FromGrpc(st, url_));
+    if (result.finish_reason.empty()) {
+      return Internal("the generation stream from " + url_ + " ended without its last message");
+    }
+    return result;
+  }
+
  private:
   // One unary call. It runs on a completion queue taken from a pool and polled by this thread
   // (the blocking stubs create and destroy a queue per call); the queue goes back once the

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/internal.h"
+#include "wire/utf8.h"
 
 namespace mlos::client::internal {
 namespace {
@@ -333,6 +334,228 @@ class HttpClient final : public Client {
       t.data.insert(t.data.end(), buf, buf + size);
     }
     return Status::Ok();
+  }
+
+  // Generation over server-sent events: KServe's POST /v2/models/{model}/generate_stream
+  // ({"text_input", "parameters"}; each event {"text_output": chunk}, the last one
+  // {"finish_reason", usage}), or for chat OpenAI's POST /v1/chat/completions with "stream":
+  // true (each event {"choices": [{"delta": {"content": chunk}, "finish_reason"}]}, usage in
+  // the last one, then [DONE]). An error before the stream starts is the usual JSON error
+  // answer; one in the stream is an event {"error": "..."}. Cancelling closes the connection.
+  // ClientOptions::timeout limits the time without a byte from the server.
+  Result<GenerateResult> Generate(const GenerateOptions& o, TokenCallback on_token) override {
+    std::string path;
+    json body;
+    const bool chat = !o.messages.empty();
+    if (chat) {
+      path = "/v1/chat/completions";
+      body = GenerateParams(o);
+      body["model"] = o.model;
+      body["messages"] = ChatMessagesJson(o.messages);
+      body["stream"] = true;
+      body["stream_options"] = {{"include_usage", true}};
+    } else {
+      MLOS_ASSIGN_OR_RETURN(std::string model, Segment(o.model));
+      path = "/v2/models/" + model + "/generate_stream";
+      body = {{"text_input", o.prompt}, {"parameters", GenerateParams(o)}};
+    }
+    SseStream stream;
+    stream.chat = chat;
+    stream.on_token = &on_token;
+    const std::string payload = body.dump(-1, ' ', false, json::error_handler_t::replace);
+
+    CURL* h = Take();
+    if (!h) return Internal("curl_easy_init failed");
+    curl_easy_reset(h);
+    const std::string url = base_ + path;
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    // No limit on the whole transfer: a stalled stream (no byte for `timeout`) is the limit.
+    const long idle_s = std::max<long>(1, static_cast<long>(options_.timeout.count() / 1000));
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, idle_s);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(options_.connect_timeout.count()));
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnSse);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &stream);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &stream.reply);
+    char error[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+    if (ep_.tls) SetTlsOptions(h);
+    curl_slist* headers = nullptr;
+    headers = curl_slist_append(headers, "Expect:");
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    headers = curl_slist_append(headers, "Accept: text/event-stream");
+    std::string auth;
+    if (!options_.bearer_token.empty()) {
+      auth = "Authorization: Bearer " + options_.bearer_token;
+      headers = curl_slist_append(headers, auth.c_str());
+    }
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    stream.handle = h;
+    const CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(headers);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);  // `error` goes out of scope
+    if (rc != CURLE_OK) {
+      curl_easy_cleanup(h);  // a connection cut mid-stream is not reused
+      if (stream.cancelled) {
+        stream.result.finish_reason = "cancelled";
+        return stream.result;
+      }
+      if (!stream.error.ok()) return stream.error;
+      std::string msg = "cannot reach mlosd at " + base_ + ": " + curl_easy_strerror(rc);
+      if (ep_.tls && error[0] != '\0' && msg.find(error) == std::string::npos) {
+        msg += std::string(" (") + error + ")";
+      }
+      return rc == CURLE_OPERATION_TIMEDOUT ? Status(StatusCode::kDeadlineExceeded, msg)
+                                            : Unavailable(msg);
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &stream.reply.status);
+    Give(h);
+    if (stream.reply.status < 200 || stream.reply.status >= 300) {
+      stream.reply.body = std::move(stream.pending);
+      // OpenAI's error object {"error": {"message", "type", ...}}: its message.
+      json j = json::parse(stream.reply.body, nullptr, false);
+      if (j.is_object() && j.contains("error") && j["error"].is_object() &&
+          j["error"].contains("message") && j["error"]["message"].is_string()) {
+        stream.reply.body = json{{"error", j["error"]["message"]}}.dump();
+      }
+      return ErrorOf(stream.reply);
+    }
+    stream.Flush();
+    if (!stream.error.ok()) return stream.error;
+    if (stream.result.finish_reason.empty()) {
+      return Internal("the generation stream from " + base_ + " ended without its last event");
+    }
+    return stream.result;
+  }
+
+  // The state of one event stream.
+  struct SseStream {
+    bool chat = false;
+    const TokenCallback* on_token = nullptr;
+    CURL* handle = nullptr;
+    Reply reply;
+    std::string pending;      // bytes not yet split into events (the body on an error status)
+    GenerateResult result;
+    Status error;             // an error event
+    bool cancelled = false;
+    bool ok_status = false;   // the status line said 2xx (known once the first bytes come)
+    bool status_known = false;
+
+    // Handles one event's data; false stops the stream (cancelled or an error event).
+    bool Event(std::string_view data) {
+      if (data == "[DONE]") return true;
+      // Generated text may hold bytes that are not UTF-8, which a JSON parser refuses: they
+      // become U+FFFD, as the gRPC and IPC front-ends send them.
+      json j = wire::IsValidUtf8(data) ? json::parse(data, nullptr, false)
+                                       : json::parse(wire::ValidUtf8(data), nullptr, false);
+      if (!j.is_object()) return true;  // a comment or keep-alive
+      if (auto e = j.find("error"); e != j.end() && !e->is_null()) {
+        std::string message = e->is_string() ? e->get<std::string>()
+                              : e->is_object() && e->contains("message") && (*e)["message"].is_string()
+                                  ? (*e)["message"].get<std::string>()
+                                  : e->dump();
+        error = Status(StatusCode::kInternal, message);
+        if (e->is_object() && e->contains("code") && (*e)["code"].is_number_integer()) {
+          error = Status(CodeForHttp((*e)["code"].get<long>(), message), message);
+        }
+        return false;
+      }
+      std::string chunk;
+      if (chat) {
+        if (auto c = j.find("choices"); c != j.end() && c->is_array() && !c->empty()) {
+          const json& choice = (*c)[0];
+          if (auto d = choice.find("delta"); d != choice.end() && d->is_object()) {
+            if (auto t = d->find("content"); t != d->end() && t->is_string()) {
+              chunk = t->get<std::string>();
+            }
+          }
+          if (auto f = choice.find("finish_reason"); f != choice.end() && f->is_string()) {
+            result.finish_reason = f->get<std::string>();
+          }
+        }
+        if (auto m = j.find("model"); m != j.end() && m->is_string()) {
+          result.model_id = m->get<std::string>();
+        }
+        if (auto u = j.find("usage"); u != j.end() && u->is_object()) ReadGenerateUsage(j, result);
+      } else {
+        if (auto t = j.find("text_output"); t != j.end() && t->is_string()) {
+          chunk = t->get<std::string>();
+        }
+        ReadGenerateUsage(j, result);
+        if (result.model_id.empty()) {
+          auto name = j.find("model_name"), version = j.find("model_version");
+          if (name != j.end() && name->is_string() && !name->get<std::string>().empty()) {
+            result.model_id = name->get<std::string>();
+            if (version != j.end() && version->is_string() && !version->get<std::string>().empty()) {
+              result.model_id += "@" + version->get<std::string>();
+            }
+          }
+        }
+      }
+      if (chunk.empty()) return true;
+      result.text += chunk;
+      if (*on_token && !(*on_token)(chunk)) {
+        cancelled = true;
+        return false;
+      }
+      return true;
+    }
+
+    // Splits the complete events off `pending`; false stops the stream.
+    bool Split(bool at_end) {
+      for (;;) {
+        size_t end = pending.find("\n\n");
+        size_t skip = 2;
+        if (const size_t crlf = pending.find("\r\n\r\n"); crlf < end) {
+          end = crlf;
+          skip = 4;
+        }
+        if (end == std::string::npos) {
+          if (!at_end || pending.empty()) return true;
+          end = pending.size();
+          skip = 0;
+        }
+        const std::string event = pending.substr(0, end);
+        pending.erase(0, end + skip);
+        std::string data;
+        size_t pos = 0;
+        while (pos < event.size()) {
+          size_t nl = event.find('\n', pos);
+          if (nl == std::string::npos) nl = event.size();
+          std::string_view line(event.data() + pos, nl - pos);
+          if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+          if (line.starts_with("data:")) {
+            line.remove_prefix(5);
+            if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+            if (!data.empty()) data += '\n';
+            data.append(line);
+          }
+          pos = nl + 1;
+        }
+        if (!data.empty() && !Event(data)) return false;
+      }
+    }
+    void Flush() { Split(/*at_end=*/true); }
+  };
+
+  static size_t OnSse(char* p, size_t size, size_t n, void* user) {
+    auto* s = static_cast<SseStream*>(user);
+    if (!s->status_known) {
+      long status = 0;
+      curl_easy_getinfo(s->handle, CURLINFO_RESPONSE_CODE, &status);
+      s->ok_status = status >= 200 && status < 300;
+      s->status_known = true;
+    }
+    s->pending.append(p, size * n);
+    if (!s->ok_status) return size * n;  // an error answer: read whole
+    return s->Split(/*at_end=*/false) ? size * n : 0;  // 0 aborts the transfer
   }
 
   // The path segment that carries an id or a name. An empty one cannot travel in a URL path

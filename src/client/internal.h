@@ -82,4 +82,14 @@ Status CheckInferOptions(const InferOptions& options);
 // "5m", "1h30m", "250ms"; wire::FormatKeepAlive).
 std::string KeepAliveText(std::chrono::milliseconds keep_alive);
 
+// ---- generation ----
+// The sampling fields of a generation that are set, named as smi.h's params_json names them:
+// {max_tokens, temperature, top_p, top_k, seed, stop}.
+nlohmann::json GenerateParams(const GenerateOptions& options);
+// The messages as [{role, content}].
+nlohmann::json ChatMessagesJson(const std::vector<ChatMessage>& messages);
+// Reads what a usage document says into `result` (finish_reason, model_id, prompt_tokens,
+// completion_tokens, cached_tokens; at the top level or in "usage"); absent fields are kept.
+void ReadGenerateUsage(const nlohmann::json& j, GenerateResult& result);
+
 }  // namespace mlos::client::internal

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -252,6 +253,77 @@ class IpcClient final : public Client {
   }
 
  private:
+  // GENERATE: the request frame, then GENERATE_CHUNK frames and the last GENERATE frame (the
+  // usage JSON or the error). When `on_token` answers false a CANCEL follows at once; the
+  // chunks still in flight are read and dropped, and CANCEL's own answer comes after the last
+  // frame. The connection's mutex is held throughout (the protocol answers in order).
+  Result<GenerateResult> Generate(const GenerateOptions& o, TokenCallback on_token) override {
+    json params = GenerateParams(o);
+    if (!o.messages.empty()) params["messages"] = ChatMessagesJson(o.messages);
+    json body = {{"model", o.model}, {"prompt", o.prompt}};
+    if (!params.empty()) body["params"] = std::move(params);
+    const std::string payload = body.dump(-1, ' ', false, json::error_handler_t::replace);
+
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fd_ < 0) return Unavailable("ipc: connection to " + ep_.path + " is closed");
+    ipc::FrameHeader h;
+    h.op = static_cast<uint16_t>(ipc::Op::kGenerate);
+    h.request_id = ++next_id_;
+    h.length = static_cast<uint32_t>(payload.size());
+    Status st = ipc::SendFrame(fd_, h, payload);
+    if (!st.ok()) return Broken(st);
+    GenerateResult result;
+    std::optional<uint64_t> cancel_id;  // the CANCEL sent, whose answer is still to come
+    Status answer;
+    std::string reply;
+    for (;;) {
+      ipc::FrameHeader rh;
+      int received = -1;
+      st = ipc::RecvFrame(fd_, rh, reply, &received);
+      if (received >= 0) ::close(received);
+      if (!st.ok()) return Broken(st);
+      if (rh.request_id != h.request_id) {
+        return Broken(Internal("ipc: answer for request " + std::to_string(rh.request_id) +
+                               ", expected " + std::to_string(h.request_id)));
+      }
+      if (rh.op == static_cast<uint16_t>(ipc::Op::kGenerateChunk)) {
+        if (cancel_id) continue;  // sent before the server saw the CANCEL
+        result.text += reply;
+        if (on_token && !on_token(reply)) {
+          std::string c;
+          ipc::Writer(c).U64(h.request_id);
+          ipc::FrameHeader ch;
+          ch.op = static_cast<uint16_t>(ipc::Op::kCancel);
+          ch.request_id = ++next_id_;
+          ch.length = static_cast<uint32_t>(c.size());
+          st = ipc::SendFrame(fd_, ch, c);
+          if (!st.ok()) return Broken(st);
+          cancel_id = ch.request_id;
+        }
+        continue;
+      }
+      if (rh.status != 0) {
+        answer = Status(static_cast<StatusCode>(rh.status), reply);
+      } else {
+        json j = json::parse(reply, nullptr, false);
+        if (!j.is_object()) answer = Internal("ipc: server sent malformed JSON");
+        ReadGenerateUsage(j, result);
+      }
+      break;
+    }
+    if (cancel_id) {
+      ipc::FrameHeader rh;
+      st = ipc::RecvFrame(fd_, rh, reply);
+      if (!st.ok()) return Broken(st);
+      if (rh.request_id != *cancel_id) {
+        return Broken(Internal("ipc: answer for request " + std::to_string(rh.request_id) +
+                               ", expected " + std::to_string(*cancel_id)));
+      }
+    }
+    if (!answer.ok()) return answer;
+    return result;
+  }
+
   static Result<json> Parse(const std::string& p) {
     json j = json::parse(p, nullptr, false);
     if (j.is_discarded()) return Internal("ipc: server sent malformed JSON");

@@ -246,6 +246,12 @@ ModelStatus CoreImpl::StatusLocked(const ModelEntry& e) const {
   const int64_t last_used = e.loaded ? std::max(e.last_used_ms, e.loaded->last_used_ms())
                                      : e.last_used_ms;
   if (last_used > 0) s.last_used_unix_ms = last_used + wall_minus_steady_ms_;
+  s.generates = e.plugin && e.plugin->Has(SMI_CAP_STREAMING);
+  if (e.manifest && e.manifest->llm) {
+    const mpf::Llm& l = *e.manifest->llm;
+    s.llm = LlmInfo{l.architecture,   l.context_length, l.embedding_length, l.parameter_count,
+                    l.quantization,   l.chat_template,  l.embedding};
+  }
   if (e.loaded) {
     s.memory_bytes = e.measured_bytes;
     s.shared_memory_bytes = e.shared_bytes;

@@ -114,6 +114,7 @@ class CoreImpl final : public Core {
   Result<ModelStatus> Pin(const std::string& id, bool pinned) override;
   bool Ready() const override { return ready_.load(); }
   Result<InferResponse> Infer(InferRequest request) override;
+  Result<GenerateResponse> Generate(GenerateRequest request) override;  // core_generate.cc
   void Shutdown() override;
 
  private:

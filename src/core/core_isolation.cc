@@ -111,8 +111,8 @@ Result<const Plugin*> CoreImpl::PluginForLocked(const ModelEntry& e, Isolation i
     p->plugin.version = e.plugin->version;
     p->plugin.framework = e.plugin->framework;
     p->plugin.execution_formats = e.plugin->execution_formats;
-    // The real plugin's, but streaming: model_generate is not proxied.
-    p->plugin.capabilities = e.plugin->capabilities & ~static_cast<uint32_t>(SMI_CAP_STREAMING);
+    // The real plugin's (model_generate is proxied too: worker.cc GenerateOn).
+    p->plugin.capabilities = e.plugin->capabilities;
     p->plugin.path = e.plugin->path;
     p->plugin.api = p->proxy->api();
     p->plugin.instance = p->proxy->instance();

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include <nlohmann/json.hpp>
+
 namespace mlos::core {
 namespace {
 
@@ -283,6 +285,99 @@ Status LoadedModel::InferDirect(const InferRequest& request, uint64_t request_id
     }
   }
   return Status::Ok();
+}
+
+bool LoadedModel::generates() const {
+  return plugin_ && plugin_->Has(SMI_CAP_STREAMING) && plugin_->api->model_generate != nullptr;
+}
+
+namespace {
+
+// What the plugin's generate callbacks write to, on the thread that called model_generate.
+struct GenerateContext {
+  const GenerateRequest* request = nullptr;
+  GenerateResponse* response = nullptr;
+  std::chrono::steady_clock::time_point start;
+  bool first = true;
+  bool stopped_by_client = false;
+  std::string done_json;
+};
+
+int OnToken(void* user_data, const char* text, uint64_t length) {
+  auto* c = static_cast<GenerateContext*>(user_data);
+  if (c->first) {
+    c->first = false;
+    c->response->first_token_us = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                              c->start)
+            .count());
+  }
+  const std::string_view chunk(text ? text : "", text ? length : 0);
+  if (!c->request->on_token) {
+    c->response->text.append(chunk);
+    return 0;
+  }
+  try {
+    if (c->request->on_token(chunk)) return 0;
+  } catch (...) {
+  }
+  c->stopped_by_client = true;
+  return 1;
+}
+
+void OnDone(void* user_data, const char* result_json) {
+  auto* c = static_cast<GenerateContext*>(user_data);
+  if (result_json) c->done_json = result_json;
+}
+
+}  // namespace
+
+Status LoadedModel::Generate(const GenerateRequest& request, uint64_t request_id,
+                             GenerateResponse* response) {
+  if (!generates()) {
+    return InvalidArgument("model " + request.model + " does not generate text (plugin " +
+                           (plugin_ ? plugin_->name : std::string("none")) + ")");
+  }
+  if (!model_) return Unavailable("model " + request.model + " was unloaded");
+  GenerateContext ctx;
+  ctx.request = &request;
+  ctx.response = response;
+  ctx.start = std::chrono::steady_clock::now();
+
+  smi_generate_request r{};
+  r.size = sizeof(r);
+  r.prompt = request.prompt.c_str();
+  r.params_json = request.params_json.empty() ? nullptr : request.params_json.c_str();
+  r.on_token = &OnToken;
+  r.user_data = &ctx;
+  r.request_id = request_id;
+  r.on_done = &OnDone;
+  Status st = StatusFromSmi(plugin_->api, plugin_->api->model_generate(model_, &r));
+  response->generate_time_us = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                            ctx.start)
+          .count());
+  if (!ctx.done_json.empty()) {
+    const nlohmann::json done = nlohmann::json::parse(ctx.done_json, nullptr, false);
+    if (done.is_object()) {
+      auto count = [&](const char* key) -> uint64_t {
+        auto it = done.find(key);
+        return it != done.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+      };
+      response->prompt_tokens = count("prompt_tokens");
+      response->completion_tokens = count("completion_tokens");
+      response->cached_tokens = count("cached_tokens");
+      if (auto it = done.find("finish_reason"); it != done.end() && it->is_string()) {
+        response->finish_reason = it->get<std::string>();
+      }
+    }
+  }
+  if (!st.ok() && st.code() == StatusCode::kCancelled && ctx.stopped_by_client) {
+    response->finish_reason = "cancelled";
+    return Status::Ok();
+  }
+  if (st.ok() && response->finish_reason.empty()) response->finish_reason = "stop";
+  return st;
 }
 
 }  // namespace mlos::core

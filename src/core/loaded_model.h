@@ -62,6 +62,15 @@ class LoadedModel {
   Status Infer(const InferRequest& request, uint64_t request_id, InferResponse* response,
                uint64_t* wait_us);
 
+  // Runs the plugin's model_generate for one generation (the plugin batches concurrent ones
+  // itself), filling *response's text (when request.on_token is unset), usage, finish reason and
+  // first-token time. A stop asked by request.on_token is a success with finish_reason
+  // "cancelled". kInvalidArgument when the plugin cannot generate.
+  Status Generate(const GenerateRequest& request, uint64_t request_id,
+                  GenerateResponse* response);
+  // The plugin implements model_generate.
+  bool generates() const;
+
   // Turns dynamic batching on when options.max_batch_size > 1 and the schema allows it
   // (BatchableSchema). Call once, before the model serves. Returns whether it is on.
   bool EnableBatching(const BatchingOptions& options, Batcher::BatchFn on_batch = nullptr);

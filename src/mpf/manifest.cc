@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -43,6 +44,8 @@ bool IsValidModelName(const std::string& s) {
 bool IsValidVersionName(const std::string& s) {
   return !s.empty() && s.size() <= 128 && s != "." && s != ".." && AllChars(s, "._+-");
 }
+
+constexpr size_t kMaxChatTemplateBytes = 1 << 20;  // GGUF strings are capped at 1 MiB too
 
 class Validator {
  public:
@@ -83,6 +86,7 @@ class Validator {
     Tensors("spec.io.inputs", m.io.inputs);
     Tensors("spec.io.outputs", m.io.outputs);
     Requirements(m.requirements);
+    Llm(m.llm);
     Dependencies(m.dependencies);
     Distribution(m.distribution);
     Security(m.security);
@@ -199,6 +203,27 @@ class Validator {
     NonNegative(c + ".gpu.min_vram_gb", r.gpu_min_vram_gb);
     NonNegative("spec.requirements.storage.min_gb", r.storage_min_gb);
     NonNegative("spec.requirements.storage.recommended_gb", r.storage_recommended_gb);
+  }
+
+  // spec.llm. The counts are unsigned in the struct; the parser reports negative or non-integer
+  // values as "must be a non-negative integer".
+  void Llm(const std::optional<mpf::Llm>& l) {
+    if (!l.has_value()) return;
+    const std::string p = "spec.llm";
+    if (l->architecture.empty()) {
+      Error(p + ".architecture", "required");
+    } else if (l->architecture.size() > 64 || !AllChars(l->architecture, "._-")) {
+      Error(p + ".architecture", "invalid architecture " + Quote(l->architecture) +
+                                     " (letters, digits, '.', '_', '-'; at most 64)");
+    }
+    if (l->quantization.size() > 32 || !AllChars(l->quantization, "_")) {
+      Error(p + ".quantization", "invalid quantization " + Quote(l->quantization) +
+                                     " (letters, digits and '_', e.g. \"Q4_K_M\")");
+    }
+    if (l->chat_template.size() > kMaxChatTemplateBytes) {
+      Error(p + ".chat_template", "longer than " + std::to_string(kMaxChatTemplateBytes) +
+                                      " bytes");
+    }
   }
 
   void Dependencies(const mpf::Dependencies& d) {

@@ -83,9 +83,9 @@ class MapOut {
     out_[key] = ParsesTo<double>(o, v) ? YAML::Clone(o) : YAML::Node(FormatDouble(v));
   }
 
-  void Bool(const char* key, bool v) {
+  void Bool(const char* key, bool v, bool always = false) {
     done_.insert(key);
-    if (!v && !Had(key)) return;
+    if (!v && !always && !Had(key)) return;
     YAML::Node o = Orig(key);
     static const std::set<std::string> kTrue = {"true", "True", "TRUE", "yes", "Yes", "YES"};
     static const std::set<std::string> kFalse = {"false", "False", "FALSE", "no", "No", "NO"};
@@ -123,6 +123,9 @@ class MapOut {
     if (empty && !Had(key)) return;
     out_[key] = empty ? YAML::Node(YAML::NodeType::Null) : YAML::Clone(v);
   }
+
+  // A modelled key that is unset in the struct: not written, and not copied from the original.
+  void Drop(const char* key) { done_.insert(key); }
 
   // The result: modelled keys in call order, then the original's other keys in their order.
   YAML::Node Finish() {
@@ -248,6 +251,19 @@ YAML::Node EmitRequirements(const Requirements& r, const YAML::Node& orig) {
   return o.Finish();
 }
 
+// spec.llm: every field is written (a reader sees 0 / "" / false rather than guessing).
+YAML::Node EmitLlm(const Llm& l, const YAML::Node& orig) {
+  MapOut o(orig);
+  o.Str("architecture", l.architecture, true);
+  o.Int("context_length", l.context_length, true);
+  o.Int("embedding_length", l.embedding_length, true);
+  o.Int("parameter_count", l.parameter_count, true);
+  o.Str("quantization", l.quantization, true);
+  o.Str("chat_template", l.chat_template, true);
+  o.Bool("embedding", l.embedding, true);
+  return o.Finish();
+}
+
 YAML::Node EmitDependencies(const Dependencies& d, const YAML::Node& orig) {
   MapOut o(orig);
   YAML::Node orig_models = o.Orig("models");
@@ -301,6 +317,11 @@ YAML::Node EmitSpec(const Manifest& m, const YAML::Node& orig) {
   EmitTensors(&io, "inputs", m.io.inputs);
   EmitTensors(&io, "outputs", m.io.outputs);
   o.PutUnlessEmpty("io", io.Finish());
+  if (m.llm.has_value()) {
+    o.Put("llm", EmitLlm(*m.llm, o.Orig("llm")));
+  } else {
+    o.Drop("llm");
+  }
 
   o.PutUnlessEmpty("requirements", EmitRequirements(m.requirements, o.Orig("requirements")));
   o.Free("performance", m.performance);

@@ -2,6 +2,8 @@
 // the rules of manifest.cc. Fields with a type error are not reported again by the rules.
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <type_traits>
@@ -130,6 +132,21 @@ class Reader {
     } else {
       Error(path, "expected true or false (got " + Quote(n.Scalar()) + ")");
     }
+  }
+
+  // A count (spec.llm): a non-negative integer that fits in 64 bits.
+  void Count(const YAML::Node& parent, const char* key, const std::string& base, uint64_t* out) {
+    YAML::Node n = Get(parent, key);
+    if (!n.IsDefined()) return;
+    std::string path = Join(base, key);
+    const std::string s = n.IsScalar() ? n.Scalar() : "";
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (!n.IsScalar() || s.empty() || ec != std::errc() || end != s.data() + s.size()) {
+      return Error(path, n.IsScalar() ? "must be a non-negative integer (got " + Quote(s) + ")"
+                                      : std::string("must be a non-negative integer"));
+    }
+    *out = v;
   }
 
   // Each element of the sequence under `key` must be a mapping; calls fn(element, path).
@@ -263,6 +280,21 @@ class Reader {
     Double(storage, "recommended_gb", sp, &r->storage_recommended_gb);
   }
 
+  void ReadLlm(const YAML::Node& spec, std::optional<Llm>* out) {
+    const std::string p = "spec.llm";
+    YAML::Node n = Map(spec, "llm", p);
+    if (!n.IsDefined()) return;
+    Llm l;
+    Str(n, "architecture", p, &l.architecture);
+    Count(n, "context_length", p, &l.context_length);
+    Count(n, "embedding_length", p, &l.embedding_length);
+    Count(n, "parameter_count", p, &l.parameter_count);
+    Str(n, "quantization", p, &l.quantization);
+    Str(n, "chat_template", p, &l.chat_template);
+    Bool(n, "embedding", p, &l.embedding);
+    *out = std::move(l);
+  }
+
   void ReadDependencies(const YAML::Node& spec, Dependencies* d) {
     const std::string p = "spec.dependencies";
     YAML::Node n = Map(spec, "dependencies", p);
@@ -332,6 +364,7 @@ class Reader {
       ReadTensors(io, "inputs", iop, &m->io.inputs);
       ReadTensors(io, "outputs", iop, &m->io.outputs);
     }
+    ReadLlm(spec, &m->llm);
     ReadRequirements(spec, &m->requirements);
     ReadResources(spec, &m->resources);
     YAML::Node perf = Get(spec, "performance");

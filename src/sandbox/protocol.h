@@ -16,6 +16,13 @@
 //                           (status != 0: the allocation was refused)
 //   worker -> host  kInfer  InferResult (status 0) or the plugin's error (status = StatusCode,
 //                           payload = message; request_id echoed)
+// Generation (LLM plugins), per channel:
+//   host -> worker  kGenerate  JSON {"prompt", "params"} (smi_generate_request)
+//   worker -> host  kToken     0..n: one chunk of text each (request_id echoed)
+//   worker -> host  kGenerate  the end: status 0 or the plugin's error (a StatusCode), payload
+//                              JSON {"done": <on_done's JSON or null>, "error": "message"}
+// mlosd stops a generation (its client went away) with kCancel on the control socket and
+// reads on until the end frame.
 // After a call, the channel's arena is the last one the worker sent during it, if any (both
 // sides switch), else the one the call started with.
 #pragma once
@@ -38,6 +45,8 @@ enum class WorkerOp : uint16_t {
   kShutdown = 105,  // control: -> empty; the worker unloads and exits 0
   kMap = 106,       // channel, host -> worker: a read-only region descriptor for the next call
   kAlloc = 107,     // channel, worker -> host -> worker: see above
+  kGenerate = 108,  // channel: a generation (see above)
+  kToken = 109,     // channel, worker -> host: a chunk of generated text
 };
 
 // TensorRef::arena of an output written in place into its destination (nothing to copy).

@@ -97,6 +97,15 @@ smi_error* Infer(smi_model* m, const smi_infer_request* r) {
   }
 }
 
+smi_error* Generate(smi_model* m, const smi_generate_request* r) {
+  if (!m || !r || !r->on_token) return smi::MakeError(SMI_ERROR_INVALID_ARGUMENT, "null");
+  try {
+    return M(m)->worker->Generate(*r);
+  } catch (const std::exception& e) {
+    return smi::MakeError(SMI_ERROR_INTERNAL, e.what());
+  }
+}
+
 void Cancel(smi_model* m, uint64_t request_id) {
   if (m) M(m)->worker->Cancel(request_id);
 }
@@ -104,7 +113,7 @@ void Cancel(smi_model* m, uint64_t request_id) {
 const smi_plugin_api kApi = {
     sizeof(smi_plugin_api), SMI_VERSION_MAJOR, SMI_VERSION_MINOR, &Info,
     &smi::FreeError, &smi::ErrorCode, &smi::ErrorMessage, &Init, &Shutdown, &Load, &Unload,
-    &InputCount, &OutputCount, &Input, &Output, &Memory, &Infer, &Cancel, nullptr};
+    &InputCount, &OutputCount, &Input, &Output, &Memory, &Infer, &Cancel, &Generate};
 
 int AddLibrary(dl_phdr_info* info, size_t, void* data) {
   auto* dirs = static_cast<std::set<std::string>*>(data);

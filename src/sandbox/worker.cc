@@ -314,26 +314,113 @@ std::string Worker::DeathMessage() {
   return death_what_ + (restarting_ ? "; restarting" : "");
 }
 
-smi_error* Worker::Infer(const smi_infer_request& request) {
-  Channel* ch = nullptr;
-  {
-    std::unique_lock<std::mutex> lock(free_mu_);
-    free_cv_.wait(lock, [&] { return !free_.empty() || dead_.load(); });
-    if (free_.empty()) {
-      lock.unlock();
-      return smi::MakeError(SMI_ERROR_UNAVAILABLE,
-                            "model worker for " + options_.model_id + " " + DeathMessage());
-    }
-    ch = free_.back();
-    free_.pop_back();
-  }
-  smi_error* err = InferOn(*ch, request);
+Worker::Channel* Worker::TakeChannel() {
+  std::unique_lock<std::mutex> lock(free_mu_);
+  free_cv_.wait(lock, [&] { return !free_.empty() || dead_.load(); });
+  if (free_.empty()) return nullptr;
+  Channel* ch = free_.back();
+  free_.pop_back();
+  return ch;
+}
+
+void Worker::ReturnChannel(Channel* ch) {
   {
     std::lock_guard<std::mutex> lock(free_mu_);
     free_.push_back(ch);
   }
   free_cv_.notify_one();
+}
+
+smi_error* Worker::Infer(const smi_infer_request& request) {
+  Channel* ch = TakeChannel();
+  if (!ch) {
+    return smi::MakeError(SMI_ERROR_UNAVAILABLE,
+                          "model worker for " + options_.model_id + " " + DeathMessage());
+  }
+  smi_error* err = InferOn(*ch, request);
+  ReturnChannel(ch);
   return err;
+}
+
+smi_error* Worker::Generate(const smi_generate_request& request) {
+  Channel* ch = TakeChannel();
+  if (!ch) {
+    return smi::MakeError(SMI_ERROR_UNAVAILABLE,
+                          "model worker for " + options_.model_id + " " + DeathMessage());
+  }
+  smi_error* err = GenerateOn(*ch, request);
+  ReturnChannel(ch);
+  return err;
+}
+
+smi_error* Worker::GenerateOn(Channel& ch, const smi_generate_request& request) {
+  const auto gone = [&] {
+    return smi::MakeError(SMI_ERROR_UNAVAILABLE,
+                          "model worker for " + options_.model_id + " " + DeathMessage());
+  };
+  if (dead_.load()) return gone();
+  nlohmann::json call{{"prompt", request.prompt ? request.prompt : ""},
+                      {"params", request.params_json ? request.params_json : ""}};
+  ipc::FrameHeader h;
+  h.op = static_cast<uint16_t>(WorkerOp::kGenerate);
+  h.request_id = request.request_id;
+  if (!ipc::SendFrame(ch.fd, h, call.dump()).ok()) return gone();
+  bool stopping = false;  // the caller asked to stop: chunks are dropped until the end frame
+  ipc::FrameHeader rh;
+  std::string body;
+  while (true) {
+    // The watchdog here bounds the silence between two frames (a generation may run long).
+    if (options_.watchdog_ms > 0 && !WaitReadable(ch.fd, options_.watchdog_ms).ok() &&
+        !dead_.load()) {
+      hung_.store(true);
+      ::kill(pid_, SIGKILL);
+      return gone();
+    }
+    int fd = -1;
+    if (!ipc::RecvFrame(ch.fd, rh, body, &fd).ok()) return gone();
+    if (fd >= 0) ::close(fd);
+    if (rh.request_id != request.request_id) {
+      spdlog::error("model worker for {} broke the protocol: a generation frame out of order; "
+                    "killing it", options_.model_id);
+      ::kill(pid_, SIGKILL);
+      return smi::MakeError(SMI_ERROR_INTERNAL,
+                            "model worker for " + options_.model_id + ": an answer out of order");
+    }
+    if (rh.op == static_cast<uint16_t>(WorkerOp::kToken)) {
+      if (stopping) continue;
+      if (request.on_token(request.user_data, body.data(), body.size()) != 0) {
+        stopping = true;
+        Cancel(request.request_id);
+      }
+      continue;
+    }
+    if (rh.op != static_cast<uint16_t>(WorkerOp::kGenerate)) {
+      ::kill(pid_, SIGKILL);
+      return smi::MakeError(SMI_ERROR_INTERNAL, "model worker for " + options_.model_id +
+                                                    ": an unexpected frame in a generation");
+    }
+    break;
+  }
+  const nlohmann::json end = nlohmann::json::parse(body, nullptr, false);
+  if (!end.is_object()) {
+    ::kill(pid_, SIGKILL);
+    return smi::MakeError(SMI_ERROR_INTERNAL,
+                          "model worker for " + options_.model_id + ": a malformed end frame");
+  }
+  const bool wants_done =
+      request.size >= offsetof(smi_generate_request, on_done) + sizeof(request.on_done) &&
+      request.on_done;
+  if (wants_done && end.contains("done") && end["done"].is_object()) {
+    request.on_done(request.user_data, end["done"].dump().c_str());
+  }
+  if (stopping) return smi::MakeError(SMI_ERROR_CANCELLED, "generation stopped by the client");
+  if (rh.status != 0) {
+    return smi::MakeError(SmiCode(rh.status),
+                          end.contains("error") && end["error"].is_string()
+                              ? end["error"].get<std::string>()
+                              : std::string("generation failed"));
+  }
+  return nullptr;
 }
 
 smi_error* Worker::InferOn(Channel& ch, const smi_infer_request& request) {

@@ -75,6 +75,9 @@ class Worker {
   // One plugin call; outputs through request.alloc as an in-process plugin would. Returns an
   // error made with mlos/smi_plugin.h's MakeError (free it with FreeError).
   smi_error* Infer(const smi_infer_request& request);
+  // One generation (model_generate in the worker): chunks to request.on_token on this thread;
+  // when it asks to stop, the worker's plugin is cancelled and the call ends CANCELLED.
+  smi_error* Generate(const smi_generate_request& request);
   void Cancel(uint64_t request_id);
   // Asks the worker to unload and exit; kills it after 2 s. Idempotent.
   void Stop();
@@ -91,6 +94,10 @@ class Worker {
   // Waits (up to 2 s) for the monitor to know why the worker died; the message for a failed call.
   std::string DeathMessage();
   smi_error* InferOn(Channel& ch, const smi_infer_request& request);
+  smi_error* GenerateOn(Channel& ch, const smi_generate_request& request);
+  // Takes a free channel (waits for one); null when the worker is dead.
+  Channel* TakeChannel();
+  void ReturnChannel(Channel* ch);
   Status Control(uint16_t op, const std::string& payload, std::string* reply, int64_t timeout_ms);
 
   WorkerOptions options_;

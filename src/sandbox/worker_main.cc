@@ -197,6 +197,61 @@ int AllocOutput(void* user, const char* name, smi_dtype dtype, uint32_t rank, co
   }
 }
 
+// One generation on a channel: chunks go back as kToken frames from this thread (the plugin
+// calls on_token on the thread that called model_generate), then the end frame.
+void ServeGenerate(int fd, const ipc::FrameHeader& h, const std::string& payload) {
+  std::string prompt, params;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(payload);
+    prompt = j.value("prompt", "");
+    params = j.value("params", "");
+  } catch (const std::exception& e) {
+    Reply(fd, h, StatusCode::kInvalidArgument,
+          nlohmann::json{{"done", nullptr}, {"error", std::string("worker: ") + e.what()}}.dump());
+    return;
+  }
+  if (!g.api->model_generate) {
+    Reply(fd, h, StatusCode::kUnimplemented,
+          nlohmann::json{{"done", nullptr}, {"error", "the plugin does not generate text"}}.dump());
+    return;
+  }
+  struct Stream {
+    int fd;
+    uint64_t request_id;
+    std::string done;
+  } stream{fd, h.request_id, {}};
+  smi_generate_request r{};
+  r.size = sizeof(r);
+  r.prompt = prompt.c_str();
+  r.params_json = params.empty() ? nullptr : params.c_str();
+  r.user_data = &stream;
+  r.request_id = h.request_id;
+  r.on_token = [](void* user, const char* text, uint64_t length) -> int {
+    auto* st = static_cast<Stream*>(user);
+    ipc::FrameHeader th;
+    th.op = static_cast<uint16_t>(WorkerOp::kToken);
+    th.request_id = st->request_id;
+    if (!ipc::SendFrame(st->fd, th, std::string_view(text ? text : "", text ? length : 0)).ok()) {
+      ::_exit(0);  // mlosd is gone
+    }
+    return 0;  // mlosd stops a generation with kCancel
+  };
+  r.on_done = [](void* user, const char* json) {
+    if (json) static_cast<Stream*>(user)->done = json;
+  };
+  smi_error* e = g.api->model_generate(g.model, &r);
+  nlohmann::json end{{"done", nullptr}, {"error", ""}};
+  if (!stream.done.empty()) end["done"] = nlohmann::json::parse(stream.done, nullptr, false);
+  if (end["done"].is_discarded()) end["done"] = nullptr;
+  StatusCode code = StatusCode::kOk;
+  if (e) {
+    auto [c, msg] = Take(e);
+    code = StatusCodeFromSmi(c);
+    end["error"] = msg;
+  }
+  Reply(fd, h, code, end.dump());
+}
+
 void ServeChannel(int fd) {
   Arena arena;
   ipc::FrameHeader h;
@@ -226,6 +281,11 @@ void ServeChannel(int fd) {
       if (rfd >= 0) region_fds.push_back(rfd);
       rfd = -1;
       if (!ipc::RecvFrame(fd, h, payload, &rfd).ok()) ::_exit(0);
+    }
+    if (h.op == static_cast<uint16_t>(WorkerOp::kGenerate)) {
+      if (rfd >= 0) ::close(rfd);
+      ServeGenerate(fd, h, payload);
+      continue;
     }
     if (h.op != static_cast<uint16_t>(WorkerOp::kInfer)) {
       if (rfd >= 0) ::close(rfd);

@@ -94,6 +94,22 @@ Metrics::Metrics() : instance_(next_instance.fetch_add(1)), registry_(std::make_
                       .Name("mlos_queue_depth")
                       .Help("Calls waiting for a CPU slot in the scheduler, by model and priority")
                       .Register(*registry_);
+  generations_active_ = &prometheus::BuildGauge()
+                             .Name("mlos_generations_active")
+                             .Help("Text generations in progress, by model")
+                             .Register(*registry_);
+  prompt_tokens_ = &prometheus::BuildCounter()
+                        .Name("mlos_prompt_tokens_total")
+                        .Help("Prompt tokens of finished generations, by model")
+                        .Register(*registry_);
+  generated_tokens_ = &prometheus::BuildCounter()
+                           .Name("mlos_generated_tokens_total")
+                           .Help("Tokens generated, by model")
+                           .Register(*registry_);
+  first_token_ = &prometheus::BuildHistogram()
+                      .Name("mlos_time_to_first_token_seconds")
+                      .Help("From a generation request's arrival to its first token, by model")
+                      .Register(*registry_);
   auto& memory_totals = prometheus::BuildGauge()
                             .Name("mlos_memory_budget_bytes")
                             .Help("The memory budget of the process (0 = none)")
@@ -108,6 +124,23 @@ Metrics::Metrics() : instance_(next_instance.fetch_add(1)), registry_(std::make_
                   .Name("mlos_security_denials_total")
                   .Help("Calls refused by authentication, authorization or quotas")
                   .Register(*registry_);
+}
+
+void Metrics::GenerationStarted(const std::string& model) {
+  generations_active_->Add({{"model", model}}).Increment();
+}
+
+void Metrics::GenerationEnded(const std::string& model) {
+  generations_active_->Add({{"model", model}}).Decrement();
+}
+
+void Metrics::RecordGeneration(const std::string& model, uint64_t prompt_tokens,
+                               uint64_t completion_tokens, double first_token_seconds) {
+  prompt_tokens_->Add({{"model", model}}).Increment(static_cast<double>(prompt_tokens));
+  generated_tokens_->Add({{"model", model}}).Increment(static_cast<double>(completion_tokens));
+  if (first_token_seconds > 0) {
+    first_token_->Add({{"model", model}}, LatencyBuckets()).Observe(first_token_seconds);
+  }
 }
 
 void Metrics::RecordDenial(const char* protocol, const char* action, StatusCode code) {

@@ -21,6 +21,10 @@
 //                                                  "deadline" or "memory"
 //   mlos_queue_depth{model,priority}               gauge, calls waiting for a CPU slot
 //   mlos_memory_budget_bytes, mlos_memory_used_bytes  gauges, the budget and the accounting
+//   mlos_generations_active{model}                 gauge, generations in progress (an aborted
+//                                                  stream leaves it within one token)
+//   mlos_prompt_tokens_total{model}, mlos_generated_tokens_total{model}  counters, LLM usage
+//   mlos_time_to_first_token_seconds{model}        histogram, request received -> first token
 //   mlos_security_denials_total{protocol,action,reason}  counter, calls refused by security:
 //                                                  reason "unauthenticated", "permission_denied",
 //                                                  "rate_limited" (quota or rate limit)
@@ -58,6 +62,13 @@ class Metrics : public core::CoreObserver {
   // not be resolved: keeps label cardinality bounded); `protocol` "http", "grpc" or "ipc".
   void RecordRequest(std::string_view model, const char* protocol, StatusCode code,
                      double seconds);
+
+  // Generations: one started / ended (the active gauge), and the usage of one that ran.
+  // `model` is a resolved id.
+  void GenerationStarted(const std::string& model);
+  void GenerationEnded(const std::string& model);
+  void RecordGeneration(const std::string& model, uint64_t prompt_tokens,
+                        uint64_t completion_tokens, double first_token_seconds);
 
   // One call refused by security (Service::Deny).
   void RecordDenial(const char* protocol, const char* action, StatusCode code);
@@ -110,6 +121,10 @@ class Metrics : public core::CoreObserver {
   prometheus::Family<prometheus::Counter>* rejected_;
   prometheus::Family<prometheus::Counter>* worker_restarts_;
   prometheus::Family<prometheus::Gauge>* queue_depth_;
+  prometheus::Family<prometheus::Gauge>* generations_active_;
+  prometheus::Family<prometheus::Counter>* prompt_tokens_;
+  prometheus::Family<prometheus::Counter>* generated_tokens_;
+  prometheus::Family<prometheus::Histogram>* first_token_;
   prometheus::Gauge* budget_;
   prometheus::Gauge* used_;
   std::unordered_map<std::string, prometheus::Gauge*> depth_series_;  // guarded by state_mu_

@@ -200,6 +200,26 @@ class Service {
   void Record(const RequestContext& ctx, const InferCall& call, std::string model_id,
               const Status& status);
   Result<ShmView> ResolveShm(const RequestContext& ctx, const ShmRef& ref) const;
+
+  // ---- admission of one inference or generation (service_infer.cc) ----
+  using AdmitFn = std::function<Status(const std::string& id, const std::string& name,
+                                       const core::ModelPolicy& policy)>;
+  struct Gate {
+    const RequestContext* ctx = nullptr;
+    security::IdentityPtr who;
+    uint64_t bytes = 0;  // counted against a principal's max_request_bytes
+    security::Limiter::Ticket ticket;  // held until the call ends
+    Status refused;  // why admit refused (audited by CloseGate)
+    std::string refused_model;
+  };
+  // Authenticates the caller when it matters (auth required or principal limits; sets
+  // *principal) and returns the core's admit function: the model's access lists and quotas,
+  // checked once the version is resolved. Without a guard: an empty function. `gate` must
+  // outlive the core call.
+  Result<AdmitFn> OpenGate(const RequestContext& ctx, const std::string& model, Gate& gate,
+                           std::string* principal);
+  // Audits, counts and logs what admit refused.
+  void CloseGate(const Gate& gate);
   Status UnregisterShmChecked(const RequestContext& ctx, const std::string& name);
 
   // ---- security (service_security.cc) ----

@@ -32,6 +32,50 @@ void Service::Record(const RequestContext& ctx, const InferCall& call, std::stri
   if (!status.ok()) LogFailure(ctx, "infer", model_id.empty() ? call.model : model_id, status);
 }
 
+// Security: who is calling (only when it matters: auth required or principal limits), then,
+// once the core has resolved the version, the model's access lists and the quotas. With auth
+// off and no limits anywhere this costs one call that returns at once.
+Result<Service::AdmitFn> Service::OpenGate(const RequestContext& ctx, const std::string& model,
+                                           Gate& gate, std::string* principal) {
+  gate.ctx = &ctx;
+  if (!guard_) return AdmitFn();
+  if (guard_->auth_required() || guard_->principal_limits()) {
+    MLOS_ASSIGN_OR_RETURN(gate.who, Check(ctx, security::Action::kInfer, model));
+    *principal = gate.who->name;
+  }
+  return AdmitFn([this, g = &gate](const std::string& id, const std::string& name,
+                                   const core::ModelPolicy& policy) -> Status {
+    security::Guard& guard = *guard_;
+    const security::ModelQuota quota{policy.rate_limit, policy.max_concurrency};
+    Status st;
+    if (g->who && guard.auth_required()) {
+      st = guard.AuthorizeModel(*g->who, security::Action::kInfer,
+                                {name, id, &policy.principals, &policy.roles});
+    }
+    if (st.ok() && (g->who || !quota.Unlimited())) {
+      auto ticket = g->who ? guard.Admit(g->who->name, g->who->role, id, quota, g->bytes)
+                           : guard.Admit(g->ctx->principal.name, security::Role::kAdmin, id,
+                                         quota, g->bytes);
+      if (ticket.ok()) {
+        g->ticket = std::move(*ticket);
+      } else {
+        st = ticket.status();
+      }
+    }
+    if (!st.ok()) {
+      g->refused = st;
+      g->refused_model = id;
+    }
+    return st;
+  });
+}
+
+void Service::CloseGate(const Gate& gate) {
+  if (!gate.refused.ok()) {
+    Deny(*gate.ctx, gate.who.get(), security::Action::kInfer, gate.refused_model, gate.refused);
+  }
+}
+
 Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall& call,
                                             std::string* model_id) {
   MLOS_RETURN_IF_ERROR(CheckModelId(call.model, "model name"));
@@ -44,28 +88,11 @@ Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall
   ir.priority = ctx.priority;
   ir.keep_alive = ctx.keep_alive;
 
-  // Security: who is calling (only when it matters: auth required or principal limits), then,
-  // once the core has resolved the version, the model's access lists and the quotas. With auth
-  // off and no limits anywhere this costs one call that returns at once.
-  struct Gate {
-    Service* service = nullptr;
-    const RequestContext* ctx = nullptr;
-    security::IdentityPtr who;
-    uint64_t bytes = 0;
-    security::Limiter::Ticket ticket;
-    Status refused;  // why admit refused (audited after the core returns)
-    std::string refused_model;
-  } gate;
-  gate.service = this;
-  gate.ctx = &ctx;
-  if (guard_) {
-    if (guard_->auth_required() || guard_->principal_limits()) {
-      MLOS_ASSIGN_OR_RETURN(gate.who, Check(ctx, security::Action::kInfer, call.model));
-      ir.principal = gate.who->name;
-    }
+  Gate gate;
+  MLOS_ASSIGN_OR_RETURN(ir.admit, OpenGate(ctx, call.model, gate, &ir.principal));
+  if (guard_ && guard_->principal_limits()) {
     // Input bytes: only a principal's max_request_bytes reads them (model quotas count calls).
-    const size_t counted = guard_->principal_limits() ? call.inputs.size() : 0;
-    for (size_t i = 0; i < counted; ++i) {
+    for (size_t i = 0; i < call.inputs.size(); ++i) {
       const core::Tensor& t = call.inputs[i];
       if (i < call.input_shm.size() && call.input_shm[i]) {
         gate.bytes += call.input_shm[i]->byte_size;
@@ -75,31 +102,6 @@ Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall
         gate.bytes += t.byte_size();
       }
     }
-    ir.admit = [g = &gate](const std::string& id, const std::string& name,
-                           const core::ModelPolicy& policy) -> Status {
-      security::Guard& guard = *g->service->guard_;
-      const security::ModelQuota quota{policy.rate_limit, policy.max_concurrency};
-      Status st;
-      if (g->who && guard.auth_required()) {
-        st = guard.AuthorizeModel(*g->who, security::Action::kInfer,
-                                  {name, id, &policy.principals, &policy.roles});
-      }
-      if (st.ok() && (g->who || !quota.Unlimited())) {
-        auto ticket = g->who ? guard.Admit(g->who->name, g->who->role, id, quota, g->bytes)
-                             : guard.Admit(g->ctx->principal.name, security::Role::kAdmin, id,
-                                           quota, g->bytes);
-        if (ticket.ok()) {
-          g->ticket = std::move(*ticket);
-        } else {
-          st = ticket.status();
-        }
-      }
-      if (!st.ok()) {
-        g->refused = st;
-        g->refused_model = id;
-      }
-      return st;
-    };
   }
   ir.inputs = std::move(call.inputs);
 
@@ -168,9 +170,7 @@ Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall
   }
 
   auto out = core_.Infer(std::move(ir));
-  if (!gate.refused.ok()) {
-    Deny(ctx, gate.who.get(), security::Action::kInfer, gate.refused_model, gate.refused);
-  }
+  CloseGate(gate);
   if (!out.ok()) return alloc_error.ok() ? out.status() : alloc_error;
   *model_id = out->model_id;
   result.response = std::move(out).value();

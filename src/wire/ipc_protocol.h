@@ -1,7 +1,7 @@
 // The mlosd IPC protocol (docs/ipc.md): frames over a Unix stream socket, encoded and decoded
 // here for both the server (src/api/ipc/server.cc) and clients (the C++ SDK, tests). This file
 // depends on nothing but the standard library, POSIX sockets and common/status.h.
-// Ops 14..26 were added without a version bump: a server that predates them answers
+// Ops 14..29 were added without a version bump: a server that predates them answers
 // kUnimplemented ("ipc: unknown operation N"), which is what a client needs to know. So was the
 // INFER request's optional extension block (priority, keep_alive): a request without it is
 // the original frame; a server that predates it refuses one with it (kInvalidArgument,
@@ -64,6 +64,20 @@ enum class Op : uint16_t {
   // keep_alive.
   kModelPin = 25,         // str id -> JSON model status
   kModelUnpin = 26,       // str id -> JSON model status
+  // Generation (LLM models). GENERATE's answer is a sequence of frames with its request_id:
+  // zero or more GENERATE_CHUNK frames (payload: the next piece of text, UTF-8, never a split
+  // character), then one GENERATE frame: the usage JSON {model_id, finish_reason,
+  // prompt_tokens, completion_tokens, cached_tokens, queue_time_us, first_token_us,
+  // generate_time_us}, or the error (status != 0; then no chunk may have come, or some did
+  // and the error is the generation's).
+  kGenerate = 27,         // JSON {model, version, prompt, messages, params} -> chunks, usage JSON
+  kGenerateChunk = 28,    // (server to client only) the text of one chunk
+  // Stops the generation with request id `u64 request_id` (within one token; it then ends
+  // with finish_reason "cancelled"). Seen during a generation when it is the next frame the
+  // client sends after the GENERATE; its own answer (u8 1 = it stopped a generation, 0 =
+  // nothing of that id was running) comes after the generation's last frame. Closing the
+  // connection stops a generation too.
+  kCancel = 29,           // u64 request_id -> u8 stopped
 };
 
 struct FrameHeader {

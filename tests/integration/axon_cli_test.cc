@@ -24,6 +24,7 @@
 #include "common/sha256.h"
 #include "mpf/archive.h"
 #include "mpf/manifest.h"
+#include "../hubs/gguf_writer.h"
 #include "../hubs/hubtest.h"
 
 namespace fs = std::filesystem;
@@ -552,6 +553,93 @@ TEST_F(AxonCliTest, LegacyManifestWarnsAndStrictRefuses) {
   // The installed manifest now records the file's hash, so verify checks it.
   EXPECT_NE(written.find(*Sha256File(src / "model.onnx")), std::string::npos) << written;
   EXPECT_EQ(Run("verify hf/celsius-legacy@1.0.0").rc, 0);
+}
+
+// A GGUF repo with several quantisations (tiny GGUF files written here): one is chosen (the
+// default preference, or --quant), the manifest records it and spec.llm, and a --quant that
+// matches nothing lists what there is.
+TEST_F(AxonCliTest, GgufRepoInstallsOneQuantisation) {
+  const std::string tmpl = "{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}{% endfor %}";
+  const std::vector<std::pair<std::string, uint32_t>> quants = {
+      {"tiny-chat.Q2_K.gguf", 10}, {"tiny-chat.Q4_K_M.gguf", 15}, {"tiny-chat.Q8_0.gguf", 7},
+      {"tiny-chat-f16-00001-of-00002.gguf", 1}, {"tiny-chat-f16-00002-of-00002.gguf", 1}};
+  fs::path rev = repos_ / "org" / "tiny-chat-GGUF" / kSha;
+  for (const auto& [name, ftype] : quants) {
+    hubtest::GgufWriter w;
+    w.Str("general.architecture", "llama")
+        .U32("llama.context_length", 512)
+        .U32("llama.embedding_length", 64)
+        .U32("general.file_type", ftype)
+        .Str("tokenizer.chat_template", tmpl)
+        .Tensor("token_embd.weight", {64, 32}, 8);
+    w.WriteTo(rev / name);
+  }
+  WriteText(rev / "README.md", "# tiny\n");
+  WriteText(repos_ / "org" / "tiny-chat-GGUF" / "refs" / "main", kSha);
+
+  auto r = Run("install hf/org/tiny-chat-GGUF");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  fs::path dir = VersionDir("hf/org/tiny-chat-GGUF/main");
+  auto m = mpf::LoadManifestFile((dir / "manifest.yaml").string(), {.strict = true});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  std::vector<std::string> paths;
+  for (const auto& f : m->format.files) paths.push_back(f.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"README.md", "tiny-chat.Q4_K_M.gguf"}));
+  EXPECT_EQ(m->format.execution_format, "gguf");
+  ASSERT_EQ(m->format.execution_files.size(), 1u);
+  EXPECT_EQ(m->format.execution_files[0].path, "tiny-chat.Q4_K_M.gguf");
+  ASSERT_TRUE(m->llm.has_value());
+  EXPECT_EQ(m->llm->architecture, "llama");
+  EXPECT_EQ(m->llm->context_length, 512u);
+  EXPECT_EQ(m->llm->embedding_length, 64u);
+  EXPECT_EQ(m->llm->parameter_count, 64u * 32);
+  EXPECT_EQ(m->llm->quantization, "Q4_K_M");
+  EXPECT_EQ(m->llm->chat_template, tmpl);
+  EXPECT_FALSE(m->llm->embedding);
+  EXPECT_EQ(m->io.inputs.at(0).name, "prompt");
+  EXPECT_FALSE(fs::exists(dir / "tiny-chat.Q8_0.gguf"));
+  // Only the chosen quantisation was downloaded.
+  for (const auto& e : Log())
+    EXPECT_EQ(e["path"].get<std::string>().find("Q8_0"), std::string::npos) << e.dump();
+
+  // --quant picks another one (case-insensitive); a split set comes whole.
+  ASSERT_EQ(Run("uninstall hf/org/tiny-chat-GGUF@main").rc, 0);
+  r = Run("install hf/org/tiny-chat-GGUF --quant q8_0");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  m = mpf::LoadManifestFile((dir / "manifest.yaml").string(), {.strict = true});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->format.execution_files.at(0).path, "tiny-chat.Q8_0.gguf");
+  EXPECT_EQ(m->llm->quantization, "Q8_0");
+  // A new commit on the hub: update keeps the installed quantisation.
+  const std::string sha2 = "89abcdef0123456789abcdef0123456789abcdef";
+  fs::copy(rev, repos_ / "org" / "tiny-chat-GGUF" / sha2, fs::copy_options::recursive);
+  WriteText(repos_ / "org" / "tiny-chat-GGUF" / "refs" / "main", sha2);
+  auto up = Run("update hf/org/tiny-chat-GGUF");
+  ASSERT_EQ(up.rc, 0) << up.err;
+  m = mpf::LoadManifestFile((dir / "manifest.yaml").string(), {.strict = true});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_NE(m->metadata.source.find(sha2), std::string::npos) << m->metadata.source;
+  EXPECT_EQ(m->format.execution_files.at(0).path, "tiny-chat.Q8_0.gguf");
+  ASSERT_EQ(Run("uninstall hf/org/tiny-chat-GGUF@main").rc, 0);
+  r = Run("install hf/org/tiny-chat-GGUF --quant F16");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  m = mpf::LoadManifestFile((dir / "manifest.yaml").string(), {.strict = true});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->format.files.size(), 3u);  // README + both shards
+  EXPECT_EQ(m->format.execution_files.at(0).path, "tiny-chat-f16-00001-of-00002.gguf");
+  EXPECT_EQ(m->llm->parameter_count, 2u * 64 * 32);
+  ASSERT_EQ(Run("uninstall hf/org/tiny-chat-GGUF@main").rc, 0);
+
+  // No match: one clear line listing the quantisations, nothing installed.
+  auto bad = Run("install hf/org/tiny-chat-GGUF --quant Q5_K_M");
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_EQ(CountErrorLines(bad.err), 1) << bad.err;
+  EXPECT_NE(bad.err.find("no GGUF file matches quantization \"Q5_K_M\"; available: F16 "
+                         "(tiny-chat-f16-00001-of-00002.gguf, 2 shards), Q2_K (tiny-chat.Q2_K.gguf), "
+                         "Q4_K_M (tiny-chat.Q4_K_M.gguf), Q8_0 (tiny-chat.Q8_0.gguf)"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_FALSE(fs::exists(dir));
 }
 
 TEST_F(AxonCliTest, SearchHuggingFace) {

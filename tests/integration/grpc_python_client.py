@@ -4,7 +4,10 @@ proto/grpc_service.proto at run time) against a running mlosd: ModelInfer output
 typed, must be bit-identical to what the HTTP /v2 infer endpoint answers for the same input.
 
 usage: grpc_python_client.py --grpc HOST:PORT --http PORT --proto-dir DIR --model NS/NAME
-Prints "OK" and exits 0 on success; exits 1 with a reason otherwise.
+       grpc_python_client.py --grpc HOST:PORT --proto-dir DIR --generate NS/NAME
+Prints "OK" and exits 0 on success; exits 1 with a reason otherwise. With --generate, instead:
+streams mlos.v1.Management/Generate (greedy, 8 tokens), checks the stream's shape (text chunks,
+then one last message with the usage) and prints "TEXT <json string>" before "OK".
 """
 import argparse
 import json
@@ -40,13 +43,61 @@ def http_infer(port, model, values, batch):
     return out
 
 
+def generate(a):
+    gen = tempfile.mkdtemp(prefix="mlos-grpc-py-")
+    subprocess.check_call([sys.executable, "-m", "grpc_tools.protoc", "-I" + a.proto_dir,
+                           "--python_out=" + gen, "--grpc_python_out=" + gen,
+                           a.proto_dir + "/mlos_management.proto"])
+    sys.path.insert(0, gen)
+    import grpc  # noqa: E402
+    import mlos_management_pb2 as pb  # noqa: E402
+    import mlos_management_pb2_grpc as pbg  # noqa: E402
+
+    stub = pbg.ManagementStub(grpc.insecure_channel(a.grpc))
+    from google.protobuf import wrappers_pb2 as wrappers  # noqa: E402
+    req = pb.GenerateRequest(model=a.generate, prompt="Once upon a time",
+                             max_tokens=wrappers.Int64Value(value=8),
+                             temperature=wrappers.DoubleValue(value=0.0))
+    chunks, last = [], None
+    for msg in stub.Generate(req, timeout=120):
+        if last is not None:
+            fail("a message after the last one")
+        if msg.done:
+            last = msg
+        else:
+            chunks.append(msg.text)
+    if last is None:
+        fail("the stream ended without its last message")
+    if len(chunks) < 2:
+        fail("%d chunks" % len(chunks))
+    if last.completion_tokens != 8 or last.finish_reason != "length":
+        fail("last message: %s" % last)
+
+    # An unknown model ends the stream with NOT_FOUND.
+    try:
+        for _ in stub.Generate(pb.GenerateRequest(model="test/none", prompt="x"), timeout=30):
+            fail("unknown model streamed")
+        fail("unknown model answered")
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.NOT_FOUND:
+            fail("unknown model: %s %s" % (e.code(), e.details()))
+    print("TEXT " + json.dumps("".join(chunks)))
+    print("OK")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--grpc", required=True)
-    ap.add_argument("--http", type=int, required=True)
+    ap.add_argument("--http", type=int)
     ap.add_argument("--proto-dir", required=True)
     ap.add_argument("--model", default="test/mlp")
+    ap.add_argument("--generate", help="stream a generation from this model instead")
     a = ap.parse_args()
+    if a.generate:
+        generate(a)
+        return
+    if a.http is None:
+        fail("--http is required")
 
     gen = tempfile.mkdtemp(prefix="mlos-grpc-py-")
     subprocess.check_call([sys.executable, "-m", "grpc_tools.protoc", "-I" + a.proto_dir,

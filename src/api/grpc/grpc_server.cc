@@ -22,6 +22,7 @@
 #include <google/protobuf/arena.h>
 
 #include "api/grpc/grpc_services.h"
+#include "wire/utf8.h"
 #include "grpc_service.grpc.pb.h"
 #include "mlos_management.grpc.pb.h"
 
@@ -282,6 +283,187 @@ class StreamCall final : public Tag {
   State state_ = State::kWaiting;
 };
 
+// The threads that run generations, counted so that Stop() waits for them before the completion
+// queue shuts down (a generation thread still starts writes on it until its call finishes).
+class GenerationThreads {
+ public:
+  // Runs `fn` on a thread of its own; false when no thread could be started.
+  bool Start(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++active_;
+    }
+    try {
+      std::thread([this, fn = std::move(fn)] {
+        fn();
+        std::lock_guard<std::mutex> lock(mu_);
+        if (--active_ == 0) cv_.notify_all();
+      }).detach();
+      return true;
+    } catch (const std::exception&) {
+      std::lock_guard<std::mutex> lock(mu_);
+      --active_;
+      return false;
+    }
+  }
+  // Waits until every generation thread has ended.
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return active_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int active_ = 0;
+};
+
+// One mlos.v1.Management/Generate call (server streaming). A generation blocks for seconds, so
+// it runs on a thread of its own (GenerationThreads), never on a completion-queue thread. Its
+// chunks go out through the async stream one write at a time: each chunk first waits for the
+// previous write's completion tag. The done tag (AsyncNotifyWhenDone) tells a client that
+// cancelled or went away: the next chunk then answers false, which stops the generation within
+// one token. The object deletes itself once its three ends have come: the done tag, the finish
+// tag, and the end of its generation thread.
+class GenerateCall {
+ public:
+  using Handler = std::function<grpc::Status(
+      grpc::ServerContext*, const mlos::v1::GenerateRequest&,
+      const std::function<bool(std::string_view)>&, mlos::v1::GenerateResponse*)>;
+
+  struct Shared {
+    mlos::v1::Management::AsyncService* service;
+    Handler handle;
+    const std::atomic<bool>* stopping;
+    GenerationThreads* threads;
+  };
+
+  GenerateCall(const Shared* shared, grpc::ServerCompletionQueue* cq) : shared_(shared), cq_(cq) {
+    ctx_.AsyncNotifyWhenDone(&done_tag_);
+    shared_->service->RequestGenerate(&ctx_, &req_, &writer_, cq_, cq_, &start_tag_);
+  }
+
+ private:
+  enum class Event { kStart, kWrite, kDone, kFinish };
+  class EventTag final : public Tag {
+   public:
+    EventTag(GenerateCall* call, Event event) : call_(call), event_(event) {}
+    void Proceed(bool ok) override { call_->On(event_, ok); }
+
+   private:
+    GenerateCall* call_;
+    Event event_;
+  };
+
+  void On(Event event, bool ok) {
+    bool last = false;
+    switch (event) {
+      case Event::kStart:
+        if (!ok) {  // shutting down before a call came: no done tag will come either
+          delete this;
+          return;
+        }
+        if (!shared_->stopping->load()) new GenerateCall(shared_, cq_);  // the next call
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          running_ = true;
+        }
+        if (!shared_->threads->Start([this] { Run(); })) {
+          std::lock_guard<std::mutex> lock(mu_);
+          running_ = false;
+          writer_.Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                      "cannot start a generation thread"),
+                         &finish_tag_);
+        }
+        return;
+      case Event::kWrite: {
+        std::lock_guard<std::mutex> lock(mu_);
+        writing_ = false;
+        if (!ok) broken_ = true;
+        cv_.notify_all();
+        return;
+      }
+      case Event::kDone: {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_ = true;
+        if (ctx_.IsCancelled()) broken_ = true;
+        cv_.notify_all();
+        last = finished_ && !running_;
+        break;
+      }
+      case Event::kFinish: {
+        std::lock_guard<std::mutex> lock(mu_);
+        finished_ = true;
+        last = done_ && !running_;
+        break;
+      }
+    }
+    if (last) delete this;
+  }
+
+  // On the generation thread: runs the handler, then ends the stream with the last message or
+  // the error.
+  void Run() {
+    mlos::v1::GenerateResponse last_message;
+    const std::function<bool(std::string_view)> write = [this](std::string_view text) {
+      return Write(text);
+    };
+    const grpc::Status st = shared_->handle(&ctx_, req_, write, &last_message);
+    bool last = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !writing_; });
+      if (st.ok() && !broken_) {
+        out_ = std::move(last_message);
+        writer_.WriteAndFinish(out_, grpc::WriteOptions(), grpc::Status::OK, &finish_tag_);
+      } else {
+        writer_.Finish(st.ok() ? grpc::Status(grpc::StatusCode::CANCELLED, "cancelled") : st,
+                       &finish_tag_);
+      }
+      running_ = false;
+      last = done_ && finished_;  // never true here (the finish tag is still to come); kept safe
+    }
+    if (last) delete this;
+  }
+
+  // One chunk: waits for the previous write to complete, then starts this one. False once the
+  // client has gone (cancelled, or a write failed).
+  bool Write(std::string_view text) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !writing_ || broken_; });
+    if (broken_) return false;
+    if (text.empty()) return true;  // nothing to send (an incomplete UTF-8 character)
+    out_.Clear();
+    // A protobuf string must be UTF-8 (clients refuse the message otherwise).
+    if (wire::IsValidUtf8(text)) {
+      out_.set_text(text.data(), text.size());
+    } else {
+      out_.set_text(wire::ValidUtf8(text));
+    }
+    writing_ = true;
+    writer_.Write(out_, &write_tag_);
+    return true;
+  }
+
+  const Shared* shared_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext ctx_;
+  mlos::v1::GenerateRequest req_;
+  grpc::ServerAsyncWriter<mlos::v1::GenerateResponse> writer_{&ctx_};
+  EventTag start_tag_{this, Event::kStart};
+  EventTag write_tag_{this, Event::kWrite};
+  EventTag done_tag_{this, Event::kDone};
+  EventTag finish_tag_{this, Event::kFinish};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  mlos::v1::GenerateResponse out_;  // the message being written (one write at a time)
+  bool writing_ = false;   // a write is in flight
+  bool broken_ = false;    // the client cancelled or a write failed
+  bool running_ = false;   // the generation thread has not ended
+  bool done_ = false;      // the done tag came
+  bool finished_ = false;  // the finish tag came
+};
+
 // The CPUs this process may run on.
 int UsableCpus() {
   cpu_set_t set;
@@ -373,6 +555,15 @@ struct GrpcServer::Impl {
     Unary(&management_async, &M::RequestCreateToken, ms, &ManagementService::CreateToken);
     Unary(&management_async, &M::RequestListTokens, ms, &ManagementService::ListTokens);
     Unary(&management_async, &M::RequestRevokeToken, ms, &ManagementService::RevokeToken);
+    generate.service = &management_async;
+    generate.handle = [ms](grpc::ServerContext* ctx, const mlos::v1::GenerateRequest& req,
+                           const std::function<bool(std::string_view)>& write,
+                           mlos::v1::GenerateResponse* last) {
+      return ms->Generate(ctx, req, write, last);
+    };
+    generate.stopping = &stopping;
+    generate.threads = &generation_threads;
+    starts.push_back([this](grpc::ServerCompletionQueue* cq) { new GenerateCall(&generate, cq); });
   }
 
   GrpcServerOptions options;
@@ -382,6 +573,8 @@ struct GrpcServer::Impl {
   mlos::v1::Management::AsyncService management_async;
   std::vector<std::unique_ptr<Method>> methods;  // each unary method's UnaryMethod
   StreamCall::Handler stream_handler;
+  GenerateCall::Shared generate{};
+  GenerationThreads generation_threads;
   std::vector<std::function<void(grpc::ServerCompletionQueue*)>> starts;  // first call of each
   std::atomic<bool> stopping{false};
   std::unique_ptr<grpc::Server> server;
@@ -466,6 +659,9 @@ void GrpcServer::Stop(std::chrono::milliseconds grace) {
   impl_->stopped = true;
   impl_->stopping.store(true);
   impl_->server->Shutdown(std::chrono::system_clock::now() + grace);
+  // Generations in flight were cancelled by the shutdown and stop within one token; their
+  // threads start operations on the queue until then.
+  impl_->generation_threads.Wait();
   impl_->cq->Shutdown();
   impl_->dispatcher.reset();  // the threads drain the queue, then end
 }

@@ -3,6 +3,9 @@
 // threads run each call's handler themselves (see grpc_server.cc). Both services
 // (grpc_services.cc) only translate protobuf into service::Service calls (like the HTTP and IPC
 // front-ends), so errors carry the same messages; StatusCodes map to the matching gRPC codes.
+// mlos.v1.Management/Generate (server streaming) is the one handler that does not run on a
+// queue thread: a generation blocks for seconds, so it gets a thread of its own and sends its
+// chunks through the async stream one write at a time; a client that cancels stops it.
 //
 // Thread-safety: Start/Stop from one thread; the services run on the server's threads.
 #pragma once
@@ -47,7 +50,8 @@ class GrpcServer {
   Status Start();
   // The bound port (after Start).
   uint16_t port() const { return port_; }
-  // Stops taking calls; calls in flight get up to `grace`, then are cancelled. Idempotent.
+  // Stops taking calls; calls in flight (generations included) get up to `grace`, then are
+  // cancelled; returns once every generation thread has ended. Idempotent.
   void Stop(std::chrono::milliseconds grace);
 
  private:

@@ -3,6 +3,8 @@
 #include <exception>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "api/common/request_options.h"
 #include "api/grpc/infer_codec.h"
 #include "security/token.h"
@@ -486,6 +488,79 @@ grpc::Status ManagementService::RevokeToken(grpc::ServerContext* ctx,
   return Guard(ctx, [&]() -> Status {
     MLOS_ASSIGN_OR_RETURN(auto r, service_.RevokeToken(Context(ctx, mtls_), req->name()));
     FillToken(r, res);
+    return Status::Ok();
+  });
+}
+
+// ---- generation ----
+
+namespace {
+
+// The typed request -> service::GenerateCall (params_json as smi.h's smi_generate_request reads
+// it) and the request options (priority, keep_alive) applied to `context`.
+Status DecodeGenerate(const mlos::v1::GenerateRequest& req, service::RequestContext& context,
+                      service::GenerateCall& call) {
+  call.model = req.model();
+  call.version = req.version();
+  call.prompt = req.prompt();
+  nlohmann::json params = nlohmann::json::object();
+  if (req.has_max_tokens()) params["max_tokens"] = req.max_tokens().value();
+  if (req.has_temperature()) params["temperature"] = req.temperature().value();
+  if (req.has_top_p()) params["top_p"] = req.top_p().value();
+  if (req.has_top_k()) params["top_k"] = req.top_k().value();
+  if (req.has_min_p()) params["min_p"] = req.min_p().value();
+  if (req.has_repeat_penalty()) params["repeat_penalty"] = req.repeat_penalty().value();
+  if (req.has_repeat_last_n()) params["repeat_last_n"] = req.repeat_last_n().value();
+  if (req.has_seed()) params["seed"] = req.seed().value();
+  if (req.stop_size() > 0) {
+    nlohmann::json& stop = params["stop"] = nlohmann::json::array();
+    for (const std::string& s : req.stop()) stop.push_back(s);
+  }
+  if (req.messages_size() > 0) {
+    nlohmann::json& messages = params["messages"] = nlohmann::json::array();
+    for (const mlos::v1::ChatMessage& m : req.messages()) {
+      messages.push_back({{"role", m.role()}, {"content", m.content()}});
+    }
+  }
+  // Invalid UTF-8 in a string field is replaced, not thrown about (protobuf checks it anyway).
+  call.params_json = params.empty() ? std::string()
+                                    : params.dump(-1, ' ', false,
+                                                  nlohmann::json::error_handler_t::replace);
+  api::RequestOptions options;
+  if (req.has_priority()) {
+    const auto value = api::ParameterValue::Int(req.priority().value());
+    MLOS_RETURN_IF_ERROR(api::ParseRequestParameter("priority", value, options).status());
+  }
+  if (req.has_keep_alive()) {
+    const auto value = api::ParameterValue::String(req.keep_alive().value());
+    MLOS_RETURN_IF_ERROR(api::ParseRequestParameter("keep_alive", value, options).status());
+  }
+  api::ApplyRequestOptions(options, context);
+  return Status::Ok();
+}
+
+}  // namespace
+
+grpc::Status ManagementService::Generate(grpc::ServerContext* ctx,
+                                         const mlos::v1::GenerateRequest& req,
+                                         const ChunkWriter& write,
+                                         mlos::v1::GenerateResponse* last) {
+  return Guard(ctx, [&]() -> Status {
+    service::RequestContext context = Context(ctx, mtls_);
+    service::GenerateCall call;
+    MLOS_RETURN_IF_ERROR(DecodeGenerate(req, context, call));
+    call.on_token = [&write](std::string_view text) { return write(text); };
+    MLOS_ASSIGN_OR_RETURN(core::GenerateResponse out, service_.Generate(context, call));
+    last->Clear();
+    last->set_done(true);
+    last->set_finish_reason(out.finish_reason);
+    last->set_model_id(out.model_id);
+    last->set_prompt_tokens(out.prompt_tokens);
+    last->set_completion_tokens(out.completion_tokens);
+    last->set_cached_tokens(out.cached_tokens);
+    last->set_queue_time_us(out.queue_time_us);
+    last->set_first_token_us(out.first_token_us);
+    last->set_generate_time_us(out.generate_time_us);
     return Status::Ok();
   });
 }

@@ -5,6 +5,8 @@
 // Thread-safety: every handler may run concurrently on the server's threads.
 #pragma once
 
+#include <functional>
+
 #include <grpcpp/grpcpp.h>
 
 #include "grpc_service.pb.h"
@@ -100,6 +102,14 @@ class ManagementService {
                           mlos::v1::ListTokensResponse* res);
   grpc::Status RevokeToken(grpc::ServerContext* ctx, const mlos::v1::RevokeTokenRequest* req,
                            mlos::v1::TokenInfo* res);
+
+  // Each chunk of a generation, in order; false = the client went away (stop generating).
+  using ChunkWriter = std::function<bool(std::string_view text)>;
+  // One Generate call. Blocks for the whole generation (call it from a thread that may block,
+  // never a completion-queue thread): decodes the request, runs service::Service::Generate,
+  // hands each chunk to `write`, and on success fills `last` (done, finish_reason, usage).
+  grpc::Status Generate(grpc::ServerContext* ctx, const mlos::v1::GenerateRequest& req,
+                        const ChunkWriter& write, mlos::v1::GenerateResponse* last);
 
  private:
   service::Service& service_;

@@ -9,6 +9,7 @@
 #include "api/common/token_json.h"
 #include "api/http/http_status.h"
 #include "api/http/kserve_codec.h"
+#include "api/http/llm_api.h"
 #include "api/http/native_codec.h"
 #include "security/token.h"
 
@@ -146,6 +147,24 @@ void Api::Dispatch(const RouteMatch& m, const HttpRequest& req, HttpResponse& re
       return KServeInfer(m, req, res);
     case Route::kV2RepoIndex:
       return RepositoryIndex(req, res);
+    case Route::kV2ModelGenerate:
+    case Route::kV2ModelGenerateStream:
+      return llm::HandleKServeGenerate(service_, m, req, res);
+    case Route::kOpenAIModels:
+    case Route::kOpenAIModel:
+    case Route::kOpenAIChat:
+    case Route::kOpenAICompletions:
+    case Route::kOpenAIEmbeddings:
+      return llm::HandleOpenAI(service_, m, req, res);
+    case Route::kOllamaChat:
+    case Route::kOllamaGenerate:
+    case Route::kOllamaEmbed:
+    case Route::kOllamaEmbeddings:
+    case Route::kOllamaTags:
+    case Route::kOllamaShow:
+    case Route::kOllamaPs:
+    case Route::kOllamaVersion:
+      return llm::HandleOllama(service_, m, req, res);
     case Route::kV2ShmStatus:
     case Route::kV2ShmRegister:
     case Route::kV2ShmUnregister:

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,32 @@ struct HttpRequest {
   std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
 };
 
+struct HttpResponse;
+
+// How a streaming answer reaches the client (server.cc implements it per connection). The first
+// Write sends the status line and headers: 200, HttpResponse::content_type, Transfer-Encoding:
+// chunked (HTTP/1.0: no framing, the connection closes at the end); every Write is one chunk.
+// Used from the one thread that runs the streamer; writes are in order.
+class ChunkWriter {
+ public:
+  virtual ~ChunkWriter() = default;
+  // Sends `data` (nothing for ""; the headers still go out on the first call). False when the
+  // client went away (its end of the connection closed, a write failed or timed out) or the
+  // server is shutting down: the caller stops producing (a generation ends within one token).
+  virtual bool Write(std::string_view data) = 0;
+  // Whether the client is still connected (a zero-timeout poll of the socket); false once a
+  // Write failed. For answers that stream nothing but run long (a non-streaming generation).
+  virtual bool Alive() = 0;
+  // True once the headers went out: the status can no longer change.
+  virtual bool started() const = 0;
+};
+
+// Runs after the handler returned, on the same (pool) thread, with the connection to itself.
+// Before the first Write it may still set a plain answer in `response` (an error with its
+// status, or a whole non-streamed body): when it returns without having written, the server
+// sends `response` as usual. After a Write, the server ends the chunked body when it returns.
+using Streamer = std::function<void(ChunkWriter& writer, HttpResponse& response)>;
+
 // Reused across requests on a connection (keeps the body's capacity): call Reset() first.
 struct HttpResponse {
   int status = 200;
@@ -36,7 +63,11 @@ struct HttpResponse {
   uint64_t inference_header_length = 0;  // > 0: sets Inference-Header-Content-Length
   const char* allow = nullptr;           // for 405
   uint32_t retry_after_s = 0;            // > 0: sets Retry-After (429)
+  // Set by a handler that answers over time (server-sent events, NDJSON): the server calls it
+  // instead of sending `body` (see Streamer). Only for routes IsGenerateRoute names.
+  Streamer stream;
   void Reset() {
+    stream = nullptr;
     retry_after_s = 0;
     status = 200;
     content_type = "application/json";
@@ -60,6 +91,13 @@ class Api {
   static void Error(HttpResponse& response, int status, std::string_view message);
   static void Error(HttpResponse& response, const Status& status);
 
+  // The context every route builds: protocol, peer, credentials (Authorization, mTLS CN).
+  static service::RequestContext Context(const HttpRequest& req);
+  // The inference routes' context: Context plus the X-MLOS-* headers merged with the body's
+  // `parameters` (the body wins for priority and keep_alive; the shorter timeout wins).
+  static Status ApplyOptions(const HttpRequest& req, const api::RequestOptions& body,
+                             service::RequestContext& ctx);
+
  private:
   void Dispatch(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void Management(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
@@ -71,11 +109,6 @@ class Api {
   void SharedMemory(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void Tokens(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void ModelAnswer(const Result<core::ModelStatus>& r, HttpResponse& res);
-  static service::RequestContext Context(const HttpRequest& req);
-  // The inference routes' context: Context plus the X-MLOS-* headers merged with the body's
-  // `parameters` (the body wins for priority and keep_alive; the shorter timeout wins).
-  static Status ApplyOptions(const HttpRequest& req, const api::RequestOptions& body,
-                             service::RequestContext& ctx);
 
   service::Service& service_;
   std::string health_body_;

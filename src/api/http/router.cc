@@ -104,6 +104,11 @@ RouteMatch MatchV2Models(Method method, std::vector<std::string_view> seg) {
     allow = "POST";
     want = Method::kPost;
     seg.pop_back();
+  } else if (!seg.empty() && (seg.back() == "generate" || seg.back() == "generate_stream")) {
+    route = seg.back() == "generate" ? Route::kV2ModelGenerate : Route::kV2ModelGenerateStream;
+    allow = "POST";
+    want = Method::kPost;
+    seg.pop_back();
   }
   std::string version;
   if (seg.size() >= 3 && seg[seg.size() - 2] == "versions") {
@@ -183,6 +188,64 @@ RouteMatch MatchV2(Method method, const std::vector<std::string_view>& seg,
   return NotFoundPath(target);
 }
 
+RouteMatch MatchOpenAI(Method method, const std::vector<std::string_view>& seg,
+                       std::string_view target) {
+  // seg[0] == "v1"
+  if (seg.size() == 2 && seg[1] == "models") {
+    return Only(method, Method::kGet, Route::kOpenAIModels, "GET");
+  }
+  if (seg.size() >= 3 && seg[1] == "models") {
+    RouteMatch m = Only(method, Method::kGet, Route::kOpenAIModel, "GET");
+    if (m.error_status) return m;
+    // The id as the client wrote it (the handler answers 404 in OpenAI's shape for a bad one).
+    std::string id;
+    for (size_t i = 2; i < seg.size(); ++i) {
+      auto part = PercentDecode(seg[i]);
+      if (!part.ok()) return BadId(part.status());
+      if (!id.empty()) id += '/';
+      id += *part;
+    }
+    m.model = std::move(id);
+    return m;
+  }
+  if (seg.size() == 3 && seg[1] == "chat" && seg[2] == "completions") {
+    return Only(method, Method::kPost, Route::kOpenAIChat, "POST");
+  }
+  if (seg.size() == 2 && seg[1] == "completions") {
+    return Only(method, Method::kPost, Route::kOpenAICompletions, "POST");
+  }
+  if (seg.size() == 2 && seg[1] == "embeddings") {
+    return Only(method, Method::kPost, Route::kOpenAIEmbeddings, "POST");
+  }
+  return NotFoundPath(target);
+}
+
+RouteMatch MatchOllama(Method method, const std::vector<std::string_view>& seg,
+                       std::string_view target) {
+  // seg[0] == "api"
+  if (seg.size() != 2) return NotFoundPath(target);
+  struct Entry {
+    std::string_view name;
+    Route route;
+    Method method;
+    const char* allow;
+  };
+  static const Entry kEntries[] = {
+      {"chat", Route::kOllamaChat, Method::kPost, "POST"},
+      {"generate", Route::kOllamaGenerate, Method::kPost, "POST"},
+      {"embed", Route::kOllamaEmbed, Method::kPost, "POST"},
+      {"embeddings", Route::kOllamaEmbeddings, Method::kPost, "POST"},
+      {"tags", Route::kOllamaTags, Method::kGet, "GET"},
+      {"show", Route::kOllamaShow, Method::kPost, "POST"},
+      {"ps", Route::kOllamaPs, Method::kGet, "GET"},
+      {"version", Route::kOllamaVersion, Method::kGet, "GET"},
+  };
+  for (const Entry& e : kEntries) {
+    if (seg[1] == e.name) return Only(method, e.method, e.route, e.allow);
+  }
+  return NotFoundPath(target);
+}
+
 }  // namespace
 
 Method MethodFromString(std::string_view m) {
@@ -227,6 +290,8 @@ RouteMatch MatchRoute(Method method, std::string_view target) {
     }
   }
   if (first == "v2") return MatchV2(method, seg, target);
+  if (first == "v1") return MatchOpenAI(method, seg, target);
+  if (first == "api") return MatchOllama(method, seg, target);
   return NotFoundPath(target);
 }
 
@@ -252,5 +317,22 @@ bool IsBlockingRoute(Route r) {
 }
 
 bool IsInferRoute(Route r) { return r == Route::kModelInference || r == Route::kV2ModelInfer; }
+
+bool IsGenerateRoute(Route r) {
+  switch (r) {
+    case Route::kV2ModelGenerate:
+    case Route::kV2ModelGenerateStream:
+    case Route::kOpenAIChat:
+    case Route::kOpenAICompletions:
+    case Route::kOpenAIEmbeddings:
+    case Route::kOllamaChat:
+    case Route::kOllamaGenerate:
+    case Route::kOllamaEmbed:
+    case Route::kOllamaEmbeddings:
+      return true;
+    default:
+      return false;
+  }
+}
 
 }  // namespace mlos::http

@@ -39,6 +39,9 @@ enum class Route {
   kV2ModelMetadata,  // GET /v2/models/{name}[/versions/{v}]
   kV2ModelReady,     // GET /v2/models/{name}[/versions/{v}]/ready
   kV2ModelInfer,     // POST /v2/models/{name}[/versions/{v}]/infer
+  // KServe/Triton generate extension (LLMs).
+  kV2ModelGenerate,        // POST /v2/models/{name}[/versions/{v}]/generate
+  kV2ModelGenerateStream,  // POST /v2/models/{name}[/versions/{v}]/generate_stream (SSE)
   kV2RepoIndex,      // POST /v2/repository/index
   kV2RepoLoad,       // POST /v2/repository/models/{name}/load
   kV2RepoUnload,     // POST /v2/repository/models/{name}/unload
@@ -46,6 +49,21 @@ enum class Route {
   kV2ShmStatus,      // GET /v2/systemsharedmemory[/region/{name}]/status
   kV2ShmRegister,    // POST /v2/systemsharedmemory/region/{name}/register
   kV2ShmUnregister,  // POST /v2/systemsharedmemory[/region/{name}]/unregister ("" = all)
+  // OpenAI-compatible API (openai_api.cc).
+  kOpenAIModels,       // GET /v1/models
+  kOpenAIModel,        // GET /v1/models/{id}
+  kOpenAIChat,         // POST /v1/chat/completions
+  kOpenAICompletions,  // POST /v1/completions
+  kOpenAIEmbeddings,   // POST /v1/embeddings
+  // Ollama-compatible API (ollama_api.cc).
+  kOllamaChat,        // POST /api/chat
+  kOllamaGenerate,    // POST /api/generate
+  kOllamaEmbed,       // POST /api/embed
+  kOllamaEmbeddings,  // POST /api/embeddings (the older, one-prompt form)
+  kOllamaTags,        // GET /api/tags
+  kOllamaShow,        // POST /api/show
+  kOllamaPs,          // GET /api/ps
+  kOllamaVersion,     // GET /api/version
   // Security (admins).
   kTokensList,       // GET /tokens
   kTokenCreate,      // POST /tokens {"name", "role", "models", "expires"}
@@ -71,5 +89,8 @@ RouteMatch MatchRoute(Method method, std::string_view target);
 bool IsBlockingRoute(Route r);
 // The inference routes (original API and KServe v2).
 bool IsInferRoute(Route r);
+// The generation and embedding routes (OpenAI, Ollama, KServe generate): they block for as long
+// as a generation runs, so the server gives them their own pool, and only they may stream.
+bool IsGenerateRoute(Route r);
 
 }  // namespace mlos::http

@@ -3,8 +3,11 @@
 // the plaintext path has no TLS branches or indirection.
 #include "api/http/server.h"
 
+#include <poll.h>
+
 #include <atomic>
 #include <charconv>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -19,6 +22,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include "api/http/http_status.h"
 #include "api/http/server_tls.h"
 
 namespace mlos::http {
@@ -58,6 +62,10 @@ struct Server::Impl {
   std::optional<tcp::acceptor> acceptor;
   std::unique_ptr<asio::thread_pool> blocking;
   std::unique_ptr<asio::thread_pool> infer;  // null: inference on the io threads
+  std::unique_ptr<asio::thread_pool> generate;  // generation routes (they block for long)
+  // Stop()'s drain time is over: streams still running are cut (their writers say the client
+  // went away, so generations end within one token).
+  std::atomic<bool> drain_expired{false};
   size_t next_ioc = 0;
   uint16_t bound_port = 0;
   std::atomic<bool> stopping{false};
@@ -82,8 +90,8 @@ class Session final : public SessionControl,
  public:
   // PlainStream: (server, socket); TlsStream: (server, socket, ssl context).
   template <class... StreamArgs>
-  explicit Session(Server::Impl& server, StreamArgs&&... args)
-      : server_(server), stream_(std::forward<StreamArgs>(args)...) {}
+  explicit Session(Server::Impl& server, asio::io_context& ioc, StreamArgs&&... args)
+      : server_(server), ioc_(ioc), stream_(std::forward<StreamArgs>(args)...) {}
 
   ~Session() override {
     std::lock_guard lock(server_.sessions_mu);
@@ -207,16 +215,154 @@ class Session final : public SessionControl,
     if (!match.error_status) {
       if (IsBlockingRoute(match.route)) pool = server_.blocking.get();
       if (IsInferRoute(match.route)) pool = server_.infer.get();
+      if (IsGenerateRoute(match.route)) pool = server_.generate.get();
     }
     if (pool) {
       asio::post(*pool, [self = this->shared_from_this(), m = std::move(match)]() {
         self->server_.handler(m, self->request_, self->res_data_);
+        if (self->res_data_.stream) return self->RunStreamer();
         asio::post(self->executor(), [self]() { self->Write(); });
       });
       return;
     }
     server_.handler(match, request_, res_data_);
+    if (res_data_.stream) {
+      // A streamer may block: never on the io thread.
+      asio::post(*server_.generate, [self = this->shared_from_this()]() { self->RunStreamer(); });
+      return;
+    }
     Write();
+  }
+
+  // ---- streaming answers (HttpResponse::stream) ----
+  // The streamer runs on a pool thread; its chunks are written by the connection's io thread
+  // (posted, then waited for), so the stream is only ever touched there. Nothing else uses the
+  // connection meanwhile: it is busy_ and has no read pending.
+  class StreamWriter final : public ChunkWriter {
+   public:
+    explicit StreamWriter(Session& session) : session_(session) {}
+    bool Write(std::string_view data) override {
+      if (!Alive()) return false;
+      std::string out;
+      if (!started_) {
+        out = session_.StreamHead();
+        started_ = true;
+      }
+      if (!data.empty()) {
+        if (session_.chunked_) {
+          char size[20];
+          auto r = std::to_chars(size, size + sizeof size, data.size(), 16);
+          out.append(size, r.ptr).append("\r\n").append(data).append("\r\n");
+        } else {
+          out.append(data);
+        }
+      }
+      if (!session_.WriteFromPool(std::move(out))) failed_ = true;
+      return !failed_;
+    }
+    bool Alive() override {
+      if (failed_ || session_.server_.drain_expired.load(std::memory_order_relaxed)) {
+        failed_ = true;
+        return false;
+      }
+      // The client closed its end (or reset): POLLRDHUP / POLLHUP / POLLERR, never POLLIN alone
+      // (a pipelined next request is not a departure).
+      pollfd p{session_.Tcp().socket().native_handle(), POLLRDHUP, 0};
+      if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+        failed_ = true;
+      }
+      return !failed_;
+    }
+    bool started() const override { return started_; }
+    bool failed() const { return failed_; }
+
+   private:
+    Session& session_;
+    bool started_ = false;
+    bool failed_ = false;
+  };
+
+  // Pool thread: runs the handler's streamer, then hands the connection back to its io thread.
+  void RunStreamer() {
+    Streamer streamer = std::move(res_data_.stream);
+    res_data_.stream = nullptr;
+    StreamWriter writer(*this);
+    try {
+      streamer(writer, res_data_);
+    } catch (const std::exception& e) {
+      if (!writer.started()) Api::Error(res_data_, 500, std::string("internal error: ") + e.what());
+    } catch (...) {
+      if (!writer.started()) Api::Error(res_data_, 500, "internal error");
+    }
+    auto self = this->shared_from_this();
+    if (!writer.started()) {
+      asio::post(executor(), [self]() { self->Write(); });
+      return;
+    }
+    asio::post(executor(), [self, ok = !writer.failed()]() { self->EndStream(ok); });
+  }
+
+  // The status line and headers of a streamed answer (pool thread; the io thread is not using
+  // the session's fields while it is busy_).
+  std::string StreamHead() {
+    chunked_ = version_ != 10;
+    keep_alive_ = keep_alive_ && chunked_ && !server_.stopping.load(std::memory_order_relaxed);
+    std::string h = version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    h += std::to_string(res_data_.status);
+    h += ' ';
+    h += ReasonPhrase(res_data_.status);
+    h += "\r\nContent-Type: ";
+    h += res_data_.content_type;
+    h += "\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+    if (chunked_) h += "Transfer-Encoding: chunked\r\n";
+    if (!keep_alive_) h += "Connection: close\r\n";
+    h += "\r\n";
+    return h;
+  }
+
+  // Pool thread: writes `bytes` on the io thread and waits for the result. False when the write
+  // failed or timed out, or the io thread is gone (shutdown).
+  bool WriteFromPool(std::string bytes) {
+    struct Op {
+      std::string bytes;
+      std::promise<bool> done;
+    };
+    auto op = std::make_shared<Op>();
+    op->bytes = std::move(bytes);
+    std::future<bool> done = op->done.get_future();
+    asio::post(executor(), [self = this->shared_from_this(), op]() {
+      self->Tcp().expires_after(self->server_.options.request_timeout);
+      asio::async_write(self->stream_, asio::buffer(op->bytes),
+                        [op](beast::error_code ec, size_t) { op->done.set_value(!ec); });
+    });
+    while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+      if (ioc_.stopped()) return false;
+    }
+    return done.get();
+  }
+
+  // io thread: the streamer is done; `ok` = every chunk went out.
+  void EndStream(bool ok) {
+    if (!ok) {
+      busy_ = false;
+      res_data_.Reset();
+      return Close();
+    }
+    if (!chunked_) return OnStreamEnd({});
+    static constexpr char kLastChunk[] = "0\r\n\r\n";
+    Tcp().expires_after(server_.options.request_timeout);
+    asio::async_write(stream_, asio::buffer(kLastChunk, sizeof kLastChunk - 1),
+                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                        self->OnStreamEnd(ec);
+                      });
+  }
+
+  void OnStreamEnd(beast::error_code ec) {
+    busy_ = false;
+    res_data_.Reset();
+    if (ec) return Close();
+    if (!keep_alive_) return Finish();
+    DoRead();
   }
 
   void Write() {
@@ -296,6 +442,7 @@ class Session final : public SessionControl,
   }
 
   Server::Impl& server_;
+  asio::io_context& ioc_;  // the io_context this connection lives on
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -308,6 +455,7 @@ class Session final : public SessionControl,
   bool busy_ = false;
   bool keep_alive_ = true;
   bool head_ = false;
+  bool chunked_ = false;  // the streamed answer uses chunked transfer (HTTP/1.1)
   unsigned version_ = 11;
 };
 
@@ -316,15 +464,15 @@ class Session final : public SessionControl,
 void Server::Impl::Accept() {
   asio::io_context& target = *iocs[next_ioc];
   next_ioc = (next_ioc + 1) % iocs.size();
-  acceptor->async_accept(target, [this](beast::error_code ec, tcp::socket socket) {
+  acceptor->async_accept(target, [this, ioc = &target](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
       // EMFILE and friends: try again shortly rather than spin.
       if (stopping.load()) return;
     } else if (tls) {
-      std::make_shared<Session<TlsStream>>(*this, std::move(socket), *tls)->Start();
+      std::make_shared<Session<TlsStream>>(*this, *ioc, std::move(socket), *tls)->Start();
     } else {
-      std::make_shared<Session<PlainStream>>(*this, std::move(socket))->Start();
+      std::make_shared<Session<PlainStream>>(*this, *ioc, std::move(socket))->Start();
     }
     if (!stopping.load()) Accept();
   });
@@ -381,6 +529,8 @@ Status Server::Start() {
   if (s.options.infer_threads > 0) {
     s.infer = std::make_unique<asio::thread_pool>(static_cast<size_t>(s.options.infer_threads));
   }
+  s.generate = std::make_unique<asio::thread_pool>(
+      static_cast<size_t>(std::max(1, s.options.stream_threads)));
   s.Accept();
   for (auto& ioc : s.iocs) {
     s.threads.emplace_back([ctx = ioc.get()] {
@@ -426,8 +576,10 @@ void Server::Stop(std::chrono::milliseconds drain_timeout) {
     if (idle || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  s.drain_expired = true;
   s.blocking->join();
   if (s.infer) s.infer->join();
+  s.generate->join();
   for (auto& ioc : s.iocs) ioc->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();

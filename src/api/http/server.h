@@ -4,6 +4,9 @@
 // loads never stall the io threads. Inference runs on the io thread that read the request, or,
 // with infer_threads > 0, on a pool of that many threads: then an io thread never blocks in a
 // model, and the core sees every request in flight at once (which dynamic batching needs).
+// Generation routes run on their own pool (stream_threads) and may stream their answer
+// (HttpResponse::stream: chunked transfer, written from the pool thread through the
+// connection's io thread, with a client that went away seen before each chunk).
 // With ServerOptions::tls set it speaks HTTPS (and mutual TLS); the plaintext path is unchanged
 // (sessions are templated on the stream type, so neither pays for the other).
 #pragma once
@@ -25,6 +28,9 @@ struct ServerOptions {
   int io_threads = 0;                              // 0 = hardware concurrency
   int blocking_threads = 2;                        // register/load/unload/rollback
   int infer_threads = 0;                           // 0 = run inference on the io thread
+  // Generation routes (OpenAI, Ollama, KServe generate: IsGenerateRoute) run on this pool: a
+  // generation blocks its thread for as long as it streams, so this caps the concurrent ones.
+  int stream_threads = 64;
   uint64_t max_body_bytes = 64ull * 1024 * 1024;   // larger bodies get 413
   // Read/write of one request, an idle keep-alive connection, a TLS handshake.
   std::chrono::milliseconds request_timeout{30000};
@@ -39,8 +45,9 @@ struct ServerOptions {
 class Server {
  public:
   // Answers one request (a JSON error for anything that fails; never throws). Called on an io
-  // thread, or on a pool thread for the routes IsBlockingRoute/IsInferRoute name, one call per
-  // request; the request's views stay valid until it returns.
+  // thread, or on a pool thread for the routes IsBlockingRoute/IsInferRoute/IsGenerateRoute
+  // name, one call per request; the request's views stay valid until it returns (and, when it
+  // sets HttpResponse::stream, until the streamer returns).
   using Handler = std::function<void(const RouteMatch&, const HttpRequest&, HttpResponse&)>;
 
   // `api` must outlive the server; it answers every request.

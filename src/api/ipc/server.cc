@@ -14,9 +14,11 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "api/common/model_json.h"
@@ -26,6 +28,7 @@
 #include "wire/bytes_codec.h"
 #include "wire/dtype.h"
 #include "wire/ipc_protocol.h"
+#include "wire/utf8.h"
 
 namespace mlos::ipc {
 
@@ -120,6 +123,12 @@ class Connection {
     r.status = static_cast<uint32_t>(result.code());
     if (!result.ok()) response_ = security::RedactSecrets(result.message());
     if (!SendFrame(fd_, r, response_).ok()) return false;
+    if (cancel_answer_) {  // a CANCEL read during the generation: its answer comes after it
+      FrameHeader c = *cancel_answer_;
+      cancel_answer_.reset();
+      const char stopped = 1;
+      if (!SendFrame(fd_, c, std::string_view(&stopped, 1)).ok()) return false;
+    }
     if (response_.capacity() > (16u << 20)) std::string().swap(response_);
     if (payload_.capacity() > (16u << 20)) std::string().swap(payload_);
     return true;
@@ -163,6 +172,17 @@ class Connection {
         return Authenticate();
       case Op::kInfer:
         return Infer();
+      case Op::kGenerate:
+        return Generate(h);
+      case Op::kCancel: {
+        // Nothing runs while this thread reads frames: a CANCEL seen here has nothing to stop
+        // (the generation it names has ended, or never was).
+        Reader r(payload_);
+        r.U64();
+        if (!r.ok() || !r.done()) return InvalidArgument("ipc: CANCEL needs u64 request_id");
+        Writer(response_).U8(0);
+        return Status::Ok();
+      }
       case Op::kShmRegister:
       case Op::kShmUnregister:
       case Op::kShmStatus:
@@ -451,9 +471,108 @@ class Connection {
     EncodeInferResponse(resp, response_);
   }
 
+
+  // ---- generation ----
+
+  // GENERATE: JSON {model, version, prompt, messages, params} -> GENERATE_CHUNK frames, then
+  // the usage JSON (sent by Answer as the request's answer). `params` is smi.h's params_json
+  // (max_tokens, temperature, ..., stop, messages), plus the request options priority, timeout
+  // (µs) and keep_alive, as a KServe request's parameters.
+  Status Generate(const FrameHeader& h) {
+    service::GenerateCall call;
+    MLOS_RETURN_IF_ERROR(DecodeGenerate(call));
+    call.on_token = [this, &h](std::string_view text) { return SendChunk(h, text); };
+    auto out = s_.service.Generate(ctx_, call);
+    if (!out.ok()) return out.status();
+    const nlohmann::json usage = {
+        {"model_id", out->model_id},
+        {"finish_reason", out->finish_reason},
+        {"prompt_tokens", out->prompt_tokens},
+        {"completion_tokens", out->completion_tokens},
+        {"cached_tokens", out->cached_tokens},
+        {"queue_time_us", out->queue_time_us},
+        {"first_token_us", out->first_token_us},
+        {"generate_time_us", out->generate_time_us},
+    };
+    response_ = usage.dump();
+    return Status::Ok();
+  }
+
+  Status DecodeGenerate(service::GenerateCall& call) {
+    const nlohmann::json j = nlohmann::json::parse(payload_, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) return InvalidArgument("ipc: GENERATE needs a JSON object");
+    auto text = [&j](const char* key, std::string& out) -> Status {
+      auto it = j.find(key);
+      if (it == j.end() || it->is_null()) return Status::Ok();
+      if (!it->is_string()) return InvalidArgument(std::string("'") + key + "' must be a string");
+      out = it->get<std::string>();
+      return Status::Ok();
+    };
+    MLOS_RETURN_IF_ERROR(text("model", call.model));
+    MLOS_RETURN_IF_ERROR(text("version", call.version));
+    MLOS_RETURN_IF_ERROR(text("prompt", call.prompt));
+    nlohmann::json params = nlohmann::json::object();
+    if (auto it = j.find("params"); it != j.end() && !it->is_null()) {
+      if (!it->is_object()) return InvalidArgument("'params' must be an object");
+      params = *it;
+    }
+    if (auto it = j.find("messages"); it != j.end() && !it->is_null()) {
+      if (!it->is_array()) return InvalidArgument("'messages' must be an array");
+      params["messages"] = *it;
+    }
+    api::RequestOptions options;
+    MLOS_RETURN_IF_ERROR(api::ParseJsonParameters(params, options));
+    for (const char* key : {"priority", "timeout", "keep_alive"}) params.erase(key);
+    api::ApplyRequestOptions(options, ctx_);
+    if (!params.empty()) {
+      call.params_json = params.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    return Status::Ok();
+  }
+
+  // One chunk of the generation `h` asked for; false when the client has gone (closed the
+  // connection, or sent CANCEL for it): the generation then stops.
+  bool SendChunk(const FrameHeader& h, std::string_view text) {
+    if (ClientStopped(h.request_id)) return false;
+    if (text.empty()) return true;
+    FrameHeader c;
+    c.version = h.version;
+    c.op = static_cast<uint16_t>(Op::kGenerateChunk);
+    c.request_id = h.request_id;
+    if (!wire::IsValidUtf8(text)) return SendFrame(fd_, c, wire::ValidUtf8(text)).ok();
+    return SendFrame(fd_, c, text).ok();
+  }
+
+  // Whether the client closed the connection, or its next frame is CANCEL of `request_id`
+  // (then read, and answered after the generation). Other frames (pipelined requests) are
+  // left for after the generation. Does not block.
+  bool ClientStopped(uint64_t request_id) {
+    uint8_t buf[kHeaderSize + 8];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return true;  // EOF: the client is gone
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    if (static_cast<size_t>(n) < sizeof buf) return false;  // not a whole CANCEL (yet)
+    auto head = DecodeHeader(buf, s_.options.max_payload);
+    if (!head.ok() || head->op != static_cast<uint16_t>(Op::kCancel) || head->length != 8) {
+      return false;
+    }
+    Reader r(std::string_view(reinterpret_cast<const char*>(buf) + kHeaderSize, 8));
+    if (r.U64() != request_id) return false;
+    if (::recv(fd_, buf, sizeof buf, MSG_DONTWAIT) != static_cast<ssize_t>(sizeof buf)) {
+      return true;  // cannot happen after the peek; the stream is unusable if it does
+    }
+    FrameHeader answer;
+    answer.version = head->version;
+    answer.op = head->op;
+    answer.request_id = head->request_id;
+    cancel_answer_ = answer;
+    return true;
+  }
+
   Server::Impl& s_;
   int fd_;
   std::string id_;
+  std::optional<FrameHeader> cancel_answer_;   // a CANCEL read during it, answered after it
   ucred cred_{};
   service::RequestContext ctx_;
   std::string payload_, response_;

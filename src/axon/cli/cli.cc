@@ -150,6 +150,18 @@ int CmdInfo(const Cache& cache, const HubConfig& hubs, const std::string& text, 
   };
   io("inputs:", m->io.inputs);
   io("outputs:", m->io.outputs);
+  if (m->llm.has_value()) {
+    const mpf::Llm& l = *m->llm;
+    std::printf("llm:              %s %s, %s, context %llu, embedding length %llu, %llu parameters\n",
+                l.architecture.c_str(), l.embedding ? "embedding model" : "generator",
+                l.quantization.empty() ? "quantization unknown" : l.quantization.c_str(),
+                static_cast<unsigned long long>(l.context_length),
+                static_cast<unsigned long long>(l.embedding_length),
+                static_cast<unsigned long long>(l.parameter_count));
+    std::printf("chat template:    %s\n",
+                l.chat_template.empty() ? "none"
+                                        : (std::to_string(l.chat_template.size()) + " bytes").c_str());
+  }
   if (m->requirements.memory_min_gb > 0)
     std::printf("memory:           %.2f GiB (estimated)\n", m->requirements.memory_min_gb);
   return 0;
@@ -290,7 +302,9 @@ int RunAxon(int argc, char** argv) {
   install->add_option("--include", ireq.options.include, "only files matching this glob (repeatable)");
   install->add_option("--format", ireq.options.format, "preferred format")
       ->check(CLI::IsMember({"auto", "onnx", "gguf", "torchscript"}));
-  install->add_option("--quant", ireq.options.quant, "GGUF quantisation variant (e.g. Q4_K_M)");
+  install->add_option("--quant", ireq.options.quant,
+                      "GGUF quantisation to install, e.g. Q4_K_M (default: Q4_K_M, Q4_K_S, "
+                      "Q5_K_M, Q8_0, else the smallest file); for ONNX the variant (fp16, ...)");
   install->add_option("--name", ireq.name, "ns/name@version for a local source");
 
   auto* list = app.add_subcommand("list", "list installed models");

@@ -97,7 +97,8 @@ struct HubConfig {
 Result<std::unique_ptr<HubAdapter>> MakeHubAdapter(const std::string& ns, const HubConfig& config);
 
 // Picks the files to install from a resolved file list: --include globs when given; otherwise by
-// format preference (auto: gguf (quant variant preferred, Q4_K_M default) > onnx > torchscript >
+// format preference (auto: gguf (one quantisation, see ChooseGgufVariant in gguf_files.h: --quant,
+// else Q4_K_M, Q4_K_S, Q5_K_M, Q8_0, else the smallest; a split set whole) > onnx > torchscript >
 // safetensors > pytorch .bin/.pt/.pth) plus the small companion files (json, txt, tokenizer*,
 // vocab*, merges*, *.model, README.md). Returns the selected files and sets execution_format
 // (onnx | gguf | torchscript | none) and the execution file paths.

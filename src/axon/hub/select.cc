@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "axon/hub/gguf_files.h"
 #include "axon/hub/hub.h"
 #include "common/fs.h"
 
@@ -72,45 +73,6 @@ Kind Classify(const std::string& path) {
   return Kind::kOther;
 }
 
-bool IsAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-// True when `quant` occurs in the file name as a whole token, case-insensitively
-// ("Q4_K_M" matches "llama.Q4_K_M.gguf" and "model-q4_k_m-00001-of-00002.gguf", "Q4_0" does not
-// match "IQ4_0").
-bool QuantMatches(const std::string& path, const std::string& quant) {
-  const std::string b = Lower(Base(path));
-  const std::string q = Lower(quant);
-  if (q.empty()) return false;
-  for (size_t at = b.find(q); at != std::string::npos; at = b.find(q, at + 1)) {
-    bool before_ok = at == 0 || !IsAlnum(b[at - 1]);
-    size_t end = at + q.size();
-    bool after_ok = end == b.size() || (!IsAlnum(b[end]) && b[end] != '_');
-    if (before_ok && after_ok) return true;
-  }
-  return false;
-}
-
-// "dir/model-Q4_K_M-00001-of-00003.gguf" -> "dir/model-Q4_K_M.gguf" (split GGUF key).
-std::string SplitKey(const std::string& path, bool* first_shard) {
-  *first_shard = true;
-  const std::string l = Lower(path);
-  // -NNNNN-of-NNNNN.gguf
-  const size_t n = l.size();
-  const size_t tail = std::string("-00001-of-00003.gguf").size();
-  if (n > tail && EndsWith(l, ".gguf") && l[n - tail] == '-' && l.compare(n - tail + 6, 4, "-of-") == 0) {
-    bool digits = true;
-    for (size_t i : {1, 2, 3, 4, 5, 10, 11, 12, 13, 14})
-      digits = digits && l[n - tail + i] >= '0' && l[n - tail + i] <= '9';
-    if (digits) {
-      *first_shard = l.compare(n - tail + 1, 5, "00001") == 0;
-      return path.substr(0, n - tail) + ".gguf";
-    }
-  }
-  return path;
-}
-
 // ONNX variant of a file: the suffix after the last '_' when it is a known precision/quant tag
 // ("model_fp16.onnx" -> "fp16"), else "" (the base model).
 std::string OnnxVariant(const std::string& path) {
@@ -145,32 +107,17 @@ struct Picked {
   std::vector<std::string> execution_files;
 };
 
-Result<Picked> PickGguf(const std::vector<const RemoteFile*>& all, const std::string& quant_opt) {
-  std::vector<const RemoteFile*> candidates;
-  for (const RemoteFile* f : all)
-    if (!Contains(Lower(Base(f->path)), "mmproj")) candidates.push_back(f);
-  if (candidates.empty()) candidates = all;
-  const std::string quant = quant_opt.empty() ? "Q4_K_M" : quant_opt;
-  std::vector<const RemoteFile*> matched;
-  for (const RemoteFile* f : candidates)
-    if (QuantMatches(f->path, quant)) matched.push_back(f);
-  if (matched.empty()) {
-    if (!quant_opt.empty()) {
-      return NotFound("no GGUF file matches quantization \"" + quant_opt + "\"; available: " +
-                      JoinNames(candidates));
-    }
-    matched = candidates;  // default Q4_K_M absent: any variant
-  }
-  // One variant: the first (by path) split group among the matches.
-  bool first = false;
-  const std::string key = SplitKey(matched.front()->path, &first);
+// One GGUF variant (ChooseGgufVariant: --quant, else the default preference, else the smallest;
+// a split set as a whole, its first shard the execution file).
+Result<Picked> PickGguf(const std::vector<const RemoteFile*>& all, const std::string& quant) {
+  std::vector<RemoteFile> listing;
+  for (const RemoteFile* f : all) listing.push_back(*f);
+  MLOS_ASSIGN_OR_RETURN(GgufVariant v, ChooseGgufVariant(listing, quant));
   Picked p;
-  for (const RemoteFile* f : candidates) {
-    bool is_first = false;
-    if (SplitKey(f->path, &is_first) != key) continue;
-    p.files.push_back(f);
-    if (is_first) p.execution_files.push_back(f->path);
-  }
+  for (const RemoteFile& chosen : v.files)
+    for (const RemoteFile* f : all)
+      if (f->path == chosen.path) p.files.push_back(f);
+  p.execution_files.push_back(v.files.front().path);
   return p;
 }
 
@@ -310,7 +257,7 @@ Result<Selection> SelectFiles(const std::vector<RemoteFile>& files, const Instal
       for (const RemoteFile* f : by_kind[chosen]) {
         bool first = true;
         if (chosen == Kind::kGguf) {
-          SplitKey(f->path, &first);
+          first = ParseGgufSplitName(f->path).index <= 1;
           if (Contains(Lower(Base(f->path)), "mmproj") && by_kind[chosen].size() > 1) first = false;
         }
         if (first && ExecutionFormatOf(chosen) != std::string("none"))

@@ -377,6 +377,11 @@ Result<GgufInfo> InspectGguf(const std::filesystem::path& path) {
   info.block_count = Uint(kv, a + ".block_count").value_or(0);
   info.head_count = Uint(kv, a + ".attention.head_count").value_or(0);
   info.head_count_kv = Uint(kv, a + ".attention.head_count_kv").value_or(0);
+  if (auto pt = Uint(kv, a + ".pooling_type"); pt && *pt <= INT32_MAX) {
+    info.pooling_type = static_cast<int64_t>(*pt);
+  }
+  info.parameter_count = Uint(kv, "general.parameter_count").value_or(0);
+  info.chat_template = Str(kv, "tokenizer.chat_template");
   if (auto ft = Uint(kv, "general.file_type"); ft && *ft <= UINT32_MAX) {
     info.has_file_type = true;
     info.file_type = static_cast<uint32_t>(*ft);

@@ -45,6 +45,10 @@ struct GgufInfo {
   uint64_t block_count = 0;       // {arch}.block_count
   uint64_t head_count = 0;        // {arch}.attention.head_count (max, if per-layer array)
   uint64_t head_count_kv = 0;     // {arch}.attention.head_count_kv (max, if per-layer array)
+  int64_t pooling_type = -1;      // {arch}.pooling_type (0 none, 1 mean, 2 cls, 3 last, 4 rank);
+                                  // -1 when absent or negative (unspecified)
+  uint64_t parameter_count = 0;   // general.parameter_count (0 when absent)
+  std::string chat_template;      // tokenizer.chat_template ("" when absent; at most 1 MiB)
   bool has_file_type = false;
   uint32_t file_type = 0;             // general.file_type (llama_ftype)
   std::string file_type_name;         // e.g. "Q4_K_M" (see GgufFileTypeName); "" when absent

@@ -207,6 +207,13 @@ TEST(IpcProtocol, PinOpsFollowTheTokenOps) {
   EXPECT_EQ(static_cast<uint16_t>(Op::kModelUnpin), 26);
 }
 
+TEST(IpcProtocol, GenerationOpsFollowThePinOps) {
+  // Published numbers (docs/ipc.md): they never change.
+  EXPECT_EQ(static_cast<uint16_t>(Op::kGenerate), 27);
+  EXPECT_EQ(static_cast<uint16_t>(Op::kGenerateChunk), 28);
+  EXPECT_EQ(static_cast<uint16_t>(Op::kCancel), 29);
+}
+
 TEST(IpcProtocol, InferResponseRoundTrip) {
   InferResponseMsg m;
   m.model_id = "test/mlp@1.0.0";
