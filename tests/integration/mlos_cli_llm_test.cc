@@ -10,27 +10,6 @@ namespace {
 const fs::path kLlamaFixture = kFixtures / "tiny-llama.gguf";
 const char kModel[] = "test/tiny-llama";
 
-// `mlos ARGS...` with `input` on its stdin.
-CliRun RunMlosWithInput(const std::vector<std::string>& args, const std::string& input,
-                        const fs::path& dir) {
-  const fs::path in = dir / "stdin.txt";
-  std::ofstream(in, std::ios::binary) << input;
-  std::string cmd = "cd '" + dir.string() + "' && '" + kMlos.string() + "'";
-  for (const std::string& a : args) cmd += " '" + a + "'";
-  const fs::path err = dir / "stderr.txt";
-  cmd += " <'" + in.string() + "' 2>'" + err.string() + "'";
-  CliRun r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.err = ReadFileBytes(err);
-  return r;
-}
-
 class MlosCliLlmTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -137,9 +116,9 @@ TEST_F(MlosCliLlmTest, GenerateJsonIsOneDocument) {
 TEST_F(MlosCliLlmTest, ChatReadsTurnsFromAPipe) {
   for (const std::string& url : Urls()) {
     SCOPED_TRACE(url);
-    CliRun r = RunMlosWithInput({"chat", kModel, "--system", "Be brief.", "-n", "6", "-t", "0",
-                                 "--url", url, "--stats"},
-                                "Hello\n\nHow are you?\n", dir_->path());
+    CliRun r = RunMlos({"chat", kModel, "--system", "Be brief.", "-n", "6", "-t", "0", "--url",
+                        url, "--stats"},
+                       dir_->path(), "Hello\n\nHow are you?\n");
     ASSERT_EQ(r.code, 0) << r.err;
     // Two turns (the blank line is skipped): two answers, each ended by a newline, and two
     // usage lines.
@@ -158,8 +137,8 @@ TEST_F(MlosCliLlmTest, ChatAnswersAreTheSameOverEveryScheme) {
   std::string first;
   for (const std::string& url : Urls()) {
     SCOPED_TRACE(url);
-    CliRun r = RunMlosWithInput({"chat", kModel, "-n", "5", "-t", "0", "--url", url}, "Hi\n",
-                                dir_->path());
+    CliRun r = RunMlos({"chat", kModel, "-n", "5", "-t", "0", "--url", url}, dir_->path(),
+                       "Hi\n");
     ASSERT_EQ(r.code, 0) << r.err;
     if (first.empty()) first = r.out;
     EXPECT_EQ(r.out, first);
@@ -177,8 +156,8 @@ TEST_F(MlosCliLlmTest, ErrorsAreOneLineAndNonZero) {
   }
   CliRun r = RunMlos({"generate", kModel}, dir_->path());  // no prompt: usage error
   EXPECT_EQ(r.code, 2);
-  CliRun chat = RunMlosWithInput({"chat", "test/nope", "--url", "unix://" + daemon_->ipc_path()},
-                                 "Hi\n", dir_->path());
+  CliRun chat = RunMlos({"chat", "test/nope", "--url", "unix://" + daemon_->ipc_path()},
+                        dir_->path(), "Hi\n");
   EXPECT_EQ(chat.code, 1);
   EXPECT_TRUE(chat.err.starts_with("mlos: error: ")) << chat.err;
 }

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -404,11 +405,18 @@ struct CliRun {
   std::string out, err;
 };
 
-// Runs `mlos ARGS...` in `dir` (stderr through dir/stderr.txt).
-inline CliRun RunMlos(const std::vector<std::string>& args, const fs::path& dir) {
+// Runs `mlos ARGS...` in `dir` (stderr through dir/stderr.txt), with `input` on its stdin when
+// given.
+inline CliRun RunMlos(const std::vector<std::string>& args, const fs::path& dir,
+                      const std::optional<std::string>& input = std::nullopt) {
   std::string cmd = "cd '" + dir.string() + "' && '" + kMlos.string() + "'";
   for (const std::string& a : args) cmd += " '" + a + "'";
   const fs::path err = dir / "stderr.txt";
+  if (input) {
+    const fs::path in = dir / "stdin.txt";
+    std::ofstream(in, std::ios::binary) << *input;
+    cmd += " <'" + in.string() + "'";
+  }
   cmd += " 2>'" + err.string() + "'";
   CliRun r;
   FILE* p = ::popen(cmd.c_str(), "r");
@@ -420,6 +428,19 @@ inline CliRun RunMlos(const std::vector<std::string>& args, const fs::path& dir)
   r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   r.err = ReadFileBytes(err);
   return r;
+}
+
+// Runs a shell command line; stdout and stderr together, the exit code in *rc.
+inline std::string Sh(const std::string& cmd, int* rc) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int st = ::pclose(p);
+  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return out;
 }
 
 // A fresh temporary directory, removed at destruction.
