@@ -253,16 +253,30 @@ void Engine::Admit(const std::shared_ptr<Job>& job) {
     return;
   }
 
-  // The free slot whose cache shares the longest prefix with the prompt.
+  // The lowest free slot, unless another free slot's cache shares a prefix with the prompt
+  // that is kMinReuse tokens longer: generating slots with consecutive ids decode in one
+  // ubatch (see Step), so keeping the busy slots packed at the low ids is worth more than
+  // reusing a few cached tokens (every prompt shares its BOS with every used slot).
+  constexpr size_t kMinReuse = 16;
+  Slot* lowest = nullptr;
+  size_t lowest_prefix = 0;
   Slot* best = nullptr;
   size_t best_prefix = 0;
   for (Slot& slot : slots_) {
     if (slot.state != Slot::State::kFree) continue;
     const size_t prefix = CommonPrefix(slot.cache, job->prompt);
+    if (lowest == nullptr) {
+      lowest = &slot;
+      lowest_prefix = prefix;
+    }
     if (best == nullptr || prefix > best_prefix) {
       best = &slot;
       best_prefix = prefix;
     }
+  }
+  if (best_prefix < lowest_prefix + kMinReuse) {
+    best = lowest;
+    best_prefix = lowest_prefix;
   }
   Slot& slot = *best;
 
@@ -293,22 +307,42 @@ bool Engine::Step(llama_batch& batch) {
   const int32_t capacity = options_.batch;
   const size_t n = slots_.size();
 
-  // Every generating slot's next token first (rotating the start, so a batch smaller than the
-  // slot count stays fair), then prompt chunks of new slots in the room left.
-  for (size_t k = 0; k < n && batch.n_tokens < capacity; ++k) {
-    Slot& slot = slots_[(rotate_ + k) % n];
-    if (slot.state != Slot::State::kGenerate) continue;
-    BatchAdd(batch, slot.pending, static_cast<llama_pos>(slot.cache.size()), slot.id, true);
-    slot.cache.push_back(slot.pending);
-    slot.logits_index = batch.n_tokens - 1;
+  // What goes in: every generating slot's next token first (rotating the start, so a batch
+  // smaller than the slot count stays fair), then prompt chunks of new slots in the room left.
+  // take_[i] = tokens of slot i in this batch.
+  take_.assign(n, 0);
+  int32_t room = capacity;
+  for (size_t k = 0; k < n && room > 0; ++k) {
+    const size_t i = (rotate_ + k) % n;
+    if (slots_[i].state != Slot::State::kGenerate) continue;
+    take_[i] = 1;
+    --room;
   }
   rotate_ = (rotate_ + 1) % n;
-  for (Slot& slot : slots_) {
-    if (slot.state != Slot::State::kPrompt || batch.n_tokens >= capacity) continue;
+  for (size_t i = 0; i < n && room > 0; ++i) {
+    const Slot& slot = slots_[i];
+    if (slot.state != Slot::State::kPrompt) continue;
+    const size_t left = slot.job->prompt.size() - slot.cache.size();
+    take_[i] = static_cast<int32_t>(std::min(left, static_cast<size_t>(room)));
+    room -= take_[i];
+  }
+
+  // The batch in sequence order, each slot's tokens together: with one KV stream per sequence
+  // llama.cpp splits a batch into ubatches of consecutive sequence ids with the same number of
+  // tokens each (split_equal, sequential), so this order makes every generating token (and the
+  // first token of each prompt chunk) one ubatch, then one ubatch per run of prompt chunks,
+  // instead of several small ubatches that each run the whole model.
+  for (size_t i = 0; i < n; ++i) {
+    if (take_[i] == 0) continue;
+    Slot& slot = slots_[i];
+    if (slot.state == Slot::State::kGenerate) {
+      BatchAdd(batch, slot.pending, static_cast<llama_pos>(slot.cache.size()), slot.id, true);
+      slot.cache.push_back(slot.pending);
+      slot.logits_index = batch.n_tokens - 1;
+      continue;
+    }
     const std::vector<llama_token>& prompt = slot.job->prompt;
-    const size_t take = std::min(prompt.size() - slot.cache.size(),
-                                 static_cast<size_t>(capacity - batch.n_tokens));
-    for (size_t i = 0; i < take; ++i) {
+    for (int32_t t = 0; t < take_[i]; ++t) {
       const size_t pos = slot.cache.size();
       const bool last = pos + 1 == prompt.size();
       BatchAdd(batch, prompt[pos], static_cast<llama_pos>(pos), slot.id, last);

@@ -90,6 +90,7 @@ class Engine {
 
   std::vector<Slot> slots_;  // engine thread only
   size_t rotate_ = 0;        // first generating slot of the next batch (fairness when full)
+  std::vector<int32_t> take_;  // Step: tokens of each slot in the batch being built
 
   std::mutex mu_;
   std::condition_variable cv_;
