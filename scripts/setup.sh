@@ -9,7 +9,8 @@ PKGS=(build-essential cmake ninja-build pkg-config ccache curl zstd
   libgtest-dev libgmock-dev libbenchmark-dev libonnx-dev libprotobuf-dev
   libboost1.81-dev prometheus-cpp-dev
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler python3-grpcio python3-grpc-tools
-  python3 python3-onnx python3-numpy gnuplot-nox)
+  python3 python3-onnx python3-numpy gnuplot-nox
+  libtorch-dev python3-torch)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -68,5 +69,33 @@ if [ ! -f "$llama/.complete-$LLAMA_NPM" ]; then
   rm -rf "$llama.tmp/pkg"
   touch "$llama.tmp/.complete-$LLAMA_NPM"
   rm -rf "$llama" && mv "$llama.tmp" "$llama"
+fi
+# TensorFlow Lite 2.9.0 (not in Debian 12): the C library and its C headers from the npm package
+# tfjs-tflite-node@0.0.2, and MediaPipe's hand landmark models (@mediapipe/hands, pinned) as test
+# models. third_party/tflite/{lib,include,models}.
+tflite="$root/third_party/tflite"
+TFLITE_NPM=0.0.2
+HANDS_NPM=0.4.1675469240
+if [ ! -f "$tflite/.complete-$TFLITE_NPM-$HANDS_NPM" ]; then
+  echo "setup: fetching TensorFlow Lite (npm tfjs-tflite-node@$TFLITE_NPM, @mediapipe/hands@$HANDS_NPM)"
+  dl="$root/third_party/downloads"
+  mkdir -p "$dl"
+  [ -f "$dl/tfjs-tflite-node-$TFLITE_NPM.tgz" ] ||
+    (cd "$dl" && npm pack --silent "tfjs-tflite-node@$TFLITE_NPM" >/dev/null)
+  [ -f "$dl/mediapipe-hands-$HANDS_NPM.tgz" ] ||
+    (cd "$dl" && npm pack --silent "@mediapipe/hands@$HANDS_NPM" >/dev/null)
+  rm -rf "$tflite.tmp" && mkdir -p "$tflite.tmp/lib" "$tflite.tmp/include" "$tflite.tmp/models" \
+    "$tflite.tmp/pkg"
+  tar -xzf "$dl/tfjs-tflite-node-$TFLITE_NPM.tgz" -C "$tflite.tmp/pkg" \
+    package/cc_deps/linux_amd64/libtensorflowlite_c.so package/cc_deps/include
+  tar -xzf "$dl/mediapipe-hands-$HANDS_NPM.tgz" -C "$tflite.tmp/pkg" \
+    package/hand_landmark_lite.tflite package/hand_landmark_full.tflite
+  mv "$tflite.tmp/pkg/package/cc_deps/linux_amd64/libtensorflowlite_c.so" "$tflite.tmp/lib/"
+  mv "$tflite.tmp/pkg/package/cc_deps/include/tensorflow" "$tflite.tmp/include/"
+  mv "$tflite.tmp"/pkg/package/*.tflite "$tflite.tmp/models/"
+  chmod 0644 "$tflite.tmp"/models/*.tflite
+  rm -rf "$tflite.tmp/pkg"
+  touch "$tflite.tmp/.complete-$TFLITE_NPM-$HANDS_NPM"
+  rm -rf "$tflite" && mv "$tflite.tmp" "$tflite"
 fi
 echo "setup: ok"
