@@ -9,6 +9,7 @@
 #include "axon/inspect/gguf.h"
 #include "axon/inspect/gguf_llm.h"
 #include "axon/inspect/onnx_io.h"
+#include "axon/inspect/tflite_io.h"
 
 namespace fs = std::filesystem;
 
@@ -84,6 +85,23 @@ void DescribeModel(const fs::path& dir, mpf::Manifest* m, std::vector<std::strin
                        "plugin's default template");
     }
     memory = EstimateGgufMemoryBytes(*info);
+  } else if (exec.format == "tflite") {
+    std::error_code ec;
+    memory = EstimateFileMemoryBytes(fs::file_size(path, ec));
+    auto info = InspectTflite(path);
+    if (!info.ok()) {
+      notes->push_back("could not read the TFLite model " + exec.path + ": " +
+                       info.status().message());
+    } else {
+      m->io = TfliteIo(*info);
+      if (m->framework.version.empty())
+        m->framework.version = !info->min_runtime_version.empty()
+                                   ? info->min_runtime_version
+                                   : "schema " + std::to_string(info->schema_version);
+      if (m->metadata.description.empty()) m->metadata.description = info->description;
+      // The weights are in the file; the interpreter's arena comes on top of them.
+      memory = EstimateFileMemoryBytes(std::max(info->file_size, info->buffer_bytes));
+    }
   } else {
     std::error_code ec;
     memory = EstimateFileMemoryBytes(fs::file_size(path, ec));

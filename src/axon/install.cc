@@ -11,6 +11,7 @@
 #include "axon/describe.h"
 #include "axon/hub/gguf_files.h"
 #include "axon/hub/http.h"
+#include "axon/inspect/torchscript_archive.h"
 #include "common/sha256.h"
 #include "mpf/archive.h"
 
@@ -145,7 +146,75 @@ std::string FormatOfFile(const std::string& path) {
   if (ext == ".onnx") return "onnx";
   if (ext == ".gguf") return "gguf";
   if (ext == ".pt" || ext == ".ptl" || ext == ".torchscript") return "torchscript";
+  if (ext == ".tflite") return "tflite";
   return "";
+}
+
+bool HasIo(const IoOverride& io) { return !io.inputs.empty() || !io.outputs.empty(); }
+
+// The one line a TorchScript install without an IO schema fails with.
+Status TorchScriptIoMissing(const std::string& exec, bool have_inputs, bool have_outputs) {
+  std::string missing;
+  if (have_inputs != have_outputs)
+    missing = have_inputs ? " (no outputs given)" : " (no inputs given)";
+  return InvalidArgument(exec + ": TorchScript files carry no typed signature; give --input and "
+                         "--output name:dtype:shape (e.g. --input x:float32:-1,3,224,224) or an "
+                         "io.yaml sidecar beside the model" + missing);
+}
+
+// The IO sidecar of `exec` among `files` (the most specific, see IoSidecarPaths), or "".
+template <typename Files, typename PathOf>
+std::string SidecarAmong(const std::string& exec, const Files& files, PathOf path_of) {
+  for (const std::string& candidate : IoSidecarPaths(exec))
+    for (const auto& f : files)
+      if (path_of(f) == candidate) return candidate;
+  return "";
+}
+
+// Before anything is fetched: a TorchScript selection needs inputs and outputs from the flags
+// or a sidecar that comes with it (its contents are checked once it is staged).
+Status CheckTorchScriptIoSource(const Selection& sel, const IoOverride& flags) {
+  if (sel.execution_format != "torchscript" || sel.execution_files.empty()) return Status::Ok();
+  if (!flags.inputs.empty() && !flags.outputs.empty()) return Status::Ok();
+  const std::string& exec = sel.execution_files.front();
+  if (!SidecarAmong(exec, sel.files, [](const RemoteFile& f) { return f.path; }).empty())
+    return Status::Ok();
+  return TorchScriptIoMissing(exec, !flags.inputs.empty(), !flags.outputs.empty());
+}
+
+// Sets m->io from the flags and, for TorchScript, the staged sidecar in `dir`; runs after
+// DescribeModel, whose ONNX/TFLite IO the flags may only refine (see InstallRequest::io).
+Status ApplyGivenIo(const fs::path& dir, const IoOverride& flags, mpf::Manifest* m) {
+  const std::string& format = m->format.execution_format;
+  const std::string exec =
+      m->format.execution_files.empty() ? "" : m->format.execution_files.front().path;
+  IoOverride given = flags;
+  if (format == "torchscript" && !exec.empty()) {
+    const std::string sidecar =
+        SidecarAmong(exec, m->format.files, [](const mpf::FileEntry& f) { return f.path; });
+    if (!sidecar.empty()) {
+      MLOS_ASSIGN_OR_RETURN(IoOverride from_file, LoadIoSidecar(dir / sidecar, sidecar));
+      if (given.inputs.empty()) given.inputs = std::move(from_file.inputs);
+      if (given.outputs.empty()) given.outputs = std::move(from_file.outputs);
+    }
+    if (given.inputs.empty() || given.outputs.empty())
+      return TorchScriptIoMissing(exec, !given.inputs.empty(), !given.outputs.empty());
+  }
+  if (!HasIo(given)) return Status::Ok();
+  const bool read_from_model = (format == "onnx" || format == "tflite") &&
+                               (!m->io.inputs.empty() || !m->io.outputs.empty());
+  return ApplyIoOverride(given, read_from_model, exec, &m->io);
+}
+
+// A local .pt/.pth that is a TorchScript archive inside counts as TorchScript (its name alone
+// cannot tell it from a torch.save'd state dict).
+void MarkTorchScriptArchives(const fs::path& dir, std::vector<RemoteFile>* listing) {
+  for (RemoteFile& f : *listing) {
+    std::string lower = f.path;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    if (lower.ends_with(".pt") || lower.ends_with(".pth"))
+      f.torchscript = IsTorchScriptArchive(dir / f.path);
+  }
 }
 
 // Builds the manifest of a fresh install from what was selected and what the hub said.
@@ -182,8 +251,10 @@ Result<InstallResult> FinishInstall(const Cache& cache, Transaction& tx, const M
                                     const std::string& version, mpf::Manifest m,
                                     const std::string& commit, const std::string& source,
                                     bool set_latest, std::vector<std::string> notes,
-                                    bool strict) {
+                                    const InstallRequest& req) {
   if (m.format.execution_format != "none") DescribeModel(tx.dir(), &m, &notes);
+  MLOS_RETURN_IF_ERROR(ApplyGivenIo(tx.dir(), req.io, &m));
+  const bool strict = req.strict;
   InstallResult res;
   // The manifest must validate as written (strict: axon writes no legacy forms).
   std::string yaml = mpf::EmitManifest(m);
@@ -270,7 +341,11 @@ Status AdoptUnpacked(const Cache& cache, const fs::path& dir, const mpf::Manifes
 
 Result<InstallResult> InstallPackageFile(const Cache& cache, const fs::path& package,
                                          const ModelRef* forced, const std::string& source,
-                                         bool set_latest, bool strict, InstallObserver* obs) {
+                                         bool set_latest, bool strict, const IoOverride& io_flags,
+                                         InstallObserver* obs) {
+  if (HasIo(io_flags))
+    return InvalidArgument("--input/--output apply to model files, not to " + package.string() +
+                           ", a package with its own manifest (its spec.io says the IO)");
   auto yaml = mpf::ReadManifestFromArchive(package);
   if (!yaml.ok()) return yaml.status();
   std::vector<std::string> warnings;
@@ -344,7 +419,7 @@ Result<InstallResult> InstallLocal(const Cache& cache, const fs::path& src,
   if (fs::is_regular_file(abs, ec) &&
       (abs.extension() == ".axon" || abs.string().ends_with(".tar.gz") || abs.extension() == ".tgz"))
     return InstallPackageFile(cache, abs, have_forced ? &forced : nullptr, "file://" + abs.string(),
-                              !have_forced || !forced.version_given, req.strict, obs);
+                              !have_forced || !forced.version_given, req.strict, req.io, obs);
 
   // A directory with a manifest, a directory of model files, or one model file.
   fs::path dir = fs::is_directory(abs, ec) ? abs : abs.parent_path();
@@ -355,6 +430,9 @@ Result<InstallResult> InstallLocal(const Cache& cache, const fs::path& src,
                                    &warnings);
     if (!m.ok()) return m.status();  // LoadManifestFile names the file
     given = std::move(m).value();
+    if (HasIo(req.io))
+      return InvalidArgument("--input/--output apply to model files, not to " + abs.string() +
+                             ", which has its own manifest.yaml (its spec.io says the IO)");
   }
   ModelRef ref;
   if (have_forced) {
@@ -381,10 +459,18 @@ Result<InstallResult> InstallLocal(const Cache& cache, const fs::path& src,
     return AlreadyInstalled(*found);
   }
 
-  // The file list: the manifest's, else every file (one file: just it).
+  // The file list: the manifest's, else every file (one file: just it, and its IO sidecar).
   std::vector<RemoteFile> listing;
+  auto add = [&listing](const std::string& rel, uint64_t size) {
+    RemoteFile f;
+    f.path = rel;
+    f.size = size;
+    listing.push_back(std::move(f));
+  };
   if (fs::is_regular_file(abs, ec)) {
-    listing.push_back({abs.filename().string(), fs::file_size(abs, ec), true, "", "", ""});
+    add(abs.filename().string(), fs::file_size(abs, ec));
+    for (const std::string& sidecar : IoSidecarPaths(abs.filename().string()))
+      if (fs::is_regular_file(dir / sidecar, ec)) add(sidecar, fs::file_size(dir / sidecar, ec));
   } else {
     for (fs::recursive_directory_iterator it(abs, ec), end; !ec && it != end; it.increment(ec)) {
       std::string rel = fs::relative(it->path(), abs).string();
@@ -393,11 +479,12 @@ Result<InstallResult> InstallLocal(const Cache& cache, const fs::path& src,
         continue;
       }
       if (!it->is_regular_file() || rel == "manifest.yaml" || rel == "manifest.sig") continue;
-      listing.push_back({rel, it->file_size(), true, "", "", ""});
+      add(rel, it->file_size());
     }
   }
   std::sort(listing.begin(), listing.end(),
             [](const RemoteFile& a, const RemoteFile& b) { return a.path < b.path; });
+  if (!given) MarkTorchScriptArchives(dir, &listing);
 
   Transaction tx(cache, ref.ns, ref.name);
   MLOS_RETURN_IF_ERROR(tx.Begin());
@@ -449,20 +536,22 @@ Result<InstallResult> InstallLocal(const Cache& cache, const fs::path& src,
 
   auto sel = SelectFiles(listing, req.options);
   if (!sel.ok()) return sel.status();
+  MLOS_RETURN_IF_ERROR(CheckTorchScriptIoSource(*sel, req.io));
   for (const auto& f : sel->files) {
     if (obs) obs->OnFileStart(f.path, f.size);
     mpf::FileEntry e;
-    fs::path from = fs::is_regular_file(abs, ec) ? abs : abs / f.path;
+    fs::path from = dir / f.path;
     MLOS_RETURN_IF_ERROR(AddLocalFile(cache, from, tx.dir(), f.path, &e));
     if (obs) obs->OnFileDone(f.path, e.size, false);
     entries.push_back(e);
   }
   if (sel->execution_format == "none")
-    notes.push_back("no directly executable model file (onnx, gguf, torchscript) found: installed "
-                    "with execution_format none; it needs conversion before mlosd can serve it");
+    notes.push_back("no directly executable model file (onnx, gguf, torchscript, tflite) found: "
+                    "installed with execution_format none; it needs conversion before mlosd can "
+                    "serve it");
   m = BuildManifest(ref, ref.version, *sel, {}, "file://" + abs.string(), entries);
   return FinishInstall(cache, tx, ref, ref.version, std::move(m), "", "file://" + abs.string(),
-                       !have_forced || !forced.version_given, std::move(notes), req.strict);
+                       !have_forced || !forced.version_given, std::move(notes), req);
 }
 
 Result<InstallResult> InstallFromHub(const Cache& cache, const HubConfig& hubs,
@@ -491,6 +580,9 @@ Result<InstallResult> InstallFromHub(const Cache& cache, const HubConfig& hubs,
   bool set_latest = !ref.version_given || ref.version == "latest";
 
   if (rm.package) {
+    if (HasIo(req.io))
+      return InvalidArgument("--input/--output apply to model files, not to " + ref.Id() +
+                             ", which its registry serves as a package with its own manifest");
     // A registry serves a ready .axon: download it (verified), then install it.
     const RemoteFile& pf = *rm.package;
     fs::path partial = cache.PartialPath(PartialKey(pf, rm));
@@ -507,7 +599,8 @@ Result<InstallResult> InstallFromHub(const Cache& cache, const HubConfig& hubs,
     ModelRef target = ref;
     target.version = rm.version;
     { FileLock release = std::move(lock.value()); }  // InstallPackageFile takes it itself
-    auto r = InstallPackageFile(cache, partial, &target, rm.source, set_latest, req.strict, obs);
+    auto r = InstallPackageFile(cache, partial, &target, rm.source, set_latest, req.strict, req.io,
+                                obs);
     std::error_code ec;
     fs::remove(partial, ec);
     return r;
@@ -515,13 +608,14 @@ Result<InstallResult> InstallFromHub(const Cache& cache, const HubConfig& hubs,
 
   auto sel = SelectFiles(rm.files, req.options);
   if (!sel.ok()) return sel.status().WithPrefix(ref.Repo());
+  MLOS_RETURN_IF_ERROR(CheckTorchScriptIoSource(*sel, req.io));
   uint64_t total = 0;
   for (const auto& f : sel->files) total += f.size;
   if (obs) obs->OnResolved(ref.ns + "/" + ref.name + "@" + rm.version, rm.commit,
                            sel->files.size(), total);
   std::vector<std::string> notes = rm.notes;
   if (sel->execution_format == "none" && notes.empty())
-    notes.push_back("no directly executable model file (onnx, gguf, torchscript) in " +
+    notes.push_back("no directly executable model file (onnx, gguf, torchscript, tflite) in " +
                     ref.Repo() + ": installed with execution_format none; it needs conversion "
                     "before mlosd can serve it");
   Transaction tx(cache, ref.ns, ref.name);
@@ -530,7 +624,7 @@ Result<InstallResult> InstallFromHub(const Cache& cache, const HubConfig& hubs,
   MLOS_RETURN_IF_ERROR(FetchFiles(cache, **hub, rm, sel->files, tx.dir(), obs, &entries));
   mpf::Manifest m = BuildManifest(ref, rm.version, *sel, rm.meta, rm.source, std::move(entries));
   auto r = FinishInstall(cache, tx, ref, rm.version, std::move(m), rm.commit, rm.source,
-                         set_latest, std::move(notes), req.strict);
+                         set_latest, std::move(notes), req);
   return r;
 }
 
@@ -598,11 +692,23 @@ Result<InstallResult> Update(const Cache& cache, const HubConfig& hubs, const st
   InstallRequest req;
   req.ref = text;
   req.force_resolve = true;
-  // A GGUF install keeps its quantisation (the tag in the installed file's name).
-  if (auto m = mpf::LoadManifestFile((found->dir / "manifest.yaml").string()); m.ok() &&
-      m->format.execution_format == "gguf" && !m->format.execution_files.empty()) {
-    req.options.format = "gguf";
-    req.options.quant = GgufQuantTag(m->format.execution_files.front().path);
+  auto installed = mpf::LoadManifestFile((found->dir / "manifest.yaml").string());
+  if (installed.ok() && !installed->format.execution_files.empty()) {
+    const mpf::Manifest& m = *installed;
+    const std::string& exec = m.format.execution_files.front().path;
+    // A GGUF install keeps its quantisation (the tag in the installed file's name).
+    if (m.format.execution_format == "gguf") {
+      req.options.format = "gguf";
+      req.options.quant = GgufQuantTag(exec);
+    }
+    // A TorchScript install keeps the IO its --input/--output gave it; one that came from a
+    // sidecar reads the new revision's sidecar instead.
+    auto path_of = [](const mpf::FileEntry& f) { return f.path; };
+    if (m.format.execution_format == "torchscript" &&
+        SidecarAmong(exec, m.format.files, path_of).empty()) {
+      req.io.inputs = m.io.inputs;
+      req.io.outputs = m.io.outputs;
+    }
   }
   ModelRef target = *ref;
   // Update the version the alias points at (latest -> main), keep the alias.

@@ -14,6 +14,7 @@
 
 #include "axon/cache.h"
 #include "axon/hub/hub.h"
+#include "axon/inspect/sidecar_io.h"
 #include "mpf/manifest.h"
 
 namespace mlos::axon {
@@ -38,6 +39,13 @@ struct InstallRequest {
   std::string name;        // --name ns/name@version for local sources ("" = derive)
   bool strict = false;     // legacy manifests are errors
   bool force_resolve = false;  // update: contact the hub even if installed
+  // --input / --output (ParseTensorFlags). For ONNX and TFLite each replaces the model's tensor
+  // of that name (naming a tensor the model lacks is an error); for other formats they are
+  // added. A TorchScript install needs inputs and outputs, from here or from the IO sidecar
+  // beside the model (<stem>.io.yaml or io.yaml; these flags win over it, list by list);
+  // without either it fails before anything is downloaded or copied. Refused for sources that
+  // bring their own manifest (a directory with manifest.yaml, .axon packages, registries).
+  IoOverride io;
 };
 
 struct InstallResult {

@@ -55,7 +55,7 @@ struct ExecutionFile {
 
 struct Format {
   std::string type;               // the package's source format, e.g. "onnx", "pytorch"
-  std::string execution_format;   // onnx | gguf | torchscript | none
+  std::string execution_format;   // onnx | gguf | torchscript | tflite | none
   bool multi_encoder = false;
   std::vector<FileEntry> files;
   std::vector<ExecutionFile> execution_files;

@@ -149,9 +149,9 @@ TEST_F(MlosdHttpTest, BadInputsGetClearErrorsAndChangeNothing) {
   Package bad_sum = CelsiusPackage();
   bad_sum.name = "badsum";
   bad_sum.corrupt_checksum = true;
-  Package tflite = CelsiusPackage();
-  tflite.name = "tfl";
-  tflite.execution_format = "tflite";
+  Package coreml = CelsiusPackage();
+  coreml.name = "cml";
+  coreml.execution_format = "coreml";
   Package cycle = TestingPackage("selfish", R"({"behavior":"identity"})");
   cycle.deps_yaml = "      - test/selfish@1.0.0\n";
   Package traversal = CelsiusPackage();
@@ -192,8 +192,8 @@ TEST_F(MlosdHttpTest, BadInputsGetClearErrorsAndChangeNothing) {
        R"({"model_id":"a/b@1","path":7})", 400, "path"},
       {"bad checksum", "POST", "/models/register", RegisterBody(bad_sum, Write(bad_sum)), 400,
        "sha256"},
-      {"unsupported format", "POST", "/models/register", RegisterBody(tflite, Write(tflite)), 400,
-       "tflite"},
+      {"unsupported format", "POST", "/models/register", RegisterBody(coreml, Write(coreml)), 400,
+       "coreml"},
       {"dependency cycle", "POST", "/models/register", RegisterBody(cycle, Write(cycle)), 409,
        "cycle"},
       {"traversal in manifest file", "POST", "/models/register",

@@ -300,11 +300,26 @@ int RunAxon(int argc, char** argv) {
       ->required();
   install->add_option("--revision", ireq.options.revision, "hub revision (branch, tag or commit)");
   install->add_option("--include", ireq.options.include, "only files matching this glob (repeatable)");
-  install->add_option("--format", ireq.options.format, "preferred format")
-      ->check(CLI::IsMember({"auto", "onnx", "gguf", "torchscript"}));
+  install->add_option("--format", ireq.options.format,
+                      "preferred format (auto: gguf > onnx > torchscript > tflite > safetensors > "
+                      "pytorch > tensorflow)")
+      ->check(CLI::IsMember({"auto", "onnx", "gguf", "torchscript", "tflite"}));
   install->add_option("--quant", ireq.options.quant,
                       "GGUF quantisation to install, e.g. Q4_K_M (default: Q4_K_M, Q4_K_S, "
-                      "Q5_K_M, Q8_0, else the smallest file); for ONNX the variant (fp16, ...)");
+                      "Q5_K_M, Q8_0, else the smallest file); for ONNX and TFLite the variant "
+                      "(fp16, int8, ...)");
+  std::vector<std::string> input_flags, output_flags;
+  install->add_option("--input", input_flags,
+                      "an input tensor as name:dtype:shape, e.g. x:float32:-1,3,224,224 "
+                      "(repeatable; shape -1 for dynamic dimensions, 'scalar' or empty for rank "
+                      "0). Required with --output for TorchScript unless <model>.io.yaml or "
+                      "io.yaml lies beside the model file (the flags win over it); for other "
+                      "formats it replaces the input of that name the model file describes "
+                      "(ONNX and TFLite: the model must have it)")
+      ->allow_extra_args(false);  // one value per --input: the ref may follow
+  install->add_option("--output", output_flags,
+                      "an output tensor as name:dtype:shape (repeatable; see --input)")
+      ->allow_extra_args(false);
   install->add_option("--name", ireq.name, "ns/name@version for a local source");
 
   auto* list = app.add_subcommand("list", "list installed models");
@@ -379,6 +394,18 @@ int RunAxon(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::fprintf(stderr, "axon: error: %s (see axon --help)\n", e.what());
     return 2;
+  }
+
+  if (install->parsed()) {
+    auto inputs = ParseTensorFlags("--input", input_flags);
+    auto outputs = inputs.ok() ? ParseTensorFlags("--output", output_flags) : inputs;
+    if (!inputs.ok() || !outputs.ok()) {
+      std::fprintf(stderr, "axon: error: %s (see axon install --help)\n",
+                   (inputs.ok() ? outputs : inputs).status().message().c_str());
+      return 2;
+    }
+    ireq.io.inputs = std::move(inputs).value();
+    ireq.io.outputs = std::move(outputs).value();
   }
 
   Cache cache = Cache::FromEnvironment();

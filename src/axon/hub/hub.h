@@ -21,6 +21,10 @@ struct RemoteFile {
   std::string sha256;   // expected sha256 when the hub publishes it (LFS, ModelScope), else ""
   std::string git_oid;  // git blob sha1 when that is all the hub gives (HF non-LFS files)
   std::string url;      // absolute download URL
+  // The file is known to be a TorchScript archive by its contents (local sources look inside
+  // .pt/.pth files, see IsTorchScriptArchive); SelectFiles then takes it for TorchScript
+  // whatever its name says.
+  bool torchscript = false;
 };
 
 struct HubMetadata {
@@ -49,8 +53,9 @@ using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 struct InstallOptions {
   std::string revision;                 // --revision; overrides the ref's @version for the hub
   std::vector<std::string> include;     // --include globs (fnmatch, '*' crosses '/')
-  std::string format = "auto";          // onnx | gguf | torchscript | auto
-  std::string quant;                    // GGUF variant, e.g. "Q4_K_M"
+  std::string format = "auto";          // auto | onnx | gguf | torchscript | tflite | safetensors |
+                                        // pytorch | tensorflow
+  std::string quant;                    // GGUF variant, e.g. "Q4_K_M"; ONNX/TFLite: "fp16"...
   bool offline = false;                 // HF_HUB_OFFLINE
 };
 
@@ -98,15 +103,21 @@ Result<std::unique_ptr<HubAdapter>> MakeHubAdapter(const std::string& ns, const 
 
 // Picks the files to install from a resolved file list: --include globs when given; otherwise by
 // format preference (auto: gguf (one quantisation, see ChooseGgufVariant in gguf_files.h: --quant,
-// else Q4_K_M, Q4_K_S, Q5_K_M, Q8_0, else the smallest; a split set whole) > onnx > torchscript >
-// safetensors > pytorch .bin/.pt/.pth) plus the small companion files (json, txt, tokenizer*,
-// vocab*, merges*, *.model, README.md). Returns the selected files and sets execution_format
-// (onnx | gguf | torchscript | none) and the execution file paths.
+// else Q4_K_M, Q4_K_S, Q5_K_M, Q8_0, else the smallest; a split set whole) > onnx (one variant:
+// --quant, else base, fp32, fp16, quantized...; external data along) > torchscript (.ptl,
+// .torchscript, a .pt/.pth named *torchscript*/*traced*/*scripted*/*jit*, or any file with
+// RemoteFile::torchscript) > tflite (one variant, as ONNX) > safetensors > pytorch .bin/.pt/.pth >
+// tensorflow (SavedModel, .h5, .keras)) plus the small companion files (json, txt, tokenizer*,
+// vocab*, merges*, *.model, README.md, PyTorch Hub's hubconf.py) and, for TorchScript, the IO
+// sidecar of each execution file ("<stem>.io.yaml", else "io.yaml" beside it; see
+// sidecar_io.h). Returns the selected files and sets execution_format (onnx | gguf |
+// torchscript | tflite | none) and the execution file paths.
 struct Selection {
   std::vector<RemoteFile> files;
   std::string execution_format;             // "none" when nothing is directly executable
   std::vector<std::string> execution_files; // paths within files
-  std::string framework;                    // onnx | gguf | pytorch | safetensors | tensorflow ...
+  std::string framework;                    // onnx | gguf | pytorch | tflite | safetensors |
+                                            // tensorflow ...
 };
 Result<Selection> SelectFiles(const std::vector<RemoteFile>& files, const InstallOptions& opts);
 

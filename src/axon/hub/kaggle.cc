@@ -185,14 +185,12 @@ class KaggleAdapter : public HubAdapter {
     }
     if (model.files.empty()) return NotFound(id + "/" + number + ": the version has no files");
 
-    bool has_onnx = false, has_gguf = false;
-    for (const auto& file : model.files) {
-      has_onnx = has_onnx || file.path.ends_with(".onnx");
-      has_gguf = has_gguf || file.path.ends_with(".gguf");
-    }
-    if (!has_onnx && !has_gguf)
-      model.notes.push_back("Kaggle " + f + " model: needs conversion (e.g. to ONNX) before " +
-                            "mlosd can serve it");
+    // The note only when the install would select nothing directly executable (a SavedModel
+    // or Keras file, not a .tflite, .onnx, .gguf or TorchScript file).
+    auto selection = SelectFiles(model.files, opts);
+    if (selection.ok() && selection->execution_format == "none")
+      model.notes.push_back("Kaggle " + f + " model: needs conversion (e.g. to TFLite or ONNX) " +
+                            "before mlosd can serve it");
     return model;
   }
 

@@ -10,6 +10,7 @@
 
 #include "axon/hub/gguf_files.h"
 #include "axon/hub/hub.h"
+#include "axon/inspect/sidecar_io.h"
 #include "common/fs.h"
 
 namespace mlos::axon {
@@ -20,10 +21,12 @@ enum class Kind {
   kOnnx,
   kOnnxData,  // external data of an .onnx file
   kTorchScript,
+  kTflite,
   kSafetensors,
   kPytorch,
   kTensorflow,
   kCompanion,  // config, tokenizer, README...
+  kIoSidecar,  // io.yaml / <stem>.io.yaml: the IO schema of a TorchScript file
   kOther,
 };
 
@@ -47,9 +50,10 @@ bool Contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 
-Kind Classify(const std::string& path) {
-  const std::string l = Lower(path);
+Kind Classify(const RemoteFile& file) {
+  const std::string l = Lower(file.path);
   const std::string b = Base(l);
+  if (file.torchscript) return Kind::kTorchScript;
   if (EndsWith(b, ".gguf")) return Kind::kGguf;
   if (EndsWith(b, ".onnx")) return Kind::kOnnx;
   if (Contains(b, ".onnx_data") || Contains(b, ".onnx.data")) return Kind::kOnnxData;
@@ -58,38 +62,47 @@ Kind Classify(const std::string& path) {
   if (pt && (Contains(b, "torchscript") || Contains(b, "traced") || Contains(b, "scripted") ||
              Contains(b, "_jit") || Contains(b, "-jit")))
     return Kind::kTorchScript;
+  if (EndsWith(b, ".tflite")) return Kind::kTflite;
   if (EndsWith(b, ".safetensors")) return Kind::kSafetensors;
   // Training state is not a model.
   for (const char* skip : {"optimizer", "scheduler", "rng_state", "training_args"})
     if (StartsWith(b, skip)) return Kind::kOther;
   if (pt || EndsWith(b, ".bin") || EndsWith(b, ".ckpt")) return Kind::kPytorch;
-  if (EndsWith(b, ".h5") || EndsWith(b, ".keras") || EndsWith(b, ".tflite") ||
-      b == "saved_model.pb" || b == "saved_model.pbtxt" || Contains(l, "variables/variables."))
+  if (EndsWith(b, ".h5") || EndsWith(b, ".keras") || b == "saved_model.pb" ||
+      b == "saved_model.pbtxt" || Contains(l, "variables/variables."))
     return Kind::kTensorflow;
+  if (IsIoSidecarName(b)) return Kind::kIoSidecar;
   if (EndsWith(b, ".json") || EndsWith(b, ".txt") || EndsWith(b, ".model") ||
       StartsWith(b, "tokenizer") || StartsWith(b, "vocab") || StartsWith(b, "merges") ||
-      b == "readme.md")
+      b == "readme.md" || b == "hubconf.py")  // PyTorch Hub: the model's code
     return Kind::kCompanion;
   return Kind::kOther;
 }
 
-// ONNX variant of a file: the suffix after the last '_' when it is a known precision/quant tag
-// ("model_fp16.onnx" -> "fp16"), else "" (the base model).
-std::string OnnxVariant(const std::string& path) {
+// Variant of an ONNX or TFLite file: the suffix of its stem after the last '_' when it is a
+// known precision/quant tag of that format ("model_fp16.onnx" -> "fp16", "model_int8.tflite" ->
+// "int8"), else "" (the base model).
+std::string VariantTag(const std::string& path, Kind kind) {
   std::string stem = Lower(Base(path));
-  stem = stem.substr(0, stem.size() - 5);  // ".onnx"
+  if (size_t dot = stem.rfind('.'); dot != std::string::npos) stem.resize(dot);
   size_t us = stem.rfind('_');
   if (us == std::string::npos) return "";
   std::string tag = stem.substr(us + 1);
-  static const std::set<std::string> kTags = {"fp16", "fp32", "int8", "uint8", "quantized", "q4",
-                                              "q4f16", "bnb4", "int4", "q8", "quint8", "qint8"};
-  return kTags.count(tag) ? tag : "";
+  static const std::set<std::string> kOnnxTags = {
+      "fp16", "fp32", "int8", "uint8", "quantized", "q4", "q4f16", "bnb4", "int4", "q8", "quint8",
+      "qint8"};
+  // What TFLite converters and model zoos put after the name.
+  static const std::set<std::string> kTfliteTags = {
+      "fp16", "fp32", "float16", "float32", "int8", "uint8", "int16", "quant", "quantized",
+      "dynamic", "int4"};
+  const auto& tags = kind == Kind::kTflite ? kTfliteTags : kOnnxTags;
+  return tags.count(tag) ? tag : "";
 }
 
-int OnnxVariantRank(const std::string& v) {
-  static const std::array<const char*, 12> kOrder = {"",     "fp32",  "fp16", "quantized",
-                                                     "int8", "uint8", "q8",   "qint8",
-                                                     "quint8", "q4f16", "q4", "int4"};
+int VariantRank(const std::string& v) {
+  static const std::array<const char*, 18> kOrder = {
+      "",     "fp32",   "float32", "fp16", "float16", "quantized", "quant", "dynamic", "int16",
+      "int8", "uint8",  "q8",      "qint8", "quint8", "q4f16",     "q4",    "int4",    "bnb4"};
   for (size_t i = 0; i < kOrder.size(); ++i)
     if (v == kOrder[i]) return static_cast<int>(i);
   return 100;
@@ -121,10 +134,13 @@ Result<Picked> PickGguf(const std::vector<const RemoteFile*>& all, const std::st
   return p;
 }
 
-Picked PickOnnx(const std::vector<const RemoteFile*>& onnx, const std::vector<const RemoteFile*>& data,
-                const std::string& quant, Status* error) {
+// One ONNX or TFLite variant (--quant names it, else the best by VariantRank); every file of
+// the variant is an execution file; ONNX external data files come along.
+Picked PickVariant(Kind kind, const std::vector<const RemoteFile*>& models,
+                   const std::vector<const RemoteFile*>& data, const std::string& quant,
+                   Status* error) {
   std::map<std::string, std::vector<const RemoteFile*>> groups;
-  for (const RemoteFile* f : onnx) groups[OnnxVariant(f->path)].push_back(f);
+  for (const RemoteFile* f : models) groups[VariantTag(f->path, kind)].push_back(f);
   std::string chosen;
   bool found = false;
   if (!quant.empty()) {
@@ -138,13 +154,14 @@ Picked PickOnnx(const std::vector<const RemoteFile*>& onnx, const std::vector<co
     if (!found) {
       std::string names;
       for (const auto& [variant, files] : groups) names += (names.empty() ? "" : ", ") + (variant.empty() ? std::string("(base)") : variant);
-      *error = NotFound("no ONNX variant \"" + quant + "\"; available: " + names);
+      *error = NotFound(std::string("no ") + (kind == Kind::kTflite ? "TFLite" : "ONNX") +
+                        " variant \"" + quant + "\"; available: " + names);
       return {};
     }
   } else {
     int best = 1 << 30;
     for (const auto& [variant, files] : groups) {
-      int r = OnnxVariantRank(variant);
+      int r = VariantRank(variant);
       if (r < best) {
         best = r;
         chosen = variant;
@@ -168,6 +185,7 @@ const char* FrameworkOf(Kind k) {
     case Kind::kGguf: return "gguf";
     case Kind::kOnnx: return "onnx";
     case Kind::kTorchScript: return "pytorch";
+    case Kind::kTflite: return "tflite";
     case Kind::kSafetensors: return "safetensors";
     case Kind::kPytorch: return "pytorch";
     case Kind::kTensorflow: return "tensorflow";
@@ -180,6 +198,7 @@ const char* ExecutionFormatOf(Kind k) {
     case Kind::kGguf: return "gguf";
     case Kind::kOnnx: return "onnx";
     case Kind::kTorchScript: return "torchscript";
+    case Kind::kTflite: return "tflite";
     default: return "none";
   }
 }
@@ -194,11 +213,13 @@ Result<Selection> SelectFiles(const std::vector<RemoteFile>& files, const Instal
   const std::string format = Lower(opts.format.empty() ? "auto" : opts.format);
   static const std::map<std::string, Kind> kFormats = {
       {"gguf", Kind::kGguf},         {"onnx", Kind::kOnnx},
-      {"torchscript", Kind::kTorchScript}, {"safetensors", Kind::kSafetensors},
-      {"pytorch", Kind::kPytorch},   {"tensorflow", Kind::kTensorflow}};
+      {"torchscript", Kind::kTorchScript}, {"tflite", Kind::kTflite},
+      {"safetensors", Kind::kSafetensors}, {"pytorch", Kind::kPytorch},
+      {"tensorflow", Kind::kTensorflow}};
   if (format != "auto" && !kFormats.count(format)) {
     return InvalidArgument("unknown format \"" + opts.format +
-                           "\" (expected auto, onnx, gguf, torchscript, safetensors or pytorch)");
+                           "\" (expected auto, onnx, gguf, torchscript, tflite, safetensors, "
+                           "pytorch or tensorflow)");
   }
 
   // Candidates: everything, or what the --include globs match.
@@ -223,12 +244,12 @@ Result<Selection> SelectFiles(const std::vector<RemoteFile>& files, const Instal
   }
 
   std::map<Kind, std::vector<const RemoteFile*>> by_kind;
-  for (const RemoteFile* f : pool) by_kind[Classify(f->path)].push_back(f);
+  for (const RemoteFile* f : pool) by_kind[Classify(*f)].push_back(f);
   auto has = [&](Kind k) { return by_kind.count(k) && !by_kind[k].empty(); };
 
-  static const std::array<Kind, 6> kPreference = {Kind::kGguf,        Kind::kOnnx,
-                                                  Kind::kTorchScript, Kind::kSafetensors,
-                                                  Kind::kPytorch,     Kind::kTensorflow};
+  static const std::array<Kind, 7> kPreference = {
+      Kind::kGguf,        Kind::kOnnx,    Kind::kTorchScript, Kind::kTflite,
+      Kind::kSafetensors, Kind::kPytorch, Kind::kTensorflow};
   Kind chosen = Kind::kOther;
   if (format != "auto") {
     chosen = kFormats.at(format);
@@ -266,15 +287,18 @@ Result<Selection> SelectFiles(const std::vector<RemoteFile>& files, const Instal
     }
   } else {
     if (chosen == Kind::kOther) {
-      return NotFound("no model files (gguf, onnx, torchscript, safetensors, pytorch, tensorflow) "
+      return NotFound("no model files (gguf, onnx, torchscript, tflite, safetensors, pytorch, "
+                      "tensorflow) "
                       "among the " + std::to_string(files.size()) + " files of the repository");
     }
     Picked p;
     if (chosen == Kind::kGguf) {
       MLOS_ASSIGN_OR_RETURN(p, PickGguf(by_kind[Kind::kGguf], opts.quant));
-    } else if (chosen == Kind::kOnnx) {
+    } else if (chosen == Kind::kOnnx || chosen == Kind::kTflite) {
       Status err;
-      p = PickOnnx(by_kind[Kind::kOnnx], by_kind[Kind::kOnnxData], opts.quant, &err);
+      const std::vector<const RemoteFile*> no_data;
+      p = PickVariant(chosen, by_kind[chosen],
+                      chosen == Kind::kOnnx ? by_kind[Kind::kOnnxData] : no_data, opts.quant, &err);
       if (!err.ok()) return err;
     } else {
       p.files = by_kind[chosen];
@@ -284,6 +308,19 @@ Result<Selection> SelectFiles(const std::vector<RemoteFile>& files, const Instal
     for (const RemoteFile* f : p.files) picked.insert(f);
     for (const RemoteFile* f : by_kind[Kind::kCompanion]) picked.insert(f);
     sel.execution_files = p.execution_files;
+  }
+  // A TorchScript file's IO sidecar comes along, included or not (the most specific one).
+  if (chosen == Kind::kTorchScript) {
+    for (const std::string& exec : sel.execution_files) {
+      for (const std::string& candidate : IoSidecarPaths(exec)) {
+        auto it = std::find_if(files.begin(), files.end(),
+                               [&](const RemoteFile& f) { return f.path == candidate; });
+        if (it != files.end()) {
+          picked.insert(&*it);
+          break;
+        }
+      }
+    }
   }
 
   for (const RemoteFile& f : files)

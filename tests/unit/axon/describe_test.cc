@@ -227,6 +227,75 @@ TEST_F(DescribeTest, UnreadableGgufIsANoteNotAFailure) {
   EXPECT_THAT(notes[0], HasSubstr("bad magic"));
 }
 
+// A TFLite execution file: the IO of subgraph 0, the runtime version, the description and a
+// memory estimate (the real hand landmark model; scripts/setup.sh fetches it).
+TEST_F(DescribeTest, TfliteIoFromTheFlatbuffer) {
+  const fs::path model =
+      fs::path(MLOS_SOURCE_DIR) / "third_party" / "tflite" / "models" / "hand_landmark_lite.tflite";
+  if (!fs::exists(model)) GTEST_SKIP() << model << " is missing (scripts/setup.sh fetches it)";
+  fs::create_directories(dir_ / "1");
+  fs::copy_file(model, dir_ / "1" / "hand.tflite");
+  mpf::Manifest m;
+  m.metadata.name = "hand";
+  m.metadata.namespace_ = "local";
+  m.metadata.version = "1.0.0";
+  m.framework.name = "tflite";
+  m.format.type = "tflite";
+  m.format.execution_format = "tflite";
+  m.format.files.push_back({"1/hand.tflite", fs::file_size(model), std::string(64, 'a')});
+  m.format.execution_files.push_back({"1/hand.tflite", "tflite", "single"});
+  std::vector<std::string> notes;
+  DescribeModel(dir_, &m, &notes);
+  EXPECT_TRUE(notes.empty()) << notes.front();
+  ASSERT_EQ(m.io.inputs.size(), 1u);
+  EXPECT_EQ(m.io.inputs[0].name, "input_1");
+  EXPECT_EQ(m.io.inputs[0].dtype, "float32");
+  EXPECT_EQ(m.io.inputs[0].shape, (std::vector<int64_t>{1, 224, 224, 3}));
+  ASSERT_EQ(m.io.outputs.size(), 4u);
+  EXPECT_EQ(m.io.outputs[0].name, "Identity");
+  EXPECT_EQ(m.io.outputs[0].shape, (std::vector<int64_t>{1, 63}));
+  EXPECT_EQ(m.framework.version, "1.14.0");  // its min_runtime_version metadata
+  EXPECT_EQ(m.metadata.description, "MLIR Converted.");
+  // ~2 MiB * 1.2, rounded up to hundredths of a GiB.
+  EXPECT_DOUBLE_EQ(m.requirements.memory_min_gb, 0.01);
+  EXPECT_GT(m.requirements.storage_min_gb, 0);
+  Status st = mpf::ValidateManifest(m, {.strict = true});
+  EXPECT_TRUE(st.ok()) << st.ToString();
+}
+
+TEST_F(DescribeTest, UnreadableTfliteIsANoteNotAFailure) {
+  std::ofstream(dir_ / "bad.tflite", std::ios::binary) << std::string("\x1c\0\0\0TFL3", 8)
+                                                       << std::string(100, '\xff');
+  mpf::Manifest m;
+  m.metadata.description = "kept";
+  m.format.execution_format = "tflite";
+  m.format.files.push_back({"bad.tflite", fs::file_size(dir_ / "bad.tflite"), ""});
+  m.format.execution_files.push_back({"bad.tflite", "tflite", "single"});
+  std::vector<std::string> notes;
+  DescribeModel(dir_, &m, &notes);
+  EXPECT_TRUE(m.io.inputs.empty());
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_THAT(notes[0], HasSubstr("could not read the TFLite model bad.tflite: "));
+  EXPECT_THAT(notes[0], HasSubstr("truncated or corrupt TFLite file"));
+  EXPECT_EQ(m.metadata.description, "kept");
+  EXPECT_GT(m.requirements.memory_min_gb, 0);  // still estimated from the file size
+}
+
+// TorchScript has no typed signature: DescribeModel leaves spec.io to the installer.
+TEST_F(DescribeTest, TorchScriptGetsAMemoryEstimateButNoIo) {
+  std::ofstream(dir_ / "m.pt", std::ios::binary) << std::string(4096, 'x');
+  mpf::Manifest m;
+  m.format.execution_format = "torchscript";
+  m.format.files.push_back({"m.pt", 4096, ""});
+  m.format.execution_files.push_back({"m.pt", "torchscript", "single"});
+  std::vector<std::string> notes;
+  DescribeModel(dir_, &m, &notes);
+  EXPECT_TRUE(notes.empty());
+  EXPECT_TRUE(m.io.inputs.empty());
+  EXPECT_TRUE(m.io.outputs.empty());
+  EXPECT_DOUBLE_EQ(m.requirements.memory_min_gb, 0.01);
+}
+
 TEST(GgufLlmTest, QuantizationFallsBackToTheDominantType) {
   GgufInfo info;
   info.has_file_type = true;

@@ -101,6 +101,50 @@ TEST(SelectFilesTest, Table) {
        "onnx", {"onnx/model.onnx", "onnx/model_fp16.onnx", "onnx/model_quantized.onnx"}, "onnx"},
       {"include selects safetensors", {"model.safetensors", "config.json", "m.onnx"},
        Opts("auto", "", {"model.safetensors"}), {"model.safetensors"}, "none", {}, "safetensors"},
+      // TFLite: executable, after onnx and torchscript, before safetensors/pytorch/tensorflow.
+      {"tflite alone", {"hand_landmark.tflite", "README.md", "labels.txt"}, Opts(),
+       {"README.md", "hand_landmark.tflite", "labels.txt"}, "tflite", {"hand_landmark.tflite"},
+       "tflite"},
+      {"tflite in a directory", {"1/model.tflite"}, Opts(), {"1/model.tflite"}, "tflite",
+       {"1/model.tflite"}, "tflite"},
+      {"tflite before safetensors, pytorch and a SavedModel",
+       {"m.tflite", "m.safetensors", "pytorch_model.bin", "saved_model.pb",
+        "variables/variables.index", "m.h5"},
+       Opts(), {"m.tflite"}, "tflite", {"m.tflite"}, "tflite"},
+      {"onnx before tflite", {"m.tflite", "m.onnx"}, Opts(), {"m.onnx"}, "onnx", {"m.onnx"},
+       "onnx"},
+      {"torchscript before tflite", {"m.tflite", "m.ptl"}, Opts(), {"m.ptl"}, "torchscript",
+       {"m.ptl"}, "pytorch"},
+      {"format tflite overrides the preference", {"m.tflite", "m.onnx", "config.json"},
+       Opts("tflite"), {"config.json", "m.tflite"}, "tflite", {"m.tflite"}, "tflite"},
+      {"format is case-insensitive", {"m.tflite", "m.onnx"}, Opts("TFLite"), {"m.tflite"}, "tflite",
+       {"m.tflite"}, "tflite"},
+      {"tflite base variant first", {"model.tflite", "model_int8.tflite", "model_float16.tflite"},
+       Opts(), {"model.tflite"}, "tflite", {"model.tflite"}, "tflite"},
+      {"tflite float16 before int8", {"model_int8.tflite", "model_float16.tflite"}, Opts(),
+       {"model_float16.tflite"}, "tflite", {"model_float16.tflite"}, "tflite"},
+      {"tflite variant via quant", {"model.tflite", "model_int8.tflite"}, Opts("tflite", "INT8"),
+       {"model_int8.tflite"}, "tflite", {"model_int8.tflite"}, "tflite"},
+      {"tflite by include", {"a.tflite", "b.tflite", "m.onnx"}, Opts("auto", "", {"b.tflite"}),
+       {"b.tflite"}, "tflite", {"b.tflite"}, "tflite"},
+      {"a SavedModel stays tensorflow, not executable",
+       {"saved_model.pb", "variables/variables.index", "variables/variables.data-00000-of-00001"},
+       Opts(),
+       {"saved_model.pb", "variables/variables.data-00000-of-00001", "variables/variables.index"},
+       "none", {}, "tensorflow"},
+      // TorchScript IO sidecars come along (the most specific one); not for other formats.
+      {"torchscript with its stem sidecar", {"net_traced.pt", "net_traced.io.yaml", "io.yaml"},
+       Opts(), {"net_traced.io.yaml", "net_traced.pt"}, "torchscript", {"net_traced.pt"},
+       "pytorch"},
+      {"torchscript with io.yaml", {"sub/model.ptl", "sub/io.yaml", "io.yaml", "other.io.yaml"},
+       Opts(), {"sub/io.yaml", "sub/model.ptl"}, "torchscript", {"sub/model.ptl"}, "pytorch"},
+      {"the sidecar comes along with --include", {"model.ptl", "model.io.yaml"},
+       Opts("auto", "", {"*.ptl"}), {"model.io.yaml", "model.ptl"}, "torchscript", {"model.ptl"},
+       "pytorch"},
+      {"pytorch hub: hubconf.py comes along", {"hubconf.py", "resnet18-f37072fd.pth"}, Opts(),
+       {"hubconf.py", "resnet18-f37072fd.pth"}, "none", {}, "pytorch"},
+      {"no sidecar for onnx", {"model.onnx", "model.io.yaml", "io.yaml"}, Opts(), {"model.onnx"},
+       "onnx", {"model.onnx"}, "onnx"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -111,6 +155,22 @@ TEST(SelectFilesTest, Table) {
     EXPECT_EQ(sel->execution_files, c.want_exec);
     EXPECT_EQ(sel->framework, c.want_framework);
   }
+}
+
+TEST(SelectFilesTest, ContentMarkedTorchScriptWinsOverItsName) {
+  // A local model.pt found to be a TorchScript archive inside (RemoteFile::torchscript).
+  std::vector<RemoteFile> files = Files({"model.pt", "state.pth", "config.json", "model.io.yaml"});
+  files[0].torchscript = true;
+  auto sel = SelectFiles(files, Opts());
+  ASSERT_TRUE(sel.ok()) << sel.status().ToString();
+  EXPECT_EQ(sel->execution_format, "torchscript");
+  EXPECT_EQ(sel->execution_files, std::vector<std::string>{"model.pt"});
+  EXPECT_EQ(Paths(*sel), (std::vector<std::string>{"config.json", "model.io.yaml", "model.pt"}));
+  files[0].torchscript = false;  // by its name a .pt is a state dict: not executable
+  sel = SelectFiles(files, Opts());
+  ASSERT_TRUE(sel.ok());
+  EXPECT_EQ(sel->execution_format, "none");
+  EXPECT_EQ(Paths(*sel), (std::vector<std::string>{"config.json", "model.pt", "state.pth"}));
 }
 
 TEST(SelectFilesTest, Errors) {
@@ -133,6 +193,18 @@ TEST(SelectFilesTest, Errors) {
 
   sel = SelectFiles(Files({"m.onnx"}), Opts("tensorrt"));
   EXPECT_EQ(sel.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(sel.status().message().find("tflite"), std::string::npos) << sel.status().message();
+
+  sel = SelectFiles(Files({"m.onnx", "saved_model.pb"}), Opts("tflite"));
+  ASSERT_EQ(sel.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(sel.status().message(), "no tflite file; model files present: m.onnx, saved_model.pb");
+
+  sel = SelectFiles(Files({"model.tflite", "model_int8.tflite"}), Opts("tflite", "fp16"));
+  ASSERT_EQ(sel.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(sel.status().message(), "no TFLite variant \"fp16\"; available: (base), int8");
+
+  sel = SelectFiles(Files({"README.md"}), Opts());
+  EXPECT_NE(sel.status().message().find("tflite"), std::string::npos) << sel.status().message();
 
   for (const char* bad : {"../evil.onnx", "/etc/passwd", "a/../../b.onnx", "a//b.onnx"}) {
     sel = SelectFiles(Files({"m.onnx", bad}), Opts());

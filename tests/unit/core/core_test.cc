@@ -104,11 +104,11 @@ TEST_F(CoreTest, RegisterChecksumMismatchNamesTheFile) {
 TEST_F(CoreTest, RegisterUnsupportedFormats) {
   Start();
   Pkg p;
-  p.execution_format = "tflite";
+  p.execution_format = "coreml";
   auto got = Register(p);
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(got.status().message().find("no plugin serves execution format \"tflite\" (plugins: "),
+  EXPECT_NE(got.status().message().find("no plugin serves execution format \"coreml\" (plugins: "),
             std::string::npos)
       << got.status().message();
   EXPECT_NE(got.status().message().find("testing"), std::string::npos);

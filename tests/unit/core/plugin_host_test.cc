@@ -35,7 +35,9 @@ TEST(PluginHostTest, RefusesOtherAbiVersionsAndBrokenLibrariesWithClearMessages)
   EXPECT_NE((*host)->ForFormat("onnx"), nullptr);
   EXPECT_NE((*host)->ForFormat("testing"), nullptr);
   EXPECT_NE((*host)->ForFormat("gguf"), nullptr);
-  EXPECT_EQ((*host)->List().size(), 3u);
+  EXPECT_NE((*host)->ForFormat("torchscript"), nullptr);
+  EXPECT_NE((*host)->ForFormat("tflite"), nullptr);
+  EXPECT_EQ((*host)->List().size(), 5u);
 }
 
 TEST(PluginHostTest, ConfigMustBeAJsonObject) {
