@@ -8,7 +8,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build}"
-iters="${MLOS_BENCH_ITERS:-4000}"
+iters="${MLOS_BENCH_ITERS:-20000}"
 py=/usr/bin/python3
 for f in "$build/bin/mlos-bench-frameworks" "$build/lib/mlos/plugins/libmlos_torch.so" \
          "$build/lib/mlos/plugins/libmlos_tflite.so" "$build/fixtures/tflite_add_f32.tflite"; do

@@ -115,10 +115,21 @@ const smi_plugin_api kApi = {
     &smi::FreeError, &smi::ErrorCode, &smi::ErrorMessage, &Init, &Shutdown, &Load, &Unload,
     &InputCount, &OutputCount, &Input, &Output, &Memory, &Infer, &Cancel, &Generate};
 
+// The directory of each library mlosd has loaded, and of every hop of the symlink chain that leads
+// to its file: Debian's alternatives (libblas.so.3 -> /etc/alternatives/... -> .../blas/libblas.so.3,
+// which libtorch needs) resolve inside the sandbox only if each hop is there.
 int AddLibrary(dl_phdr_info* info, size_t, void* data) {
   auto* dirs = static_cast<std::set<std::string>*>(data);
-  if (info->dlpi_name && info->dlpi_name[0] == '/') {
-    dirs->insert(std::filesystem::path(info->dlpi_name).parent_path().string());
+  if (!info->dlpi_name || info->dlpi_name[0] != '/') return 0;
+  std::filesystem::path p = info->dlpi_name;
+  dirs->insert(p.parent_path().string());
+  std::error_code ec;
+  for (int hop = 0; hop < 16 && std::filesystem::is_symlink(p, ec); ++hop) {
+    std::filesystem::path target = std::filesystem::read_symlink(p, ec);
+    if (ec) break;
+    if (target.is_relative()) target = p.parent_path() / target;
+    p = target.lexically_normal();
+    dirs->insert(p.parent_path().string());
   }
   return 0;
 }

@@ -104,6 +104,9 @@ double At(const client::Tensor& t, size_t i) {
   if (d == "int32") return get(int32_t{});
   if (d == "int64") return get(int64_t{});
   if (d == "uint8" || d == "bool") return get(uint8_t{});
+  if (d == "uint16") return get(uint16_t{});
+  if (d == "uint32") return get(uint32_t{});
+  if (d == "uint64") return get(uint64_t{});
   if (d == "float16" || d == "bfloat16") {
     uint16_t h;
     std::memcpy(&h, p + i * 2, 2);
@@ -391,6 +394,111 @@ TEST_F(MlosdFrameworksTest, CorruptModelFilesAreRefusedAndTheDaemonKeepsServing)
     EXPECT_NE(st.body.find("FAILED"), std::string::npos) << b.name << ": " << st.body;
     ExpectEverywhere("local/hand@1.0.0", {x}, want);
   }
+}
+
+// A tensor of `dtype` and `shape` with reproducible bytes (valid values for every dtype: bool
+// 0/1, floats from small integers).
+client::Tensor Patterned(const std::string& name, const std::string& dtype,
+                         std::vector<int64_t> shape, int seed) {
+  size_t n = 1;
+  for (int64_t d : shape) n *= static_cast<size_t>(d);
+  client::Tensor t;
+  t.name = name;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  const uint64_t size = client::DtypeSize(dtype);
+  t.data.resize(n * size);
+  for (size_t i = 0; i < n; ++i) {
+    const int v = static_cast<int>((i * 7 + static_cast<size_t>(seed) * 13) % 23) - 11;
+    uint8_t* p = t.data.data() + i * size;
+    if (dtype == "float32") {
+      const float f = static_cast<float>(v) * 0.25f;
+      std::memcpy(p, &f, 4);
+    } else if (dtype == "float64") {
+      const double f = v * 0.125;
+      std::memcpy(p, &f, 8);
+    } else if (dtype == "float16") {
+      const uint16_t h = static_cast<uint16_t>(0x3c00 + (v & 0x3f));  // 1.0 .. ~1.06
+      std::memcpy(p, &h, 2);
+    } else if (dtype == "bool") {
+      *p = static_cast<uint8_t>(v & 1);
+    } else {
+      const int64_t x = dtype.rfind("uint", 0) == 0 ? v + 11 : v;
+      std::memcpy(p, &x, size);  // little endian: the low bytes
+    }
+  }
+  return t;
+}
+
+TEST_F(MlosdFrameworksTest, TfliteDtypesAndDynamicBatchEqualTheInterpreterCalledDirectly) {
+  for (const char* f : {"tflite_add_f32.tflite", "tflite_add_i32.tflite", "tflite_add_i64.tflite",
+                        "tflite_passthrough.tflite"}) {
+    if (!fs::exists(kFixtures / f)) GTEST_SKIP() << "no TFLite fixture " << f;
+  }
+  // ADD on [-1, 4] (shape_signature): batch 3, then 1, then 5 on the same model.
+  for (const auto& [file, dtype] : {std::pair{"tflite_add_f32.tflite", "float32"},
+                                    std::pair{"tflite_add_i32.tflite", "int32"},
+                                    std::pair{"tflite_add_i64.tflite", "int64"}}) {
+    const std::string id = std::string("local/") + dtype + "-add@1.0.0";
+    InstallAndRegister((kFixtures / file).string(), id);
+    for (int64_t batch : {3, 1, 5}) {
+      const std::vector<client::Tensor> in = {Patterned("a", dtype, {batch, 4}, 1),
+                                              Patterned("b", dtype, {batch, 4}, 2)};
+      std::vector<client::Tensor> want = TfliteDirect(kFixtures / file, in);
+      ASSERT_EQ(want.size(), 1u);
+      want[0].dtype = dtype;
+      ExpectEverywhere(id, in, want);
+    }
+  }
+  // Every other dtype TFLite has (and a scalar), through a model that passes inputs through.
+  InstallAndRegister((kFixtures / "tflite_passthrough.tflite").string(), "local/passthrough@1.0.0");
+  std::vector<client::Tensor> in;
+  int seed = 0;
+  for (const char* d : {"float16", "float64", "int8", "int16", "uint8", "uint16", "uint32",
+                        "uint64", "bool"}) {
+    in.push_back(Patterned(std::string("p_") + d, d, {2}, ++seed));
+  }
+  in.push_back(Patterned("p_scalar", "float32", {}, ++seed));
+  std::vector<client::Tensor> want = TfliteDirect(kFixtures / "tflite_passthrough.tflite", in);
+  ASSERT_EQ(want.size(), in.size());
+  for (client::Tensor& w : want) {
+    for (const client::Tensor& i : in) {
+      if (i.name == w.name) w.dtype = i.dtype;
+    }
+  }
+  ExpectEverywhere("local/passthrough@1.0.0", in, want);
+}
+
+// Both plugins also run in sandboxed workers (isolation: process) and answer what the
+// frameworks called directly answer.
+TEST_F(MlosdFrameworksTest, SandboxedWorkersServeTorchScriptAndTflite) {
+  if (!fs::exists(kFixtures / "torch_traced.pt")) GTEST_SKIP() << "no TorchScript fixture";
+  InstallAndRegister(kHandLite.string(), "local/hand@1.0.0");
+  InstallAndRegister((kFixtures / "torch_traced.pt").string(), "local/traced@1.0.0",
+                     "--input x:float32:-1,16 --output y:float32:-1,8");
+  clients_.clear();
+  ASSERT_EQ(daemon_->Stop(SIGTERM), 0);
+  std::ofstream(tmp_.path() / "mlosd.yaml", std::ios::app) << "isolation:\n  default: process\n";
+  daemon_ = std::make_unique<Daemon>(
+      tmp_.path() / "state",
+      std::vector<std::string>{"--config", (tmp_.path() / "mlosd.yaml").string()});
+  ASSERT_TRUE(daemon_->Start());
+  urls_ = {"http://127.0.0.1:" + std::to_string(daemon_->port())};
+  clients_.push_back(Connect(urls_[0]));
+  ASSERT_EQ(daemon_->Post("/models/local%2Fhand%401.0.0/load").status, 200) << daemon_->Log();
+  Reply st = daemon_->Get("/models/local%2Fhand%401.0.0");
+  if (st.body.find("\"isolation\":\"process\"") == std::string::npos) {
+    GTEST_SKIP() << "no sandbox on this machine: " << st.body;
+  }
+  const client::Tensor x = RandomF32("input_1", {1, 224, 224, 3}, 5);
+  ExpectEverywhere("local/hand@1.0.0", {x}, TfliteDirect(kHandLite, {x}));
+  Reply load = daemon_->Post("/models/local%2Ftraced%401.0.0/load");
+  ASSERT_EQ(load.status, 200) << load.body << daemon_->Log();
+  ExpectEverywhere("local/traced@1.0.0", {Npy(kFixtures, "torch_traced.x")},
+                   {Npy(kFixtures, "torch_traced.y")});
+  st = daemon_->Get("/models/local%2Ftraced%401.0.0");
+  EXPECT_NE(st.body.find("\"isolation\":\"process\""), std::string::npos) << st.body;
+  EXPECT_NE(st.body.find("\"worker_pid\""), std::string::npos) << st.body;
 }
 
 }  // namespace
