@@ -271,7 +271,7 @@ class Report:
              "model run in-process by C threads with 1 intra-op thread each, on the same 2 cores: what the "
              "machine can compute with no serving at all. \"mlosd+batching\" is a second daemon with dynamic "
              "batching on (its configuration is above), otherwise configured like the first.", ""]
-        targets = ["http-json", "http-binary", "grpc", "ipc-shm"]
+        targets = ["http-json", "http-binary", "grpc", "ipc-inline", "ipc-shm"]
         goal_lines = []
         for model in ["encoder", "mlp"]:
             conc = sorted({r.get("concurrency") for r in self.results
@@ -308,7 +308,9 @@ class Report:
                 cells += [rps(pv) if pv is not None else f"— {self.status(peer)}", ms(lat(peer, "p99")), ms(lat(j, "p99"))]
                 L.append(f"| {c} | " + " | ".join(cells) + " |")
                 if model == "encoder" and c == 16:
-                    goal_lines += self.goal(pv, {t: next((v for cc, v in series[t] if cc == 16), None) for t in targets})
+                    at16 = {t: next((v for cc, v in series[t] if cc == 16), None) for t in targets}
+                    goal_lines += self.goal(pv, at16)
+                    goal_lines += ["", self.ipc_goal(at16)]
             L.append("")
             data = "".join(f"# {name}\n" + "".join(f"{c} {'NaN' if v is None else f'{v:.2f}'}\n" for c, v in pts) + "\n\n"
                            for name, pts in series.items())
@@ -323,6 +325,16 @@ class Report:
         if goal_lines:
             L = L[:5] + goal_lines + [""] + L[5:]
         return L
+
+    def ipc_goal(self, at16):
+        """Issue 17: IPC is the fastest path at every concurrency."""
+        hb, shm, inline = at16.get("http-binary"), at16.get("ipc-shm"), at16.get("ipc-inline")
+        if hb is None or shm is None or inline is None:
+            return "**Goal: IPC ≥ HTTP binary at concurrency 16 on encoder**: not measured in this run."
+        met = shm >= hb and inline >= 0.95 * hb
+        return (f"**Goal: IPC with shared memory ≥ HTTP binary, IPC inline ≥ 0.95× HTTP binary, at concurrency 16 "
+                f"on encoder**: **{'met' if met else 'MISSED'}**: ipc-shm {shm:.0f}, ipc-inline {inline:.0f} "
+                f"({inline / hb:.2f}×), http-binary {hb:.0f} requests/s.")
 
     def goal(self, peer, mlosd):
         j = mlosd.get("http-json")

@@ -266,7 +266,7 @@ if want throughput; then
   for m in encoder mlp; do
     for c in 1 4 16 64; do
       run throughput raw raw "$m" 0 --mode closed --concurrency "$c" --raw-threads 1 --duration "$d" --warmup "$w"
-      for t in http-json http-binary grpc ipc-shm; do
+      for t in http-json http-binary grpc ipc-inline ipc-shm; do
         run throughput mlosd "$t" "$m" 0 --mode closed --concurrency "$c" --duration "$d" --warmup "$w"
       done
       run throughput mlosd-batch http-binary "$m" 0 --mode closed --concurrency "$c" --duration "$d" --warmup "$w"

@@ -95,7 +95,38 @@ for r in res["sweep"]:
 L += ["", "Identity copies its input into its output inside ONNX Runtime, so the raw time grows with",
       "size; what differs between paths is the transport. Over IPC with shared memory the daemon",
       "reads the input and writes the output in the client's memfd region, so its overhead should",
-      "stay flat while the inline paths copy (and, for HTTP and gRPC, frame) every byte.", "",
+      "stay flat while the inline paths copy (and, for HTTP and gRPC, frame) every byte."]
+sweep = {r["bytes"]: r for r in res["sweep"]}
+if sweep and "tcp" in res["sweep"][0]:
+    L += ["", "### The machine's floor, measured in the same run", "",
+          "Moving the tensor one way between two threads of one process sharing CPU 0, as mlosd and",
+          "the client do here (`bench/mlosd/floor.cc`: blocking write and read loops, 4 MiB socket",
+          "buffers, a one-byte acknowledgement), and one `memcpy` between touched buffers. An inline",
+          "round trip moves the tensor twice (input and output), so 2× the floor is the least it can",
+          "cost before any copy of its own.", "",
+          "| tensor | memcpy µs | TCP loopback µs | Unix socket µs | HTTP over raw ÷ TCP | gRPC over raw ÷ TCP | IPC inline over raw ÷ Unix |",
+          "|---|---|---|---|---|---|---|"]
+    for r in res["sweep"]:
+        ov = {k: r[k] - r["raw"] for k in ["http_binary", "grpc", "ipc_inline"]}
+        L.append(f"| {size(r['bytes'])} | {r['memcpy']:.0f} | {r['tcp']:.0f} | {r['unix']:.0f} | "
+                 f"{ov['http_binary']/r['tcp']:.2f} | {ov['grpc']/r['tcp']:.2f} | {ov['ipc_inline']/r['unix']:.2f} |")
+    def goal(ok):
+        return "**met**" if ok else "**MISSED**"
+    L += ["", "### Goals (issue 17), this run", "", "| goal | measured | |", "|---|---|---|"]
+    mb1, mb16, mb64 = sweep.get(1 << 20), sweep.get(16 << 20), sweep.get(64 << 20)
+    if mb1:
+        for k, lim, name in [("http_binary", 1500, "HTTP binary"), ("grpc", 1500, "gRPC"), ("ipc_inline", 500, "IPC inline")]:
+            ov = mb1[k] - mb1["raw"]
+            L.append(f"| 1 MB over {name} ≤ {lim/1000:g} ms over raw | {ov/1000:.2f} ms | {goal(ov <= lim)} |")
+    if mb64:
+        for k, fl, name in [("http_binary", "tcp", "HTTP binary"), ("grpc", "tcp", "gRPC"), ("ipc_inline", "unix", "IPC inline")]:
+            ov = mb64[k] - mb64["raw"]
+            L.append(f"| 64 MB over {name} ≤ 3× the {fl.upper() if fl == 'tcp' else 'Unix'} floor ({3*mb64[fl]/1000:.1f} ms) | {ov/1000:.1f} ms ({ov/mb64[fl]:.2f}×) | {goal(ov <= 3*mb64[fl])} |")
+    if mb16 and mb64:
+        for k, name in [("http_binary", "HTTP binary"), ("grpc", "gRPC"), ("ipc_inline", "IPC inline")]:
+            ratio = (mb64[k] - mb64["raw"]) / max(mb16[k] - mb16["raw"], 1e-9)
+            L.append(f"| {name}: 64 MB ÷ 16 MB ≤ 4.5 | {ratio:.2f} | {goal(ratio <= 4.5)} |")
+L += ["",
       f"Raw output: `{json.dumps(res)}`", ""]
 open(out, "w").write("\n".join(L))
 PY

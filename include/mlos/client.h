@@ -64,12 +64,26 @@ struct Tensor {
   std::vector<uint8_t> data;
   std::vector<std::string> strings;
   ShmRef shm;
+  // An output of a request made with InferOptions::view_outputs: its bytes where the SDK
+  // received them (aligned for its element type; an output that would not be is copied into
+  // `data` instead), `data` left empty. `storage` keeps them valid (the outputs
+  // of one result share it), also after the InferResult is gone.
+  const uint8_t* view = nullptr;
+  uint64_t view_size = 0;
+  std::shared_ptr<const void> storage;
+
+  // The numeric bytes, wherever they are (a view or `data`).
+  const uint8_t* bytes() const { return view ? view : data.data(); }
+  uint64_t byte_size() const { return view ? view_size : data.size(); }
 
   template <typename T>
   static Tensor From(std::string name, std::string dtype, std::vector<int64_t> shape,
                      const std::vector<T>& values) {
     static_assert(std::is_trivially_copyable_v<T>);
-    Tensor t{std::move(name), std::move(dtype), std::move(shape), {}, {}, {}};
+    Tensor t;
+    t.name = std::move(name);
+    t.dtype = std::move(dtype);
+    t.shape = std::move(shape);
     t.data.resize(values.size() * sizeof(T));
     if (!values.empty()) std::memcpy(t.data.data(), values.data(), t.data.size());
     return t;
@@ -78,8 +92,8 @@ struct Tensor {
   template <typename T>
   std::vector<T> As() const {
     static_assert(std::is_trivially_copyable_v<T>);
-    std::vector<T> out(data.size() / sizeof(T));
-    if (!out.empty()) std::memcpy(out.data(), data.data(), out.size() * sizeof(T));
+    std::vector<T> out(byte_size() / sizeof(T));
+    if (!out.empty()) std::memcpy(out.data(), bytes(), out.size() * sizeof(T));
     return out;
   }
 };
@@ -185,6 +199,11 @@ struct InferOptions {
   // How long the model stays loaded after this request (Ollama's keep_alive): negative =
   // forever, 0 = unload right after it; unset = the model's own setting.
   std::optional<std::chrono::milliseconds> keep_alive;
+  // Numeric outputs that travel inline come back as views of the buffer the answer was read
+  // into (Tensor::view / bytes()), not copied into Tensor::data: for large tensors that copy,
+  // into memory the process has never touched, costs more than moving the bytes. Strings and
+  // shared-memory outputs are as without it.
+  bool view_outputs = false;
 };
 
 struct InferRequest {

@@ -7,6 +7,7 @@
 // SslCredentials (there is no public way to hand gRPC a socket for a secure channel).
 #include <absl/synchronization/mutex.h>
 #include <grpcpp/create_channel_posix.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <fcntl.h>
@@ -21,14 +22,17 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <vector>
 
 #include "client/internal.h"
+#include "common/buffer.h"
 #include "grpc_service.grpc.pb.h"
 #include "mlos_management.grpc.pb.h"
+#include "wire/grpc_raw.h"
 
 namespace mlos::client::internal {
 namespace {
@@ -193,6 +197,10 @@ void FromContents(const inference::InferTensorContents& c, Tensor& t) {
 }
 
 using IStub = inference::GRPCInferenceService::Stub;
+
+// Infer requests whose raw inputs reach this size go through the generic stub, their bytes
+// referenced rather than copied into protobuf (wire/grpc_raw.h).
+constexpr size_t kRawInferBytes = 64 * 1024;
 using MStub = mlos::v1::Management::Stub;
 
 // One HTTP/2 connection to the daemon and the stubs over it.
@@ -200,12 +208,14 @@ struct Connection {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<IStub> infer;
   std::unique_ptr<MStub> mgmt;
+  std::unique_ptr<grpc::GenericStub> generic;  // ModelInfer as bytes (wire/grpc_raw.h)
   int watch = -1;  // direct connections: a duplicate of the socket, to see it closed
 
   explicit Connection(std::shared_ptr<grpc::Channel> ch, int watch_fd = -1)
       : channel(std::move(ch)),
         infer(inference::GRPCInferenceService::NewStub(channel)),
         mgmt(mlos::v1::Management::NewStub(channel)),
+        generic(std::make_unique<grpc::GenericStub>(channel)),
         watch(watch_fd) {}
   ~Connection() {
     if (watch >= 0) ::close(watch);
@@ -452,6 +462,9 @@ class GrpcClient final : public Client {
     MLOS_RETURN_IF_ERROR(CheckInferOptions(r.options));
     inference::ModelInferRequest req;
     inference::ModelInferResponse res;
+    std::vector<std::string_view> raw_in;
+    std::vector<std::string> encoded;  // BYTES inputs, serialised
+    encoded.reserve(r.inputs.size());
     SetOptions(r.options, req.mutable_parameters());
     if (r.version.empty()) {
       auto [name, version] = SplitId(r.model);
@@ -471,10 +484,9 @@ class GrpcClient final : public Client {
       if (t.shm.used()) {
         SetShm(t.shm, in->mutable_parameters());
       } else if (t.dtype == "string") {
-        *req.add_raw_input_contents() = SerializeBytes(t);
+        raw_in.push_back(encoded.emplace_back(SerializeBytes(t)));
       } else {
-        req.add_raw_input_contents()->assign(reinterpret_cast<const char*>(t.data.data()),
-                                             t.data.size());
+        raw_in.emplace_back(reinterpret_cast<const char*>(t.data.data()), t.data.size());
       }
     }
     for (const OutputSpec& o : r.outputs) {
@@ -482,14 +494,29 @@ class GrpcClient final : public Client {
       out->set_name(o.name);
       if (o.shm.used()) SetShm(o.shm, out->mutable_parameters());
     }
-    MLOS_RETURN_IF_ERROR(Rpc(&Connection::infer, &IStub::PrepareAsyncModelInfer, req, &res));
+    // The tensors' bytes go out from the tensors and come back into one pooled buffer: the
+    // message around them is protobuf (wire/grpc_raw.h).
+    auto raw_buffer = std::make_shared<Buffer>();
+    std::vector<std::string_view> raw_out;
+    std::shared_ptr<const void> storage;
+    size_t raw_bytes = 0;
+    for (std::string_view p : raw_in) raw_bytes += p.size();
+    if (raw_bytes < kRawInferBytes) {
+      // Small tensors: the generated stub (a registered method, protobuf's own codec).
+      for (std::string_view p : raw_in) req.add_raw_input_contents()->assign(p);
+      MLOS_RETURN_IF_ERROR(Rpc(&Connection::infer, &IStub::PrepareAsyncModelInfer, req, &res));
+      for (const std::string& c : res.raw_output_contents()) raw_out.push_back(c);
+    } else {
+      MLOS_RETURN_IF_ERROR(RawInfer(req, raw_in, &res, *raw_buffer, raw_out));
+      if (r.options.view_outputs) storage = raw_buffer;
+    }
     InferResult result;
     result.model_name = res.model_name();
     result.model_version = res.model_version();
     result.id = res.id();
-    const bool raw = res.raw_output_contents_size() > 0;
-    if (raw && res.raw_output_contents_size() != res.outputs_size()) {
-      return Internal("gRPC infer response: " + std::to_string(res.raw_output_contents_size()) +
+    const bool raw = !raw_out.empty();
+    if (raw && raw_out.size() != static_cast<size_t>(res.outputs_size())) {
+      return Internal("gRPC infer response: " + std::to_string(raw_out.size()) +
                       " raw contents for " + std::to_string(res.outputs_size()) + " outputs");
     }
     for (int i = 0; i < res.outputs_size(); ++i) {
@@ -508,7 +535,7 @@ class GrpcClient final : public Client {
           t.shm.byte_size = UIntParam(sz->second);
         }
       } else if (raw) {
-        MLOS_RETURN_IF_ERROR(DeserializeBytes(res.raw_output_contents(i), t));
+        MLOS_RETURN_IF_ERROR(DeserializeOutput(raw_out[static_cast<size_t>(i)], t, storage));
       } else {
         FromContents(o.contents(), t);
       }
@@ -710,9 +737,14 @@ class GrpcClient final : public Client {
     while (cq->Next(&tag, &ok) && tag != &st) {
     }
     GiveQueue(std::move(cq));
+    return Outcome(st, ctx);
+  }
+
+  // The call's status as the SDK's, with the `retry-after` trailer (seconds) a quota refusal
+  // carries.
+  Status Outcome(const grpc::Status& st, grpc::ClientContext& ctx) const {
     Status out = FromGrpc(st, url_);
     if (!out.ok()) {
-      // A quota refusal says when to come back in the `retry-after` trailer (seconds).
       const auto& trailers = ctx.GetServerTrailingMetadata();
       if (auto it = trailers.find("retry-after"); it != trailers.end()) {
         uint32_t secs = 0;
@@ -724,6 +756,69 @@ class GrpcClient final : public Client {
       }
     }
     return out;
+  }
+
+  // ModelInfer through the generic stub: `req` (without raw_input_contents) followed by the
+  // entries of `raw_in`, sent from where they are; the answer parsed into `res` around its
+  // raw_output_contents, which land in `raw` and are listed in `raw_out`.
+  Status RawInfer(const inference::ModelInferRequest& req,
+                  const std::vector<std::string_view>& raw_in, inference::ModelInferResponse* res,
+                  Buffer& raw, std::vector<std::string_view>& raw_out) {
+    MLOS_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, Connect());
+    // The request's slices point into the caller's tensors: this call returns only once gRPC
+    // has let go of every one of them.
+    struct Released {
+      std::mutex mu;
+      std::condition_variable cv;
+      bool done = false;
+    };
+    auto released = std::make_shared<Released>();
+    grpc::ByteBuffer answer;
+    Status outcome;
+    {
+      std::shared_ptr<const void> owner(nullptr, [released](const void*) {
+        std::lock_guard lock(released->mu);
+        released->done = true;
+        released->cv.notify_all();
+      });
+      grpc::ByteBuffer request;
+      wire::SerializeWithRawField(req, wire::kRawInputContentsField, raw_in, std::move(owner),
+                                  &request);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
+      if (!options_.bearer_token.empty()) {
+        ctx.AddMetadata("authorization", "Bearer " + options_.bearer_token);
+      }
+      std::unique_ptr<grpc::CompletionQueue> cq = TakeQueue();
+      grpc::Status st;
+      {
+        auto call = conn->generic->PrepareUnaryCall(
+            &ctx, "/inference.GRPCInferenceService/ModelInfer", request, cq.get());
+        call->StartCall();
+        call->Finish(&answer, &st, &st);
+        void* tag = nullptr;
+        bool ok = false;
+        while (cq->Next(&tag, &ok) && tag != &st) {
+        }
+      }
+      GiveQueue(std::move(cq));
+      outcome = Outcome(st, ctx);
+    }
+    {
+      // Normally at once (the bytes were written before the answer came); a transport still
+      // writing them after a failed call lets go when the write ends or the connection closes.
+      std::unique_lock lock(released->mu);
+      if (!released->cv.wait_for(lock, options_.timeout + std::chrono::seconds(10),
+                                 [&] { return released->done; })) {
+        return Status(StatusCode::kDeadlineExceeded,
+                      "gRPC infer: the transport still holds the request's tensors");
+      }
+    }
+    MLOS_RETURN_IF_ERROR(outcome);
+    Status parsed = wire::ParseWithRawField(answer, wire::kRawOutputContentsField, *res, raw,
+                                            raw_out);
+    if (!parsed.ok()) return Internal("gRPC infer response: " + parsed.message());
+    return Status::Ok();
   }
 
   // The connection calls go on. Direct (the default): a TCP connection the SDK makes and hands

@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/internal.h"
+#include "common/buffer.h"
 #include "wire/utf8.h"
 
 namespace mlos::client::internal {
@@ -20,16 +22,93 @@ namespace {
 
 using nlohmann::json;
 
+// libcurl's receive buffer for infer answers (its default is 16 KiB: 4,096 reads for 64 MB)
+// and its upload buffer for large requests (default 64 KiB; 2 MiB is libcurl's maximum).
+constexpr long kReceiveBufferBytes = 1L << 20;
+constexpr long kUploadBufferBytes = 2L << 20;
+// Request bodies under this size are put together and sent with the head.
+constexpr size_t kGatherSendBytes = 64 * 1024;
+
 struct Reply {
   long status = 0;
   std::string body;
+  // An infer answer goes here instead (sized from Content-Length, its pages reused).
+  bool into_buffer = false;
+  Buffer buffer;
+  // The body starts buffer_offset bytes into `buffer`: chosen when its first bytes arrive so
+  // that the binary part (after Inference-Header-Content-Length bytes) is 64-byte aligned.
+  size_t buffer_offset = 0;
+  bool started = false;
+  uint64_t content_length = 0;
+  std::string_view buffer_view;  // set when `buffer` has moved elsewhere (kept by outputs)
+  std::string_view text() const {
+    if (!into_buffer) return body;
+    if (buffer_view.data()) return buffer_view;
+    return buffer.view().substr(std::min(buffer_offset, buffer.size()));
+  }
   std::optional<uint64_t> header_length;  // Inference-Header-Content-Length
   uint32_t retry_after_s = 0;             // Retry-After (seconds; 0 = none)
 };
 
 size_t OnBody(char* p, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(p, size * n);
+  auto* reply = static_cast<Reply*>(user);
+  if (reply->into_buffer) {
+    if (!reply->started) {
+      // Every header is in: place the body so its binary part starts 64-byte aligned.
+      reply->started = true;
+      const uint64_t json = reply->header_length.value_or(0);
+      reply->buffer_offset = (64 - json % 64) % 64;
+      reply->buffer.Clear();
+      if (reply->content_length && reply->content_length <= (uint64_t{4} << 30)) {
+        reply->buffer.Reserve(reply->buffer_offset + reply->content_length);
+      }
+      reply->buffer.Resize(reply->buffer_offset);
+    }
+    reply->buffer.Append(p, size * n);
+  } else {
+    reply->body.append(p, size * n);
+  }
   return size * n;
+}
+
+// A request body in pieces (an infer request's JSON, then its tensors' bytes where they are),
+// read by libcurl through CURLOPT_READFUNCTION; seekable so a retried request can rewind.
+struct Upload {
+  const std::vector<std::string_view>* parts = nullptr;
+  size_t part = 0, offset = 0;
+};
+
+size_t OnUpload(char* out, size_t size, size_t n, void* user) {
+  auto* u = static_cast<Upload*>(user);
+  size_t room = size * n, written = 0;
+  while (room && u->part < u->parts->size()) {
+    std::string_view p = (*u->parts)[u->part];
+    const size_t take = std::min(room, p.size() - u->offset);
+    std::memcpy(out + written, p.data() + u->offset, take);
+    written += take;
+    room -= take;
+    u->offset += take;
+    if (u->offset == p.size()) {
+      ++u->part;
+      u->offset = 0;
+    }
+  }
+  return written;
+}
+
+int OnSeek(void* user, curl_off_t to, int origin) {
+  auto* u = static_cast<Upload*>(user);
+  if (origin != SEEK_SET || to < 0) return CURL_SEEKFUNC_CANTSEEK;
+  u->part = 0;
+  u->offset = 0;
+  auto left = static_cast<size_t>(to);
+  while (u->part < u->parts->size() && left >= (*u->parts)[u->part].size()) {
+    left -= (*u->parts)[u->part].size();
+    ++u->part;
+  }
+  if (left && u->part == u->parts->size()) return CURL_SEEKFUNC_FAIL;
+  u->offset = left;
+  return CURL_SEEKFUNC_OK;
 }
 
 // The value of header `line` when its name is `name` (lowercase, with the colon), else nullopt.
@@ -52,6 +131,14 @@ std::optional<uint64_t> ParseNumber(std::string_view v) {
 size_t OnHeader(char* p, size_t size, size_t n, void* user) {
   const std::string_view line(p, size * n);
   auto* reply = static_cast<Reply*>(user);
+  if (reply->into_buffer) {
+    if (auto v = HeaderValue(line, "content-length:")) {
+      // Room for the whole body at once (a 64 MB answer is not grown by doubling; OnBody
+      // reserves it). A lying length costs address space only: the memory is not touched
+      // until bytes arrive.
+      if (auto len = ParseNumber(*v)) reply->content_length = *len;
+    }
+  }
   if (auto v = HeaderValue(line, "inference-header-content-length:")) {
     if (auto len = ParseNumber(*v)) reply->header_length = *len;
   } else if (auto ra = HeaderValue(line, "retry-after:")) {
@@ -190,7 +277,10 @@ class HttpClient final : public Client {
           std::chrono::duration_cast<std::chrono::microseconds>(o.timeout).count();
     }
     if (o.keep_alive) header["parameters"]["keep_alive"] = KeepAliveText(*o.keep_alive);
-    std::string tail;
+    // The body goes out in pieces: the JSON, then each binary input's bytes from the tensor.
+    std::vector<std::string_view> parts(1);
+    std::vector<std::string> encoded;  // BYTES inputs, serialised
+    encoded.reserve(req.inputs.size());
     json inputs = json::array();
     for (const Tensor& t : req.inputs) {
       MLOS_RETURN_IF_ERROR(CheckTensor(t));
@@ -199,10 +289,13 @@ class HttpClient final : public Client {
         in["parameters"] = {{"shared_memory_region", t.shm.region},
                             {"shared_memory_offset", t.shm.offset},
                             {"shared_memory_byte_size", t.shm.byte_size}};
-      } else {
-        const std::string bytes = SerializeBytes(t);
+      } else if (t.dtype == "string") {
+        const std::string& bytes = encoded.emplace_back(SerializeBytes(t));
         in["parameters"] = {{"binary_data_size", bytes.size()}};
-        tail += bytes;
+        parts.push_back(bytes);
+      } else {
+        in["parameters"] = {{"binary_data_size", t.data.size()}};
+        parts.emplace_back(reinterpret_cast<const char*>(t.data.data()), t.data.size());
       }
       inputs.push_back(std::move(in));
     }
@@ -222,21 +315,27 @@ class HttpClient final : public Client {
       }
       header["outputs"] = std::move(outs);
     }
-    std::string body = header.dump();
-    const size_t header_len = body.size();
-    body += tail;
+    const std::string head_json = header.dump();
+    parts[0] = head_json;
     std::string path = "/v2/models/" + EncodeSegment(req.model);
     if (!req.version.empty()) path += "/versions/" + EncodeSegment(req.version);
     path += "/infer";
-    MLOS_ASSIGN_OR_RETURN(Reply reply, Send("POST", path, body, header_len));
+    MLOS_ASSIGN_OR_RETURN(Reply reply,
+                          Send("POST", path, {}, head_json.size(), &parts, /*into_buffer=*/true));
+    // With view_outputs the outputs point into the answer's buffer, which they then keep.
+    std::shared_ptr<Buffer> kept;
+    if (o.view_outputs) kept = std::make_shared<Buffer>(std::move(reply.buffer));
+    std::shared_ptr<const void> storage = kept;
+    if (kept) reply.buffer_view = kept->view().substr(reply.buffer_offset);
     MLOS_RETURN_IF_ERROR(ErrorOf(reply));
-    std::string_view head = reply.body, bin;
+    const std::string_view all = reply.text();
+    std::string_view head = all, bin;
     if (reply.header_length) {
-      if (*reply.header_length > reply.body.size()) {
+      if (*reply.header_length > all.size()) {
         return Internal("Inference-Header-Content-Length exceeds the response body");
       }
-      head = std::string_view(reply.body).substr(0, *reply.header_length);
-      bin = std::string_view(reply.body).substr(*reply.header_length);
+      head = all.substr(0, *reply.header_length);
+      bin = all.substr(*reply.header_length);
     }
     json j = json::parse(head, nullptr, false);
     if (j.is_discarded() || !j.is_object()) return Internal("server sent a malformed infer response");
@@ -261,7 +360,7 @@ class HttpClient final : public Client {
       } else if (params.contains("binary_data_size")) {
         const uint64_t n = params["binary_data_size"].get<uint64_t>();
         if (bin.size() - pos < n) return Internal("binary output data truncated");
-        MLOS_RETURN_IF_ERROR(DeserializeBytes(bin.substr(pos, n), t));
+        MLOS_RETURN_IF_ERROR(DeserializeOutput(bin.substr(pos, n), t, storage));
         pos += n;
       } else if (o.contains("data")) {
         MLOS_RETURN_IF_ERROR(FromJsonData(o["data"], t));
@@ -569,11 +668,13 @@ class HttpClient final : public Client {
   static Status ErrorOf(const Reply& r) {
     if (r.status >= 200 && r.status < 300) return Status::Ok();
     std::string message;
-    json j = json::parse(r.body, nullptr, false);
+    const std::string_view body = r.text();
+    json j = json::parse(body, nullptr, false);
     if (j.is_object() && j.contains("error") && j["error"].is_string()) {
       message = j["error"].get<std::string>();
     } else {
-      message = "HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body.substr(0, 200));
+      message = "HTTP " + std::to_string(r.status) +
+                (body.empty() ? "" : ": " + std::string(body.substr(0, 200)));
     }
     Status st(CodeForHttp(r.status, message), message);
     if (r.retry_after_s > 0) st = std::move(st).WithRetryAfter(r.retry_after_s);
@@ -604,12 +705,19 @@ class HttpClient final : public Client {
     pool_.push_back(h);
   }
 
+  // `parts` (when set) is the body in pieces instead of `body`; `into_buffer` reads the answer
+  // into Reply::buffer (infer answers, possibly large).
   Result<Reply> Send(const std::string& method, const std::string& path, const std::string& body,
-                     std::optional<size_t> inference_header_length) {
+                     std::optional<size_t> inference_header_length,
+                     const std::vector<std::string_view>* parts = nullptr,
+                     bool into_buffer = false) {
     CURL* h = Take();
     if (!h) return Internal("curl_easy_init failed");
     curl_easy_reset(h);
     Reply reply;
+    reply.into_buffer = into_buffer;
+    Upload upload{parts};
+    std::string small_body;
     const std::string url = base_ + path;
     curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -618,7 +726,8 @@ class HttpClient final : public Client {
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(options_.connect_timeout.count()));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnBody);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply.body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
+    if (into_buffer) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &reply);
     char error[CURL_ERROR_SIZE] = "";
@@ -633,8 +742,29 @@ class HttpClient final : public Client {
     }
     if (method == "POST") {
       curl_easy_setopt(h, CURLOPT_POST, 1L);
-      curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
-      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+      size_t total = 0;
+      if (parts) {
+        for (std::string_view p : *parts) total += p.size();
+      }
+      if (parts && total < kGatherSendBytes) {
+        // A small body goes out in one piece with the head (a read callback makes libcurl send
+        // the head first and the body in a second packet).
+        for (std::string_view p : *parts) small_body.append(p);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, small_body.data());
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(total));
+      } else if (parts) {
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, OnUpload);
+        curl_easy_setopt(h, CURLOPT_READDATA, &upload);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, OnSeek);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, &upload);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(total));
+        if (total > kUploadBufferBytes / 4) {
+          curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, kUploadBufferBytes);
+        }
+      } else {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+      }
       if (inference_header_length) {
         ihcl = "Inference-Header-Content-Length: " + std::to_string(*inference_header_length);
         headers = curl_slist_append(headers, ihcl.c_str());

@@ -74,6 +74,10 @@ Result<std::string> ReadPemFile(const std::string& path, const char* what);
 // (4-byte little-endian length + bytes per element).
 std::string SerializeBytes(const Tensor& t);
 Status DeserializeBytes(std::string_view bytes, Tensor& t);
+// The same for an answer's output: with `storage` set (InferOptions::view_outputs) a numeric
+// output becomes a view of `bytes`, which `storage` keeps alive.
+Status DeserializeOutput(std::string_view bytes, Tensor& t,
+                         const std::shared_ptr<const void>& storage);
 // Checks a request tensor: known dtype, non-negative shape, data size matching the shape.
 Status CheckTensor(const Tensor& t);
 // Checks InferOptions before they travel: priority >= 0, timeout >= 0 (kInvalidArgument).

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -183,10 +184,15 @@ class IpcClient final : public Client {
       }
       m.outputs.push_back(std::move(s));
     }
-    std::string payload;
-    ipc::EncodeInferRequest(m, payload);
-    MLOS_ASSIGN_OR_RETURN(std::string p, Call(ipc::Op::kInfer, payload));
-    auto resp = ipc::DecodeInferResponse(p);
+    // The request goes out gathered (input bytes straight from the tensors); the answer is
+    // read into one buffer sized from its frame header.
+    ipc::GatherPayload payload;
+    ipc::GatherInferRequest(m, payload);
+    auto p = std::make_shared<Buffer>();
+    MLOS_RETURN_IF_ERROR(CallInto(ipc::Op::kInfer, payload.Parts(), *p));
+    auto resp = ipc::DecodeInferResponse(p->view());
+    std::shared_ptr<const void> storage;
+    if (r.options.view_outputs) storage = p;
     if (!resp.ok()) return resp.status().WithPrefix("ipc: bad INFER answer");
     InferResult result;
     const size_t at = resp->model_id.rfind('@');
@@ -201,7 +207,7 @@ class IpcClient final : public Client {
       if (w.placement == ipc::Placement::kShm) {
         t.shm = {w.region, w.offset, w.byte_size};
       } else {
-        MLOS_RETURN_IF_ERROR(DeserializeBytes(w.data, t));
+        MLOS_RETURN_IF_ERROR(DeserializeOutput(w.data, t, storage));
       }
       result.outputs.push_back(std::move(t));
     }
@@ -338,6 +344,28 @@ class IpcClient final : public Client {
     return ModelInfoFromJson(j);
   }
 
+  // One request in pieces, its answer's payload into `reply`.
+  Status CallInto(ipc::Op op, const std::vector<std::string_view>& parts, Buffer& reply) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fd_ < 0) return Unavailable("ipc: connection to " + ep_.path + " is closed");
+    ipc::FrameHeader h;
+    h.op = static_cast<uint16_t>(op);
+    h.request_id = ++next_id_;
+    Status st = ipc::SendFrameParts(fd_, h, parts);
+    if (!st.ok()) return Broken(st);
+    ipc::FrameHeader rh;
+    int received = -1;
+    st = ipc::RecvFrame(fd_, rh, reply, &received);
+    if (received >= 0) ::close(received);
+    if (!st.ok()) return Broken(st);
+    if (rh.request_id != h.request_id) {
+      return Broken(Internal("ipc: answer for request " + std::to_string(rh.request_id) +
+                             ", expected " + std::to_string(h.request_id)));
+    }
+    if (rh.status != 0) return Status(static_cast<StatusCode>(rh.status), std::string(reply.view()));
+    return Status::Ok();
+  }
+
   Result<std::string> Call(ipc::Op op, std::string_view payload, int pass_fd = -1) {
     std::lock_guard<std::mutex> lock(mu_);
     if (fd_ < 0) return Unavailable("ipc: connection to " + ep_.path + " is closed");
@@ -454,6 +482,7 @@ Result<std::unique_ptr<Client>> NewIpcClient(const Endpoint& ep, const ClientOpt
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, ep.path.data(), ep.path.size());
+  ipc::SetLargeSocketBuffers(fd);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     const int e = errno;
     ::close(fd);

@@ -170,7 +170,8 @@ Result<Tensor> DecodeNpy(std::string_view bytes, std::string name) {
     return Bad("data holds " + std::to_string(data.size()) + " bytes, shape needs " +
                std::to_string(want));
   }
-  t.data.assign(data.begin(), data.end());
+  const auto* raw = reinterpret_cast<const uint8_t*>(data.data());
+  t.data.assign(raw, raw + data.size());  // one memmove
   if (t.dtype == "bool") {
     for (uint8_t& b : t.data) b = b ? 1 : 0;
   }

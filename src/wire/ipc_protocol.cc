@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 
 namespace mlos::ipc {
@@ -36,7 +37,10 @@ Result<FrameHeader> DecodeHeader(const uint8_t in[kHeaderSize], uint32_t max_pay
 
 namespace {
 
-void EncodeTensor(Writer& w, const WireTensor& t, size_t base) {
+// Writes the tensor's fields with `w`; `data(bytes)` places its inline bytes (8-byte aligned
+// within the payload).
+template <typename Data>
+void EncodeTensorWith(Writer& w, const WireTensor& t, Data&& data) {
   w.Str(t.name);
   w.U8(t.dtype);
   w.U8(static_cast<uint8_t>(t.placement));
@@ -48,9 +52,24 @@ void EncodeTensor(Writer& w, const WireTensor& t, size_t base) {
     w.U64(t.byte_size);
   } else {
     w.U64(t.data.size());
-    w.Align8(base);
-    w.Raw(t.data.data(), t.data.size());
+    data(t.data);
   }
+}
+
+void EncodeTensor(Writer& w, const WireTensor& t, size_t base) {
+  EncodeTensorWith(w, t, [&](std::string_view bytes) {
+    w.Align8(base);
+    w.Raw(bytes.data(), bytes.size());
+  });
+}
+
+// The gathered form: padding goes into meta, the bytes stay a view.
+void GatherTensor(GatherPayload& g, const WireTensor& t) {
+  Writer w(g.meta());
+  EncodeTensorWith(w, t, [&](std::string_view bytes) {
+    while (g.offset() % 8) g.meta().push_back('\0');
+    g.Data(bytes);
+  });
 }
 
 bool DecodeTensor(Reader& r, WireTensor& t) {
@@ -77,13 +96,16 @@ bool DecodeTensor(Reader& r, WireTensor& t) {
 
 }  // namespace
 
-void EncodeInferRequest(const InferRequestMsg& m, std::string& out, size_t base) {
+namespace {
+
+template <typename Tensor>
+void EncodeInferRequestWith(const InferRequestMsg& m, std::string& out, Tensor&& tensor) {
   Writer w(out);
   w.Str(m.model);
   w.Str(m.version);
   w.U64(m.timeout_us);
   w.U32(static_cast<uint32_t>(m.inputs.size()));
-  for (const WireTensor& t : m.inputs) EncodeTensor(w, t, base);
+  for (const WireTensor& t : m.inputs) tensor(w, t);
   w.U32(static_cast<uint32_t>(m.outputs.size()));
   for (const WireOutputSpec& o : m.outputs) {
     w.Str(o.name);
@@ -100,6 +122,35 @@ void EncodeInferRequest(const InferRequestMsg& m, std::string& out, size_t base)
     if (m.priority) w.U32(*m.priority);
     if (m.keep_alive_ms) w.I64(*m.keep_alive_ms);
   }
+}
+
+}  // namespace
+
+void EncodeInferRequest(const InferRequestMsg& m, std::string& out, size_t base) {
+  EncodeInferRequestWith(m, out, [&](Writer& w, const WireTensor& t) { EncodeTensor(w, t, base); });
+}
+
+void GatherInferRequest(const InferRequestMsg& m, GatherPayload& g) {
+  g.Clear();
+  EncodeInferRequestWith(m, g.meta(), [&](Writer&, const WireTensor& t) { GatherTensor(g, t); });
+}
+
+void GatherPayload::Data(std::string_view bytes) {
+  pieces_.emplace_back(meta_.size(), bytes);
+  data_bytes_ += bytes.size();
+}
+
+std::vector<std::string_view> GatherPayload::Parts() const {
+  std::vector<std::string_view> parts;
+  parts.reserve(pieces_.size() * 2 + 1);
+  size_t from = 0;
+  for (const auto& [upto, bytes] : pieces_) {
+    if (upto > from) parts.emplace_back(meta_.data() + from, upto - from);
+    if (!bytes.empty()) parts.push_back(bytes);
+    from = upto;
+  }
+  if (meta_.size() > from) parts.emplace_back(meta_.data() + from, meta_.size() - from);
+  return parts;
 }
 
 Result<InferRequestMsg> DecodeInferRequest(std::string_view payload) {
@@ -159,6 +210,16 @@ void EncodeInferResponse(const InferResponseMsg& m, std::string& out, size_t bas
   for (const WireTensor& t : m.outputs) EncodeTensor(w, t, base);
 }
 
+void GatherInferResponse(const InferResponseMsg& m, GatherPayload& g) {
+  g.Clear();
+  Writer w(g.meta());
+  w.Str(m.model_id);
+  w.U64(m.queue_time_us);
+  w.U64(m.inference_time_us);
+  w.U32(static_cast<uint32_t>(m.outputs.size()));
+  for (const WireTensor& t : m.outputs) GatherTensor(g, t);
+}
+
 Result<InferResponseMsg> DecodeInferResponse(std::string_view payload) {
   Reader r(payload);
   InferResponseMsg m;
@@ -180,19 +241,34 @@ Result<InferResponseMsg> DecodeInferResponse(std::string_view payload) {
 }
 
 Status SendFrame(int fd, const FrameHeader& h, std::string_view payload, int pass_fd) {
+  return SendFrameParts(fd, h, {payload}, pass_fd);
+}
+
+Status SendFrameParts(int fd, const FrameHeader& h, const std::vector<std::string_view>& parts,
+                      int pass_fd) {
   uint8_t head[kHeaderSize];
   FrameHeader hh = h;
-  hh.length = static_cast<uint32_t>(payload.size());
+  size_t total = 0;
+  for (std::string_view p : parts) total += p.size();
+  if (total > kMaxPayload) {
+    return InvalidArgument("ipc: frame payload of " + std::to_string(total) +
+                           " bytes exceeds the limit of " + std::to_string(kMaxPayload));
+  }
+  hh.length = static_cast<uint32_t>(total);
   EncodeHeader(hh, head);
-  iovec iov[2] = {{head, kHeaderSize},
-                  {const_cast<char*>(payload.data()), payload.size()}};
+  std::vector<iovec> iov;
+  iov.reserve(parts.size() + 1);
+  iov.push_back({head, kHeaderSize});
+  for (std::string_view p : parts) {
+    if (!p.empty()) iov.push_back({const_cast<char*>(p.data()), p.size()});
+  }
   size_t first = 0;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   bool attach = pass_fd >= 0;
-  while (first < 2) {
+  while (first < iov.size()) {
     msghdr msg{};
-    msg.msg_iov = iov + first;
-    msg.msg_iovlen = 2 - first;
+    msg.msg_iov = iov.data() + first;
+    msg.msg_iovlen = std::min<size_t>(iov.size() - first, IOV_MAX);
     if (attach) {
       std::memset(control, 0, sizeof control);
       msg.msg_control = control;
@@ -210,16 +286,22 @@ Status SendFrame(int fd, const FrameHeader& h, std::string_view payload, int pas
     }
     attach = false;
     size_t left = static_cast<size_t>(n);
-    while (first < 2 && left >= iov[first].iov_len) {
+    while (first < iov.size() && left >= iov[first].iov_len) {
       left -= iov[first].iov_len;
       ++first;
     }
-    if (first < 2) {
+    if (first < iov.size()) {
       iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
       iov[first].iov_len -= left;
     }
   }
   return Status::Ok();
+}
+
+void SetLargeSocketBuffers(int fd) {
+  const int size = 4 << 20;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
 }
 
 namespace {
@@ -283,6 +365,18 @@ Status RecvFrame(int fd, FrameHeader& h, std::string& payload, int* received_fd,
   }
   payload.resize(h.length);
   return Status::Ok();
+}
+
+Status RecvFrame(int fd, FrameHeader& h, Buffer& payload, int* received_fd,
+                 uint32_t max_payload) {
+  if (received_fd) *received_fd = -1;
+  uint8_t head[kHeaderSize];
+  MLOS_RETURN_IF_ERROR(ReadExact(fd, head, kHeaderSize, received_fd, true));
+  MLOS_ASSIGN_OR_RETURN(h, DecodeHeader(head, max_payload));
+  payload.Resize(h.length, /*keep=*/false);
+  Status st = ReadExact(fd, payload.data(), h.length, received_fd, false);
+  if (!st.ok() && st.code() == StatusCode::kCancelled) return DataLoss(st.message());
+  return st;
 }
 
 }  // namespace mlos::ipc

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/buffer.h"
 #include "common/status.h"
 
 namespace mlos::ipc {
@@ -209,7 +210,46 @@ Result<InferResponseMsg> DecodeInferResponse(std::string_view payload);
 // caller owns it). Errors: kCancelled on a clean EOF before a header, kDataLoss on a truncated
 // frame, kInvalidArgument for a bad header, kUnavailable on a socket error.
 Status SendFrame(int fd, const FrameHeader& h, std::string_view payload, int pass_fd = -1);
+// The same with the payload in pieces (gathered by sendmsg, never copied): header.length is
+// set to their total.
+Status SendFrameParts(int fd, const FrameHeader& h, const std::vector<std::string_view>& parts,
+                      int pass_fd = -1);
 Status RecvFrame(int fd, FrameHeader& h, std::string& payload, int* received_fd = nullptr,
                  uint32_t max_payload = kMaxPayload);
+// The same into a Buffer, sized from the header at once (its memory is not initialised, so a
+// header that claims more than is ever sent costs address space, not memory).
+Status RecvFrame(int fd, FrameHeader& h, Buffer& payload, int* received_fd = nullptr,
+                 uint32_t max_payload = kMaxPayload);
+
+// Large socket buffers (4 MiB each way, or what net.core.[rw]mem_max allow) for a connection
+// that carries tensors inline: fewer wakeups per megabyte.
+void SetLargeSocketBuffers(int fd);
+
+// An INFER request or response in pieces for SendFrameParts: the encoded fields are written
+// into `meta`, inline tensor bytes stay where they are (views into the message's tensors, which
+// must outlive the send). The same bytes on the wire as EncodeInferRequest / EncodeInferResponse
+// with payload_base 0.
+class GatherPayload {
+ public:
+  std::vector<std::string_view> Parts() const;
+  size_t size() const { return meta_.size() + data_bytes_; }
+
+  // Used by the encoders.
+  std::string& meta() { return meta_; }
+  void Data(std::string_view bytes);
+  size_t offset() const { return size(); }
+  void Clear() {
+    meta_.clear();
+    pieces_.clear();
+    data_bytes_ = 0;
+  }
+
+ private:
+  std::string meta_;
+  std::vector<std::pair<size_t, std::string_view>> pieces_;  // meta up to .first, then .second
+  size_t data_bytes_ = 0;
+};
+void GatherInferRequest(const InferRequestMsg& m, GatherPayload& out);
+void GatherInferResponse(const InferResponseMsg& m, GatherPayload& out);
 
 }  // namespace mlos::ipc

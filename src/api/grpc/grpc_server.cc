@@ -224,6 +224,49 @@ class UnaryCall final : public Tag {
   bool finishing_ = false;
 };
 
+// A unary method registered raw (its messages as bytes: ModelInfer, see wire/grpc_raw.h).
+struct RawUnaryMethod final : Method {
+  std::function<void(grpc::ServerContext*, grpc::ByteBuffer*,
+                     grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>*,
+                     grpc::ServerCompletionQueue*, void*)>
+      request;
+  std::function<grpc::Status(grpc::ServerContext*, grpc::ByteBuffer*, grpc::ByteBuffer*)> handle;
+  const std::atomic<bool>* stopping;
+};
+
+// UnaryCall for a raw method.
+class RawUnaryCall final : public Tag {
+ public:
+  RawUnaryCall(const RawUnaryMethod* method, grpc::ServerCompletionQueue* cq)
+      : method_(method), cq_(cq) {
+    method_->request(&ctx_, &req_, &writer_, cq_, this);
+  }
+
+  void Proceed(bool ok) override {
+    if (!ok || finishing_) {
+      delete this;
+      return;
+    }
+    if (!method_->stopping->load()) new RawUnaryCall(method_, cq_);
+    finishing_ = true;
+    grpc::Status st = method_->handle(&ctx_, &req_, &res_);
+    req_.Clear();  // the request's bytes are no longer needed while the answer goes out
+    if (st.ok()) {
+      writer_.Finish(res_, st, this);
+    } else {
+      writer_.FinishWithError(st, this);
+    }
+  }
+
+ private:
+  const RawUnaryMethod* method_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext ctx_;
+  grpc::ByteBuffer req_, res_;
+  grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> writer_{&ctx_};
+  bool finishing_ = false;
+};
+
 // One ModelStreamInfer stream: read a request, answer it, read the next, until the client
 // closes its side; then OK.
 class StreamCall final : public Tag {
@@ -520,7 +563,23 @@ struct GrpcServer::Impl {
     Unary(&inference_async, &I::RequestServerMetadata, is, &InferenceService::ServerMetadata);
     Unary(&inference_async, &I::RequestModelReady, is, &InferenceService::ModelReady);
     Unary(&inference_async, &I::RequestModelMetadata, is, &InferenceService::ModelMetadata);
-    Unary(&inference_async, &I::RequestModelInfer, is, &InferenceService::ModelInfer);
+    {
+      // ModelInfer is raw: its tensors' bytes are not copied in and out of protobuf strings.
+      auto m = std::make_unique<RawUnaryMethod>();
+      m->request = [service = &inference_async](
+                       grpc::ServerContext* ctx, grpc::ByteBuffer* req,
+                       grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>* writer,
+                       grpc::ServerCompletionQueue* cq, void* tag) {
+        service->RequestModelInfer(ctx, req, writer, cq, cq, tag);
+      };
+      m->handle = [is](grpc::ServerContext* ctx, grpc::ByteBuffer* req, grpc::ByteBuffer* res) {
+        return is->ModelInferRaw(ctx, req, res);
+      };
+      m->stopping = &stopping;
+      const RawUnaryMethod* method = m.get();
+      starts.push_back([method](grpc::ServerCompletionQueue* cq) { new RawUnaryCall(method, cq); });
+      methods.push_back(std::move(m));
+    }
     Unary(&inference_async, &I::RequestRepositoryIndex, is, &InferenceService::RepositoryIndex);
     Unary(&inference_async, &I::RequestRepositoryModelLoad, is,
           &InferenceService::RepositoryModelLoad);
@@ -569,7 +628,10 @@ struct GrpcServer::Impl {
   GrpcServerOptions options;
   InferenceService inference;
   ManagementService management;
-  inference::GRPCInferenceService::AsyncService inference_async;
+  // Every method asynchronous, ModelInfer raw (bytes in, bytes out).
+  inference::GRPCInferenceService::WithRawMethod_ModelInfer<
+      inference::GRPCInferenceService::AsyncService>
+      inference_async;
   mlos::v1::Management::AsyncService management_async;
   std::vector<std::unique_ptr<Method>> methods;  // each unary method's UnaryMethod
   StreamCall::Handler stream_handler;

@@ -1,6 +1,8 @@
 #include "api/grpc/grpc_services.h"
 
 #include <exception>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +10,7 @@
 #include "api/common/request_options.h"
 #include "api/grpc/infer_codec.h"
 #include "security/token.h"
+#include "wire/grpc_raw.h"
 
 namespace mlos::grpcapi {
 namespace {
@@ -226,6 +229,44 @@ grpc::Status InferenceService::ModelInfer(grpc::ServerContext* ctx,
                                           const inference::ModelInferRequest* req,
                                           inference::ModelInferResponse* res) {
   return Guard(ctx, [&]() { return Infer(ctx, *req, res); });
+}
+
+grpc::Status InferenceService::ModelInferRaw(grpc::ServerContext* ctx, grpc::ByteBuffer* req,
+                                             grpc::ByteBuffer* res) {
+  return Guard(ctx, [&]() -> Status {
+    // Everything the answer's slices point into lives here until gRPC releases them.
+    struct State {
+      inference::ModelInferRequest request;
+      Buffer raw;
+      std::vector<std::string_view> views;
+      ParsedInfer parsed;
+      std::optional<service::InferResult> result;
+      std::vector<std::string> blobs;
+    };
+    auto state = std::make_shared<State>();
+    service::RequestContext context = Context(ctx, mtls_, /*peer=*/false);
+    if (Status st = wire::ParseWithRawField(*req, wire::kRawInputContentsField, state->request,
+                                            state->raw, state->views);
+        !st.ok()) {
+      return service_.Fail(context, state->parsed.call,
+                           InvalidArgument("ModelInferRequest: " + st.message()));
+    }
+    context.request_id = state->request.id();
+    if (Status st = ParseModelInferRequest(state->request, state->parsed, &state->views);
+        !st.ok()) {
+      return service_.Fail(context, state->parsed.call, st);
+    }
+    api::ApplyRequestOptions(state->parsed.options, context);
+    auto out = service_.Infer(context, state->parsed.call);
+    if (!out.ok()) return out.status();
+    state->result = std::move(out).value();
+    inference::ModelInferResponse head;
+    std::vector<std::string_view> pieces;
+    EncodeModelInferResponsePieces(state->request, state->parsed, *state->result, &head, &pieces,
+                                   &state->blobs);
+    wire::SerializeWithRawField(head, wire::kRawOutputContentsField, pieces, state, res);
+    return Status::Ok();
+  });
 }
 
 void InferenceService::StreamInfer(grpc::ServerContext* ctx,

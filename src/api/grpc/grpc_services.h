@@ -9,6 +9,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <grpcpp/support/byte_buffer.h>
+
 #include "grpc_service.pb.h"
 #include "mlos_management.pb.h"
 #include "service/service.h"
@@ -36,6 +38,10 @@ class InferenceService {
                              inference::ModelMetadataResponse* res);
   grpc::Status ModelInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest* req,
                           inference::ModelInferResponse* res);
+  // The same method as the server registers it: the request's and the answer's raw tensor
+  // bytes read and written around protobuf (wire/grpc_raw.h), never copied into strings.
+  grpc::Status ModelInferRaw(grpc::ServerContext* ctx, grpc::ByteBuffer* req,
+                             grpc::ByteBuffer* res);
   // One message of a ModelStreamInfer stream: an error goes into that message's response
   // (error_message) and the stream goes on.
   void StreamInfer(grpc::ServerContext* ctx, const inference::ModelInferRequest& req,

@@ -293,6 +293,15 @@ void SetShmParams(const ShmRef& ref, ParamMap* params) {
   (*params)["shared_memory_byte_size"].set_int64_param(static_cast<int64_t>(ref.byte_size));
 }
 
+// Whether the model wrote `t` into one of the raw wire form's buffers.
+bool InBuffers(const ParsedInfer& parsed, const core::Tensor& t) {
+  if (!t.external || t.dtype == DataType::kString) return false;
+  for (const Buffer& b : parsed.buffers) {
+    if (b.data() == t.external && b.size() == t.external_size) return true;
+  }
+  return false;
+}
+
 // The raw string `t` was written into (ownership passes to the caller), or null.
 std::string* TakeRaw(ParsedInfer& parsed, const core::Tensor& t) {
   if (!t.external) return nullptr;
@@ -308,13 +317,15 @@ std::string ModelIdOf(const std::string& name, const std::string& version) {
   return version.empty() ? name : name + "@" + version;
 }
 
-Status ParseModelInferRequest(const inference::ModelInferRequest& req, ParsedInfer& out) {
+Status ParseModelInferRequest(const inference::ModelInferRequest& req, ParsedInfer& out,
+                              const std::vector<std::string_view>* raw_contents) {
   if (req.model_name().empty()) return InvalidArgument("model name is empty");
   service::InferCall& call = out.call;
   call.model = req.model_name();
   call.version = req.model_version();
   MLOS_RETURN_IF_ERROR(RequestParams(req.parameters(), out.options));
-  const int raw_count = req.raw_input_contents_size();
+  const int raw_count = raw_contents ? static_cast<int>(raw_contents->size())
+                                     : req.raw_input_contents_size();
   int raw_index = 0;
   bool any_shm_input = false;
   std::vector<std::optional<ShmRef>> input_shm;
@@ -353,7 +364,10 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, ParsedInf
         return InvalidArgument("raw_input_contents has " + std::to_string(raw_count) +
                                " entries, fewer than the inputs that need one");
       }
-      const std::string& raw = req.raw_input_contents(raw_index++);
+      const std::string_view raw = raw_contents
+                                       ? (*raw_contents)[static_cast<size_t>(raw_index)]
+                                       : std::string_view(req.raw_input_contents(raw_index));
+      ++raw_index;
       MLOS_RETURN_IF_ERROR(UseRawBytes(t, reinterpret_cast<const uint8_t*>(raw.data()), raw.size(),
                                        count, "raw_input_contents size"));
     } else {
@@ -387,7 +401,14 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, ParsedInf
   }
   bool typed = false;  // an output asked for typed contents (binary_data=false)
   for (const OutputSpec& s : out.outputs) typed |= s.binary && !*s.binary;
-  if (!typed) {
+  if (!typed && raw_contents) {
+    // The raw wire form: the model writes each inline output into a pooled buffer the answer
+    // is sent from (EncodeModelInferResponsePieces).
+    call.inline_allocator = [buffers = &out.buffers](const std::string&,
+                                                     uint64_t byte_size) -> void* {
+      return buffers->emplace_back(byte_size).data();
+    };
+  } else if (!typed) {
     // The model writes each inline output into the string that becomes its
     // raw_output_contents entry (EncodeModelInferResponse moves it into the response).
     call.inline_allocator = [raw = &out.raw](const std::string&, uint64_t byte_size) -> void* {
@@ -425,10 +446,40 @@ void EncodeModelInferResponse(const inference::ModelInferRequest& req, ParsedInf
       FillContents(t, o->mutable_contents());
     } else if (std::string* raw = TakeRaw(parsed, t)) {
       out->mutable_raw_output_contents()->AddAllocated(raw);
+    } else if (InBuffers(parsed, t)) {
+      // The raw wire form sends it from the buffer (EncodeModelInferResponsePieces): an empty
+      // entry holds its place.
+      out->add_raw_output_contents();
     } else {
       AppendRaw(t, out->add_raw_output_contents());
     }
   }
+}
+
+void EncodeModelInferResponsePieces(const inference::ModelInferRequest& req, ParsedInfer& parsed,
+                                    const service::InferResult& result,
+                                    inference::ModelInferResponse* out,
+                                    std::vector<std::string_view>* pieces,
+                                    std::vector<std::string>* blobs) {
+  EncodeModelInferResponse(req, parsed, result, out);
+  // Whatever went into raw_output_contents comes back out as pieces: the entries the model
+  // wrote into parsed.buffers as views of them, the others (strings, copies) kept in blobs.
+  blobs->clear();
+  blobs->reserve(static_cast<size_t>(out->raw_output_contents_size()));
+  pieces->clear();
+  const core::InferResponse& response = result.response;
+  auto* raw = out->mutable_raw_output_contents();
+  for (int i = 0; i < raw->size(); ++i) {
+    const core::Tensor* t =
+        static_cast<size_t>(i) < response.outputs.size() ? &response.outputs[i] : nullptr;
+    const bool shm = static_cast<size_t>(i) < result.output_shm.size() && result.output_shm[i];
+    if (t && !shm && InBuffers(parsed, *t)) {
+      pieces->emplace_back(static_cast<const char*>(t->external), t->external_size);
+    } else {
+      pieces->push_back(blobs->emplace_back(std::move(*raw->Mutable(i))));
+    }
+  }
+  raw->Clear();
 }
 
 }  // namespace mlos::grpcapi

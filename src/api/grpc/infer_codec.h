@@ -9,9 +9,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/common/request_options.h"
+#include "common/buffer.h"
 #include "common/status.h"
 #include "core/core.h"
 #include "service/service.h"
@@ -37,13 +39,19 @@ struct ParsedInfer {
   // The strings the model writes inline outputs into; each becomes a raw_output_contents entry
   // of the response without a copy.
   std::vector<std::unique_ptr<std::string>> raw;
+  // The raw wire form (ParseModelInferRequest with raw_contents): the pooled buffers the model
+  // writes inline outputs into.
+  std::vector<Buffer> buffers;
 };
 
 // "ns/name" + version -> the id the service understands ("ns/name@version").
 std::string ModelIdOf(const std::string& name, const std::string& version);
 
 // Fills `out` from `req` (inputs reference req's raw contents: req must outlive the call).
-Status ParseModelInferRequest(const inference::ModelInferRequest& req, ParsedInfer& out);
+// With `raw_contents` set, those are the raw_input_contents entries (read around the message by
+// wire::ParseWithRawField; they must outlive the call) and inline outputs go to out.buffers.
+Status ParseModelInferRequest(const inference::ModelInferRequest& req, ParsedInfer& out,
+                              const std::vector<std::string_view>* raw_contents = nullptr);
 
 // Outputs answer raw (raw_output_contents, as Triton does) unless an output asked for
 // binary_data=false (then typed contents, when every output's dtype has a typed field).
@@ -51,5 +59,14 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, ParsedInf
 void EncodeModelInferResponse(const inference::ModelInferRequest& req, ParsedInfer& parsed,
                               const service::InferResult& result,
                               inference::ModelInferResponse* out);
+
+// The raw wire form of the answer: `out` gets every field but raw_output_contents, whose entries
+// are listed in `pieces` (views of parsed.buffers where the model wrote them, else of `blobs`),
+// for wire::SerializeWithRawField.
+void EncodeModelInferResponsePieces(const inference::ModelInferRequest& req, ParsedInfer& parsed,
+                                    const service::InferResult& result,
+                                    inference::ModelInferResponse* out,
+                                    std::vector<std::string_view>* pieces,
+                                    std::vector<std::string>* blobs);
 
 }  // namespace mlos::grpcapi

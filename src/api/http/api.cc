@@ -276,9 +276,21 @@ void Api::KServeInfer(const RouteMatch& m, const HttpRequest& req, HttpResponse&
   if (any_shm) call.input_shm = std::move(kreq.input_shm);
   call.outputs.reserve(kreq.outputs.size());
   for (const KServeOutputSpec& o : kreq.outputs) call.outputs.push_back({o.name, o.shm});
+  // The model writes inline outputs into buffers the answer is sent from.
+  call.inline_allocator = [&res](const std::string&, uint64_t byte_size) -> void* {
+    return res.buffers.emplace_back(byte_size).data();
+  };
   auto out = service_.Infer(ctx, call);
   if (!out.ok()) return Error(res, out.status());
-  EncodeKServeInferResponse(kreq, out->response, res.body, &res.inference_header_length);
+  if (KServeBinaryOutputBytes(kreq, out->response) >= kGatherMinBytes) {
+    // Large binary outputs go out from where they are (one writev), not copied into the body.
+    auto result = std::make_shared<service::InferResult>(std::move(out).value());
+    EncodeKServeInferResponse(kreq, result->response, res.body, &res.inference_header_length,
+                              &res.tail, &res.blobs);
+    res.hold = std::move(result);
+  } else {
+    EncodeKServeInferResponse(kreq, out->response, res.body, &res.inference_header_length);
+  }
   if (res.inference_header_length) res.content_type = "application/octet-stream";
 }
 

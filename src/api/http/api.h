@@ -6,11 +6,14 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/common/request_options.h"
+#include "common/buffer.h"
 #include "api/http/router.h"
 #include "service/service.h"
 
@@ -55,6 +58,10 @@ class ChunkWriter {
 // sends `response` as usual. After a Write, the server ends the chunked body when it returns.
 using Streamer = std::function<void(ChunkWriter& writer, HttpResponse& response)>;
 
+// Binary outputs at least this large are sent from the model's buffers (HttpResponse::tail)
+// rather than copied into the body.
+inline constexpr uint64_t kGatherMinBytes = 64 * 1024;
+
 // Reused across requests on a connection (keeps the body's capacity): call Reset() first.
 struct HttpResponse {
   int status = 200;
@@ -66,8 +73,25 @@ struct HttpResponse {
   // Set by a handler that answers over time (server-sent events, NDJSON): the server calls it
   // instead of sending `body` (see Streamer). Only for routes IsGenerateRoute names.
   Streamer stream;
+  // Large answers (binary tensors): bytes sent after `body` from where they are, gathered by
+  // one writev, never copied into `body`. They point into `buffers` (the memory the model wrote
+  // its outputs into), `blobs` or what `hold` keeps alive, all released by Reset() once the
+  // answer is out.
+  std::vector<std::string_view> tail;
+  std::vector<Buffer> buffers;
+  std::vector<std::string> blobs;
+  std::shared_ptr<void> hold;
+  uint64_t tail_bytes() const {
+    uint64_t n = 0;
+    for (std::string_view t : tail) n += t.size();
+    return n;
+  }
   void Reset() {
     stream = nullptr;
+    tail.clear();
+    buffers.clear();
+    blobs.clear();
+    hold.reset();
     retry_after_s = 0;
     status = 200;
     content_type = "application/json";

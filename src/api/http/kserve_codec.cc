@@ -76,7 +76,8 @@ Status DecodeBinaryInput(core::Tensor& t, std::string_view bytes, int64_t count)
   const uint64_t align = core::DataTypeSize(t.dtype);
   if (align > 1 && reinterpret_cast<uintptr_t>(bytes.data()) % align != 0) {
     // Misaligned for its element type (the JSON header's length decides): copy.
-    t.data.assign(bytes.begin(), bytes.end());
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+    t.data.assign(p, p + bytes.size());  // uint8_t to uint8_t: one memmove
     return Status::Ok();
   }
   t.external = bytes.data();
@@ -244,9 +245,28 @@ Result<KServeInferRequest> ParseKServeInferRequest(std::string_view body,
   return req;
 }
 
+uint64_t KServeBinaryOutputBytes(const KServeInferRequest& request,
+                                 const core::InferResponse& response) {
+  uint64_t n = 0;
+  for (const core::Tensor& t : response.outputs) {
+    bool binary = request.binary_output_default;
+    for (const KServeOutputSpec& s : request.outputs) {
+      if (s.name == t.name && s.binary) binary = *s.binary;
+      if (s.name == t.name && s.shm) binary = false;
+    }
+    if (binary) n += BinarySizeOf(t);
+  }
+  return n;
+}
+
 void EncodeKServeInferResponse(const KServeInferRequest& request,
                                const core::InferResponse& response, std::string& out,
-                               uint64_t* header_length) {
+                               uint64_t* header_length, std::vector<std::string_view>* tail_views,
+                               std::vector<std::string>* blobs) {
+  if (tail_views && blobs) {
+    blobs->clear();
+    blobs->reserve(response.outputs.size());  // views into them stay valid
+  }
   std::string tail;
   JsonWriter w(out);
   w.BeginObject();
@@ -290,7 +310,16 @@ void EncodeKServeInferResponse(const KServeInferRequest& request,
       w.Key("binary_data_size");
       w.UInt(BinarySizeOf(t));
       w.EndObject();
-      WriteOneBinary(t, tail);
+      if (tail_views && blobs) {
+        if (t.dtype == core::DataType::kString) {
+          wire::AppendBytesElements(t.strings, blobs->emplace_back());
+          tail_views->push_back(blobs->back());
+        } else {
+          tail_views->emplace_back(reinterpret_cast<const char*>(t.bytes()), t.byte_size());
+        }
+      } else {
+        WriteOneBinary(t, tail);
+      }
     } else {
       w.Key("data");
       WriteTensorDataFlat(w, t);

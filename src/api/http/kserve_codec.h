@@ -50,9 +50,18 @@ Result<KServeInferRequest> ParseKServeInferRequest(std::string_view body,
 // Writes the response into `out`. Outputs requested as binary (per output, or by
 // binary_output_default) carry parameters.binary_data_size and their bytes follow the JSON;
 // *header_length is then the JSON's size, else 0 (a plain JSON body).
+// With `tail` set, binary outputs are not appended to `out`: their bytes are listed in `tail`,
+// in order, as views of the response's tensors (BYTES outputs encoded into `blobs`), so the
+// caller sends `out` then `tail` without copying; `response` and `blobs` must outlive the send.
 void EncodeKServeInferResponse(const KServeInferRequest& request,
                                const core::InferResponse& response, std::string& out,
-                               uint64_t* header_length);
+                               uint64_t* header_length,
+                               std::vector<std::string_view>* tail = nullptr,
+                               std::vector<std::string>* blobs = nullptr);
+
+// The bytes of the binary outputs a response would carry (to choose between the two forms).
+uint64_t KServeBinaryOutputBytes(const KServeInferRequest& request,
+                                 const core::InferResponse& response);
 
 
 }  // namespace mlos::http

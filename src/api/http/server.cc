@@ -17,6 +17,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -24,6 +26,7 @@
 
 #include "api/http/http_status.h"
 #include "api/http/server_tls.h"
+#include "common/buffer.h"
 
 namespace mlos::http {
 
@@ -151,11 +154,60 @@ class Session final : public SessionControl,
     parser_.emplace();
     parser_->body_limit(server_.options.max_body_bytes);
     parser_->header_limit(64 * 1024);
+    body_view_ = {};
     Tcp().expires_after(server_.options.request_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                        self->OnRead(ec);
-                      });
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                               self->OnHeader(ec);
+                             });
+  }
+
+  // The head is parsed. A body with a Content-Length is read by this session straight into
+  // body_ (one buffer of that size, filled by large socket reads, its binary tensor part
+  // 64-byte aligned so inputs are used in place); a chunked one goes through Beast's parser.
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnRead(ec);
+    if (parser_->is_done()) return OnRead({});
+    const auto length = parser_->content_length();
+    if (!length) {
+      return bhttp::async_read(stream_, buffer_, *parser_,
+                               [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                                 self->OnRead(ec);
+                               });
+    }
+    if (*length > server_.options.max_body_bytes) return OnRead(bhttp::error::body_limit);
+    // Where the binary part starts (Inference-Header-Content-Length, when valid; a bad value
+    // is refused later, with the body read).
+    uint64_t json_bytes = 0;
+    const auto& msg = parser_->get();
+    if (auto ihcl = msg.find("Inference-Header-Content-Length"); ihcl != msg.end()) {
+      const std::string_view v = View(ihcl->value());
+      (void)std::from_chars(v.data(), v.data() + v.size(), json_bytes);
+    }
+    const size_t pad = (64 - json_bytes % 64) % 64;
+    const size_t n = static_cast<size_t>(*length);
+    try {
+      body_.Resize(pad + n, /*keep=*/false);
+    } catch (const std::bad_alloc&) {
+      keep_alive_ = false;
+      Api::Error(res_data_, 503, "out of memory for a request body of " + std::to_string(n) +
+                                     " bytes");
+      return Write();
+    }
+    char* at = body_.data() + pad;
+    const size_t have = std::min(buffer_.size(), n);
+    if (have) {
+      asio::buffer_copy(asio::buffer(at, have), buffer_.data());
+      buffer_.consume(have);
+    }
+    body_view_ = std::string_view(at, n);
+    if (have == n) return OnRead({});
+    asio::async_read(stream_, asio::buffer(at + have, n - have),
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                       // A body cut short is a reset or a timeout: nothing to answer.
+                       if (ec) return self->Close();
+                       self->OnRead({});
+                     });
   }
 
   void OnRead(beast::error_code ec) {
@@ -184,7 +236,7 @@ class Session final : public SessionControl,
     request_ = HttpRequest{};
     request_.method = MethodFromString(View(msg.method_string()));
     request_.target = View(msg.target());
-    request_.body = msg.body();
+    request_.body = body_view_.data() ? body_view_ : std::string_view(msg.body());
     request_.peer = peer_;
     request_.tls_client_cn = client_cn_;
     if (auto auth = msg.find(bhttp::field::authorization); auth != msg.end()) {
@@ -366,6 +418,7 @@ class Session final : public SessionControl,
   }
 
   void Write() {
+    if (!res_data_.tail.empty() && !head_) return WriteGathered();
     const bool keep = keep_alive_ && !server_.stopping.load(std::memory_order_relaxed);
     res_.clear();
     res_.version(version_ == 10 ? 10 : 11);
@@ -394,12 +447,47 @@ class Session final : public SessionControl,
                        });
   }
 
-  void OnWrite(beast::error_code ec) {
+  // An answer with a tail (large binary outputs): the head, the body and the tail's pieces
+  // in one gathered write, the tensors sent from the model's buffers.
+  void WriteGathered() {
+    const bool keep = keep_alive_ && !server_.stopping.load(std::memory_order_relaxed);
+    std::string& h = head_bytes_;
+    h.assign(version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    h += std::to_string(res_data_.status);
+    h += ' ';
+    h += ReasonPhrase(res_data_.status);
+    h += "\r\nContent-Type: ";
+    h += res_data_.content_type;
+    if (res_data_.inference_header_length) {
+      h += "\r\nInference-Header-Content-Length: ";
+      h += std::to_string(res_data_.inference_header_length);
+    }
+    h += "\r\nContent-Length: ";
+    h += std::to_string(res_data_.body.size() + res_data_.tail_bytes());
+    if (!keep) h += "\r\nConnection: close";
+    else if (version_ == 10) h += "\r\nConnection: keep-alive";
+    h += "\r\n\r\n";
+    keep_alive_ = keep;
+    gather_.clear();
+    gather_.reserve(res_data_.tail.size() + 2);
+    gather_.emplace_back(h.data(), h.size());
+    gather_.emplace_back(res_data_.body.data(), res_data_.body.size());
+    for (std::string_view t : res_data_.tail) gather_.emplace_back(t.data(), t.size());
+    Tcp().expires_after(server_.options.request_timeout);
+    asio::async_write(stream_, gather_,
+                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                        self->OnWrite(ec, /*gathered=*/true);
+                      });
+  }
+
+  void OnWrite(beast::error_code ec, bool gathered = false) {
     busy_ = false;
     const bool unread_body = res_data_.status == 413 || res_data_.status == 400 ||
                              res_data_.status == 431;
-    res_.body().swap(res_data_.body);  // keep the capacity for the next answer
+    if (!gathered) res_.body().swap(res_data_.body);  // keep the capacity for the next answer
     res_data_.Reset();
+    // A large body goes back to the pool; a small one stays with the connection.
+    if (body_.capacity() >= kPoolMinBytes) body_.Release();
     if (!ec && !keep_alive_ && unread_body) return LingeringClose();
     if (ec) return Close();
     if (!keep_alive_) return Finish();
@@ -446,6 +534,10 @@ class Session final : public SessionControl,
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Buffer body_;                // a body with a Content-Length (see OnHeader)
+  std::string_view body_view_;  // the body in body_ (null: in the parser's message)
+  std::string head_bytes_;     // a gathered answer's status line and headers
+  std::vector<asio::const_buffer> gather_;
   bhttp::response<bhttp::string_body> res_;
   HttpRequest request_;
   std::string peer_;       // "address:port" of the client

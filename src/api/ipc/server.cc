@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,6 +19,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -32,6 +35,10 @@
 
 namespace mlos::ipc {
 
+namespace {
+class Connection;
+}  // namespace
+
 struct Server::Impl {
   service::Service& service;
   ServerOptions options;
@@ -41,49 +48,121 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::mutex mu;
   std::condition_variable idle;
-  std::unordered_map<uint64_t, int> connections;  // id -> fd, guarded by mu
+  // id -> connection, guarded by mu. Connections wait for their next frame in `epoll`
+  // (one-shot: a readable connection goes to one worker), are answered by a worker when the
+  // frame is complete and quick, and get a thread of their own for one slow or large frame.
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections;
   uint64_t next_id = 1;
   bool started = false;
-  std::weak_ptr<Impl> self;  // lets connection threads keep the Impl alive
+  int epoll = -1;
+  std::vector<std::thread> workers;
+  std::weak_ptr<Impl> self;  // lets hand-off threads keep the Impl alive
 
   Impl(service::Service& s, ServerOptions o) : service(s), options(std::move(o)) {}
 
   void AcceptLoop();
-  void Serve(uint64_t id, int fd);
+  void WorkerLoop();
+  void Handle(uint64_t id, const std::shared_ptr<Connection>& c);
+  void Rearm(uint64_t id, const std::shared_ptr<Connection>& c);
+  void Close(uint64_t id);
 };
 
 namespace {
 
-// One connection's state; lives on its thread. Decodes each frame, calls the service with the
-// connection's RequestContext, encodes the answer.
+// Frames the event loop answers on its own thread once they have fully arrived: everything
+// but generation and the management calls that can wait for a load.
+bool QuickOp(uint16_t op) {
+  switch (static_cast<Op>(op)) {
+    case Op::kHello:
+    case Op::kHealth:
+    case Op::kModelMetadata:
+    case Op::kInfer:
+    case Op::kModelList:
+    case Op::kShmRegister:
+    case Op::kShmUnregister:
+    case Op::kShmStatus:
+    case Op::kPeerInfo:
+    case Op::kModelGet:
+    case Op::kPlugins:
+    case Op::kServerMetadata:
+    case Op::kModelReady:
+    case Op::kAuth:
+    case Op::kTokenList:
+    case Op::kCancel:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// One connection's state. Only one thread handles it at a time: an event-loop worker while
+// its next frame is complete and quick, or a thread of its own for one slow or incomplete frame
+// (see Server::Impl). Decodes each frame, calls the service with the connection's
+// RequestContext, encodes the answer.
 class Connection {
  public:
-  Connection(Server::Impl& s, int fd, std::string id) : s_(s), fd_(fd), id_(std::move(id)) {}
-
-  void Run() {
+  Connection(Server::Impl& s, int fd, std::string id) : s_(s), fd_(fd), id_(std::move(id)) {
     Identify();
-    FrameHeader h;
-    for (;;) {
-      int passed_fd = -1;
-      Status st = RecvFrame(fd_, h, payload_, &passed_fd, s_.options.max_payload);
-      if (!st.ok()) {
-        if (passed_fd >= 0) ::close(passed_fd);
-        if (st.code() == StatusCode::kInvalidArgument) {
-          // A bad header: the stream cannot be resynchronised. Say why, then close.
-          FrameHeader e;
-          e.status = static_cast<uint32_t>(st.code());
-          (void)SendFrame(fd_, e, st.message());
-          spdlog::warn("ipc {}: {}; closing the connection", id_, st.message());
-        } else if (st.code() != StatusCode::kCancelled) {
-          spdlog::debug("ipc {}: {}", id_, st.message());
-        }
-        break;
+  }
+
+  enum class Next { kRearm, kClose, kHandOff };
+
+  // The socket is readable: answers the next frame here when it has fully arrived and is
+  // quick; otherwise says kHandOff (ServeOne on a thread of its own, which may block).
+  Next Step() {
+    int avail = 0;
+    if (::ioctl(fd_, FIONREAD, &avail) != 0) return Next::kClose;
+    if (avail == 0) {
+      char c;
+      const ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n == 0) return ServeOne() ? Next::kRearm : Next::kClose;  // the clean end
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return Next::kRearm;
       }
-      if (!Answer(h, passed_fd)) break;
+      return Next::kHandOff;  // an error, or data after all: the blocking path decides
     }
+    if (static_cast<size_t>(avail) < kHeaderSize) return Next::kHandOff;
+    uint8_t head[kHeaderSize];
+    if (::recv(fd_, head, kHeaderSize, MSG_PEEK | MSG_DONTWAIT) != static_cast<ssize_t>(kHeaderSize)) {
+      return Next::kHandOff;
+    }
+    auto h = DecodeHeader(head, s_.options.max_payload);
+    if (!h.ok()) return ServeOne() ? Next::kRearm : Next::kClose;  // says why, then closes
+    if (!QuickOp(h->op) || kHeaderSize + h->length > static_cast<size_t>(avail)) {
+      return Next::kHandOff;
+    }
+    return ServeOne() ? Next::kRearm : Next::kClose;
+  }
+
+  // Reads one frame (blocking) and answers it; false when the connection is done.
+  bool ServeOne() {
+    FrameHeader h;
+    int passed_fd = -1;
+    Status st = RecvFrame(fd_, h, payload_, &passed_fd, s_.options.max_payload);
+    if (!st.ok()) {
+      if (passed_fd >= 0) ::close(passed_fd);
+      if (st.code() == StatusCode::kInvalidArgument) {
+        // A bad header: the stream cannot be resynchronised. Say why, then close.
+        FrameHeader e;
+        e.status = static_cast<uint32_t>(st.code());
+        (void)SendFrame(fd_, e, st.message());
+        spdlog::warn("ipc {}: {}; closing the connection", id_, st.message());
+      } else if (st.code() != StatusCode::kCancelled) {
+        spdlog::debug("ipc {}: {}", id_, st.message());
+      }
+      return false;
+    }
+    return Answer(h, passed_fd);
+  }
+
+  // The connection is gone: its shared-memory regions go with it.
+  void Closed() {
     s_.service.ReleaseShmOwner(id_);
     spdlog::info("ipc {}: closed", id_);
   }
+
+  int fd() const { return fd_; }
+  bool busy = false;  // a thread is handling it (guarded by Server::Impl::mu)
 
  private:
   // The peer's credentials become the connection's principal.
@@ -121,8 +200,18 @@ class Connection {
     r.op = h.op;
     r.request_id = h.request_id;
     r.status = static_cast<uint32_t>(result.code());
-    if (!result.ok()) response_ = security::RedactSecrets(result.message());
-    if (!SendFrame(fd_, r, response_).ok()) return false;
+    if (!result.ok()) {
+      gathered_ = false;
+      response_ = security::RedactSecrets(result.message());
+    }
+    const bool sent = gathered_ ? SendFrameParts(fd_, r, gather_.Parts()).ok()
+                                : SendFrame(fd_, r, response_).ok();
+    // The answer is out: the output buffers go back to the pool for the next request.
+    gathered_ = false;
+    result_.reset();
+    string_blobs_.clear();
+    outputs_.clear();
+    if (!sent) return false;
     if (cancel_answer_) {  // a CANCEL read during the generation: its answer comes after it
       FrameHeader c = *cancel_answer_;
       cancel_answer_.reset();
@@ -130,7 +219,9 @@ class Connection {
       if (!SendFrame(fd_, c, std::string_view(&stopped, 1)).ok()) return false;
     }
     if (response_.capacity() > (16u << 20)) std::string().swap(response_);
-    if (payload_.capacity() > (16u << 20)) std::string().swap(payload_);
+    // A large payload buffer goes back to the pool (bounded; the next large frame on any
+    // connection reuses its pages); a small one stays with the connection.
+    if (payload_.capacity() >= kPoolMinBytes) payload_.Release();
     return true;
   }
 
@@ -177,7 +268,7 @@ class Connection {
       case Op::kCancel: {
         // Nothing runs while this thread reads frames: a CANCEL seen here has nothing to stop
         // (the generation it names has ended, or never was).
-        Reader r(payload_);
+        Reader r(payload_.view());
         r.U64();
         if (!r.ok() || !r.done()) return InvalidArgument("ipc: CANCEL needs u64 request_id");
         Writer(response_).U8(0);
@@ -206,7 +297,7 @@ class Connection {
   // every later call is authenticated again, so each call fails or passes as it would over
   // HTTP (health checks pass; a revoked token stops working at once).
   Status Authenticate() {
-    Reader r(payload_);
+    Reader r(payload_.view());
     std::string token(r.Str());
     if (!r.ok()) return InvalidArgument("ipc: AUTH needs str token");
     ctx_.credentials.bearer = std::move(token);
@@ -218,7 +309,7 @@ class Connection {
   }
 
   Status Hello() {
-    Reader r(payload_);
+    Reader r(payload_.view());
     const uint16_t lo = r.U16(), hi = r.U16();
     if (!r.ok()) return InvalidArgument("ipc: HELLO needs u16 min_version, u16 max_version");
     const uint16_t chosen = std::min<uint16_t>(hi, kVersionMax);
@@ -244,7 +335,7 @@ class Connection {
 
   Status Management(Op op) {
     service::Service& svc = s_.service;
-    Reader r(payload_);
+    Reader r(payload_.view());
     switch (op) {
       case Op::kModelList: {
         MLOS_ASSIGN_OR_RETURN(auto models, svc.List(ctx_));
@@ -257,7 +348,7 @@ class Connection {
         return Status::Ok();
       }
       case Op::kTokenCreate: {
-        MLOS_ASSIGN_OR_RETURN(api::TokenRequest t, api::ParseTokenRequest(payload_));
+        MLOS_ASSIGN_OR_RETURN(api::TokenRequest t, api::ParseTokenRequest(payload_.view()));
         MLOS_ASSIGN_OR_RETURN(auto created,
                               svc.CreateToken(ctx_, t.name, t.role, t.models, t.expires));
         api::EncodeToken(created.second, created.first, response_);
@@ -276,7 +367,7 @@ class Connection {
         return Status::Ok();
       }
       case Op::kModelRegister: {
-        auto parsed = api::ParseRegisterRequest(payload_);
+        auto parsed = api::ParseRegisterRequest(payload_.view());
         if (!parsed.ok()) return parsed.status();
         return ModelAnswer(svc.Register(ctx_, *parsed));
       }
@@ -307,7 +398,7 @@ class Connection {
 
   // The operations on one model: str model_id -> JSON model status (UNREGISTER: nothing).
   Status ModelOp(Op op) {
-    Reader r(payload_);
+    Reader r(payload_.view());
     const std::string id(r.Str());
     if (!r.ok()) return InvalidArgument("ipc: this operation needs str model_id");
     service::Service& svc = s_.service;
@@ -331,7 +422,7 @@ class Connection {
   }
 
   Status SharedMemory(Op op, int& passed_fd) {
-    Reader r(payload_);
+    Reader r(payload_.view());
     if (op == Op::kShmRegister) {
       const std::string name(r.Str());
       const uint64_t offset = r.U64(), size = r.U64();
@@ -430,15 +521,22 @@ class Connection {
 
   Status Infer() {
     service::InferCall call;
-    auto decoded = DecodeInferRequest(payload_);
+    auto decoded = DecodeInferRequest(payload_.view());
     if (!decoded.ok()) return s_.service.Fail(ctx_, call, decoded.status());
     if (Status st = DecodeInfer(*decoded, call); !st.ok()) return s_.service.Fail(ctx_, call, st);
+    // Inline outputs are written by the model into buffers this connection sends from.
+    call.inline_allocator = [this](const std::string&, uint64_t byte_size) -> void* {
+      return outputs_.emplace_back(byte_size).data();
+    };
     auto out = s_.service.Infer(ctx_, call);
     if (!out.ok()) return out.status();
-    EncodeInferAnswer(*out);
+    result_ = std::move(out).value();
+    EncodeInferAnswer(*result_);
     return Status::Ok();
   }
 
+  // Fills gather_ (the tensors' bytes are sent from where they are: result_ and outputs_
+  // live until the answer is out).
   void EncodeInferAnswer(const service::InferResult& result) {
     const core::InferResponse& out = result.response;
     InferResponseMsg resp;
@@ -446,8 +544,8 @@ class Connection {
     resp.queue_time_us = out.queue_time_us;
     resp.inference_time_us = out.inference_time_us;
     resp.outputs.resize(out.outputs.size());
-    std::vector<std::string> string_blobs;
-    string_blobs.reserve(out.outputs.size());
+    string_blobs_.clear();
+    string_blobs_.reserve(out.outputs.size());
     for (size_t i = 0; i < out.outputs.size(); ++i) {
       const core::Tensor& t = out.outputs[i];
       WireTensor& wt = resp.outputs[i];
@@ -461,14 +559,15 @@ class Connection {
         wt.offset = shm->offset;
         wt.byte_size = t.byte_size();
       } else if (t.dtype == core::DataType::kString) {
-        std::string& blob = string_blobs.emplace_back();
+        std::string& blob = string_blobs_.emplace_back();
         wire::AppendBytesElements(t.strings, blob);
         wt.data = blob;
       } else {
         wt.data = std::string_view(reinterpret_cast<const char*>(t.bytes()), t.byte_size());
       }
     }
-    EncodeInferResponse(resp, response_);
+    GatherInferResponse(resp, gather_);
+    gathered_ = true;
   }
 
 
@@ -499,7 +598,7 @@ class Connection {
   }
 
   Status DecodeGenerate(service::GenerateCall& call) {
-    const nlohmann::json j = nlohmann::json::parse(payload_, nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json j = nlohmann::json::parse(payload_.view(), nullptr, /*allow_exceptions=*/false);
     if (!j.is_object()) return InvalidArgument("ipc: GENERATE needs a JSON object");
     auto text = [&j](const char* key, std::string& out) -> Status {
       auto it = j.find(key);
@@ -575,19 +674,103 @@ class Connection {
   std::optional<FrameHeader> cancel_answer_;   // a CANCEL read during it, answered after it
   ucred cred_{};
   service::RequestContext ctx_;
-  std::string payload_, response_;
+  Buffer payload_;         // the request frame's payload
+  std::string response_;   // the answer's payload (unless gathered_)
+  // An INFER answer: its fields in gather_.meta(), its inline output bytes where the model
+  // wrote them (outputs_, or the result's own tensors), sent with one sendmsg.
+  bool gathered_ = false;
+  GatherPayload gather_;
+  std::optional<service::InferResult> result_;
+  std::vector<std::string> string_blobs_;
+  std::vector<Buffer> outputs_;
 };
 
 }  // namespace
 
-void Server::Impl::Serve(uint64_t id, int fd) {
-  {
-    Connection c(*this, fd, "ipc-" + std::to_string(id));
-    c.Run();
+void Server::Impl::WorkerLoop() {
+  for (;;) {
+    epoll_event ev{};
+    const int n = ::epoll_wait(epoll, &ev, 1, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("ipc: epoll_wait failed: {}", std::strerror(errno));
+      return;
+    }
+    if (n == 0) continue;
+    if (ev.data.u64 == 0 || stopping.load()) return;  // the wake pipe: Stop()
+    std::shared_ptr<Connection> c;
+    {
+      std::lock_guard lock(mu);
+      auto it = connections.find(ev.data.u64);
+      if (it == connections.end()) continue;
+      c = it->second;
+      c->busy = true;
+    }
+    Handle(ev.data.u64, c);
   }
+}
+
+void Server::Impl::Handle(uint64_t id, const std::shared_ptr<Connection>& c) {
+  Connection::Next next = Connection::Next::kClose;
+  try {
+    next = c->Step();
+  } catch (const std::exception& e) {
+    spdlog::error("ipc: connection {}: {}", id, e.what());
+  }
+  if (next == Connection::Next::kRearm) return Rearm(id, c);
+  if (next == Connection::Next::kClose) return Close(id);
+  // A slow or not yet complete frame: a thread of its own for it, so no worker waits on it.
+  try {
+    std::thread([keep = self.lock(), id, c] {
+      bool ok = false;
+      try {
+        ok = c->ServeOne();
+      } catch (const std::exception& e) {
+        spdlog::error("ipc: connection {}: {}", id, e.what());
+      }
+      if (ok) {
+        keep->Rearm(id, c);
+      } else {
+        keep->Close(id);
+      }
+    }).detach();
+  } catch (const std::exception& e) {
+    spdlog::error("ipc: cannot start a thread for connection {}: {}", id, e.what());
+    Close(id);
+  }
+}
+
+// Back to waiting for its next frame; closed instead when the server is stopping.
+void Server::Impl::Rearm(uint64_t id, const std::shared_ptr<Connection>& c) {
+  {
+    std::lock_guard lock(mu);
+    if (!stopping.load()) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+      ev.data.u64 = id;
+      if (::epoll_ctl(epoll, EPOLL_CTL_MOD, c->fd(), &ev) == 0) {
+        c->busy = false;
+        return;
+      }
+      spdlog::warn("ipc: connection {}: epoll: {}", id, std::strerror(errno));
+    }
+  }
+  Close(id);
+}
+
+void Server::Impl::Close(uint64_t id) {
+  std::shared_ptr<Connection> c;
+  {
+    std::lock_guard lock(mu);
+    auto it = connections.find(id);
+    if (it == connections.end()) return;
+    c = std::move(it->second);
+    connections.erase(it);
+  }
+  (void)::epoll_ctl(epoll, EPOLL_CTL_DEL, c->fd(), nullptr);
+  c->Closed();
+  ::close(c->fd());
   std::lock_guard lock(mu);
-  connections.erase(id);
-  ::close(fd);
   idle.notify_all();
 }
 
@@ -609,19 +792,23 @@ void Server::Impl::AcceptLoop() {
       }
       continue;
     }
+    SetLargeSocketBuffers(fd);
     std::lock_guard lock(mu);
     if (stopping.load()) {
       ::close(fd);
       return;
     }
     const uint64_t id = next_id++;
-    connections.emplace(id, fd);
-    try {
-      std::thread([keep = self.lock(), id, fd] { keep->Serve(id, fd); }).detach();
-    } catch (const std::exception& e) {
+    auto c = std::make_shared<Connection>(*this, fd, "ipc-" + std::to_string(id));
+    connections.emplace(id, c);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    ev.data.u64 = id;
+    if (::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      spdlog::error("ipc: cannot watch a connection: {}", std::strerror(errno));
       connections.erase(id);
+      c->Closed();
       ::close(fd);
-      spdlog::error("ipc: cannot start a connection thread: {}", e.what());
     }
   }
 }
@@ -660,8 +847,19 @@ Status Server::Start() {
   if (::pipe2(s.wake, O_CLOEXEC) != 0) {
     return Unavailable(std::string("ipc: pipe: ") + std::strerror(errno));
   }
+  s.epoll = ::epoll_create1(EPOLL_CLOEXEC);
+  if (s.epoll < 0) return Unavailable(std::string("ipc: epoll: ") + std::strerror(errno));
+  epoll_event wake{};
+  wake.events = EPOLLIN;  // level-triggered: every worker sees it
+  wake.data.u64 = 0;
+  (void)::epoll_ctl(s.epoll, EPOLL_CTL_ADD, s.wake[0], &wake);
   s.started = true;
   s.self = impl_;
+  // As many workers as CPUs (the HTTP front-end's io threads alike): under load a worker goes
+  // from one ready connection to the next without sleeping, and at most that many inferences
+  // run at once from this front-end.
+  const unsigned n = std::max(2u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) s.workers.emplace_back([&s] { s.WorkerLoop(); });
   s.acceptor = std::thread([&s] { s.AcceptLoop(); });
   return Status::Ok();
 }
@@ -672,10 +870,22 @@ void Server::Stop(std::chrono::milliseconds drain_timeout) {
   const char b = 1;
   (void)!::write(s.wake[1], &b, 1);
   if (s.acceptor.joinable()) s.acceptor.join();
+  for (std::thread& w : s.workers) w.join();
+  s.workers.clear();
   ::close(s.listen_fd);
   ::unlink(s.options.path.c_str());
+  // Idle connections are closed here; those a thread is answering are shut down and close
+  // when it is done (or when the drain time is over, with the process).
+  std::vector<uint64_t> idle_ids;
+  {
+    std::lock_guard lock(s.mu);
+    for (const auto& [id, c] : s.connections) {
+      ::shutdown(c->fd(), SHUT_RDWR);
+      if (!c->busy) idle_ids.push_back(id);
+    }
+  }
+  for (uint64_t id : idle_ids) s.Close(id);
   std::unique_lock lock(s.mu);
-  for (const auto& [id, fd] : s.connections) ::shutdown(fd, SHUT_RDWR);
   s.idle.wait_for(lock, drain_timeout, [&] { return s.connections.empty(); });
   ::close(s.wake[0]);
   ::close(s.wake[1]);

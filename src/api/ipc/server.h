@@ -1,7 +1,11 @@
 // The IPC front-end of mlosd: a Unix stream socket speaking the frames of wire/ipc_protocol.h
-// (documented in docs/ipc.md). One blocking thread per connection (the lowest-latency choice
-// for a local fast path); requests on a connection run in order, so a pipelining client gets
-// its responses in request order, each tagged with its request id. Tensors travel inline or in
+// (documented in docs/ipc.md). Connections wait in one epoll set; as many worker threads as
+// CPUs answer the frames that have fully arrived and are quick (inference, metadata, health,
+// shared-memory calls) on the worker itself, going from one ready connection to the next
+// without sleeping under load (as the HTTP front-end's io threads do); a frame that is still
+// arriving or may take long (generation, load, register...) gets a thread of its own.
+// Requests on a connection run in order, so a pipelining client gets its responses in request
+// order, each tagged with its request id. Tensors travel inline or in
 // memfd regions the client registers (SCM_RIGHTS); those are read and written in place.
 // Every connection's regions are dropped when it closes. The peer's SO_PEERCRED uid is the
 // request principal ("uid:<n>").

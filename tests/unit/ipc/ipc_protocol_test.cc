@@ -104,6 +104,100 @@ TEST(IpcProtocol, InferRequestRoundTripAlignsInlineData) {
   EXPECT_EQ(d->outputs[1].byte_size, 16u);
 }
 
+std::string Concat(const GatherPayload& g) {
+  std::string out;
+  for (std::string_view p : g.Parts()) out.append(p);
+  return out;
+}
+
+TEST(IpcProtocol, GatheredInferFramesAreTheEncodedBytes) {
+  // Inline tensors of sizes that leave every alignment case, with and without the extension:
+  // the gathered pieces, put together, are byte for byte the encoded payload.
+  for (size_t first : {0, 1, 5, 8, 13, 64}) {
+    InferRequestMsg m = SampleRequest(std::string(first, '\x11'));
+    WireTensor c;
+    c.name = "third_with_a_longer_name";
+    c.dtype = 3;
+    c.shape = {7};
+    const std::string third(7, '\x22');
+    c.data = third;
+    m.inputs.push_back(c);
+    for (bool ext : {false, true}) {
+      if (ext) m.keep_alive_ms = 1500;
+      std::string encoded;
+      EncodeInferRequest(m, encoded);
+      GatherPayload g;
+      GatherInferRequest(m, g);
+      EXPECT_EQ(g.size(), encoded.size());
+      EXPECT_EQ(Concat(g), encoded) << "first " << first << " ext " << ext;
+      // The tensor bytes are views of the message's own, not copies.
+      bool found = false;
+      for (std::string_view p : g.Parts()) found |= p.data() == third.data();
+      EXPECT_TRUE(found);
+    }
+  }
+  InferResponseMsg r;
+  r.model_id = "ns/m@1";
+  r.queue_time_us = 3;
+  r.inference_time_us = 9;
+  const std::string a(11, 'a'), b(64, 'b');
+  r.outputs.resize(3);
+  r.outputs[0].name = "a";
+  r.outputs[0].dtype = 1;
+  r.outputs[0].shape = {11};
+  r.outputs[0].data = a;
+  r.outputs[1].name = "s";
+  r.outputs[1].placement = Placement::kShm;
+  r.outputs[1].region = "r";
+  r.outputs[1].byte_size = 4;
+  r.outputs[2].name = "b";
+  r.outputs[2].dtype = 1;
+  r.outputs[2].shape = {64};
+  r.outputs[2].data = b;
+  std::string encoded;
+  EncodeInferResponse(r, encoded);
+  GatherPayload g;
+  GatherInferResponse(r, g);
+  EXPECT_EQ(Concat(g), encoded);
+  auto d = DecodeInferResponse(Concat(g));
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->outputs[2].data, b);
+}
+
+TEST(IpcProtocol, LargeGatheredFrameIntoABuffer) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  SetLargeSocketBuffers(sv[0]);
+  std::string big(24u << 20, '\0');
+  for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>(i / 4096);
+  const std::string head = "head";
+  std::thread sender([&] {
+    FrameHeader h;
+    h.op = static_cast<uint16_t>(Op::kInfer);
+    h.request_id = 42;
+    EXPECT_TRUE(SendFrameParts(sv[0], h, {head, big, head}).ok());
+  });
+  FrameHeader got;
+  Buffer payload;
+  ASSERT_TRUE(RecvFrame(sv[1], got, payload).ok());
+  sender.join();
+  EXPECT_EQ(got.request_id, 42u);
+  ASSERT_EQ(payload.size(), big.size() + 8);
+  EXPECT_EQ(payload.view().substr(0, 4), "head");
+  EXPECT_EQ(payload.view().substr(4, big.size()), big);
+  // A header that claims more than ever comes: a clean error, not a hang or a crash.
+  FrameHeader liar;
+  liar.length = 1u << 29;
+  uint8_t b[kHeaderSize];
+  EncodeHeader(liar, b);
+  ASSERT_EQ(::write(sv[0], b, sizeof b), static_cast<ssize_t>(sizeof b));
+  ASSERT_EQ(::write(sv[0], "abc", 3), 3);
+  ::close(sv[0]);
+  Status st = RecvFrame(sv[1], got, payload);
+  EXPECT_EQ(st.code(), StatusCode::kDataLoss);
+  ::close(sv[1]);
+}
+
 TEST(IpcProtocol, TruncatedAndTrailingPayloadsAreCleanErrors) {
   std::string payload;
   EncodeInferRequest(SampleRequest(std::string(24, 'x')), payload);
