@@ -722,10 +722,7 @@ class GrpcClient final : public Client {
              const Req& req, Res* res) {
     MLOS_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, Connect());
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
-    if (!options_.bearer_token.empty()) {
-      ctx.AddMetadata("authorization", "Bearer " + options_.bearer_token);
-    }
+    SetCallOptions(ctx);
     std::unique_ptr<grpc::CompletionQueue> cq = TakeQueue();
     grpc::Status st;
     Stub* s = ((*conn).*stub).get();
@@ -738,6 +735,14 @@ class GrpcClient final : public Client {
     }
     GiveQueue(std::move(cq));
     return Outcome(st, ctx);
+  }
+
+  // Every call's deadline and credentials.
+  void SetCallOptions(grpc::ClientContext& ctx) const {
+    ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
+    if (!options_.bearer_token.empty()) {
+      ctx.AddMetadata("authorization", "Bearer " + options_.bearer_token);
+    }
   }
 
   // The call's status as the SDK's, with the `retry-after` trailer (seconds) a quota refusal
@@ -785,10 +790,7 @@ class GrpcClient final : public Client {
       wire::SerializeWithRawField(req, wire::kRawInputContentsField, raw_in, std::move(owner),
                                   &request);
       grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + options_.timeout);
-      if (!options_.bearer_token.empty()) {
-        ctx.AddMetadata("authorization", "Bearer " + options_.bearer_token);
-      }
+      SetCallOptions(ctx);
       std::unique_ptr<grpc::CompletionQueue> cq = TakeQueue();
       grpc::Status st;
       {

@@ -284,14 +284,7 @@ class IpcClient final : public Client {
     std::string reply;
     for (;;) {
       ipc::FrameHeader rh;
-      int received = -1;
-      st = ipc::RecvFrame(fd_, rh, reply, &received);
-      if (received >= 0) ::close(received);
-      if (!st.ok()) return Broken(st);
-      if (rh.request_id != h.request_id) {
-        return Broken(Internal("ipc: answer for request " + std::to_string(rh.request_id) +
-                               ", expected " + std::to_string(h.request_id)));
-      }
+      MLOS_RETURN_IF_ERROR(Receive(h.request_id, rh, reply));
       if (rh.op == static_cast<uint16_t>(ipc::Op::kGenerateChunk)) {
         if (cancel_id) continue;  // sent before the server saw the CANCEL
         result.text += reply;
@@ -354,14 +347,7 @@ class IpcClient final : public Client {
     Status st = ipc::SendFrameParts(fd_, h, parts);
     if (!st.ok()) return Broken(st);
     ipc::FrameHeader rh;
-    int received = -1;
-    st = ipc::RecvFrame(fd_, rh, reply, &received);
-    if (received >= 0) ::close(received);
-    if (!st.ok()) return Broken(st);
-    if (rh.request_id != h.request_id) {
-      return Broken(Internal("ipc: answer for request " + std::to_string(rh.request_id) +
-                             ", expected " + std::to_string(h.request_id)));
-    }
+    MLOS_RETURN_IF_ERROR(Receive(h.request_id, rh, reply));
     if (rh.status != 0) return Status(static_cast<StatusCode>(rh.status), std::string(reply.view()));
     return Status::Ok();
   }
@@ -377,16 +363,23 @@ class IpcClient final : public Client {
     if (!st.ok()) return Broken(st);
     ipc::FrameHeader rh;
     std::string reply;
-    int received = -1;
-    st = ipc::RecvFrame(fd_, rh, reply, &received);
-    if (received >= 0) ::close(received);
-    if (!st.ok()) return Broken(st);
-    if (rh.request_id != h.request_id) {
-      return Broken(Internal("ipc: answer for request " + std::to_string(rh.request_id) +
-                             ", expected " + std::to_string(h.request_id)));
-    }
+    MLOS_RETURN_IF_ERROR(Receive(h.request_id, rh, reply));
     if (rh.status != 0) return Status(static_cast<StatusCode>(rh.status), reply);
     return reply;
+  }
+
+  // The next frame, which must answer request `id` (a descriptor sent with it is closed).
+  template <typename Payload>
+  Status Receive(uint64_t id, ipc::FrameHeader& rh, Payload& reply) {
+    int received = -1;
+    Status st = ipc::RecvFrame(fd_, rh, reply, &received);
+    if (received >= 0) ::close(received);
+    if (!st.ok()) return Broken(st);
+    if (rh.request_id != id) {
+      return Broken(Internal("ipc: answer for request " + std::to_string(rh.request_id) +
+                             ", expected " + std::to_string(id)));
+    }
+    return Status::Ok();
   }
 
   // A failed send/receive leaves the stream out of sync: close it.
