@@ -306,14 +306,18 @@ void SetLargeSocketBuffers(int fd) {
 
 namespace {
 
-// Reads exactly n bytes; collects at most one passed descriptor (extra ones are closed).
-Status ReadExact(int fd, void* buf, size_t n, int* received_fd, bool at_frame_start) {
+// Reads exactly the bytes of `iov` (in order, into both pieces); collects at most one passed
+// descriptor (extra ones are closed).
+Status ReadExactV(int fd, iovec* iov, int count, int* received_fd, bool at_frame_start) {
+  size_t n = 0;
+  for (int i = 0; i < count; ++i) n += iov[i].iov_len;
   size_t got = 0;
+  int first = 0;
   while (got < n) {
-    iovec iov{static_cast<char*>(buf) + got, n - got};
+    while (first < count && iov[first].iov_len == 0) ++first;
     msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    msg.msg_iov = iov + first;
+    msg.msg_iovlen = static_cast<size_t>(count - first);
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
@@ -340,8 +344,20 @@ Status ReadExact(int fd, void* buf, size_t n, int* received_fd, bool at_frame_st
       return DataLoss("ipc: connection closed in the middle of a frame");
     }
     got += static_cast<size_t>(r);
+    for (size_t left = static_cast<size_t>(r); left > 0 && first < count;) {
+      const size_t take = std::min(left, iov[first].iov_len);
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + take;
+      iov[first].iov_len -= take;
+      left -= take;
+      if (iov[first].iov_len == 0) ++first;
+    }
   }
   return Status::Ok();
+}
+
+Status ReadExact(int fd, void* buf, size_t n, int* received_fd, bool at_frame_start) {
+  iovec iov{buf, n};
+  return ReadExactV(fd, &iov, 1, received_fd, at_frame_start);
 }
 
 }  // namespace
@@ -368,9 +384,18 @@ Status RecvFrame(int fd, FrameHeader& h, std::string& payload, int* received_fd,
 }
 
 Status RecvFrame(int fd, FrameHeader& h, Buffer& payload, int* received_fd,
-                 uint32_t max_payload) {
+                 uint32_t max_payload, const FrameHeader* peeked) {
   if (received_fd) *received_fd = -1;
   uint8_t head[kHeaderSize];
+  if (peeked) {
+    // The header is known: header and payload in one read.
+    h = *peeked;
+    payload.Resize(h.length, /*keep=*/false);
+    iovec iov[2] = {{head, kHeaderSize}, {payload.data(), h.length}};
+    Status st = ReadExactV(fd, iov, 2, received_fd, true);
+    if (!st.ok() && st.code() == StatusCode::kCancelled) return DataLoss(st.message());
+    return st;
+  }
   MLOS_RETURN_IF_ERROR(ReadExact(fd, head, kHeaderSize, received_fd, true));
   MLOS_ASSIGN_OR_RETURN(h, DecodeHeader(head, max_payload));
   payload.Resize(h.length, /*keep=*/false);

@@ -218,8 +218,10 @@ Status RecvFrame(int fd, FrameHeader& h, std::string& payload, int* received_fd 
                  uint32_t max_payload = kMaxPayload);
 // The same into a Buffer, sized from the header at once (its memory is not initialised, so a
 // header that claims more than is ever sent costs address space, not memory).
+// `peeked`: the frame's header, already seen with MSG_PEEK and decoded (then header and
+// payload are read with one recvmsg).
 Status RecvFrame(int fd, FrameHeader& h, Buffer& payload, int* received_fd = nullptr,
-                 uint32_t max_payload = kMaxPayload);
+                 uint32_t max_payload = kMaxPayload, const FrameHeader* peeked = nullptr);
 
 // Large socket buffers (4 MiB each way, or what net.core.[rw]mem_max allow) for a connection
 // that carries tensors inline: fewer wakeups per megabyte.

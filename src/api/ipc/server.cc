@@ -71,6 +71,9 @@ namespace {
 
 // Frames the event loop answers on its own thread once they have fully arrived: everything
 // but generation and the management calls that can wait for a load.
+// What Step peeks at: a frame this size or smaller is seen whole in one call.
+constexpr size_t kPeekBytes = 4096;
+
 bool QuickOp(uint16_t op) {
   switch (static_cast<Op>(op)) {
     case Op::kHello:
@@ -110,35 +113,34 @@ class Connection {
   // The socket is readable: answers the next frame here when it has fully arrived and is
   // quick; otherwise says kHandOff (ServeOne on a thread of its own, which may block).
   Next Step() {
-    int avail = 0;
-    if (::ioctl(fd_, FIONREAD, &avail) != 0) return Next::kClose;
-    if (avail == 0) {
-      char c;
-      const ssize_t n = ::recv(fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n == 0) return ServeOne() ? Next::kRearm : Next::kClose;  // the clean end
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        return Next::kRearm;
-      }
-      return Next::kHandOff;  // an error, or data after all: the blocking path decides
+    // One peek shows whether the next frame has fully arrived (for frames up to the peek's
+    // size; a larger one asks FIONREAD).
+    char peek[kPeekBytes];
+    const ssize_t n = ::recv(fd_, peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return ServeOne() ? Next::kRearm : Next::kClose;  // the clean end
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Next::kRearm;
+      return Next::kHandOff;  // an error: the blocking path reports it
     }
-    if (static_cast<size_t>(avail) < kHeaderSize) return Next::kHandOff;
-    uint8_t head[kHeaderSize];
-    if (::recv(fd_, head, kHeaderSize, MSG_PEEK | MSG_DONTWAIT) != static_cast<ssize_t>(kHeaderSize)) {
-      return Next::kHandOff;
-    }
-    auto h = DecodeHeader(head, s_.options.max_payload);
+    if (static_cast<size_t>(n) < kHeaderSize) return Next::kHandOff;
+    auto h = DecodeHeader(reinterpret_cast<const uint8_t*>(peek), s_.options.max_payload);
     if (!h.ok()) return ServeOne() ? Next::kRearm : Next::kClose;  // says why, then closes
-    if (!QuickOp(h->op) || kHeaderSize + h->length > static_cast<size_t>(avail)) {
-      return Next::kHandOff;
+    if (!QuickOp(h->op)) return Next::kHandOff;
+    size_t avail = static_cast<size_t>(n);
+    const size_t frame = kHeaderSize + h->length;
+    if (frame > avail && avail == sizeof peek) {
+      int queued = 0;
+      if (::ioctl(fd_, FIONREAD, &queued) == 0) avail = static_cast<size_t>(queued);
     }
-    return ServeOne() ? Next::kRearm : Next::kClose;
+    if (frame > avail) return Next::kHandOff;
+    return ServeOne(&*h) ? Next::kRearm : Next::kClose;
   }
 
   // Reads one frame (blocking) and answers it; false when the connection is done.
-  bool ServeOne() {
+  bool ServeOne(const FrameHeader* peeked = nullptr) {
     FrameHeader h;
     int passed_fd = -1;
-    Status st = RecvFrame(fd_, h, payload_, &passed_fd, s_.options.max_payload);
+    Status st = RecvFrame(fd_, h, payload_, &passed_fd, s_.options.max_payload, peeked);
     if (!st.ok()) {
       if (passed_fd >= 0) ::close(passed_fd);
       if (st.code() == StatusCode::kInvalidArgument) {
