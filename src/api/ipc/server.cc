@@ -59,6 +59,10 @@ struct Server::Impl {
   std::weak_ptr<Impl> self;  // lets hand-off threads keep the Impl alive
 
   Impl(service::Service& s, ServerOptions o) : service(s), options(std::move(o)) {}
+  // The last hand-off thread may outlive Stop(): the epoll set goes with the last owner.
+  ~Impl() {
+    if (epoll >= 0) ::close(epoll);
+  }
 
   void AcceptLoop();
   void WorkerLoop();
