@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "client/http_io.h"
 #include "client/internal.h"
 #include "common/buffer.h"
 #include "wire/utf8.h"
@@ -21,135 +22,6 @@ namespace mlos::client::internal {
 namespace {
 
 using nlohmann::json;
-
-// libcurl's receive buffer for infer answers (its default is 16 KiB: 4,096 reads for 64 MB)
-// and its upload buffer for large requests (default 64 KiB; 2 MiB is libcurl's maximum).
-constexpr long kReceiveBufferBytes = 1L << 20;
-constexpr long kUploadBufferBytes = 2L << 20;
-// Request bodies under this size are put together and sent with the head.
-constexpr size_t kGatherSendBytes = 64 * 1024;
-
-struct Reply {
-  long status = 0;
-  std::string body;
-  // An infer answer goes here instead (sized from Content-Length, its pages reused).
-  bool into_buffer = false;
-  Buffer buffer;
-  // The body starts buffer_offset bytes into `buffer`: chosen when its first bytes arrive so
-  // that the binary part (after Inference-Header-Content-Length bytes) is 64-byte aligned.
-  size_t buffer_offset = 0;
-  bool started = false;
-  uint64_t content_length = 0;
-  std::string_view buffer_view;  // set when `buffer` has moved elsewhere (kept by outputs)
-  std::string_view text() const {
-    if (!into_buffer) return body;
-    if (buffer_view.data()) return buffer_view;
-    return buffer.view().substr(std::min(buffer_offset, buffer.size()));
-  }
-  std::optional<uint64_t> header_length;  // Inference-Header-Content-Length
-  uint32_t retry_after_s = 0;             // Retry-After (seconds; 0 = none)
-};
-
-size_t OnBody(char* p, size_t size, size_t n, void* user) {
-  auto* reply = static_cast<Reply*>(user);
-  if (reply->into_buffer) {
-    if (!reply->started) {
-      // Every header is in: place the body so its binary part starts 64-byte aligned.
-      reply->started = true;
-      const uint64_t json = reply->header_length.value_or(0);
-      reply->buffer_offset = (64 - json % 64) % 64;
-      reply->buffer.Clear();
-      if (reply->content_length && reply->content_length <= (uint64_t{4} << 30)) {
-        reply->buffer.Reserve(reply->buffer_offset + reply->content_length);
-      }
-      reply->buffer.Resize(reply->buffer_offset);
-    }
-    reply->buffer.Append(p, size * n);
-  } else {
-    reply->body.append(p, size * n);
-  }
-  return size * n;
-}
-
-// A request body in pieces (an infer request's JSON, then its tensors' bytes where they are),
-// read by libcurl through CURLOPT_READFUNCTION; seekable so a retried request can rewind.
-struct Upload {
-  const std::vector<std::string_view>* parts = nullptr;
-  size_t part = 0, offset = 0;
-};
-
-size_t OnUpload(char* out, size_t size, size_t n, void* user) {
-  auto* u = static_cast<Upload*>(user);
-  size_t room = size * n, written = 0;
-  while (room && u->part < u->parts->size()) {
-    std::string_view p = (*u->parts)[u->part];
-    const size_t take = std::min(room, p.size() - u->offset);
-    std::memcpy(out + written, p.data() + u->offset, take);
-    written += take;
-    room -= take;
-    u->offset += take;
-    if (u->offset == p.size()) {
-      ++u->part;
-      u->offset = 0;
-    }
-  }
-  return written;
-}
-
-int OnSeek(void* user, curl_off_t to, int origin) {
-  auto* u = static_cast<Upload*>(user);
-  if (origin != SEEK_SET || to < 0) return CURL_SEEKFUNC_CANTSEEK;
-  u->part = 0;
-  u->offset = 0;
-  auto left = static_cast<size_t>(to);
-  while (u->part < u->parts->size() && left >= (*u->parts)[u->part].size()) {
-    left -= (*u->parts)[u->part].size();
-    ++u->part;
-  }
-  if (left && u->part == u->parts->size()) return CURL_SEEKFUNC_FAIL;
-  u->offset = left;
-  return CURL_SEEKFUNC_OK;
-}
-
-// The value of header `line` when its name is `name` (lowercase, with the colon), else nullopt.
-std::optional<std::string_view> HeaderValue(std::string_view line, std::string_view name) {
-  if (line.size() <= name.size()) return std::nullopt;
-  for (size_t i = 0; i < name.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(line[i])) != name[i]) return std::nullopt;
-  }
-  return line.substr(name.size());
-}
-
-std::optional<uint64_t> ParseNumber(std::string_view v) {
-  try {
-    return std::stoull(std::string(v));
-  } catch (...) {
-    return std::nullopt;
-  }
-}
-
-size_t OnHeader(char* p, size_t size, size_t n, void* user) {
-  const std::string_view line(p, size * n);
-  auto* reply = static_cast<Reply*>(user);
-  if (reply->into_buffer) {
-    if (auto v = HeaderValue(line, "content-length:")) {
-      // Room for the whole body at once (a 64 MB answer is not grown by doubling; OnBody
-      // reserves it). A lying length costs address space only: the memory is not touched
-      // until bytes arrive.
-      if (auto len = ParseNumber(*v)) reply->content_length = *len;
-    }
-  }
-  if (auto v = HeaderValue(line, "inference-header-content-length:")) {
-    if (auto len = ParseNumber(*v)) reply->header_length = *len;
-  } else if (auto ra = HeaderValue(line, "retry-after:")) {
-    // Seconds only (mlosd never sends an HTTP date); capped to what the field holds.
-    if (auto secs = ParseNumber(*ra)) {
-      reply->retry_after_s = static_cast<uint32_t>(std::min<uint64_t>(*secs, UINT32_MAX));
-    }
-  }
-  return size * n;
-}
-
 
 Result<json> ParseJson(const std::string& body) {
   json j = json::parse(body, nullptr, false);
