@@ -38,6 +38,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "mlos/smi.h"
 
@@ -172,6 +173,124 @@ inline smi_error* CheckInputBytes(const std::string& who, const smi_tensor& inpu
   }
   if (count > 0 && input.data == nullptr) {
     return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": data is NULL");
+  }
+  return nullptr;
+}
+
+// A largest dim a framework takes (TFLite's int32 dims), named in the refusal.
+struct DimLimit {
+  int64_t max = INT64_MAX;
+  const char* framework = nullptr;  // "TFLite": `... is above TFLite's limit of 2147483647`
+};
+
+// Matches a request's inputs to a model's IO schema: `specs` in schema order (each with a
+// std::string `name`, an smi_dtype `dtype` and std::vector<int64_t> `dims`, -1 = dynamic) and
+// `index` (name -> position in `specs`). by_schema[k] is then the input for specs[k]. Every
+// refusal is INVALID_ARGUMENT naming the input: unknown, duplicate, missing, the wrong dtype or
+// rank, a negative dim, a static dim that differs, a dim over `limit`, an element count that
+// overflows, byte_size or data that do not match (CheckInputBytes), a string with NULL data.
+template <typename Spec, typename Index>
+smi_error* MatchInputs(const std::vector<Spec>& specs, const Index& index,
+                       const smi_infer_request& request,
+                       std::vector<const smi_tensor*>& by_schema, DimLimit limit = {}) {
+  by_schema.assign(specs.size(), nullptr);
+  if (request.input_count > 0 && request.inputs == nullptr) {
+    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "inputs is NULL");
+  }
+  for (uint32_t i = 0; i < request.input_count; ++i) {
+    const smi_tensor& t = request.inputs[i];
+    if (t.name == nullptr) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "input " + std::to_string(i) + " has no name");
+    }
+    auto it = index.find(t.name);
+    if (it == index.end()) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "unknown input " + Quoted(t.name));
+    }
+    if (by_schema[it->second]) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "duplicate input " + Quoted(t.name));
+    }
+    by_schema[it->second] = &t;
+  }
+  for (size_t k = 0; k < specs.size(); ++k) {
+    const Spec& spec = specs[k];
+    const smi_tensor* t = by_schema[k];
+    const std::string who = "input " + Quoted(spec.name.c_str());
+    if (t == nullptr) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "missing " + who);
+    if (t->dtype != spec.dtype) {
+      return MakeError(
+          SMI_ERROR_INVALID_ARGUMENT,
+          who + ": expected " + smi_dtype_name(spec.dtype) + ", got " + smi_dtype_name(t->dtype));
+    }
+    if (t->rank != spec.dims.size()) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": expected rank " +
+                                                       std::to_string(spec.dims.size()) +
+                                                       ", got " + std::to_string(t->rank));
+    }
+    uint64_t count = 1;
+    bool overflow = false;
+    for (uint32_t d = 0; d < t->rank; ++d) {
+      const int64_t dim = t->dims[d];
+      const std::string at = who + ": dim " + std::to_string(d);
+      if (dim < 0) {
+        return MakeError(SMI_ERROR_INVALID_ARGUMENT,
+                         at + " is negative (" + std::to_string(dim) + ")");
+      }
+      if (spec.dims[d] >= 0 && spec.dims[d] != dim) {
+        return MakeError(SMI_ERROR_INVALID_ARGUMENT, at + " must be " +
+                                                         std::to_string(spec.dims[d]) + ", got " +
+                                                         std::to_string(dim));
+      }
+      if (dim > limit.max) {
+        return MakeError(SMI_ERROR_INVALID_ARGUMENT,
+                         at + " (" + std::to_string(dim) + ") is above " +
+                             (limit.framework ? limit.framework : "the framework") +
+                             "'s limit of " + std::to_string(limit.max));
+      }
+      const uint64_t udim = static_cast<uint64_t>(dim);
+      if (udim != 0 && count > UINT64_MAX / udim) overflow = true;
+      count *= udim;
+    }
+    const uint64_t element = ElementBytes(spec.dtype);
+    if (overflow || (element != 0 && count > UINT64_MAX / element)) {
+      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": element count overflows");
+    }
+    if (smi_error* e = CheckInputBytes(who, *t, count)) return e;
+    if (spec.dtype == SMI_DTYPE_STRING) {
+      const smi_string* strings = static_cast<const smi_string*>(t->data);
+      for (uint64_t i = 0; i < count; ++i) {
+        if (strings[i].length > 0 && strings[i].data == nullptr) {
+          return MakeError(SMI_ERROR_INVALID_ARGUMENT,
+                           who + ": string " + std::to_string(i) + " has NULL data");
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+// The outputs a request wants, as positions in the model's `output_count` outputs (`index`:
+// name -> position): all of them, in order, when it names none. NOT_FOUND for an unknown name,
+// INVALID_ARGUMENT for a duplicate or NULL output_names.
+template <typename Index>
+smi_error* MatchOutputs(size_t output_count, const Index& index,
+                        const smi_infer_request& request, std::vector<size_t>& wanted) {
+  if (request.output_count == 0) {
+    for (size_t i = 0; i < output_count; ++i) wanted.push_back(i);
+    return nullptr;
+  }
+  if (request.output_names == nullptr) {
+    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "output_names is NULL");
+  }
+  for (uint32_t i = 0; i < request.output_count; ++i) {
+    const char* name = request.output_names[i];
+    auto it = name ? index.find(name) : index.end();
+    if (it == index.end()) return MakeError(SMI_ERROR_NOT_FOUND, "unknown output " + Quoted(name));
+    for (size_t w : wanted) {
+      if (w == it->second) {
+        return MakeError(SMI_ERROR_INVALID_ARGUMENT, "duplicate output " + Quoted(name));
+      }
+    }
+    wanted.push_back(it->second);
   }
   return nullptr;
 }

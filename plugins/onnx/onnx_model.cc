@@ -221,98 +221,12 @@ smi_error* OnnxModel::ReadSchema() {
 
 smi_error* OnnxModel::ValidateInputs(const smi_infer_request& request,
                                      std::vector<const smi_tensor*>& by_schema) const {
-  by_schema.assign(inputs_.size(), nullptr);
-  if (request.input_count > 0 && request.inputs == nullptr) {
-    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "inputs is NULL");
-  }
-  for (uint32_t i = 0; i < request.input_count; ++i) {
-    const smi_tensor& t = request.inputs[i];
-    if (t.name == nullptr) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "input " + std::to_string(i) + " has no name");
-    }
-    auto it = input_index_.find(t.name);
-    if (it == input_index_.end()) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "unknown input " + Quoted(t.name));
-    }
-    if (by_schema[it->second]) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, "duplicate input " + Quoted(t.name));
-    }
-    by_schema[it->second] = &t;
-  }
-  for (size_t k = 0; k < inputs_.size(); ++k) {
-    const IoSpec& spec = inputs_[k];
-    const smi_tensor* t = by_schema[k];
-    const std::string who = "input " + Quoted(spec.name.c_str());
-    if (t == nullptr) return MakeError(SMI_ERROR_INVALID_ARGUMENT, "missing " + who);
-    if (t->dtype != spec.dtype) {
-      return MakeError(
-          SMI_ERROR_INVALID_ARGUMENT,
-          who + ": expected " + smi_dtype_name(spec.dtype) + ", got " + smi_dtype_name(t->dtype));
-    }
-    if (t->rank != spec.dims.size()) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": expected rank " +
-                                                       std::to_string(spec.dims.size()) + ", got " +
-                                                       std::to_string(t->rank));
-    }
-    uint64_t count = 1;
-    bool overflow = false;
-    for (uint32_t d = 0; d < t->rank; ++d) {
-      const int64_t dim = t->dims[d];
-      if (dim < 0) {
-        return MakeError(
-            SMI_ERROR_INVALID_ARGUMENT,
-            who + ": dim " + std::to_string(d) + " is negative (" + std::to_string(dim) + ")");
-      }
-      if (spec.dims[d] >= 0 && spec.dims[d] != dim) {
-        return MakeError(SMI_ERROR_INVALID_ARGUMENT,
-                         who + ": dim " + std::to_string(d) + " must be " +
-                             std::to_string(spec.dims[d]) + ", got " + std::to_string(dim));
-      }
-      const uint64_t udim = static_cast<uint64_t>(dim);
-      if (udim != 0 && count > std::numeric_limits<uint64_t>::max() / udim) overflow = true;
-      count *= udim;
-    }
-    const uint64_t element = smi::ElementBytes(spec.dtype);
-    if (overflow || (element != 0 && count > std::numeric_limits<uint64_t>::max() / element)) {
-      return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": element count overflows");
-    }
-    if (smi_error* e = smi::CheckInputBytes(who, *t, count)) return e;
-    if (spec.dtype == SMI_DTYPE_STRING) {
-      const smi_string* s = static_cast<const smi_string*>(t->data);
-      for (uint64_t i = 0; i < count; ++i) {
-        if (s[i].length > 0 && s[i].data == nullptr) {
-          return MakeError(SMI_ERROR_INVALID_ARGUMENT,
-                           who + ": string " + std::to_string(i) + " has NULL data");
-        }
-      }
-    }
-  }
-  return nullptr;
+  return smi::MatchInputs(inputs_, input_index_, request, by_schema);
 }
 
 smi_error* OnnxModel::WantedOutputs(const smi_infer_request& request,
                                     std::vector<size_t>& wanted) const {
-  if (request.output_count == 0) {
-    for (size_t i = 0; i < outputs_.size(); ++i) wanted.push_back(i);
-    return nullptr;
-  }
-  if (request.output_names == nullptr) {
-    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "output_names is NULL");
-  }
-  for (uint32_t i = 0; i < request.output_count; ++i) {
-    const char* name = request.output_names[i];
-    auto it = name ? output_index_.find(name) : output_index_.end();
-    if (it == output_index_.end()) {
-      return MakeError(SMI_ERROR_NOT_FOUND, "unknown output " + Quoted(name));
-    }
-    for (size_t w : wanted) {
-      if (w == it->second) {
-        return MakeError(SMI_ERROR_INVALID_ARGUMENT, "duplicate output " + Quoted(name));
-      }
-    }
-    wanted.push_back(it->second);
-  }
-  return nullptr;
+  return smi::MatchOutputs(outputs_.size(), output_index_, request, wanted);
 }
 
 smi_error* OnnxModel::Infer(const smi_infer_request& request) {
