@@ -29,6 +29,8 @@
 #error "mlos/smi_plugin.h is C++ only; C plugins use mlos/smi.h"
 #endif
 
+#include <sys/stat.h>
+
 #include <concepts>
 #include <cstdint>
 #include <cstring>
@@ -174,6 +176,21 @@ inline smi_error* CheckInputBytes(const std::string& who, const smi_tensor& inpu
   if (count > 0 && input.data == nullptr) {
     return MakeError(SMI_ERROR_INVALID_ARGUMENT, who + ": data is NULL");
   }
+  return nullptr;
+}
+
+// The model file of a load: INVALID_ARGUMENT when model_path is empty, NOT_FOUND (naming it)
+// when it is not a regular file; NULL when it is one (its size in *file_bytes when given).
+inline smi_error* CheckModelFile(const smi_model_load_params& params,
+                                 uint64_t* file_bytes = nullptr) {
+  if (params.model_path == nullptr || *params.model_path == '\0') {
+    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model_path is empty");
+  }
+  struct stat st {};
+  if (::stat(params.model_path, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return MakeError(SMI_ERROR_NOT_FOUND, std::string("model file not found: ") + params.model_path);
+  }
+  if (file_bytes) *file_bytes = static_cast<uint64_t>(st.st_size);
   return nullptr;
 }
 

@@ -1,7 +1,5 @@
 #include "onnx_model.h"
 
-#include <sys/stat.h>
-
 #include <cstring>
 #include <limits>
 
@@ -164,14 +162,9 @@ smi_tensor MakeSchemaTensor(const IoSpec& spec) {
 smi_error* OnnxModel::Load(Ort::Env& env, const SessionConfig& config,
                            const smi_model_load_params& params, MappedOrtModelCache& mappings,
                            std::unique_ptr<OnnxModel>* out) {
-  if (params.model_path == nullptr || *params.model_path == '\0') {
-    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model_path is empty");
-  }
+  uint64_t file_bytes = 0;
+  if (smi_error* e = smi::CheckModelFile(params, &file_bytes)) return e;
   const std::string path = params.model_path;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return MakeError(SMI_ERROR_NOT_FOUND, "model file not found: " + path);
-  }
 
   std::unique_ptr<OnnxModel> model(new OnnxModel());
   model->cpu_ = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
@@ -186,7 +179,7 @@ smi_error* OnnxModel::Load(Ort::Env& env, const SessionConfig& config,
                      "onnxruntime cannot load " + path + ": " + e.what());
   }
   model->host_bytes_ =
-      model->mapping_ ? model->mapping_->size() : static_cast<uint64_t>(st.st_size);
+      model->mapping_ ? model->mapping_->size() : file_bytes;
   if (smi_error* e = model->ReadSchema()) return e;
   *out = std::move(model);
   return nullptr;

@@ -1,7 +1,5 @@
 #include "tflite_model.h"
 
-#include <sys/stat.h>
-
 #include <cstring>
 #include <limits>
 
@@ -140,14 +138,9 @@ LoadedModel::~LoadedModel() {
 
 smi_error* LoadedModel::Load(const TfliteConfig& config, const smi_model_load_params& params,
                              std::unique_ptr<LoadedModel>* out) {
-  if (params.model_path == nullptr || *params.model_path == '\0') {
-    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model_path is empty");
-  }
+  uint64_t file_bytes = 0;
+  if (smi_error* e = smi::CheckModelFile(params, &file_bytes)) return e;
   const std::string path = params.model_path;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return MakeError(SMI_ERROR_NOT_FOUND, "model file not found: " + path);
-  }
 
   std::unique_ptr<LoadedModel> model(new LoadedModel());
   ModelFileInfo file;
@@ -166,7 +159,7 @@ smi_error* LoadedModel::Load(const TfliteConfig& config, const smi_model_load_pa
     // (static), and the memory estimate counts the file and the IO tensors only.
     file = ModelFileInfo{};
   }
-  model->file_bytes_ = static_cast<uint64_t>(st.st_size);
+  model->file_bytes_ = file_bytes;
   model->activation_bytes_ = file.activation_bytes;
 
   PoolOptions pool_options;

@@ -1,7 +1,5 @@
 #include "torch_model.h"
 
-#include <sys/stat.h>
-
 #include <cstring>
 #include <map>
 #include <new>
@@ -208,14 +206,9 @@ TorchModel::~TorchModel() = default;
 
 smi_error* TorchModel::Load(const smi_model_load_params& params,
                             std::unique_ptr<TorchModel>* out) {
-  if (params.model_path == nullptr || *params.model_path == '\0') {
-    return MakeError(SMI_ERROR_INVALID_ARGUMENT, "model_path is empty");
-  }
+  uint64_t file_bytes = 0;
+  if (smi_error* e = smi::CheckModelFile(params, &file_bytes)) return e;
   const std::string path = params.model_path;
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    return MakeError(SMI_ERROR_NOT_FOUND, "model file not found: " + path);
-  }
   std::unique_ptr<TorchModel> model(new TorchModel());
   if (smi_error* e = ReadIoSchema(params.manifest_json, &model->schema_)) return e;
 
@@ -232,7 +225,7 @@ smi_error* TorchModel::Load(const smi_model_load_params& params,
   if (smi_error* e = CheckForwardSchema(module->module, model->schema_, path)) return e;
 
   model->host_bytes_ = std::max<uint64_t>(WeightBytes(module->module),
-                                          static_cast<uint64_t>(st.st_size));
+                                          file_bytes);
   model->module_ = std::move(module);
   // After schema_ has its final place: the tensors' names point into it.
   model->input_tensors_ = SchemaTensors(model->schema_.inputs);
