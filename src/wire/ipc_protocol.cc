@@ -37,10 +37,10 @@ Result<FrameHeader> DecodeHeader(const uint8_t in[kHeaderSize], uint32_t max_pay
 
 namespace {
 
-// Writes the tensor's fields with `w`; `data(bytes)` places its inline bytes (8-byte aligned
-// within the payload).
-template <typename Data>
-void EncodeTensorWith(Writer& w, const WireTensor& t, Data&& data) {
+// The tensor's fields into g.meta(); its inline bytes, 8-byte aligned within the payload (the
+// padding in meta), stay a view.
+void GatherTensor(GatherPayload& g, const WireTensor& t) {
+  Writer w(g.meta());
   w.Str(t.name);
   w.U8(t.dtype);
   w.U8(static_cast<uint8_t>(t.placement));
@@ -50,26 +50,17 @@ void EncodeTensorWith(Writer& w, const WireTensor& t, Data&& data) {
     w.Str(t.region);
     w.U64(t.offset);
     w.U64(t.byte_size);
-  } else {
-    w.U64(t.data.size());
-    data(t.data);
+    return;
   }
+  w.U64(t.data.size());
+  while (g.offset() % 8) g.meta().push_back('\0');
+  g.Data(t.data);
 }
 
-void EncodeTensor(Writer& w, const WireTensor& t, size_t base) {
-  EncodeTensorWith(w, t, [&](std::string_view bytes) {
-    w.Align8(base);
-    w.Raw(bytes.data(), bytes.size());
-  });
-}
-
-// The gathered form: padding goes into meta, the bytes stay a view.
-void GatherTensor(GatherPayload& g, const WireTensor& t) {
-  Writer w(g.meta());
-  EncodeTensorWith(w, t, [&](std::string_view bytes) {
-    while (g.offset() % 8) g.meta().push_back('\0');
-    g.Data(bytes);
-  });
+// The gathered pieces put together.
+void Concat(const GatherPayload& g, std::string& out) {
+  out.reserve(out.size() + g.size());
+  for (std::string_view p : g.Parts()) out.append(p);
 }
 
 bool DecodeTensor(Reader& r, WireTensor& t) {
@@ -96,16 +87,14 @@ bool DecodeTensor(Reader& r, WireTensor& t) {
 
 }  // namespace
 
-namespace {
-
-template <typename Tensor>
-void EncodeInferRequestWith(const InferRequestMsg& m, std::string& out, Tensor&& tensor) {
-  Writer w(out);
+void GatherInferRequest(const InferRequestMsg& m, GatherPayload& g) {
+  g.Clear();
+  Writer w(g.meta());
   w.Str(m.model);
   w.Str(m.version);
   w.U64(m.timeout_us);
   w.U32(static_cast<uint32_t>(m.inputs.size()));
-  for (const WireTensor& t : m.inputs) tensor(w, t);
+  for (const WireTensor& t : m.inputs) GatherTensor(g, t);
   w.U32(static_cast<uint32_t>(m.outputs.size()));
   for (const WireOutputSpec& o : m.outputs) {
     w.Str(o.name);
@@ -124,15 +113,10 @@ void EncodeInferRequestWith(const InferRequestMsg& m, std::string& out, Tensor&&
   }
 }
 
-}  // namespace
-
-void EncodeInferRequest(const InferRequestMsg& m, std::string& out, size_t base) {
-  EncodeInferRequestWith(m, out, [&](Writer& w, const WireTensor& t) { EncodeTensor(w, t, base); });
-}
-
-void GatherInferRequest(const InferRequestMsg& m, GatherPayload& g) {
-  g.Clear();
-  EncodeInferRequestWith(m, g.meta(), [&](Writer&, const WireTensor& t) { GatherTensor(g, t); });
+void EncodeInferRequest(const InferRequestMsg& m, std::string& out) {
+  GatherPayload g;
+  GatherInferRequest(m, g);
+  Concat(g, out);
 }
 
 void GatherPayload::Data(std::string_view bytes) {
@@ -201,15 +185,6 @@ Result<InferRequestMsg> DecodeInferRequest(std::string_view payload) {
   return m;
 }
 
-void EncodeInferResponse(const InferResponseMsg& m, std::string& out, size_t base) {
-  Writer w(out);
-  w.Str(m.model_id);
-  w.U64(m.queue_time_us);
-  w.U64(m.inference_time_us);
-  w.U32(static_cast<uint32_t>(m.outputs.size()));
-  for (const WireTensor& t : m.outputs) EncodeTensor(w, t, base);
-}
-
 void GatherInferResponse(const InferResponseMsg& m, GatherPayload& g) {
   g.Clear();
   Writer w(g.meta());
@@ -218,6 +193,12 @@ void GatherInferResponse(const InferResponseMsg& m, GatherPayload& g) {
   w.U64(m.inference_time_us);
   w.U32(static_cast<uint32_t>(m.outputs.size()));
   for (const WireTensor& t : m.outputs) GatherTensor(g, t);
+}
+
+void EncodeInferResponse(const InferResponseMsg& m, std::string& out) {
+  GatherPayload g;
+  GatherInferResponse(m, g);
+  Concat(g, out);
 }
 
 Result<InferResponseMsg> DecodeInferResponse(std::string_view payload) {

@@ -108,10 +108,6 @@ class Writer {
     U32(static_cast<uint32_t>(s.size()));
     out_.append(s.data(), s.size());
   }
-  // Zero bytes until the payload size (out.size() - base) is a multiple of 8.
-  void Align8(size_t base) {
-    while ((out_.size() - base) % 8) out_.push_back('\0');
-  }
   void Raw(const void* p, size_t n) { out_.append(static_cast<const char*>(p), n); }
 
  private:
@@ -197,11 +193,12 @@ struct InferResponseMsg {
   std::vector<WireTensor> outputs;  // kShm outputs: byte_size = bytes written
 };
 
-// Payload encoders append to `out`; `payload_base` is the index in `out` where the payload
-// starts (inline tensor bytes are 8-byte aligned relative to it).
-void EncodeInferRequest(const InferRequestMsg& m, std::string& out, size_t payload_base = 0);
+// Payload encoders append the whole payload to `out` (inline tensor bytes 8-byte aligned
+// relative to where it starts in `out`, so `out` should start empty); GatherInfer* below give
+// the same bytes in pieces, without copying the tensors.
+void EncodeInferRequest(const InferRequestMsg& m, std::string& out);
 Result<InferRequestMsg> DecodeInferRequest(std::string_view payload);
-void EncodeInferResponse(const InferResponseMsg& m, std::string& out, size_t payload_base = 0);
+void EncodeInferResponse(const InferResponseMsg& m, std::string& out);
 Result<InferResponseMsg> DecodeInferResponse(std::string_view payload);
 
 // Blocking socket I/O (EINTR retried). SendFrame sends header + payload in one sendmsg, with
@@ -229,8 +226,7 @@ void SetLargeSocketBuffers(int fd);
 
 // An INFER request or response in pieces for SendFrameParts: the encoded fields are written
 // into `meta`, inline tensor bytes stay where they are (views into the message's tensors, which
-// must outlive the send). The same bytes on the wire as EncodeInferRequest / EncodeInferResponse
-// with payload_base 0.
+// must outlive the send).
 class GatherPayload {
  public:
   std::vector<std::string_view> Parts() const;
