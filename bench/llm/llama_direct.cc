@@ -4,7 +4,8 @@
 //
 //   mlos-llama-direct --model F --prompt "..." --max-tokens N [--ctx N --batch N --ubatch N
 //                     --threads N] [--json] [--special]
-//   mlos-llama-direct --model F --bench [--pp 512 --tg 128 --reps 5] [--ctx --batch --threads]
+//   mlos-llama-direct --model F --bench [--pp 512 | --pp-file F] [--tg 128 --reps 5]
+//                     [--parallel 1,4,8] [--ctx --batch --threads]
 //
 // Generation: the prompt is tokenized with add_special=true, parse_special=true, decoded in
 // chunks of --batch tokens, then a greedy (argmax) loop runs until an end-of-generation token or
@@ -19,6 +20,13 @@
 // vocabulary, fixed seed, not special) decoded from an empty cache in --batch chunks; tg = --tg
 // tokens generated one at a time by the greedy sampler after a 4-token prompt, never stopping at
 // end of generation. Prints one JSON object with the median and every run's tokens/s.
+// --pp-file: the prefill prompt is that file's text, tokenized as --prompt is (so a server given
+// the same text decodes the same tokens); its token count replaces --pp.
+// --parallel N,...: then, for each N, the ceiling of batched decoding on this machine: a context
+// laid out as mlosd's (N sequences of --ctx cells each, one KV stream per sequence), N 4-token
+// prompts decoded in one batch, then --tg steps that each decode one token of every sequence in
+// one llama_decode (greedy per sequence); "parallel" in the output lists each N's aggregate
+// generated tokens/s (median of --reps).
 //
 // Exit status: 0 on success, 2 on bad arguments, 1 when the model cannot be loaded or decoded.
 #include <algorithm>
@@ -59,13 +67,16 @@ struct Options {
   int pp = 512;
   int tg = 128;
   int reps = 5;
+  std::string pp_file;
+  std::vector<int> parallel;
 };
 
 [[noreturn]] void Usage(const std::string& error) {
   std::fprintf(stderr,
                "mlos-llama-direct: %s\n"
                "usage: mlos-llama-direct --model F (--prompt TEXT [--max-tokens N] [--json] "
-               "[--special] | --bench [--pp N] [--tg N] [--reps N])\n"
+               "[--special] | --bench [--pp N | --pp-file F] [--tg N] [--reps N] "
+               "[--parallel N,...])\n"
                "       [--ctx N] [--batch N] [--ubatch N] [--threads N] [--lib-dir DIR] "
                "[--verbose]\n",
                error.c_str());
@@ -101,6 +112,16 @@ Options ParseArgs(int argc, char** argv) {
     else if (a == "--pp") o.pp = ParseInt(a, value(), 1);
     else if (a == "--tg") o.tg = ParseInt(a, value(), 1);
     else if (a == "--reps") o.reps = ParseInt(a, value(), 1);
+    else if (a == "--pp-file") o.pp_file = value();
+    else if (a == "--parallel") {
+      std::string list = value();
+      for (size_t start = 0; start <= list.size();) {
+        size_t end = list.find(',', start);
+        if (end == std::string::npos) end = list.size();
+        o.parallel.push_back(ParseInt(a, list.substr(start, end - start).c_str(), 1));
+        start = end + 1;
+      }
+    }
     else if (a == "--json") o.json = true;
     else if (a == "--special") o.special = true;
     else if (a == "--verbose") o.verbose = true;
@@ -263,6 +284,65 @@ class Runner {
     return big;
   }
 
+  // Aggregate generated tokens/s of `n` sequences decoding together (see --parallel), or a
+  // negative value on failure. A context of its own, laid out as mlosd's.
+  double BatchedDecodeTps(int n, int tg, uint32_t seed) {
+    llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = static_cast<uint32_t>(opts_.ctx * n);
+    cp.n_seq_max = static_cast<uint32_t>(n);
+    cp.n_batch = cp.n_ubatch = static_cast<uint32_t>(opts_.batch);
+    cp.n_threads = cp.n_threads_batch = opts_.threads;
+    cp.kv_unified = false;
+    cp.no_perf = true;
+    llama_context* ctx = llama_init_from_model(model_, cp);
+    if (ctx == nullptr) {
+      Fail("cannot create a context of " + std::to_string(n) + " sequences");
+      return -1;
+    }
+    llama_batch batch = llama_batch_init(std::max(opts_.batch, 4 * n), 0, 1);
+    auto add = [&](llama_token t, llama_pos pos, llama_seq_id seq) {
+      const int32_t i = batch.n_tokens++;
+      batch.token[i] = t;
+      batch.pos[i] = pos;
+      batch.n_seq_id[i] = 1;
+      batch.seq_id[i][0] = seq;
+      batch.logits[i] = 0;
+    };
+    std::vector<llama_token> next(static_cast<size_t>(n));
+    double tps = -1;
+    for (llama_seq_id s = 0; s < n; ++s) {  // the prompts, in one batch
+      auto prompt = RandomTokens(4, seed + static_cast<uint32_t>(s));
+      for (size_t p = 0; p < prompt.size(); ++p) add(prompt[p], static_cast<llama_pos>(p), s);
+      batch.logits[batch.n_tokens - 1] = 1;
+    }
+    llama_pos pos = 4;
+    bool ok = llama_decode(ctx, batch) == 0;
+    auto sample = [&](int rows_per_seq) {  // greedy: argmax of each sequence's logits row
+      const int n_vocab = llama_vocab_n_tokens(vocab_);
+      for (int s = 0; s < n; ++s) {
+        const float* row = llama_get_logits_ith(ctx, (s + 1) * rows_per_seq - 1);
+        next[static_cast<size_t>(s)] =
+            static_cast<llama_token>(std::max_element(row, row + n_vocab) - row);
+      }
+    };
+    if (ok) sample(4);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int step = 0; ok && step < tg; ++step, ++pos) {
+      batch.n_tokens = 0;
+      for (int s = 0; s < n; ++s) add(next[static_cast<size_t>(s)], pos, s);
+      for (int i = 0; i < n; ++i) batch.logits[i] = 1;
+      ok = llama_decode(ctx, batch) == 0;
+      if (ok) sample(1);
+    }
+    llama_synchronize(ctx);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (ok) tps = 1000.0 * n * tg / Ms(t0, t1);
+    else Fail("llama_decode failed in the batched run of " + std::to_string(n));
+    llama_batch_free(batch);
+    llama_free(ctx);
+    return tps;
+  }
+
   // Random prompt of `n` ordinary tokens (fixed seed), as llama-bench does.
   std::vector<llama_token> RandomTokens(int n, uint32_t seed) const {
     std::mt19937 rng(seed);
@@ -343,14 +423,32 @@ std::string JoinNumbers(const std::vector<double>& v) {
   return s;
 }
 
-int RunBench(Runner& r, const Options& o) {
+int RunBench(Runner& r, Options o) {
+  std::vector<llama_token> file_prompt;
+  if (!o.pp_file.empty()) {
+    std::FILE* f = std::fopen(o.pp_file.c_str(), "rb");
+    if (f == nullptr) {
+      std::fprintf(stderr, "mlos-llama-direct: cannot read --pp-file %s\n", o.pp_file.c_str());
+      return 2;
+    }
+    std::string text;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+    std::fclose(f);
+    auto tokens = r.Tokenize(text);
+    if (!tokens || tokens->empty()) return 1;
+    file_prompt = std::move(*tokens);
+    o.pp = static_cast<int>(file_prompt.size());
+  }
   if (o.pp > o.ctx || 4 + o.tg > o.ctx) {
     std::fprintf(stderr, "mlos-llama-direct: --pp / --tg exceed --ctx %d\n", o.ctx);
     return 2;
   }
   std::vector<double> pp_tps, tg_tps;
   for (int rep = -1; rep < o.reps; ++rep) {  // rep -1: warm-up, not counted
-    auto prompt = r.RandomTokens(o.pp, 1234u + static_cast<uint32_t>(rep + 1));
+    auto prompt = file_prompt.empty()
+                      ? r.RandomTokens(o.pp, 1234u + static_cast<uint32_t>(rep + 1))
+                      : file_prompt;
     r.Reset();
     auto t0 = std::chrono::steady_clock::now();
     if (!r.DecodePrompt(prompt)) return 1;
@@ -367,11 +465,26 @@ int RunBench(Runner& r, const Options& o) {
     pp_tps.push_back(1000.0 * o.pp / Ms(t0, t1));
     tg_tps.push_back(1000.0 * o.tg / Ms(t2, t3));
   }
+  std::string parallel;
+  for (int n : o.parallel) {
+    std::vector<double> runs;
+    for (int rep = -1; rep < o.reps; ++rep) {
+      const double tps = r.BatchedDecodeTps(n, o.tg, 7u + static_cast<uint32_t>(rep + 1));
+      if (tps < 0) return 1;
+      if (rep >= 0) runs.push_back(tps);
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s{\"n\":%d,\"tg_tps\":%.2f,\"tg_tps_runs\":[", 
+                  parallel.empty() ? "" : ",", n, Median(runs));
+    parallel += buf + JoinNumbers(runs) + "]}";
+  }
   std::printf(
       "{\"pp\":%d,\"tg\":%d,\"reps\":%d,\"threads\":%d,\"batch\":%d,\"ctx\":%d,"
-      "\"pp_tps\":%.2f,\"tg_tps\":%.2f,\"pp_tps_runs\":[%s],\"tg_tps_runs\":[%s]}\n",
-      o.pp, o.tg, o.reps, o.threads, o.batch, o.ctx, Median(pp_tps), Median(tg_tps),
-      JoinNumbers(pp_tps).c_str(), JoinNumbers(tg_tps).c_str());
+      "\"pp_source\":\"%s\",\"pp_tps\":%.2f,\"tg_tps\":%.2f,\"pp_tps_runs\":[%s],"
+      "\"tg_tps_runs\":[%s],\"parallel\":[%s]}\n",
+      o.pp, o.tg, o.reps, o.threads, o.batch, o.ctx, o.pp_file.empty() ? "random" : "file",
+      Median(pp_tps), Median(tg_tps), JoinNumbers(pp_tps).c_str(), JoinNumbers(tg_tps).c_str(),
+      parallel.c_str());
   return 0;
 }
 

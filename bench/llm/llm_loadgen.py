@@ -236,7 +236,13 @@ def main(argv):
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--label", default="")
     p.add_argument("--out", help="append the JSON result to this file")
+    p.add_argument("--print-prompt", action="store_true",
+                   help="print the prompt of stream 0's first counted request and exit (the "
+                        "text bench/llm/run.sh gives the floor, so it decodes the same tokens)")
     a = p.parse_args(argv)
+    if a.print_prompt:
+        sys.stdout.write(make_prompt(a.prompt_tokens - 1, f"{a.seed}-0-{a.warmup}"))
+        return 0
     if a.path is None:
         a.path = "/completion" if a.api == "llamacpp" else "/v1/completions"
     if a.duration is None and a.requests is None:

@@ -4,12 +4,14 @@
 # (the peer), on one generated ~130M-parameter Q8_0 llama (tests/fixtures/make_gguf.py --bench,
 # random weights: realistic speed, random text; its byte tokens' output rows zeroed by
 # bench/llm/ban_byte_tokens.py), on this machine's CPUs:
-#   1. floor: mlos-llama-direct --bench (prompt tokens/s at 512 tokens, generated tokens/s over
-#      128 tokens, median of 3);
-#   2. single stream, mlosd and llama-server: prefill = a 512-token prompt with max_tokens 1
-#      (prompt tokens / time to first token), decode = an 8-token prompt with max_tokens 128
-#      (generated tokens - 1 over the time between the first and last streamed token), both
-#      measured by the client, so both include the HTTP path;
+#   1. the ceiling of batching on this machine: mlos-llama-direct --bench --parallel 1,4,8
+#      (libllama decoding 1, 4, 8 sequences in one batch per step, a context laid out as mlosd's);
+#   2. single stream, in MLOS_BENCH_LLM_ROUNDS (default 5) interleaved rounds of the floor
+#      (mlos-llama-direct --bench --pp-file: the round's prompt text, tokenized as the servers do),
+#      mlosd and llama-server: prefill = a 512-token prompt with max_tokens 1 (prompt tokens /
+#      time to first token), decode = an 8-token prompt with max_tokens 128 (generated tokens - 1
+#      over the time between the first and last streamed token); the servers measured by the
+#      client, so both include the HTTP path; medians over the rounds;
 #   3. mlosd (8 slots of 1024 tokens) and llama-server (-np 8 -c 8192, continuous batching),
 #      the same threads, batch and model, alternately at 1, 4 and 8 concurrent streams (closed
 #      loop, prompts of 128 tokens that share no prefix, 64 generated tokens, temperature 0,
@@ -35,6 +37,7 @@ secs=$(awk -v s="$scale" 'BEGIN{printf "%.1f", 20*s}')
 slots=8 ctx_per_slot=1024 batch=512
 conc_prompt=128 conc_gen=64
 pp_prompt=512 tg_gen=128
+rounds="${MLOS_BENCH_LLM_ROUNDS:-5}"
 
 mlosd="$build/bin/mlosd"
 axon="$build/bin/axon"
@@ -101,12 +104,12 @@ cmds="$work/commands.txt"
 : >"$cmds"
 record() { show "$@" >>"$cmds"; }
 
-# --- 1. floor: libllama directly ------------------------------------------------------------------
-floor=("$direct" --model "$model" --bench --pp "$pp_prompt" --tg "$tg_gen" --reps 3
-       --threads "$threads" --ctx "$ctx_per_slot" --batch "$batch")
-log "floor: ${floor[*]}"
-record "${floor[@]}"
-"${floor[@]}" >"$work/floor.json"
+# --- 1. the ceiling of batching: libllama decoding 1, 4 and 8 sequences together ----------------
+ceiling=("$direct" --model "$model" --bench --pp 8 --tg 64 --reps 3 --parallel 1,4,8
+         --threads "$threads" --ctx "$ctx_per_slot" --batch "$batch")
+log "batching ceiling: ${ceiling[*]}"
+record "${ceiling[@]}"
+"${ceiling[@]}" >"$work/ceiling.json"
 
 # --- 2. the servers -------------------------------------------------------------------------------
 mport=$(free_port)
@@ -170,7 +173,7 @@ loadgen() {  # target label args...
   else
     cmd=($py "$here/llm_loadgen.py" --url "$lurl" --model bench --ignore-eos --label "$label" "$@")
   fi
-  record "${cmd[@]}"
+  case "$label" in *" pp"|*" tg") [ "$r" = 1 ] && record "${cmd[@]}" ;; *) record "${cmd[@]}" ;; esac
   log "$label"
   local ppid="" tpid=$mpid
   [ "$target" = mlosd ] || tpid=$lpid
@@ -189,10 +192,23 @@ loadgen() {  # target label args...
 targets=(mlosd)
 [ -n "$lserver" ] && targets+=(llama-server)
 
-# --- 3. single stream prefill / decode ------------------------------------------------------------
-for t in "${targets[@]}"; do
-  loadgen "$t" "$t pp" --concurrency 1 --requests 3 --prompt-tokens "$pp_prompt" --max-tokens 1
-  loadgen "$t" "$t tg" --concurrency 1 --requests 3 --prompt-tokens 8 --max-tokens "$tg_gen"
+# --- 3. single stream prefill / decode: the floor and the servers in interleaved rounds ----------
+# Each round's prefill prompt is one text (llm_loadgen.py --print-prompt --seed R): the servers get
+# it over HTTP and the floor tokenizes it (--pp-file), so all decode the same tokens; the report
+# takes the median over the rounds, which spreads the machine's drift over every target alike.
+: >"$work/floor.jsonl"
+for r in $(seq "$rounds"); do
+  $py "$here/llm_loadgen.py" --url "$murl" --model x --print-prompt --seed "$r" \
+    --prompt-tokens "$pp_prompt" >"$work/pp-$r.txt"
+  floor=("$direct" --model "$model" --bench --pp-file "$work/pp-$r.txt" --tg "$tg_gen" --reps 1
+         --threads "$threads" --ctx "$ctx_per_slot" --batch "$batch")
+  [ "$r" = 1 ] && record "${floor[@]}"
+  log "floor, round $r"
+  "${floor[@]}" >>"$work/floor.jsonl"
+  for t in "${targets[@]}"; do
+    loadgen "$t" "$t pp" --concurrency 1 --requests 1 --seed "$r" --prompt-tokens "$pp_prompt" --max-tokens 1
+    loadgen "$t" "$t tg" --concurrency 1 --requests 1 --seed "$r" --prompt-tokens 8 --max-tokens "$tg_gen"
+  done
 done
 
 # --- 4. concurrent streams, alternately ------------------------------------------------------------
@@ -206,13 +222,13 @@ done
 # --- the report -----------------------------------------------------------------------------------
 cat >"$work/meta.json" <<JSON
 {"nproc": $(nproc), "cpu": "$(lscpu | sed -n 's/^Model name: *//p' | head -1)",
- "threads": $threads, "slots": $slots, "ctx_per_slot": $ctx_per_slot, "batch": $batch,
+ "threads": $threads, "slots": $slots, "rounds": $rounds, "ctx_per_slot": $ctx_per_slot, "batch": $batch,
  "model": "$(basename "$model")", "model_bytes": $(stat -c %s "$model"),
  "busy_before_pct": $busy, "load_before": "$load_start", "load_after": "$(cut -d' ' -f1-3 /proc/loadavg)",
  "seconds": $(( $(date +%s) - t_start )), "peer_libs": "$(cat "$(dirname "${lserver:-/nonexistent}")/LIBS" 2>/dev/null || echo none)",
  "mlosd_ignore_eos": $([ ${#m_eos[@]} -gt 0 ] && echo true || echo false), "date": "$(date -u +%Y-%m-%dT%H:%MZ)"}
 JSON
-cp "$work/floor.json" "$work/results.jsonl" "$work/meta.json" "$work/commands.txt" "$out/"
+cp "$work/floor.jsonl" "$work/ceiling.json" "$work/results.jsonl" "$work/meta.json" "$work/commands.txt" "$out/"
 cp "$work/mlosd.log" "$out/mlosd.log"; [ -n "$lserver" ] && cp "$work/llama-server.log" "$out/llama-server.log"
 if [ "${MLOS_BENCH_NO_REPORT:-0}" != 1 ]; then
   $py "$here/report.py" "$out" "$root/docs/benchmarks-llm.md"
