@@ -21,7 +21,12 @@
 // tokens generated one at a time by the greedy sampler after a 4-token prompt, never stopping at
 // end of generation. Prints one JSON object with the median and every run's tokens/s.
 // --pp-file: the prefill prompt is that file's text, tokenized as --prompt is (so a server given
-// the same text decodes the same tokens); its token count replaces --pp.
+// the same text decodes the same tokens); its token count replaces --pp, and the prefill is timed
+// from the text to the first token (tokenize, decode, greedy sample), as a server's time to
+// first token is.
+// --slots N: the context laid out as mlosd's with N slots (N sequences of --ctx cells, one KV
+// stream each); the runs use sequence 0. Every context shares one persistent thread pool, as
+// mlosd's and llama-server's do.
 // --parallel N,...: then, for each N, the ceiling of batched decoding on this machine: a context
 // laid out as mlosd's (N sequences of --ctx cells each, one KV stream per sequence), N 4-token
 // prompts decoded in one batch, then --tg steps that each decode one token of every sequence in
@@ -69,6 +74,7 @@ struct Options {
   int reps = 5;
   std::string pp_file;
   std::vector<int> parallel;
+  int slots = 1;
 };
 
 [[noreturn]] void Usage(const std::string& error) {
@@ -76,7 +82,7 @@ struct Options {
                "mlos-llama-direct: %s\n"
                "usage: mlos-llama-direct --model F (--prompt TEXT [--max-tokens N] [--json] "
                "[--special] | --bench [--pp N | --pp-file F] [--tg N] [--reps N] "
-               "[--parallel N,...])\n"
+               "[--parallel N,...] [--slots N])\n"
                "       [--ctx N] [--batch N] [--ubatch N] [--threads N] [--lib-dir DIR] "
                "[--verbose]\n",
                error.c_str());
@@ -113,6 +119,7 @@ Options ParseArgs(int argc, char** argv) {
     else if (a == "--tg") o.tg = ParseInt(a, value(), 1);
     else if (a == "--reps") o.reps = ParseInt(a, value(), 1);
     else if (a == "--pp-file") o.pp_file = value();
+    else if (a == "--slots") o.slots = ParseInt(a, value(), 1);
     else if (a == "--parallel") {
       std::string list = value();
       for (size_t start = 0; start <= list.size();) {
@@ -197,6 +204,7 @@ class Runner {
   ~Runner() {
     if (sampler_ != nullptr) llama_sampler_free(sampler_);
     if (ctx_ != nullptr) llama_free(ctx_);
+    if (pool_ != nullptr) pool_free_(pool_);
     if (model_ != nullptr) llama_model_free(model_);
   }
 
@@ -208,16 +216,19 @@ class Runner {
     model_ = llama_model_load_from_file(o.model.c_str(), mp);
     if (model_ == nullptr) return Fail("cannot load model " + o.model);
     vocab_ = llama_model_get_vocab(model_);
+    MakeThreadpool();
     llama_context_params cp = llama_context_default_params();
-    cp.n_ctx = static_cast<uint32_t>(o.ctx);
+    cp.n_ctx = static_cast<uint32_t>(o.ctx * o.slots);
     cp.n_batch = static_cast<uint32_t>(o.batch);
     cp.n_ubatch = static_cast<uint32_t>(std::min(o.ubatch, o.batch));
-    cp.n_seq_max = 1;
+    cp.n_seq_max = static_cast<uint32_t>(o.slots);
+    cp.kv_unified = false;  // with --slots N, each sequence its own --ctx cells, as mlosd's
     cp.n_threads = o.threads;
     cp.n_threads_batch = o.threads;
     cp.no_perf = true;
     ctx_ = llama_init_from_model(model_, cp);
     if (ctx_ == nullptr) return Fail("cannot create a context");
+    if (pool_ != nullptr) llama_attach_threadpool(ctx_, pool_, nullptr);
     sampler_ = llama_sampler_chain_init(llama_sampler_chain_default_params());
     llama_sampler_chain_add(sampler_, llama_sampler_init_greedy());
     return true;
@@ -295,6 +306,7 @@ class Runner {
     cp.kv_unified = false;
     cp.no_perf = true;
     llama_context* ctx = llama_init_from_model(model_, cp);
+    if (ctx != nullptr && pool_ != nullptr) llama_attach_threadpool(ctx, pool_, nullptr);
     if (ctx == nullptr) {
       Fail("cannot create a context of " + std::to_string(n) + " sequences");
       return -1;
@@ -343,6 +355,22 @@ class Runner {
     return tps;
   }
 
+  // One persistent ggml thread pool for every decode, as mlosd's llama plugin and llama-server
+  // have (without one, each llama_decode starts and joins its threads: a large share of a
+  // decode step on many cores). The CPU backend is loaded at run time, hence the lookups.
+  void MakeThreadpool() {
+    ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+    if (cpu == nullptr) return;
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+    using NewFn = ggml_threadpool_t (*)(ggml_threadpool_params*);
+    auto make = reinterpret_cast<NewFn>(ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new"));
+    pool_free_ = reinterpret_cast<void (*)(ggml_threadpool_t)>(
+        ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free"));
+    if (make == nullptr || pool_free_ == nullptr) return;
+    ggml_threadpool_params params = ggml_threadpool_params_default(opts_.threads);
+    pool_ = make(&params);
+  }
+
   // Random prompt of `n` ordinary tokens (fixed seed), as llama-bench does.
   std::vector<llama_token> RandomTokens(int n, uint32_t seed) const {
     std::mt19937 rng(seed);
@@ -372,6 +400,8 @@ class Runner {
   const llama_vocab* vocab_ = nullptr;
   llama_context* ctx_ = nullptr;
   llama_sampler* sampler_ = nullptr;
+  ggml_threadpool_t pool_ = nullptr;
+  void (*pool_free_)(ggml_threadpool_t) = nullptr;
 };
 
 int RunGenerate(Runner& r, const Options& o) {
@@ -425,6 +455,7 @@ std::string JoinNumbers(const std::vector<double>& v) {
 
 int RunBench(Runner& r, Options o) {
   std::vector<llama_token> file_prompt;
+  std::string file_text;
   if (!o.pp_file.empty()) {
     std::FILE* f = std::fopen(o.pp_file.c_str(), "rb");
     if (f == nullptr) {
@@ -438,6 +469,7 @@ int RunBench(Runner& r, Options o) {
     auto tokens = r.Tokenize(text);
     if (!tokens || tokens->empty()) return 1;
     file_prompt = std::move(*tokens);
+    file_text = std::move(text);
     o.pp = static_cast<int>(file_prompt.size());
   }
   if (o.pp > o.ctx || 4 + o.tg > o.ctx) {
@@ -451,7 +483,16 @@ int RunBench(Runner& r, Options o) {
                       : file_prompt;
     r.Reset();
     auto t0 = std::chrono::steady_clock::now();
-    if (!r.DecodePrompt(prompt)) return 1;
+    if (!file_text.empty()) {
+      // From text to the first token, as a server's time to first token: tokenize, decode,
+      // sample the first token.
+      auto tokens = r.Tokenize(file_text);
+      if (!tokens || !r.DecodePrompt(*tokens)) return 1;
+      std::vector<llama_token> first;
+      if (!r.Generate(1, /*stop_at_eog=*/false, first)) return 1;
+    } else if (!r.DecodePrompt(prompt)) {
+      return 1;
+    }
     auto t1 = std::chrono::steady_clock::now();
 
     auto short_prompt = r.RandomTokens(4, 99u + static_cast<uint32_t>(rep + 1));

@@ -100,9 +100,10 @@ def main(argv):
     L.append("")
     L.append(f"{n_rounds} interleaved rounds; each round runs the floor, then each server, and "
              "the table gives the medians over the rounds. Floor: `mlos-llama-direct --bench "
-             "--pp-file` (prefill of the round's prompt text, tokenized as the servers tokenize "
-             f"it: {pp_tokens:.0f} tokens (median); then {floor[0]['tg']} generated tokens after "
-             "a 4-token prompt). Servers: prefill = prompt tokens / time to first token of the "
+             "--pp-file --slots 8` (prefill of the round's prompt text, timed from the text to the "
+             f"first token: tokenize ({pp_tokens:.0f} tokens, median), decode, greedy sample; "
+             f"then {floor[0]['tg']} generated tokens after a 4-token prompt; a context laid out "
+             "as mlosd's and one persistent ggml thread pool, as both servers have). Servers: prefill = prompt tokens / time to first token of the "
              "same text with max_tokens 1; decode = (tokens − 1) / (last − first streamed token) "
              "of 128 tokens after an 8-token prompt; measured by the client (HTTP included). "
              "Goal: mlosd ≥ 0.95 × floor.")

@@ -7,7 +7,8 @@
 #   1. the ceiling of batching on this machine: mlos-llama-direct --bench --parallel 1,4,8
 #      (libllama decoding 1, 4, 8 sequences in one batch per step, a context laid out as mlosd's);
 #   2. single stream, in MLOS_BENCH_LLM_ROUNDS (default 5) interleaved rounds of the floor
-#      (mlos-llama-direct --bench --pp-file: the round's prompt text, tokenized as the servers do),
+#      (mlos-llama-direct --bench --pp-file --slots 8: the round's prompt text from text to first
+#      token, on a context laid out as mlosd's, with a persistent thread pool as both servers),
 #      mlosd and llama-server: prefill = a 512-token prompt with max_tokens 1 (prompt tokens /
 #      time to first token), decode = an 8-token prompt with max_tokens 128 (generated tokens - 1
 #      over the time between the first and last streamed token); the servers measured by the
@@ -201,7 +202,7 @@ for r in $(seq "$rounds"); do
   $py "$here/llm_loadgen.py" --url "$murl" --model x --print-prompt --seed "$r" \
     --prompt-tokens "$pp_prompt" >"$work/pp-$r.txt"
   floor=("$direct" --model "$model" --bench --pp-file "$work/pp-$r.txt" --tg "$tg_gen" --reps 1
-         --threads "$threads" --ctx "$ctx_per_slot" --batch "$batch")
+         --threads "$threads" --ctx "$ctx_per_slot" --slots "$slots" --batch "$batch")
   [ "$r" = 1 ] && record "${floor[@]}"
   log "floor, round $r"
   "${floor[@]}" >>"$work/floor.jsonl"
