@@ -98,4 +98,31 @@ if [ ! -f "$tflite/.complete-$TFLITE_NPM-$HANDS_NPM" ]; then
   touch "$tflite.tmp/.complete-$TFLITE_NPM-$HANDS_NPM"
   rm -rf "$tflite" && mv "$tflite.tmp" "$tflite"
 fi
+# The Python SDK's virtual environment (.venv, ignored): the `python3` first on PATH (3.11 or
+# later), the exact versions of python/requirements-dev.txt from PyPI, then the mlos package
+# from ./python (built with those pinned tools, no build isolation), reinstalled whenever its
+# sources change (python/source_stamp.sh). The ctest `python_sdk` runs its tests with it.
+venv="$root/.venv"
+py="$(command -v python3 || true)"
+if [ -z "$py" ] || ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "setup: the Python SDK needs python3 >= 3.11 first on PATH (found: ${py:-none})" >&2
+  exit 1
+fi
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$root/python/requirements-dev.txt" "$venv/.requirements"; then
+  echo "setup: creating $venv from python/requirements-dev.txt (PyPI, pinned)"
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    -r "$root/python/requirements-dev.txt"
+  cp "$root/python/requirements-dev.txt" "$venv/.requirements"
+fi
+stamp="$("$root/python/source_stamp.sh")"
+if [ "$(cat "$venv/.mlos-installed" 2>/dev/null)" != "$stamp" ]; then
+  echo "setup: installing the mlos Python package into $venv"
+  rm -rf "$root/python/build"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-build-isolation \
+    --no-deps --force-reinstall "$root/python"
+  rm -rf "$root/python/build" "$root"/python/src/*.egg-info
+  echo "$stamp" > "$venv/.mlos-installed"
+fi
 echo "setup: ok"
