@@ -223,6 +223,15 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
     c.plugin_config_json = YamlToJson(plugins).dump();
   }
   MLOS_RETURN_IF_ERROR(Read(root, "lazy_load", "lazy_load", c.lazy_load));
+  if (const YAML::Node repo = root["model_repository"]; repo && !repo.IsNull()) {
+    MLOS_RETURN_IF_ERROR(CheckKnownKeys(repo, "model_repository", {"paths", "poll_seconds"}));
+    MLOS_RETURN_IF_ERROR(Read(repo, "paths", "model_repository.paths", c.model_repositories));
+    MLOS_RETURN_IF_ERROR(
+        Read(repo, "poll_seconds", "model_repository.poll_seconds", c.poll_repository_s));
+    if (c.poll_repository_s < 0) {
+      return InvalidArgument("config field 'model_repository.poll_seconds' must be >= 0");
+    }
+  }
   if (const YAML::Node log = root["log"]; log) {
     if (!log.IsMap()) return InvalidArgument("config field 'log' must be a mapping");
     MLOS_RETURN_IF_ERROR(Read(log, "level", "log.level", c.log_level));

@@ -60,6 +60,12 @@ struct DaemonConfig {
   // isolation: (docs/isolation.md) and security.trusted_keys (isolation.trusted_keys, each
   // file checked to hold a public key at load); --isolation and --worker override.
   core::IsolationOptions isolation;
+  // model_repository: {paths, poll_seconds} (--model-repository, --poll-repository): directories
+  // (or NAME=DIRECTORY for a directory that is one model) whose models mlosd installs, registers
+  // and loads at start, again on SIGHUP and, when poll_seconds > 0, every poll_seconds
+  // (apps/mlosd/model_repository.h, docs/deploy.md).
+  std::vector<std::string> model_repositories;
+  double poll_repository_s = 0;
 };
 
 // Resolves resources.memory_budget against the memory available to the process (cgroup

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -27,6 +28,7 @@
 #include "api/ipc/server.h"
 #include "config.h"
 #include "core/core.h"
+#include "model_repository.h"
 #include "security/guard.h"
 #include "security/token.h"
 #include "service/metrics.h"
@@ -130,6 +132,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // rescan the model repositories
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
   if (argc > 1 && std::string(argv[1]) == "token") {
@@ -182,6 +185,17 @@ int main(int argc, char** argv) {
                  "the mlos-worker executable for sandboxed models (isolation.worker; default "
                  "mlos-worker beside mlosd)")
       ->check(CLI::ExistingFile);
+  std::vector<std::string> repositories_flag;
+  app.add_option("--model-repository", repositories_flag,
+                 "directory of models to install, register and load at start, or NAME=DIR for a "
+                 "directory that is one model (KServe's /mnt/models); repeatable "
+                 "(model_repository.paths; Triton's NAME/VERSION/ layout works; rescanned on "
+                 "SIGHUP; docs/deploy.md)");
+  double poll_repository_flag = -1;
+  app.add_option("--poll-repository", poll_repository_flag,
+                 "rescan the model repositories every SECONDS (model_repository.poll_seconds; "
+                 "default 0: on SIGHUP only)")
+      ->check(CLI::NonNegativeNumber);
   app.footer("Token management: mlosd token create|list|revoke --help");
   app.set_version_flag("--version", std::string("mlosd ") + MLOS_VERSION);
   CLI11_PARSE(app, argc, argv);
@@ -208,7 +222,20 @@ int main(int argc, char** argv) {
   if (!model_roots_flag.empty()) {
     config.model_roots.assign(model_roots_flag.begin(), model_roots_flag.end());
   }
+  if (!repositories_flag.empty()) {
+    config.model_repositories = repositories_flag;
+  }
+  if (poll_repository_flag >= 0) config.poll_repository_s = poll_repository_flag;
   mlos::mlosd::ResolveSecurityDefaults(config);
+  // The repository's models are installed into mlosd's own cache, which must lie under a root.
+  const std::filesystem::path repository_cache = config.state_dir / "models" / "repository";
+  if (!config.model_repositories.empty() &&
+      std::none_of(config.model_roots.begin(), config.model_roots.end(), [&](const auto& root) {
+        const auto rel = repository_cache.lexically_relative(root);
+        return !rel.empty() && *rel.begin() != "..";
+      })) {
+    config.model_roots.push_back(repository_cache);
+  }
   if (!memory_budget_flag.empty()) config.memory_budget = memory_budget_flag;
   if (!scheduling_flag.empty()) config.scheduling = scheduling_flag;
   if (!isolation_flag.empty()) {
@@ -244,6 +271,9 @@ int main(int argc, char** argv) {
 
   std::error_code ec;
   std::filesystem::create_directories(config.state_dir, ec);
+  if (!ec && !config.model_repositories.empty()) {
+    std::filesystem::create_directories(repository_cache, ec);
+  }
   if (ec) {
     spdlog::error("cannot create state dir {}: {}", config.state_dir.string(), ec.message());
     return 1;
@@ -389,9 +419,24 @@ int main(int argc, char** argv) {
   spdlog::info("serving on {}:{} (state {}, {} plugin dir(s))", host, server.port(),
                config.state_dir.string(), config.plugin_dirs.size());
 
+  std::unique_ptr<mlos::mlosd::ModelRepository> repository;
+  if (!config.model_repositories.empty()) {
+    repository = std::make_unique<mlos::mlosd::ModelRepository>(
+        service, config.model_repositories, repository_cache, config.poll_repository_s);
+    repository->Start();
+  }
+
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGHUP) break;
+    if (repository) {
+      spdlog::info("SIGHUP received: rescanning the model repositories");
+      repository->Rescan();
+    }
+  }
   spdlog::info("{} received: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (repository) repository->Stop();
   if (ipc_server) ipc_server->Stop(std::chrono::seconds(30));
   if (grpc_server) grpc_server->Stop(std::chrono::seconds(30));
   server.Stop(std::chrono::seconds(30));

@@ -18,6 +18,17 @@
 namespace fs = std::filesystem;
 
 namespace mlos::axon {
+
+std::string FormatOfFile(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
+  if (ext == ".onnx") return "onnx";
+  if (ext == ".gguf") return "gguf";
+  if (ext == ".pt" || ext == ".ptl" || ext == ".torchscript") return "torchscript";
+  if (ext == ".tflite") return "tflite";
+  return "";
+}
+
 namespace {
 
 constexpr const char* kBuiltinNamespaces[] = {"hf", "huggingface", "modelscope", "ms", "pytorch",
@@ -138,16 +149,6 @@ Status WriteManifestAndMetadata(const fs::path& dir, const mpf::Manifest& m,
                                 const InstalledVersion& v) {
   MLOS_RETURN_IF_ERROR(WriteFileAtomic(dir / "manifest.yaml", mpf::EmitManifest(m)));
   return WriteInstallMetadata(dir, v);
-}
-
-std::string FormatOfFile(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-  if (ext == ".onnx") return "onnx";
-  if (ext == ".gguf") return "gguf";
-  if (ext == ".pt" || ext == ".ptl" || ext == ".torchscript") return "torchscript";
-  if (ext == ".tflite") return "tflite";
-  return "";
 }
 
 bool HasIo(const IoOverride& io) { return !io.inputs.empty() || !io.outputs.empty(); }

@@ -57,6 +57,10 @@ struct InstallResult {
   std::vector<std::string> warnings;
 };
 
+// The execution format a model file's extension names ("onnx", "gguf", "torchscript" for .pt,
+// .ptl and .torchscript, "tflite"), or "" for any other file.
+std::string FormatOfFile(const std::string& path);
+
 Result<InstallResult> Install(const Cache& cache, const HubConfig& hubs, const InstallRequest& req,
                               InstallObserver* observer);
 

@@ -46,6 +46,9 @@ struct RequestContext {
   // The owner of the caller's private shared-memory regions (an IPC connection id); "" for
   // callers that may use only system (KServe) regions.
   std::string shm_owner;
+  // Set by mlosd itself, never by a front-end, for work its own configuration asks for (the
+  // model repository): the call acts as the administrator "mlosd" (audited as such).
+  bool daemon = false;
 };
 
 }  // namespace mlos::service

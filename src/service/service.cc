@@ -76,7 +76,8 @@ T Service::Logged(const RequestContext& ctx, const char* op, const std::string& 
   return result;
 }
 
-bool Service::Ready() const { return core_.Ready(); }
+bool Service::Ready() const { return ready_holds_.load() == 0 && core_.Ready(); }
+bool Service::RegistryRestored() const { return core_.Ready(); }
 
 Result<ModelMetadata> Service::GetModelMetadata(const RequestContext& ctx,
                                                 const std::string& id) {

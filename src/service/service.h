@@ -11,6 +11,7 @@
 // Thread-safety: every method may be called concurrently from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -132,8 +133,14 @@ class Service {
   // ---- health and metadata ----
   bool Live() const { return true; }
   // False until the registry is restored and every model loaded before a restart is READY or
-  // FAILED.
+  // FAILED, and while start-up work holds it (HoldReady).
   bool Ready() const;
+  // mlosd's start-up work that readiness waits for (the model repository's first pass): each
+  // HoldReady is ended by one ReleaseReady. Any thread.
+  void HoldReady() { ready_holds_.fetch_add(1); }
+  void ReleaseReady() { ready_holds_.fetch_sub(1); }
+  // The core's part of Ready(): the registry restored and restarted models settled.
+  bool RegistryRestored() const;
   Result<ServerMetadata> GetServerMetadata(const RequestContext& ctx);
   // The same, unchecked: for the front-ends' own use (the version in /health), never a caller's.
   const ServerMetadata& Metadata() const { return metadata_; }
@@ -254,6 +261,7 @@ class Service {
   security::Guard* guard_;
   const ServiceOptions options_;
   ServerMetadata metadata_;
+  std::atomic<int> ready_holds_{0};
 };
 
 }  // namespace mlos::service

