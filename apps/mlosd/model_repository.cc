@@ -278,7 +278,8 @@ int ModelRepository::Sync() {
   std::vector<std::pair<std::string, fs::path>> served;  // in registration order
   for (const std::string& id : order) {
     auto status = service_.Get(ctx, id);
-    if (!status.ok()) {
+    const bool fresh = !status.ok();
+    if (fresh) {
       core::RegisterRequest reg;
       reg.model_id = id;
       reg.path = package_dirs[id].string();
@@ -292,7 +293,10 @@ int ModelRepository::Sync() {
       status = std::move(r);
     }
     served.emplace_back(id, sources[id]);
-    if (status->state == core::ModelState::kReady) continue;
+    // Loaded when newly registered, and on the first pass when not READY (a restart); later
+    // passes leave alone what the server or an operator unloaded since (keep_alive, memory,
+    // an unload call): lazy_load brings it back on demand.
+    if (status->state == core::ModelState::kReady || (!fresh && passes_ > 0)) continue;
     auto loaded = service_.Load(ctx, id);
     if (!loaded.ok()) {
       spdlog::error("model repository: load {}: {}", id, loaded.status().message());
@@ -324,6 +328,7 @@ int ModelRepository::Sync() {
     }
   }
   served_ = std::move(served);
+  ++passes_;
   return failed;
 }
 

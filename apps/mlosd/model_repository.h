@@ -56,8 +56,10 @@ class ModelRepository {
   void Rescan();
   void Stop();
 
-  // One pass, on the calling thread: installs what is new, registers it in dependency order,
-  // loads every repository model that is not READY, withdraws models whose item is gone.
+  // One pass, on the calling thread: installs what is new, registers it in dependency order and
+  // loads it (the first pass also loads every repository model that is not READY; later passes
+  // leave models the server or an operator unloaded as they are), withdraws models whose item
+  // is gone.
   // Problems are logged per model and the pass goes on; returns the number of models that
   // failed.
   int Sync();
@@ -75,6 +77,7 @@ class ModelRepository {
 
   // Model id and item source of what the last pass served, in registration order (Sync only).
   std::vector<std::pair<std::string, std::filesystem::path>> served_;
+  int passes_ = 0;  // Sync only
 };
 
 }  // namespace mlos::mlosd
