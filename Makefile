@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: setup configure build test demo demo-llm bench format clean
+.PHONY: setup configure build test demo demo-llm bench format clean package
 
 setup:
 	@scripts/setup.sh
@@ -29,6 +29,15 @@ DEMO_LLM_TARGETS = mlosd axon mlos mlos_plugin_llama mlos_fixtures
 demo-llm: setup configure
 	@cmake --build $(BUILD) -j $(JOBS) --target $(DEMO_LLM_TARGETS)
 	@BUILD=$(abspath $(BUILD)) scripts/demo_llm.sh
+
+# `make package`: the Debian packages (CPack; deploy/CMakeLists.txt, docs/deploy.md) in $(BUILD)/,
+# mlos_<version>_amd64.deb and mlos-plugin-torch_<version>_amd64.deb. Builds only what they hold.
+PACKAGE_TARGETS = mlosd mlos axon mlos-worker mlos_plugin_onnx mlos_plugin_llama mlos_plugin_tflite \
+	mlos_plugin_torch
+
+package: setup configure
+	@cmake --build $(BUILD) -j $(JOBS) --target $(PACKAGE_TARGETS)
+	@cd $(BUILD) && cpack -G DEB
 
 bench: setup build
 	@bench/run.sh

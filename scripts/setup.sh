@@ -10,7 +10,9 @@ PKGS=(build-essential cmake ninja-build pkg-config ccache curl zstd
   libboost1.81-dev prometheus-cpp-dev
   libgrpc++-dev protobuf-compiler-grpc protobuf-compiler python3-grpcio python3-grpc-tools
   python3 python3-onnx python3-numpy gnuplot-nox
-  libtorch-dev python3-torch)
+  libtorch-dev python3-torch
+  systemd dpkg-dev python3-seccomp
+  chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -125,4 +127,19 @@ if [ "$(cat "$venv/.mlos-installed" 2>/dev/null)" != "$stamp" ]; then
   rm -rf "$root/python/build" "$root"/python/src/*.egg-info
   echo "$stamp" > "$venv/.mlos-installed"
 fi
+# Triton's official client for the tritonclient conformance run (ctest `tritonclient_conformance`,
+# docs/tritonclient.md): its own ignored venv, .venv-tritonclient, from the exact versions of
+# tests/tritonclient/requirements.txt (tritonclient[grpc] needs protobuf < 7, the SDK's >= 7).
+tcvenv="$root/.venv-tritonclient"
+tcreq="$root/tests/tritonclient/requirements.txt"
+if [ ! -x "$tcvenv/bin/python" ] || ! cmp -s "$tcreq" "$tcvenv/.requirements"; then
+  echo "setup: creating $tcvenv from tests/tritonclient/requirements.txt (PyPI, pinned)"
+  rm -rf "$tcvenv"
+  "$py" -m venv "$tcvenv"
+  "$tcvenv/bin/python" -m pip install -q --disable-pip-version-check -r "$tcreq"
+  cp "$tcreq" "$tcvenv/.requirements"
+fi
+# The deploy checks' validators (tests/deploy/package-lock.json: kubernetes-models, ajv, yaml,
+# dockerfile-utils) into tests/deploy/node_modules (ignored); a no-op when they are there.
+"$root/tests/deploy/install.sh"
 echo "setup: ok"

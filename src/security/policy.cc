@@ -27,6 +27,7 @@ Role MinimumRole(Action action) {
     case Action::kSharedMemory:
       return Role::kOperator;
     case Action::kTokens:
+    case Action::kAudit:
       return Role::kAdmin;
   }
   return Role::kAdmin;  // an unknown action: only admins
@@ -102,6 +103,7 @@ const char* ActionVerb(Action action) {
     case Action::kPin: return "pin";
     case Action::kSharedMemory: return "manage shared memory";
     case Action::kTokens: return "manage tokens";
+    case Action::kAudit: return "read the audit log";
   }
   return "act on";
 }
@@ -134,6 +136,8 @@ const char* ActionName(Action action) {
       return "shared_memory";
     case Action::kTokens:
       return "tokens";
+    case Action::kAudit:
+      return "audit";
   }
   return "unknown";
 }

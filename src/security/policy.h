@@ -1,6 +1,6 @@
 // Roles, actions and model patterns: what a principal may do, as pure functions (no state).
 //
-//   admin     everything, tokens included
+//   admin     everything, tokens and the audit log included
 //   operator  register, unregister, load, unload, set default, rollback, alias, shared-memory
 //             regions, infer, and everything a user may do
 //   user      infer, and what a reader may do
@@ -39,6 +39,7 @@ enum class Action : uint8_t {
   kPin,           // pin or unpin a model in memory
   kSharedMemory,  // register, unregister, status of shared-memory regions
   kTokens,        // create, list, revoke tokens
+  kAudit,         // read the audit log (the web console's recent events)
 };
 const char* ActionName(Action action);  // "list", "metadata", "infer", ..., "set_default", ...
 // The action as a verb phrase for messages: "list models", "read metadata of", "infer with",

@@ -188,7 +188,7 @@ Metrics::RequestSeries& Metrics::LookupSeries(std::string_view model, const char
   prometheus::Labels ok = labels;
   ok.emplace("code", StatusCodeName(StatusCode::kOk));
   RequestSeries s{&requests_->Add(ok), &errors_->Add(labels),
-                  &duration_->Add(labels, LatencyBuckets())};
+                  &duration_->Add(labels, LatencyBuckets()), &live_.For(model)};
   return series_.emplace(std::move(key), s).first->second;
 }
 
@@ -210,6 +210,7 @@ void Metrics::RecordRequest(std::string_view model, const char* protocol, Status
     s.errors->Increment();
   }
   s.duration->Observe(seconds);
+  LiveStats::Record(*s.live, code == StatusCode::kOk, seconds, LiveStats::NowUnixMs());
 }
 
 void Metrics::OnInfer(const std::string& model_id, const char* /*protocol*/, bool /*ok*/,

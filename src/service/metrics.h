@@ -41,6 +41,7 @@
 
 #include "common/status.h"
 #include "core/core.h"
+#include "service/live_stats.h"
 
 namespace prometheus {
 class Registry;
@@ -62,6 +63,10 @@ class Metrics : public core::CoreObserver {
   // not be resolved: keeps label cardinality bounded); `protocol` "http", "grpc" or "ipc".
   void RecordRequest(std::string_view model, const char* protocol, StatusCode code,
                      double seconds);
+
+  // The last minute of requests by model (GET /stats/live, the web console), fed by
+  // RecordRequest.
+  const LiveStats& live() const { return live_; }
 
   // Generations: one started / ended (the active gauge), and the usage of one that ran.
   // `model` is a resolved id.
@@ -94,6 +99,7 @@ class Metrics : public core::CoreObserver {
     prometheus::Counter* requests_ok;  // code="OK"
     prometheus::Counter* errors;
     prometheus::Histogram* duration;
+    LiveStats::Model* live;  // the model's ring in live_
   };
   struct StringHash {
     using is_transparent = void;
@@ -134,6 +140,7 @@ class Metrics : public core::CoreObserver {
   std::unordered_map<std::string, RequestSeries, StringHash, std::equal_to<>> series_;
   std::mutex state_mu_;
   std::unordered_map<std::string, core::ModelState> states_;  // last state set per model
+  LiveStats live_;
 };
 
 }  // namespace mlos::service

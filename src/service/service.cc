@@ -54,8 +54,8 @@ Service::Service(core::Core& core, ShmRegistry& shm, Metrics* metrics, ServiceOp
     : core_(core), shm_(shm), metrics_(metrics), guard_(guard), options_(std::move(options)) {
   metadata_.name = options_.server_name;
   metadata_.version = options_.server_version;
-  metadata_.extensions = {"binary_tensor_data", "model_repository", "statistics",
-                          "system_shared_memory"};
+  metadata_.extensions = {"binary_tensor_data", "model_configuration", "model_repository",
+                          "statistics", "system_shared_memory"};
 }
 
 Service::~Service() = default;
@@ -117,6 +117,24 @@ Result<ServerMetadata> Service::GetServerMetadata(const RequestContext& ctx) {
 Result<core::CoreStats> Service::Stats(const RequestContext& ctx) {
   MLOS_RETURN_IF_ERROR(Check(ctx, security::Action::kMetadata).status());
   return core_.Stats();
+}
+
+Result<std::vector<ModelStatistics>> Service::ModelStats(const RequestContext& ctx,
+                                                         const std::string& id) {
+  std::vector<ModelStatistics> out;
+  if (id.empty()) {
+    MLOS_ASSIGN_OR_RETURN(std::vector<core::ModelStatus> models, List(ctx));
+    for (const core::ModelStatus& s : models) {
+      if (s.state == core::ModelState::kReady) out.push_back(model_stats_.Get(s.id));
+    }
+    return out;
+  }
+  MLOS_RETURN_IF_ERROR(CheckId(id, "model name"));
+  MLOS_RETURN_IF_ERROR(CheckModel(ctx, security::Action::kMetadata, id).status());
+  auto model = Logged(ctx, "stats", id, core_.Get(id));
+  if (!model.ok()) return model.status();
+  out.push_back(model_stats_.Get(model->id));
+  return out;
 }
 
 Result<std::string> Service::RenderMetrics(const RequestContext& ctx) {

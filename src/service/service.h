@@ -24,6 +24,8 @@
 #include "common/status.h"
 #include "core/core.h"
 #include "security/guard.h"
+#include "service/live_stats.h"
+#include "service/model_stats.h"
 #include "service/request_context.h"
 #include "service/shm_registry.h"
 
@@ -64,6 +66,10 @@ struct InferCall {
   // Empty, or one entry per input: the region that holds that input's bytes.
   std::vector<std::optional<ShmRef>> input_shm;
   std::vector<OutputRequest> outputs;  // empty: every output, inline
+  // KServe's system shared memory: a BYTES output asked into a region is written there
+  // serialized (u32 length + bytes per element, as tritonclient reads it) and reported in
+  // InferResult::output_shm with the serialized size. Unset (IPC): strings travel inline.
+  bool string_outputs_to_shm = false;
   // Where inline output bytes go. Unset: the core allocates them (Tensor::data). Set: asked
   // for each inline numeric output's buffer (gRPC hands out the strings that become
   // raw_output_contents); returning nullptr fails the request with kResourceExhausted.
@@ -149,8 +155,19 @@ class Service {
   // kUnavailable ("model 'x' is not ready (state LOADING)") unless READY.
   Result<core::ModelStatus> ModelReady(const RequestContext& ctx, const std::string& id);
   Result<core::CoreStats> Stats(const RequestContext& ctx);
+  // The statistics extension: `id` as in Get (one model version), or "" for every READY model
+  // the caller may see. kNotFound for an unknown model.
+  Result<std::vector<ModelStatistics>> ModelStats(const RequestContext& ctx,
+                                                  const std::string& id);
   // Prometheus text format; kNotFound when the service has no Metrics.
   Result<std::string> RenderMetrics(const RequestContext& ctx);
+  // The web console's data (service_console.cc, docs/console.md). The last minute of requests
+  // (Metrics::live()) of the models the caller may see, with the memory accounting; kNotFound
+  // when the service has no Metrics.
+  Result<LiveSnapshot> LiveStatistics(const RequestContext& ctx);
+  // The last `limit` audit events as the log's JSON lines, oldest first (admins: action
+  // audit); none without an audit log.
+  Result<std::vector<std::string>> RecentAudit(const RequestContext& ctx, size_t limit);
 
   // ---- management ----
   Result<core::ModelStatus> Register(const RequestContext& ctx,
@@ -203,9 +220,10 @@ class Service {
  private:
   Result<InferResult> InferUnmetered(const RequestContext& ctx, InferCall& call,
                                      std::string* model_id);
-  // Counts (metrics) and logs one finished inference request.
+  // Counts (metrics, model statistics) and logs one finished inference request; `response`
+  // is the answer of a successful one.
   void Record(const RequestContext& ctx, const InferCall& call, std::string model_id,
-              const Status& status);
+              const Status& status, const core::InferResponse* response = nullptr);
   Result<ShmView> ResolveShm(const RequestContext& ctx, const ShmRef& ref) const;
 
   // ---- admission of one inference or generation (service_infer.cc) ----
@@ -262,6 +280,7 @@ class Service {
   const ServiceOptions options_;
   ServerMetadata metadata_;
   std::atomic<int> ready_holds_{0};
+  ModelStatsTable model_stats_;
 };
 
 }  // namespace mlos::service

@@ -1,14 +1,19 @@
 // The inference path every front-end shares: check -> bind shared memory -> deadline -> core
 // -> count and log.
+#include <algorithm>
+#include <cstring>
+
 #include "service/metrics.h"
 #include "service/service.h"
+#include "wire/bytes_codec.h"
 
 namespace mlos::service {
 
 Result<InferResult> Service::Infer(const RequestContext& ctx, InferCall& call) {
   std::string model_id;
   Result<InferResult> r = InferUnmetered(ctx, call, &model_id);
-  Record(ctx, call, std::move(model_id), r.ok() ? Status::Ok() : r.status());
+  Record(ctx, call, std::move(model_id), r.ok() ? Status::Ok() : r.status(),
+         r.ok() ? &r->response : nullptr);
   return r;
 }
 
@@ -18,16 +23,28 @@ Status Service::Fail(const RequestContext& ctx, const InferCall& call, Status er
 }
 
 void Service::Record(const RequestContext& ctx, const InferCall& call, std::string model_id,
-                     const Status& status) {
+                     const Status& status, const core::InferResponse* response) {
   if (!status.ok() && model_id.empty() && !call.model.empty()) {
     // Count the failure under the model's id when it names one (bounded label values).
     const std::string ref = call.version.empty() ? call.model : call.model + "@" + call.version;
     if (auto known = core_.Get(ref); known.ok()) model_id = known->id;
   }
+  const auto elapsed = Clock::now() - ctx.received;
   if (metrics_) {
-    const double seconds = std::chrono::duration<double>(Clock::now() - ctx.received).count();
+    const double seconds = std::chrono::duration<double>(elapsed).count();
     metrics_->RecordRequest(model_id.empty() ? std::string_view("unknown") : model_id,
                             ProtocolName(ctx.protocol), status.code(), seconds);
+  }
+  if (!model_id.empty()) {
+    const int64_t elapsed_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count();
+    const auto ns = static_cast<uint64_t>(std::max<int64_t>(0, elapsed_ns));
+    if (status.ok() && response) {
+      model_stats_.RecordSuccess(model_id, ns, response->queue_time_us * 1000,
+                                 response->inference_time_us * 1000);
+    } else if (!status.ok()) {
+      model_stats_.RecordFailure(model_id, ns);
+    }
   }
   if (!status.ok()) LogFailure(ctx, "infer", model_id.empty() ? call.model : model_id, status);
 }
@@ -113,12 +130,18 @@ Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall
     if (!call.input_shm[i]) continue;
     const ShmRef& ref = *call.input_shm[i];
     core::Tensor& t = ir.inputs[i];
-    if (t.dtype == core::DataType::kString) {
-      return InvalidArgument("input '" + t.name +
-                             "': BYTES tensors cannot be read from shared memory");
-    }
     const int64_t count = core::ElementCount(t.shape);
     if (count < 0) return InvalidArgument("input '" + t.name + "': bad shape");
+    if (t.dtype == core::DataType::kString) {
+      // Serialized in the region (u32 length + bytes per element): decoded into the tensor.
+      auto view = ResolveShm(ctx, ref);
+      if (!view.ok()) return view.status().WithPrefix("input '" + t.name + "'");
+      t.strings.clear();
+      MLOS_RETURN_IF_ERROR(wire::DecodeBytesElements(
+          std::string_view(reinterpret_cast<const char*>(view->data), view->size), t.name, count,
+          t.shape, &t.strings));
+      continue;
+    }
     const uint64_t want = static_cast<uint64_t>(count) * core::DataTypeSize(t.dtype);
     if (ref.byte_size != want) {
       return InvalidArgument("input '" + t.name + "': shared_memory_byte_size " +
@@ -178,9 +201,21 @@ Result<InferResult> Service::InferUnmetered(const RequestContext& ctx, InferCall
     result.output_shm.resize(result.response.outputs.size());
     for (size_t i = 0; i < result.response.outputs.size(); ++i) {
       const core::Tensor& t = result.response.outputs[i];
-      if (t.dtype == core::DataType::kString) continue;  // strings always travel inline
+      const bool is_string = t.dtype == core::DataType::kString;
+      if (is_string && !call.string_outputs_to_shm) continue;  // travels inline
       for (auto& [o, view] : shm_outputs) {
-        if (o->name == t.name) result.output_shm[i] = o->shm;
+        if (o->name != t.name) continue;
+        result.output_shm[i] = o->shm;
+        if (!is_string) continue;
+        std::string bytes;
+        wire::AppendBytesElements(t.strings, bytes);
+        if (bytes.size() > view.size) {
+          return InvalidArgument("output '" + t.name + "': " + std::to_string(bytes.size()) +
+                                 " bytes do not fit shared_memory_byte_size " +
+                                 std::to_string(view.size));
+        }
+        if (!bytes.empty()) std::memcpy(view.data, bytes.data(), bytes.size());
+        result.output_shm[i]->byte_size = bytes.size();
       }
     }
     for (auto& [o, view] : shm_outputs) result.views.push_back(std::move(view));

@@ -264,6 +264,15 @@ class Daemon {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   }
   void Signal(int sig) { ::kill(pid_, sig); }
+  // Non-blocking: true with *code (as Stop returns it) once the daemon has exited.
+  bool TryWait(int* code) {
+    if (pid_ <= 0) return false;
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) != pid_) return false;
+    pid_ = -1;
+    *code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return true;
+  }
   int Wait() {
     int st = 0;
     ::waitpid(pid_, &st, 0);

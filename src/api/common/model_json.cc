@@ -243,6 +243,98 @@ void EncodeKServeModelMetadata(const core::ModelStatus& model,
   w.EndObject();
 }
 
+std::string TritonConfigDataType(std::string_view kserve_datatype) {
+  return kserve_datatype == "BYTES" ? std::string("TYPE_STRING")
+                                    : "TYPE_" + std::string(kserve_datatype);
+}
+
+namespace {
+
+void WriteConfigTensors(JsonWriter& w, const std::vector<core::TensorInfo>& infos) {
+  w.BeginArray();
+  for (const core::TensorInfo& i : infos) {
+    w.BeginObject();
+    w.Key("name");
+    w.String(i.name);
+    w.Key("data_type");
+    w.String(TritonConfigDataType(core::DataTypeKServeName(i.dtype)));
+    w.Key("dims");
+    WriteShape(w, i.shape);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
+void WriteDuration(JsonWriter& w, const char* key, const service::StatDuration& d) {
+  w.Key(key);
+  w.BeginObject();
+  w.Key("count");
+  w.UInt(d.count);
+  w.Key("ns");
+  w.UInt(d.ns);
+  w.EndObject();
+}
+
+}  // namespace
+
+void EncodeKServeModelConfig(const core::ModelStatus& model, std::string& out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("name");
+  w.String(model.name);
+  w.Key("platform");
+  w.String(model.framework.empty() ? model.execution_format : model.framework);
+  w.Key("backend");
+  w.String(model.plugin);
+  w.Key("max_batch_size");
+  w.Int(0);
+  w.Key("input");
+  WriteConfigTensors(w, model.inputs);
+  w.Key("output");
+  WriteConfigTensors(w, model.outputs);
+  w.EndObject();
+}
+
+void EncodeKServeModelStats(const std::vector<service::ModelStatistics>& stats, std::string& out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  w.Key("model_stats");
+  w.BeginArray();
+  for (const service::ModelStatistics& s : stats) {
+    w.BeginObject();
+    w.Key("name");
+    w.String(s.name);
+    w.Key("version");
+    w.String(s.version);
+    w.Key("last_inference");
+    w.UInt(s.last_inference_ms);
+    w.Key("inference_count");
+    w.UInt(s.inference_count);
+    w.Key("execution_count");
+    w.UInt(s.execution_count);
+    w.Key("inference_stats");
+    w.BeginObject();
+    WriteDuration(w, "success", s.success);
+    WriteDuration(w, "fail", s.fail);
+    WriteDuration(w, "queue", s.queue);
+    WriteDuration(w, "compute_input", s.compute_input);
+    WriteDuration(w, "compute_infer", s.compute_infer);
+    WriteDuration(w, "compute_output", s.compute_output);
+    WriteDuration(w, "cache_hit", {});
+    WriteDuration(w, "cache_miss", {});
+    w.EndObject();
+    w.Key("batch_stats");
+    w.BeginArray();
+    w.EndArray();
+    w.Key("memory_usage");
+    w.BeginArray();
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
 void EncodeRepositoryIndex(const std::vector<core::ModelStatus>& models, std::string& out) {
   JsonWriter w(out);
   w.BeginArray();

@@ -46,6 +46,17 @@ void EncodeStats(const core::CoreStats& stats, std::string& out);
 // KServe v2 model metadata: name, versions (of that name), platform, inputs, outputs.
 void EncodeKServeModelMetadata(const core::ModelStatus& model,
                                const std::vector<std::string>& versions, std::string& out);
+// Triton's model configuration extension (GET /v2/models/{name}/config): name, platform (as
+// in the metadata), backend (the plugin), max_batch_size 0 (shapes are whole: a -1 first
+// dimension is a dynamic batch), input and output [{name, data_type "TYPE_FP32", ..., dims}].
+void EncodeKServeModelConfig(const core::ModelStatus& model, std::string& out);
+// Triton's data_type name for a KServe datatype: "TYPE_" + it, "TYPE_STRING" for "BYTES".
+std::string TritonConfigDataType(std::string_view kserve_datatype);
+// Triton's statistics extension: {"model_stats": [{name, version, last_inference,
+// inference_count, execution_count, inference_stats {success, fail, queue, compute_input,
+// compute_infer, compute_output, cache_hit, cache_miss: {count, ns}}, batch_stats [],
+// memory_usage []}]}.
+void EncodeKServeModelStats(const std::vector<service::ModelStatistics>& stats, std::string& out);
 // KServe v2 repository index: [{name, version, state, reason}].
 void EncodeRepositoryIndex(const std::vector<core::ModelStatus>& models, std::string& out);
 // KServe v2 server metadata: name, version, extensions.

@@ -591,6 +591,8 @@ struct GrpcServer::Impl {
           &InferenceService::SystemSharedMemoryRegister);
     Unary(&inference_async, &I::RequestSystemSharedMemoryUnregister, is,
           &InferenceService::SystemSharedMemoryUnregister);
+    Unary(&inference_async, &I::RequestModelConfig, is, &InferenceService::ModelConfig);
+    Unary(&inference_async, &I::RequestModelStatistics, is, &InferenceService::ModelStatistics);
     stream_handler = [is](grpc::ServerContext* ctx, const inference::ModelInferRequest& req,
                           inference::ModelStreamInferResponse* res) {
       is->StreamInfer(ctx, req, res);

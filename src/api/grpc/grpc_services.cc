@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/common/model_json.h"
 #include "api/common/request_options.h"
 #include "api/grpc/infer_codec.h"
 #include "security/token.h"
@@ -221,6 +222,75 @@ grpc::Status InferenceService::ModelMetadata(grpc::ServerContext* ctx,
                                                    : meta.model.framework);
     FillTensorMetadata(meta.model.inputs, res->mutable_inputs());
     FillTensorMetadata(meta.model.outputs, res->mutable_outputs());
+    return Status::Ok();
+  });
+}
+
+namespace {
+
+template <typename Tensor>
+void FillConfigTensors(const std::vector<core::TensorInfo>& infos,
+                       google::protobuf::RepeatedPtrField<Tensor>* out) {
+  for (const core::TensorInfo& i : infos) {
+    Tensor* t = out->Add();
+    t->set_name(i.name);
+    inference::DataType type = inference::TYPE_INVALID;
+    inference::DataType_Parse(api::TritonConfigDataType(core::DataTypeKServeName(i.dtype)), &type);
+    t->set_data_type(type);
+    for (int64_t d : i.shape) t->add_dims(d);
+  }
+}
+
+void FillDuration(const service::StatDuration& d, inference::StatisticDuration* out) {
+  out->set_count(d.count);
+  out->set_ns(d.ns);
+}
+
+}  // namespace
+
+grpc::Status InferenceService::ModelConfig(grpc::ServerContext* ctx,
+                                           const inference::ModelConfigRequest* req,
+                                           inference::ModelConfigResponse* res) {
+  return Guard(ctx, [&]() -> Status {
+    MLOS_ASSIGN_OR_RETURN(service::ModelMetadata meta,
+                          service_.GetModelMetadata(Context(ctx, mtls_),
+                                                    ModelIdOf(req->name(), req->version())));
+    inference::ModelConfig* c = res->mutable_config();
+    c->set_name(meta.model.name);
+    c->set_platform(meta.model.framework.empty() ? meta.model.execution_format
+                                                 : meta.model.framework);
+    c->set_backend(meta.model.plugin);
+    c->set_max_batch_size(0);
+    FillConfigTensors(meta.model.inputs, c->mutable_input());
+    FillConfigTensors(meta.model.outputs, c->mutable_output());
+    return Status::Ok();
+  });
+}
+
+grpc::Status InferenceService::ModelStatistics(grpc::ServerContext* ctx,
+                                               const inference::ModelStatisticsRequest* req,
+                                               inference::ModelStatisticsResponse* res) {
+  return Guard(ctx, [&]() -> Status {
+    const std::string id = req->name().empty() ? "" : ModelIdOf(req->name(), req->version());
+    MLOS_ASSIGN_OR_RETURN(std::vector<service::ModelStatistics> stats,
+                          service_.ModelStats(Context(ctx, mtls_), id));
+    for (const service::ModelStatistics& s : stats) {
+      inference::ModelStatistics* m = res->add_model_stats();
+      m->set_name(s.name);
+      m->set_version(s.version);
+      m->set_last_inference(s.last_inference_ms);
+      m->set_inference_count(s.inference_count);
+      m->set_execution_count(s.execution_count);
+      inference::InferStatistics* is = m->mutable_inference_stats();
+      FillDuration(s.success, is->mutable_success());
+      FillDuration(s.fail, is->mutable_fail());
+      FillDuration(s.queue, is->mutable_queue());
+      FillDuration(s.compute_input, is->mutable_compute_input());
+      FillDuration(s.compute_infer, is->mutable_compute_infer());
+      FillDuration(s.compute_output, is->mutable_compute_output());
+      is->mutable_cache_hit();
+      is->mutable_cache_miss();
+    }
     return Status::Ok();
   });
 }

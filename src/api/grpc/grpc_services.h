@@ -64,6 +64,11 @@ class InferenceService {
   grpc::Status SystemSharedMemoryUnregister(
       grpc::ServerContext* ctx, const inference::SystemSharedMemoryUnregisterRequest* req,
       inference::SystemSharedMemoryUnregisterResponse*);
+  grpc::Status ModelConfig(grpc::ServerContext* ctx, const inference::ModelConfigRequest* req,
+                           inference::ModelConfigResponse* res);
+  grpc::Status ModelStatistics(grpc::ServerContext* ctx,
+                               const inference::ModelStatisticsRequest* req,
+                               inference::ModelStatisticsResponse* res);
 
  private:
   Status Infer(grpc::ServerContext* ctx, const inference::ModelInferRequest& req,

@@ -399,6 +399,7 @@ Status ParseModelInferRequest(const inference::ModelInferRequest& req, ParsedInf
     call.outputs.push_back({spec.name, spec.shm});
     out.outputs.push_back(std::move(spec));
   }
+  call.string_outputs_to_shm = true;
   bool typed = false;  // an output asked for typed contents (binary_data=false)
   for (const OutputSpec& s : out.outputs) typed |= s.binary && !*s.binary;
   if (!typed && raw_contents) {

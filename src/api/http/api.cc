@@ -7,6 +7,7 @@
 #include "api/common/json_writer.h"
 #include "api/common/model_json.h"
 #include "api/common/token_json.h"
+#include "api/http/console_api.h"
 #include "api/http/http_status.h"
 #include "api/http/kserve_codec.h"
 #include "api/http/llm_api.h"
@@ -130,6 +131,10 @@ void Api::Dispatch(const RouteMatch& m, const HttpRequest& req, HttpResponse& re
     case Route::kTokenCreate:
     case Route::kTokenRevoke:
       return Tokens(m, req, res);
+    case Route::kUi:
+    case Route::kStatsLive:
+    case Route::kAudit:
+      return console::Handle(service_, m, req, res);
     case Route::kMetrics: {
       auto text = service_.RenderMetrics(Context(req));
       if (!text.ok()) return Error(res, text.status());
@@ -145,6 +150,10 @@ void Api::Dispatch(const RouteMatch& m, const HttpRequest& req, HttpResponse& re
       return KServeModelReady(m, req, res);
     case Route::kV2ModelInfer:
       return KServeInfer(m, req, res);
+    case Route::kV2ModelStats:
+      return KServeModelStats(m, req, res);
+    case Route::kV2ModelConfig:
+      return KServeModelConfig(m, req, res);
     case Route::kV2RepoIndex:
       return RepositoryIndex(req, res);
     case Route::kV2ModelGenerate:
@@ -276,6 +285,7 @@ void Api::KServeInfer(const RouteMatch& m, const HttpRequest& req, HttpResponse&
   if (any_shm) call.input_shm = std::move(kreq.input_shm);
   call.outputs.reserve(kreq.outputs.size());
   for (const KServeOutputSpec& o : kreq.outputs) call.outputs.push_back({o.name, o.shm});
+  call.string_outputs_to_shm = true;
   // The model writes inline outputs into buffers the answer is sent from.
   call.inline_allocator = [&res](const std::string&, uint64_t byte_size) -> void* {
     return res.buffers.emplace_back(byte_size).data();
@@ -314,6 +324,20 @@ void Api::KServeModelReady(const RouteMatch& m, const HttpRequest& req, HttpResp
   w.Key("ready");
   w.Bool(true);
   w.EndObject();
+}
+
+void Api::KServeModelStats(const RouteMatch& m, const HttpRequest& req, HttpResponse& res) {
+  std::string id = m.version.empty() ? m.model : m.model + "@" + m.version;
+  auto stats = service_.ModelStats(Context(req), id);
+  if (!stats.ok()) return Error(res, stats.status());
+  api::EncodeKServeModelStats(*stats, res.body);
+}
+
+void Api::KServeModelConfig(const RouteMatch& m, const HttpRequest& req, HttpResponse& res) {
+  const std::string id = m.version.empty() ? m.model : m.model + "@" + m.version;
+  auto meta = service_.GetModelMetadata(Context(req), id);
+  if (!meta.ok()) return Error(res, meta.status());
+  api::EncodeKServeModelConfig(meta->model, res.body);
 }
 
 void Api::SharedMemory(const RouteMatch& m, const HttpRequest& req, HttpResponse& res) {

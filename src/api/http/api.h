@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "api/common/request_options.h"
@@ -70,6 +71,10 @@ struct HttpResponse {
   uint64_t inference_header_length = 0;  // > 0: sets Inference-Header-Content-Length
   const char* allow = nullptr;           // for 405
   uint32_t retry_after_s = 0;            // > 0: sets Retry-After (429)
+  // More header fields (name, value) of static answers (the console's files: Cache-Control,
+  // Content-Security-Policy, ...): `header_count` entries of a static array.
+  const std::pair<const char*, const char*>* headers = nullptr;
+  size_t header_count = 0;
   // Set by a handler that answers over time (server-sent events, NDJSON): the server calls it
   // instead of sending `body` (see Streamer). Only for routes IsGenerateRoute names.
   Streamer stream;
@@ -93,6 +98,8 @@ struct HttpResponse {
     blobs.clear();
     hold.reset();
     retry_after_s = 0;
+    headers = nullptr;
+    header_count = 0;
     status = 200;
     content_type = "application/json";
     body.clear();
@@ -129,6 +136,8 @@ class Api {
   void KServeInfer(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void KServeMetadata(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void KServeModelReady(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
+  void KServeModelStats(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
+  void KServeModelConfig(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void RepositoryIndex(const HttpRequest& req, HttpResponse& res);
   void SharedMemory(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);
   void Tokens(const RouteMatch& m, const HttpRequest& req, HttpResponse& res);

@@ -302,7 +302,7 @@ void EncodeKServeInferResponse(const KServeInferRequest& request,
       w.Key("shared_memory_offset");
       w.UInt(shm->offset);
       w.Key("shared_memory_byte_size");
-      w.UInt(t.byte_size());
+      w.UInt(BinarySizeOf(t));  // BYTES: the serialized size written into the region
       w.EndObject();
     } else if (binary) {
       w.Key("parameters");

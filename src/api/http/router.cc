@@ -104,6 +104,18 @@ RouteMatch MatchV2Models(Method method, std::vector<std::string_view> seg) {
     allow = "POST";
     want = Method::kPost;
     seg.pop_back();
+  } else if (!seg.empty() && (seg.back() == "stats" || seg.back() == "config")) {
+    route = seg.back() == "stats" ? Route::kV2ModelStats : Route::kV2ModelConfig;
+    seg.pop_back();
+    // GET /v2/models/stats: every model's statistics.
+    if (seg.empty() && route == Route::kV2ModelStats) return Only(method, want, route, allow);
+  } else if (seg.size() >= 3 && seg.back() == "setting" && seg[seg.size() - 2] == "trace") {
+    // Triton's trace extension, which mlosd does not offer (not in /v2's extensions): a clear
+    // answer rather than "model <name>/trace/setting is not registered".
+    RouteMatch m;
+    m.error_status = 404;
+    m.error = "the trace extension is not supported (see the extensions in GET /v2)";
+    return m;
   } else if (!seg.empty() && (seg.back() == "generate" || seg.back() == "generate_stream")) {
     route = seg.back() == "generate" ? Route::kV2ModelGenerate : Route::kV2ModelGenerateStream;
     allow = "POST";
@@ -246,6 +258,24 @@ RouteMatch MatchOllama(Method method, const std::vector<std::string_view>& seg,
   return NotFoundPath(target);
 }
 
+// The console's files: /ui and /ui/ are index.html, /ui/{name} one file (letters, digits, '.',
+// '_', '-'; no leading '.'); anything else is 404, as is a name the handler does not have.
+RouteMatch MatchConsole(Method method, const std::vector<std::string_view>& seg,
+                        std::string_view target) {
+  // seg[0] == "ui"
+  if (seg.size() > 2) return NotFoundPath(target);
+  std::string_view name = seg.size() == 2 ? seg[1] : std::string_view("index.html");
+  if (name.empty() || name.front() == '.' || name.size() > 64) return NotFoundPath(target);
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return NotFoundPath(target);
+  }
+  RouteMatch m = Only(method, Method::kGet, Route::kUi, "GET");
+  if (!m.error_status) m.region = std::string(name);
+  return m;
+}
+
 }  // namespace
 
 Method MethodFromString(std::string_view m) {
@@ -274,6 +304,11 @@ RouteMatch MatchRoute(Method method, std::string_view target) {
     if (first == "plugins") return Only(method, Method::kGet, Route::kPlugins, "GET");
     if (first == "metrics") return Only(method, Method::kGet, Route::kMetrics, "GET");
   }
+  if (first == "ui") return MatchConsole(method, seg, target);
+  if (seg.size() == 2 && first == "stats" && seg[1] == "live") {
+    return Only(method, Method::kGet, Route::kStatsLive, "GET");
+  }
+  if (seg.size() == 1 && first == "audit") return Only(method, Method::kGet, Route::kAudit, "GET");
   if (first == "models") return MatchModels(method, seg, target);
   if (first == "tokens") {
     if (seg.size() == 1) {

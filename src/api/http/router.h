@@ -39,6 +39,10 @@ enum class Route {
   kV2ModelMetadata,  // GET /v2/models/{name}[/versions/{v}]
   kV2ModelReady,     // GET /v2/models/{name}[/versions/{v}]/ready
   kV2ModelInfer,     // POST /v2/models/{name}[/versions/{v}]/infer
+  // Triton's statistics and model configuration extensions (what tritonclient and
+  // perf_analyzer ask for).
+  kV2ModelStats,     // GET /v2/models[/{name}[/versions/{v}]]/stats (no name: every model)
+  kV2ModelConfig,    // GET /v2/models/{name}[/versions/{v}]/config
   // KServe/Triton generate extension (LLMs).
   kV2ModelGenerate,        // POST /v2/models/{name}[/versions/{v}]/generate
   kV2ModelGenerateStream,  // POST /v2/models/{name}[/versions/{v}]/generate_stream (SSE)
@@ -68,6 +72,10 @@ enum class Route {
   kTokensList,       // GET /tokens
   kTokenCreate,      // POST /tokens {"name", "role", "models", "expires"}
   kTokenRevoke,      // DELETE /tokens/{name}
+  // The web console (console_api.h, docs/console.md).
+  kUi,         // GET /ui[/{asset}]: the console's static files (public; `region` = the asset)
+  kStatsLive,  // GET /stats/live: the last minute of requests by model, memory
+  kAudit,      // GET /audit[?limit=N]: recent audit events (admins)
 };
 
 struct RouteMatch {

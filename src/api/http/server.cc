@@ -430,6 +430,9 @@ class Session final : public SessionControl,
       res_.set("Inference-Header-Content-Length", beast::string_view(buf, r.ptr - buf));
     }
     if (res_data_.allow) res_.set(bhttp::field::allow, res_data_.allow);
+    for (size_t i = 0; i < res_data_.header_count; ++i) {
+      res_.set(res_data_.headers[i].first, res_data_.headers[i].second);
+    }
     if (res_data_.retry_after_s) {
       char buf[12];
       auto r = std::to_chars(buf, buf + sizeof buf, res_data_.retry_after_s);
@@ -649,14 +652,20 @@ void Server::Stop(std::chrono::milliseconds drain_timeout) {
     beast::error_code ec;
     s.acceptor->close(ec);
   });
+  // The sessions are collected under the lock and told to close after it: a reference taken
+  // here can turn out to be a session's last one (its io thread let go meanwhile), and its
+  // destructor takes sessions_mu to unregister itself.
+  std::vector<std::shared_ptr<SessionControl>> open;
   {
     std::lock_guard lock(s.sessions_mu);
     for (auto& [raw, weak] : s.sessions) {
-      if (auto session = weak.lock()) {
-        asio::post(session->executor(), [session] { session->CloseIfIdle(); });
-      }
+      if (auto session = weak.lock()) open.push_back(std::move(session));
     }
   }
+  for (auto& session : open) {
+    asio::post(session->executor(), [session] { session->CloseIfIdle(); });
+  }
+  open.clear();
   for (auto& g : s.guards) g.reset();
   const auto deadline = std::chrono::steady_clock::now() + drain_timeout;
   for (;;) {

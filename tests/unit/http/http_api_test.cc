@@ -515,5 +515,41 @@ TEST_F(ApiTest, BadOptionsAre400NamingTheHeaderOrParameter) {
   }
 }
 
+TEST_F(ApiTest, KServeModelConfigAndStatistics) {
+  auto cfg = Call(Method::kGet, "/v2/models/ns/mlp/config");
+  ASSERT_EQ(cfg.status, 200) << cfg.body;
+  EXPECT_EQ(Body(cfg), json::parse(R"({"name": "ns/mlp", "platform": "onnx", "backend": "",
+      "max_batch_size": 0, "input": [{"name": "x", "data_type": "TYPE_FP32", "dims": [-1, 4]}],
+      "output": [{"name": "y", "data_type": "TYPE_FP32", "dims": [-1, 4]}]})"));
+  EXPECT_EQ(Call(Method::kGet, "/v2/models/ns/nope/config").status, 404);
+  EXPECT_NE(Body(Call(Method::kGet, "/v2")).dump().find("model_configuration"), std::string::npos);
+
+  ASSERT_EQ(Call(Method::kPost, "/v2/models/ns/mlp/infer", std::string(kKServeX) + "}").status,
+            200);
+  ASSERT_EQ(Call(Method::kPost, "/v2/models/ns/mlp/infer",
+                 R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"INT32","data":[1,2,3,4]}]})")
+                .status,
+            400);
+  for (const char* path : {"/v2/models/ns/mlp/stats", "/v2/models/ns%2Fmlp/versions/1/stats",
+                           "/v2/models/stats"}) {
+    auto r = Call(Method::kGet, path);
+    ASSERT_EQ(r.status, 200) << path << r.body;
+    json s = Body(r)["model_stats"];
+    ASSERT_EQ(s.size(), 1u) << path;
+    EXPECT_EQ(s[0]["name"], "ns/mlp");
+    EXPECT_EQ(s[0]["version"], "1");
+    EXPECT_EQ(s[0]["inference_count"], 1);
+    EXPECT_EQ(s[0]["execution_count"], 1);
+    EXPECT_GT(s[0]["last_inference"].get<uint64_t>(), 0u);
+    const json& st = s[0]["inference_stats"];
+    EXPECT_EQ(st["success"]["count"], 1);
+    EXPECT_GT(st["success"]["ns"].get<uint64_t>(), 0u);
+    EXPECT_EQ(st["fail"]["count"], 1);
+    EXPECT_EQ(st["compute_infer"]["count"], 1);
+    EXPECT_EQ(st["cache_hit"]["count"], 0);
+  }
+  EXPECT_EQ(Call(Method::kGet, "/v2/models/ns/nope/stats").status, 404);
+}
+
 }  // namespace
 }  // namespace mlos::http

@@ -71,6 +71,44 @@ TEST(Router, KServeRoutes) {
             Route::kV2RepoUnload);
 }
 
+// Triton's statistics and configuration routes, with the name raw (tritonclient quotes it with
+// Python's quote, which keeps '/') or encoded, with and without a version.
+TEST(Router, KServeStatsConfigAndSlashNames) {
+  auto all = MatchRoute(Method::kGet, "/v2/models/stats");
+  EXPECT_EQ(all.route, Route::kV2ModelStats);
+  EXPECT_TRUE(all.model.empty());
+  for (const char* target : {"/v2/models/local/cls/stats", "/v2/models/local%2Fcls/stats"}) {
+    auto m = MatchRoute(Method::kGet, target);
+    EXPECT_EQ(m.route, Route::kV2ModelStats) << target;
+    EXPECT_EQ(m.model, "local/cls") << target;
+  }
+  auto sv = MatchRoute(Method::kGet, "/v2/models/local/cls/versions/1.0.0/stats");
+  EXPECT_EQ(sv.route, Route::kV2ModelStats);
+  EXPECT_EQ(sv.model, "local/cls");
+  EXPECT_EQ(sv.version, "1.0.0");
+  auto cfg = MatchRoute(Method::kGet, "/v2/models/local/cls/config");
+  EXPECT_EQ(cfg.route, Route::kV2ModelConfig);
+  EXPECT_EQ(cfg.model, "local/cls");
+  auto cv = MatchRoute(Method::kGet, "/v2/models/local/cls/versions/2/config");
+  EXPECT_EQ(cv.route, Route::kV2ModelConfig);
+  EXPECT_EQ(cv.version, "2");
+  EXPECT_EQ(MatchRoute(Method::kPost, "/v2/models/local/cls/config").error_status, 405);
+  EXPECT_EQ(MatchRoute(Method::kPost, "/v2/models/stats").error_status, 405);
+  EXPECT_EQ(MatchRoute(Method::kGet, "/v2/models/config").error_status, 404);
+  // Every other route tritonclient builds from a name, raw.
+  EXPECT_EQ(MatchRoute(Method::kGet, "/v2/models/local/cls").model, "local/cls");
+  EXPECT_EQ(MatchRoute(Method::kGet, "/v2/models/local/cls/versions/1.0.0").version, "1.0.0");
+  EXPECT_EQ(MatchRoute(Method::kGet, "/v2/models/local/cls/ready").model, "local/cls");
+  EXPECT_EQ(MatchRoute(Method::kPost, "/v2/models/local/cls/versions/1.0.0/infer").model,
+            "local/cls");
+  EXPECT_EQ(MatchRoute(Method::kPost, "/v2/repository/models/local/cls/unload").model,
+            "local/cls");
+  // Triton's trace extension is not offered: a 404 that says so, not "model .../trace".
+  auto trace = MatchRoute(Method::kGet, "/v2/models/local/cls/trace/setting");
+  EXPECT_EQ(trace.error_status, 404);
+  EXPECT_NE(trace.error.find("trace extension"), std::string::npos) << trace.error;
+}
+
 TEST(Router, Errors) {
   EXPECT_EQ(MatchRoute(Method::kGet, "/nope").error_status, 404);
   EXPECT_EQ(MatchRoute(Method::kGet, "/").error_status, 404);

@@ -16,7 +16,7 @@ constexpr Action kActions[] = {Action::kList,       Action::kMetadata, Action::k
                                Action::kRegister,   Action::kUnregister, Action::kLoad,
                                Action::kUnload,     Action::kSetDefault, Action::kRollback,
                                Action::kAlias,      Action::kPin,
-                               Action::kSharedMemory, Action::kTokens};
+                               Action::kSharedMemory, Action::kTokens, Action::kAudit};
 
 TEST(RoleTest, NamesRoundTrip) {
   EXPECT_STREQ(RoleName(Role::kNone), "none");
@@ -37,7 +37,8 @@ TEST(RoleTest, NamesRoundTrip) {
 TEST(ActionTest, Names) {
   const std::vector<std::string> expected = {
       "list",   "metadata",    "infer",    "register", "unregister",    "load",
-      "unload", "set_default", "rollback", "alias",    "pin", "shared_memory", "tokens"};
+      "unload", "set_default", "rollback", "alias",    "pin", "shared_memory", "tokens",
+      "audit"};
   ASSERT_EQ(std::size(kActions), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(ActionName(kActions[i]), expected[i]);
 }
@@ -47,7 +48,7 @@ TEST(RoleAllowsTest, RolesNestAsDocumented) {
   const Role least[] = {Role::kReader,   Role::kReader,   Role::kUser,     Role::kOperator,
                         Role::kOperator, Role::kOperator, Role::kOperator, Role::kOperator,
                         Role::kOperator, Role::kOperator, Role::kOperator, Role::kOperator,
-                        Role::kAdmin};
+                        Role::kAdmin,    Role::kAdmin};
   for (size_t i = 0; i < std::size(kActions); ++i) {
     for (Role r : kRoles) {
       const bool want = r != Role::kNone && r >= least[i];
@@ -65,6 +66,8 @@ TEST(RoleAllowsTest, Spotchecks) {
   EXPECT_TRUE(RoleAllows(Role::kOperator, Action::kSharedMemory));
   EXPECT_FALSE(RoleAllows(Role::kOperator, Action::kTokens));
   EXPECT_TRUE(RoleAllows(Role::kAdmin, Action::kTokens));
+  EXPECT_FALSE(RoleAllows(Role::kOperator, Action::kAudit));
+  EXPECT_TRUE(RoleAllows(Role::kAdmin, Action::kAudit));
   EXPECT_FALSE(RoleAllows(Role::kNone, Action::kList));
 }
 

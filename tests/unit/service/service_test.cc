@@ -53,6 +53,7 @@ class RecordingCore : public core::Core {
     if (request.inputs.empty()) return InvalidArgument("no inputs");
     const core::Tensor& in = request.inputs[0];
     input_bytes.assign(in.bytes(), in.bytes() + in.byte_size());
+    input_strings = in.strings;
     core::InferResponse r;
     r.model_id = "ns/m@1";
     r.model_name = "ns/m";
@@ -64,6 +65,11 @@ class RecordingCore : public core::Core {
       t.name = name;
       t.dtype = in.dtype;
       t.shape = in.shape;
+      if (in.dtype == DataType::kString) {  // strings are the core's, never allocated
+        t.strings = in.strings;
+        r.outputs.push_back(std::move(t));
+        continue;
+      }
       void* p = nullptr;
       if (request.output_allocator) {
         p = request.output_allocator(name, t.dtype, t.shape, in.byte_size());
@@ -84,6 +90,7 @@ class RecordingCore : public core::Core {
   std::optional<Clock::time_point> deadline;
   std::string principal, protocol, last_default, last_alias;
   std::vector<uint8_t> input_bytes;
+  std::vector<std::string> input_strings;
 
  private:
   static core::ModelStatus Model() {
@@ -214,6 +221,96 @@ TEST_F(ServiceTest, ShmInputsAndOutputsBindOnlyTheCallersRegions) {
   EXPECT_TRUE(service_.ShmStatus(Ctx(Protocol::kIpc, "conn-1"), "")->empty());
   ::munmap(map, 64);
   ::close(fd);
+}
+
+// KServe's system shared memory carries BYTES serialized (u32 length + bytes per element), as
+// tritonclient.utils.shared_memory writes and reads them.
+TEST_F(ServiceTest, StringTensorsInSharedMemoryAreSerialized) {
+  const int fd = SealedMemfd(256);
+  auto* map =
+      static_cast<uint8_t*>(::mmap(nullptr, 256, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  ASSERT_NE(map, MAP_FAILED);
+  const std::string serialized("\x02\0\0\0ab\0\0\0\0\x03\0\0\0\xff\0z", 17);
+  std::memcpy(map, serialized.data(), serialized.size());
+  ASSERT_TRUE(service_.RegisterShmFd(Ctx(Protocol::kIpc, "c"), "r", fd, 0, 256).ok());
+  auto strings_call = [&](uint64_t out_size, bool to_shm) {
+    InferCall call;
+    call.model = "ns/m";
+    core::Tensor t;
+    t.name = "x";
+    t.dtype = DataType::kString;
+    t.shape = {3};
+    call.inputs.push_back(std::move(t));
+    call.input_shm = {ShmRef{"r", 0, serialized.size()}};
+    call.outputs = {{"y", ShmRef{"r", 128, out_size}}};
+    call.string_outputs_to_shm = to_shm;
+    return call;
+  };
+  const std::vector<std::string> want = {"ab", "", std::string("\xff\0z", 3)};
+  auto call = strings_call(128, true);
+  auto r = service_.Infer(Ctx(Protocol::kIpc, "c"), call);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(core_.input_strings, want);
+  ASSERT_EQ(r->output_shm.size(), 1u);
+  ASSERT_TRUE(r->output_shm[0]);
+  EXPECT_EQ(r->output_shm[0]->offset, 128u);
+  EXPECT_EQ(r->output_shm[0]->byte_size, serialized.size());  // what was written
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(map) + 128, serialized.size()), serialized);
+  // Without string_outputs_to_shm (IPC's calls) the strings travel inline.
+  call = strings_call(128, false);
+  r = service_.Infer(Ctx(Protocol::kIpc, "c"), call);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_FALSE(r->output_shm[0]);
+  EXPECT_EQ(r->response.outputs[0].strings, want);
+  // A window too small for the serialized strings.
+  call = strings_call(16, true);
+  EXPECT_EQ(service_.Infer(Ctx(Protocol::kIpc, "c"), call).status().message(),
+            "output 'y': 17 bytes do not fit shared_memory_byte_size 16");
+  // Fewer elements in the region than the shape says.
+  call = strings_call(128, true);
+  call.inputs[0].shape = {4};
+  auto short_input = service_.Infer(Ctx(Protocol::kIpc, "c"), call);
+  ASSERT_FALSE(short_input.ok());
+  EXPECT_EQ(short_input.status().code(), StatusCode::kInvalidArgument);
+  ::munmap(map, 256);
+}
+
+TEST_F(ServiceTest, ModelStatisticsCountSuccessesAndFailures) {
+  const RequestContext ctx = Ctx(Protocol::kGrpc);
+  auto before = service_.ModelStats(ctx, "ns/m");
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->size(), 1u);
+  EXPECT_EQ((*before)[0].name, "ns/m");
+  EXPECT_EQ((*before)[0].version, "1");
+  EXPECT_EQ((*before)[0].inference_count, 0u);
+  EXPECT_EQ((*before)[0].last_inference_ms, 0u);
+  for (int i = 0; i < 2; ++i) {
+    auto ok = Call();
+    ASSERT_TRUE(service_.Infer(ctx, ok).ok());
+  }
+  InferCall empty;  // the core refuses it: counted as the model's failure
+  empty.model = "ns/m";
+  EXPECT_FALSE(service_.Infer(ctx, empty).ok());
+  auto undecodable = Call();
+  EXPECT_FALSE(service_.Fail(ctx, undecodable, InvalidArgument("bad body")).ok());
+  auto unknown = Call();
+  unknown.model = "ns/none";
+  EXPECT_FALSE(service_.Infer(ctx, unknown).ok());  // no model: counted nowhere
+  for (const std::string& id : {std::string("ns/m@1"), std::string("")}) {
+    auto s = service_.ModelStats(ctx, id);
+    ASSERT_TRUE(s.ok()) << id;
+    ASSERT_EQ(s->size(), 1u) << id;
+    const ModelStatistics& m = (*s)[0];
+    EXPECT_EQ(m.inference_count, 2u);
+    EXPECT_EQ(m.execution_count, 2u);
+    EXPECT_EQ(m.success.count, 2u);
+    EXPECT_GT(m.success.ns, 0u);
+    EXPECT_EQ(m.compute_infer.count, 2u);
+    EXPECT_EQ(m.queue.count, 2u);
+    EXPECT_EQ(m.fail.count, 2u);
+    EXPECT_GT(m.last_inference_ms, 1700000000000u);  // wall clock, ms since the epoch
+  }
+  EXPECT_EQ(service_.ModelStats(ctx, "ns/none").status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(ServiceTest, ManyInlineOutputsBesideAShmOutput) {
