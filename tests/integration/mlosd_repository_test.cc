@@ -1,11 +1,12 @@
 // mlosd --model-repository: a directory of models (package directories with manifests, one that
-// depends on another, Triton's NAME/VERSION/ layout without a manifest, a bare model file) is
-// installed, registered in dependency order and loaded at start; readiness is false until then;
-// SIGHUP picks up a new version and withdraws a model whose files went away; a restart serves
-// the same models again; KServe's storage-initializer layout (files straight in the directory).
+// depends on another, a .axon file, Triton's NAME/VERSION/ layout without a manifest, a bare
+// model file) is installed, registered in dependency order and loaded at start; readiness is false
+// until then; SIGHUP picks up a new version and withdraws a model whose files went away; a restart
+// serves the same models again; KServe's storage-initializer layout (NAME=DIR).
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -64,6 +65,14 @@ TEST_F(RepositoryTest, ServesEveryLayoutInDependencyOrderAndReadinessWaits) {
   fs::copy_file(kFixtures / "demo_celsius.onnx", repo_ / "celsius" / "1" / "model.onnx");
   std::ofstream(repo_ / "celsius" / "config.pbtxt") << "name: \"celsius\"\n";
   fs::copy_file(kFixtures / "add.onnx", repo_ / "adder.onnx");  // a bare model file
+  // A .axon package, packed by axon from a package directory outside the repository.
+  Package packed = CelsiusPackage();
+  packed.name = "packed";
+  const fs::path packed_dir = WritePackage(root_ / "src", packed);
+  const std::string pack = "'" + (fs::path(MLOS_BINARY_DIR) / "bin" / "axon").string() +
+                           "' pack '" + packed_dir.string() + "' -o '" +
+                           (repo_ / "packed.axon").string() + "' >/dev/null 2>&1";
+  ASSERT_EQ(std::system(pack.c_str()), 0);
   std::ofstream(repo_ / "README.md") << "not a model\n";
   fs::create_directories(repo_ / "notes");
   std::ofstream(repo_ / "notes" / "todo.txt") << "nothing here\n";
@@ -79,9 +88,10 @@ TEST_F(RepositoryTest, ServesEveryLayoutInDependencyOrderAndReadinessWaits) {
   EXPECT_EQ(State(d, app.Id()), "READY");
   EXPECT_EQ(State(d, "local/celsius@1.0.0"), "READY");
   EXPECT_EQ(State(d, "local/adder@1.0.0"), "READY");
+  EXPECT_EQ(State(d, packed.Id()), "READY");
   Reply list = d.Get("/models");
   ASSERT_EQ(list.status, 200);
-  EXPECT_EQ(list.Json()["models"].size(), 4u) << list.body;
+  EXPECT_EQ(list.Json()["models"].size(), 5u) << list.body;
 
   // Dependency order: the model app depends on was registered (and loaded) before it.
   const std::string log = d.Log();
