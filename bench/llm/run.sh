@@ -25,7 +25,8 @@
 # generated one), LLAMA_SERVER (a llama-server to use instead of building one with
 # bench/llm/build_llama_server.sh), MLOS_BENCH_NO_REPORT=1 (results stay in bench/out/llm),
 # MLOS_BENCH_LLM_SKIP_PEER=1 (no llama-server), MLOS_BENCH_LLM_PERF=1 (perf record of mlosd and
-# llama-server during their 4-stream runs: bench/out/llm/perf-*.txt, where the time goes).
+# llama-server during their 4-stream runs, or MLOS_BENCH_LLM_PERF_C streams: bench/out/llm/
+# perf-*.txt, where the time goes), MLOS_BENCH_LLM_ROUNDS (single-stream rounds, default 5).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$(cd "${1:-${BUILD:-$root/build}}" && pwd)"
@@ -178,7 +179,7 @@ loadgen() {  # target label args...
   log "$label"
   local ppid="" tpid=$mpid
   [ "$target" = mlosd ] || tpid=$lpid
-  if [ "${MLOS_BENCH_LLM_PERF:-0}" = 1 ] && [[ "$label" == *" c4" ]] && command -v perf >/dev/null; then
+  if [ "${MLOS_BENCH_LLM_PERF:-0}" = 1 ] && [[ "$label" == *" c${MLOS_BENCH_LLM_PERF_C:-4}" ]] && command -v perf >/dev/null; then
     perf record -F 499 -g -p "$tpid" -o "$work/perf-$target.data" -- sleep "$(awk -v s="$secs" 'BEGIN{print s/2}')" \
       >/dev/null 2>&1 &
     ppid=$!
