@@ -258,11 +258,7 @@ int ModelRepository::Sync() {
       }
       sources[id] = item.source;
       package_dirs[id] = installed->installed.dir;
-      manifests[id] = installed->manifest;
-      if (installed->already_installed) {  // the cache's manifest: what will be registered
-        auto m = mpf::LoadManifestFile((installed->installed.dir / "manifest.yaml").string());
-        if (m.ok()) manifests[id] = std::move(m).value();
-      }
+      manifests[id] = std::move(installed->manifest);  // the cache's, when already installed
     }
     for (const std::string& s : skipped) spdlog::warn("model repository: skipped {}", s);
   }

@@ -59,8 +59,8 @@ TEST_F(RepositoryTest, ServesEveryLayoutInDependencyOrderAndReadinessWaits) {
   Package base = TestingPackage("zbase", R"({"behavior":"identity","load_sleep_ms":1500})");
   Package app = TestingPackage("app", R"({"behavior":"identity"})");
   app.deps_yaml = "      - test/zbase@1.0.0\n";
-  const fs::path base_dir = WritePackage(repo_, base);
-  const fs::path app_dir = WritePackage(repo_, app);
+  WritePackage(repo_, base);
+  WritePackage(repo_, app);
   fs::create_directories(repo_ / "celsius" / "1");  // Triton: NAME/VERSION/model.onnx
   fs::copy_file(kFixtures / "demo_celsius.onnx", repo_ / "celsius" / "1" / "model.onnx");
   std::ofstream(repo_ / "celsius" / "config.pbtxt") << "name: \"celsius\"\n";
@@ -131,8 +131,6 @@ TEST_F(RepositoryTest, ServesEveryLayoutInDependencyOrderAndReadinessWaits) {
   EXPECT_EQ(State(again, app.Id()), "READY");
   EXPECT_EQ(State(again, "local/celsius@2.0.0"), "READY");
   EXPECT_EQ(State(again, "local/adder@1.0.0"), "HTTP 404");
-  (void)base_dir;
-  (void)app_dir;
 }
 
 TEST_F(RepositoryTest, KServeStorageLayoutAndPolling) {

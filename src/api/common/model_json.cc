@@ -235,7 +235,7 @@ void EncodeKServeModelMetadata(const core::ModelStatus& model,
   w.Key("versions");
   WriteStringArray(w, versions);
   w.Key("platform");
-  w.String(model.framework.empty() ? model.execution_format : model.framework);
+  w.String(KServePlatform(model));
   w.Key("inputs");
   WriteTensorInfos(w, model.inputs, DtypeNames::kKServe);
   w.Key("outputs");
@@ -283,7 +283,7 @@ void EncodeKServeModelConfig(const core::ModelStatus& model, std::string& out) {
   w.Key("name");
   w.String(model.name);
   w.Key("platform");
-  w.String(model.framework.empty() ? model.execution_format : model.framework);
+  w.String(KServePlatform(model));
   w.Key("backend");
   w.String(model.plugin);
   w.Key("max_batch_size");

@@ -46,6 +46,10 @@ void EncodeStats(const core::CoreStats& stats, std::string& out);
 // KServe v2 model metadata: name, versions (of that name), platform, inputs, outputs.
 void EncodeKServeModelMetadata(const core::ModelStatus& model,
                                const std::vector<std::string>& versions, std::string& out);
+// The KServe / Triton "platform" of a model: its framework, else its execution format.
+inline const std::string& KServePlatform(const core::ModelStatus& model) {
+  return model.framework.empty() ? model.execution_format : model.framework;
+}
 // Triton's model configuration extension (GET /v2/models/{name}/config): name, platform (as
 // in the metadata), backend (the plugin), max_batch_size 0 (shapes are whole: a -1 first
 // dimension is a dynamic batch), input and output [{name, data_type "TYPE_FP32", ..., dims}].

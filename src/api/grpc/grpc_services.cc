@@ -218,8 +218,7 @@ grpc::Status InferenceService::ModelMetadata(grpc::ServerContext* ctx,
                                                     ModelIdOf(req->name(), req->version())));
     res->set_name(meta.model.name);
     for (const std::string& v : meta.versions) res->add_versions(v);
-    res->set_platform(meta.model.framework.empty() ? meta.model.execution_format
-                                                   : meta.model.framework);
+    res->set_platform(api::KServePlatform(meta.model));
     FillTensorMetadata(meta.model.inputs, res->mutable_inputs());
     FillTensorMetadata(meta.model.outputs, res->mutable_outputs());
     return Status::Ok();
@@ -257,8 +256,7 @@ grpc::Status InferenceService::ModelConfig(grpc::ServerContext* ctx,
                                                     ModelIdOf(req->name(), req->version())));
     inference::ModelConfig* c = res->mutable_config();
     c->set_name(meta.model.name);
-    c->set_platform(meta.model.framework.empty() ? meta.model.execution_format
-                                                 : meta.model.framework);
+    c->set_platform(api::KServePlatform(meta.model));
     c->set_backend(meta.model.plugin);
     c->set_max_batch_size(0);
     FillConfigTensors(meta.model.inputs, c->mutable_input());
