@@ -355,6 +355,13 @@ int main(int argc, char** argv) {
       std::chrono::milliseconds(static_cast<int64_t>(config.request_timeout_s * 1000));
   mlos::service::Service service(**core, shm_registry, &metrics, service_options, guard->get());
   mlos::http::Api api(service);
+  // Started before any listener, so readiness is held from the first request on.
+  std::unique_ptr<mlos::mlosd::ModelRepository> repository;
+  if (!config.model_repositories.empty()) {
+    repository = std::make_unique<mlos::mlosd::ModelRepository>(
+        service, config.model_repositories, repository_cache, config.poll_repository_s);
+    repository->Start();
+  }
 
   mlos::http::ServerOptions server_options;
   server_options.host = listen->first;
@@ -418,13 +425,6 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   spdlog::info("serving on {}:{} (state {}, {} plugin dir(s))", host, server.port(),
                config.state_dir.string(), config.plugin_dirs.size());
-
-  std::unique_ptr<mlos::mlosd::ModelRepository> repository;
-  if (!config.model_repositories.empty()) {
-    repository = std::make_unique<mlos::mlosd::ModelRepository>(
-        service, config.model_repositories, repository_cache, config.poll_repository_s);
-    repository->Start();
-  }
 
   int sig = 0;
   for (;;) {
