@@ -2,7 +2,8 @@
 """docs/benchmarks.md and its plots from the suite's results (bench/suite.sh).
 Usage: bench/report.py RESULTS_JSON OUT_MD PLOT_DIR
 RESULTS_JSON is {"meta": {...}, "results": [mlos-bench JSON lines + the suite's fields]} (or a
-JSON-lines file of results alone). Plots need gnuplot (Debian: gnuplot-nox); without it the
+JSON-lines file of results alone); section e is read from results-peers.json beside it (the peers
+run, bench/peers/report_peers.py). Plots need gnuplot (Debian: gnuplot-nox); without it the
 document says they were skipped. The "Findings" section is bench/findings.md, written by hand."""
 import json
 import os
@@ -449,9 +450,14 @@ class Report:
             L += ["", "Plots skipped: gnuplot not installed (Debian package gnuplot-nox)."]
         return L
 
-    def render(self):
+    def render(self, peers_json=None):
         body = self.overhead() + self.throughput() + self.openloop() + self.large()
-        return "\n".join(self.header() + self.findings() + body + self.commands()) + "\n"
+        peers = []
+        if peers_json:
+            sys.path.insert(0, os.path.join(HERE, "peers"))
+            import report_peers
+            peers = report_peers.render(peers_json)
+        return "\n".join(self.header() + self.findings() + body + peers + self.commands()) + "\n"
 
 
 def cpu_model():
@@ -473,7 +479,8 @@ def main():
     os.makedirs(plot_dir, exist_ok=True)
     md_dir = os.path.dirname(os.path.abspath(out_md))
     rep = Report(meta, results, os.path.abspath(plot_dir), md_dir)
-    text = rep.render()
+    # Section e comes from the peers run (MLOS_BENCH_PART=peers), kept beside results.json.
+    text = rep.render(os.path.join(os.path.dirname(os.path.abspath(results_path)), "results-peers.json"))
     open(out_md, "w").write(text)
     print(f"wrote {out_md}" + (f" and {', '.join(rep.plots)} in {plot_dir}" if rep.plots else ""))
     for e in rep.plot_errors:

@@ -11,8 +11,15 @@
 #   c. open-loop latency on encoder at 50 % and 90 % of the peer's throughput at concurrency 16;
 #   d. a 32 MB tensor in and out (large) at concurrency 1, pinned, no JSON paths.
 # About 7 minutes at MLOS_BENCH_SCALE=1 on 2 cores (durations scale with it; 0.2 for a check).
+# The peers part (MLOS_BENCH_PART=peers, `make bench` runs it after the rest) measures instead the
+# peer servers from PyPI (bench/peers/: KServe, MLServer, LitServe, each in .venv-peers-<name>/)
+# beside mlosd (HTTP JSON, HTTP binary, gRPC) and raw in sections a, b and c, and e: Triton's
+# perf_analyzer against mlosd over HTTP and gRPC, with and without system shared memory; its
+# results go to docs/bench/results-peers.json and section e of docs/benchmarks.md. About 11 minutes.
 # Usage: bench/suite.sh [BUILD_DIR]
 # Environment:
+#   MLOS_BENCH_PART              "all" (default: the sections above) or "peers"
+#   MLOS_BENCH_PEERS             the peers part's servers (default "kserve mlserver litserve")
 #   MLOS_BENCH_SCALE             duration multiplier (default 1)
 #   MLOS_BENCH_SECTIONS          which of "overhead throughput openloop large" (default all)
 #   MLOS_BENCH_MLOSD_EXTRA_YAML  appended to the main mlosd's config (default: 2 plugin calls at
@@ -26,7 +33,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$(cd "${1:-${BUILD:-$root/build}}" && pwd)"
 py=/usr/bin/python3
 scale="${MLOS_BENCH_SCALE:-1}"
-sections="${MLOS_BENCH_SECTIONS:-overhead throughput openloop large}"
+part="${MLOS_BENCH_PART:-all}"
+case "$part" in
+  all) sections="${MLOS_BENCH_SECTIONS:-overhead throughput openloop large}" ;;
+  peers) sections="${MLOS_BENCH_SECTIONS:-overhead throughput openloop perf}" ;;
+  *) echo "suite: MLOS_BENCH_PART must be all or peers" >&2; exit 2 ;;
+esac
 bench="${MLOS_BENCH_BIN:-$build/bin/mlos-bench}"
 mlosd="${MLOSD_BIN:-$build/bin/mlosd}"
 axon="${AXON_BIN:-$build/bin/axon}"
@@ -34,7 +46,7 @@ axon="${AXON_BIN:-$build/bin/axon}"
 # serves section b's "mlosd+batching" series (HTTP only).
 extra_yaml="${MLOS_BENCH_MLOSD_EXTRA_YAML-$'scheduling:\n  max_concurrent_infers: 2'}"
 batch_yaml="${MLOS_BENCH_BATCHING_YAML-$'batching:\n  max_batch_size: 16\n  max_concurrent_batches: 2'}"
-work="${MLOS_BENCH_WORK:-$build/bench-suite}"
+work="${MLOS_BENCH_WORK:-$build/bench-$([ "$part" = peers ] && echo peers || echo suite)}"
 ncpu=$(nproc)
 all_cpus="0-$((ncpu - 1))"
 t_start=$(date +%s)
@@ -47,8 +59,8 @@ busy_start=$(echo $busy_start | awk '{b=$3-$1; i=$4-$2; printf "%.0f", ((b+i) > 
 for b in "$bench" "$mlosd" "$axon"; do
   [ -x "$b" ] || { echo "suite: $b not found (build it first, or set MLOS_BENCH_BIN/MLOSD_BIN/AXON_BIN)" >&2; exit 1; }
 done
-command -v node >/dev/null || { echo "suite: node (Node.js) is needed for the peer server" >&2; exit 1; }
-if [ ! -d "$root/bench/peer/node_modules/onnxruntime-node" ]; then
+[ "$part" = peers ] || command -v node >/dev/null || { echo "suite: node (Node.js) is needed for the peer server" >&2; exit 1; }
+if [ "$part" = all ] && [ ! -d "$root/bench/peer/node_modules/onnxruntime-node" ]; then
   echo "suite: installing the peer's onnxruntime-node (npm ci)"
   # The package's postinstall would download CUDA libraries from nuget; CPU is all we use.
   (cd "$root/bench/peer" && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --no-audit --no-fund --loglevel=error)
@@ -58,7 +70,9 @@ rm -rf "$work" && mkdir -p "$work"
 sockdir="$(mktemp -d /tmp/mlos-suite.XXXXXX)"  # a short path: unix socket names are limited
 sock="$sockdir/mlosd.sock"
 mlosd_pid="" peer_pid="" bmlosd_pid=""
+source "$root/bench/peers/lib.sh"
 cleanup() {
+  peers_stop
   for p in $mlosd_pid $peer_pid $bmlosd_pid; do kill "$p" 2>/dev/null || true; done
   sleep 0.3
   rm -rf "$sockdir" "$work/state" "$work/axon" "$work/bstate" "$work/baxon"
@@ -117,8 +131,9 @@ for m in "${models[@]}"; do
   curl -sf -X POST "http://127.0.0.1:$hport/models/local%2F$m%401.0.0/load" >/dev/null \
     || { echo "suite: mlosd could not load $m" >&2; tail -20 "$work/mlosd.log" >&2; exit 1; }
 done
-# The second mlosd, with batching: same models, HTTP only.
+# The second mlosd, with batching: same models, HTTP only (not in the peers part).
 bport=$(free_port)
+if [ "$part" = all ]; then
 { cat "$work/mlosd.yaml"; printf '%s\n' "$batch_yaml"; } >"$work/mlosd-batching.yaml"
 "$mlosd" --http "127.0.0.1:$bport" --state-dir "$work/bstate" --config "$work/mlosd-batching.yaml" \
   --model-root "$work/axon/cache" \
@@ -131,12 +146,18 @@ for m in encoder mlp; do
   curl -sf -X POST "http://127.0.0.1:$bport/models/local%2F$m%401.0.0/load" >/dev/null \
     || { echo "suite: the batching mlosd could not load $m" >&2; tail -20 "$work/mlosd-batching.log" >&2; exit 1; }
 done
+fi
 mlosd_ort=$(curl -sf "http://127.0.0.1:$hport/plugins" | $py -c \
   'import json,sys; print(next((p["framework"] for p in json.load(sys.stdin)["plugins"] if p["name"]=="onnx"), ""))' || true)
 log "mlosd up (http $hport, grpc $gport, ipc $sock; batching $batching; $mlosd_ort)"
 
 # --- peer --------------------------------------------------------------------------------------
-pport=$(free_port)
+pport=$(free_port) peer_ort=""
+if [ "$part" = peers ]; then
+  peers_start ${MLOS_BENCH_PEERS-kserve mlserver litserve}
+  peer_list=("${py_peers[@]}")
+else
+  peer_list=(peer)
 peer_args=()
 for m in "${models[@]}"; do peer_args+=(--model "$m=$work/models/$m/model.onnx"); done
 node "$root/bench/peer/server.js" --port "$pport" "${peer_args[@]}" >"$work/peer.log" 2>&1 &
@@ -149,13 +170,19 @@ done
 grep -q "^listening on" "$work/peer.log" || { echo "suite: the peer did not start" >&2; exit 1; }
 peer_ort=$(cd "$root/bench/peer" && node -e 'process.stdout.write(require("onnxruntime-node").env.versions.common)')
 log "peer up (http $pport, onnxruntime-node $peer_ort, node $(node --version))"
+fi
 
 # Commands in the report read $MLOSD_HTTP etc. instead of this run's ports.
-export SUITE_SUBST="MLOSD_HTTP=127.0.0.1:$hport MLOSD_BATCHING_HTTP=127.0.0.1:$bport MLOSD_GRPC=127.0.0.1:$gport MLOSD_SOCK=$sock PEER=127.0.0.1:$pport"
-pin_servers() {  # cpu list: every thread of both mlosd and of the peer
-  taskset -a -p -c "$1" "$mlosd_pid" >/dev/null
-  taskset -a -p -c "$1" "$bmlosd_pid" >/dev/null
-  taskset -a -p -c "$1" "$peer_pid" >/dev/null
+SUITE_SUBST="MLOSD_HTTP=127.0.0.1:$hport MLOSD_BATCHING_HTTP=127.0.0.1:$bport MLOSD_GRPC=127.0.0.1:$gport MLOSD_SOCK=$sock PEER=127.0.0.1:$pport"
+for n in "${py_peers[@]}"; do
+  SUITE_SUBST+=" ${n^^}=127.0.0.1:${pypeer_port[$n]}"
+  [ -n "${pypeer_grpc[$n]}" ] && SUITE_SUBST+=" ${n^^}_GRPC=127.0.0.1:${pypeer_grpc[$n]}"
+done
+export SUITE_SUBST
+pin_servers() {  # cpu list: every thread of both mlosd and of the peers
+  local p
+  for p in $mlosd_pid $bmlosd_pid $peer_pid; do taskset -a -p -c "$1" "$p" >/dev/null; done
+  peers_pin "$1"
 }
 
 # --- one measurement ---------------------------------------------------------------------------
@@ -164,6 +191,8 @@ pin_servers() {  # cpu list: every thread of both mlosd and of the peer
 url_of() {
   case "$1" in
     peer) echo "http://127.0.0.1:$pport" ;;
+    kserve | mlserver | litserve)
+      [ "$2" = grpc ] && echo "grpc://127.0.0.1:${pypeer_grpc[$1]}" || echo "http://127.0.0.1:${pypeer_port[$1]}" ;;
     mlosd-batch) echo "http://127.0.0.1:$bport" ;;
     raw) echo "" ;;
     *) case "$2" in
@@ -234,6 +263,7 @@ run() {
     --label "${LABEL:-$section/$server/$target/$model}" "$@"
 }
 mlosd_targets=(http-json http-binary grpc ipc-inline ipc-shm)
+[ "$part" = peers ] && mlosd_targets=(http-json http-binary grpc)
 want() { [[ " $sections " == *" $1 "* ]]; }
 
 # --- a. overhead at concurrency 1, pinned ------------------------------------------------------
@@ -245,7 +275,9 @@ if want overhead; then
     for t in "${mlosd_targets[@]}"; do
       run overhead mlosd "$t" "$m" 1 --mode closed --concurrency 1 --duration "$d" --warmup "$w"
     done
-    run overhead peer http-json "$m" 1 --mode closed --concurrency 1 --duration "$d" --warmup "$w"
+    for p in "${peer_list[@]}"; do
+      run overhead "$p" http-json "$m" 1 --mode closed --concurrency 1 --duration "$d" --warmup "$w"
+    done
   done
 fi
 
@@ -266,30 +298,39 @@ if want throughput; then
   for m in encoder mlp; do
     for c in 1 4 16 64; do
       run throughput raw raw "$m" 0 --mode closed --concurrency "$c" --raw-threads 1 --duration "$d" --warmup "$w"
-      for t in http-json http-binary grpc ipc-inline ipc-shm; do
+      for t in "${mlosd_targets[@]}"; do
         run throughput mlosd "$t" "$m" 0 --mode closed --concurrency "$c" --duration "$d" --warmup "$w"
       done
-      run throughput mlosd-batch http-binary "$m" 0 --mode closed --concurrency "$c" --duration "$d" --warmup "$w"
-      run throughput peer http-json "$m" 0 --mode closed --concurrency "$c" --duration "$d" --warmup "$w"
+      [ "$part" = all ] && run throughput mlosd-batch http-binary "$m" 0 --mode closed --concurrency "$c" --duration "$d" --warmup "$w"
+      for p in "${peer_list[@]}"; do
+        run throughput "$p" http-json "$m" 0 --mode closed --concurrency "$c" --duration "$d" --warmup "$w"
+      done
     done
   done
 fi
 
-# --- c. open loop on encoder at 50 % and 90 % of the peer's c=16 throughput --------------------
+# --- c. open loop on encoder at 50 % and 90 % of the (best) peer's c=16 throughput -------------
 peer16=""
-if want openloop; then
-  peer16=$($py -c '
+best16() {  # the highest c=16 encoder throughput of the peers in section $1
+  $py -c '
 import json, sys
+best = None
 for l in open(sys.argv[1]):
     r = json.loads(l)
-    if r.get("label") == "throughput/peer/http-json/encoder" and r.get("concurrency") == 16 \
-       and r.get("throughput_rps") and not r.get("errors"):
-        print(r["throughput_rps"])
-' "$work/results.jsonl" | tail -1)
+    if r.get("section") == sys.argv[2] and r.get("server") in sys.argv[3:] and r.get("concurrency") == 16 \
+       and (r.get("label") or "").endswith("/http-json/encoder") and r.get("throughput_rps") and not r.get("errors"):
+        best = max(best or 0, r["throughput_rps"])
+print(best or "")
+' "$work/results.jsonl" "$1" "${peer_list[@]}"
+}
+if want openloop && [ ${#peer_list[@]} -gt 0 ]; then
+  peer16=$(best16 throughput)
   if [ -z "$peer16" ]; then
-    # Without section b (or if the peer failed there), measure the peer at c=16 now.
-    run openloop-base peer http-json encoder 0 --mode closed --concurrency 16 --duration "$(secs 4)" --warmup "$(secs 0.5)"
-    peer16=$(tail -1 "$work/results.jsonl" | $py -c 'import json,sys; r=json.load(sys.stdin); print(r.get("throughput_rps") or "")')
+    # Without section b (or if the peers failed there), measure them at c=16 now.
+    for p in "${peer_list[@]}"; do
+      run openloop-base "$p" http-json encoder 0 --mode closed --concurrency 16 --duration "$(secs 4)" --warmup "$(secs 0.5)"
+    done
+    peer16=$(best16 openloop-base)
   fi
   if [ -z "$peer16" ] || [ "$(awk -v r="$peer16" 'BEGIN{print (r > 0)}')" != 1 ]; then
     note "open loop skipped: no throughput measured for the peer at c=16 on encoder"
@@ -297,7 +338,7 @@ for l in open(sys.argv[1]):
     d=$(secs 5); w=$(secs 0.5)
     for pct in 50 90; do
       rate=$(awk -v r="$peer16" -v p="$pct" 'BEGIN{printf "%.1f", r*p/100}')
-      for s in "mlosd http-binary" "mlosd http-json" "peer http-json"; do
+      for s in "mlosd http-binary" "mlosd http-json" "${peer_list[@]/%/ http-json}"; do
         set -- $s
         LABEL="openloop/$1/$2/encoder/$pct" run openloop "$1" "$2" encoder 0 --mode open \
           --rate "$rate" --concurrency 64 --duration "$d" --warmup "$w"
@@ -306,15 +347,35 @@ for l in open(sys.argv[1]):
   fi
 fi
 
+# --- e. perf_analyzer against mlosd (peers part) ------------------------------------------------
+pa_version=""
+if want perf; then
+  if "$root/bench/peers/setup.sh" perf-analyzer; then
+    pa_version=$("$pa_bin" --version 2>&1 | head -1)
+    pin_servers "$all_cpus"
+    for m in ${MLOS_BENCH_PERF_MODELS:-encoder mlp}; do
+      for c in 1 4 16 64; do
+        for v in "http none" "http system" "grpc none" "grpc system"; do
+          set -- $v
+          perf_run "$m" "$1" "$2" "$c" "$(secs 4)"
+        done
+      done
+    done
+  else
+    note "perf_analyzer skipped: bench/peers/setup.sh perf-analyzer failed"
+  fi
+fi
+
 # --- results -----------------------------------------------------------------------------------
 t_end=$(date +%s)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
-$py - "$work" "$scale" "$batching" "$mlosd_ort" "$peer_ort" "$(node --version)" "$ncpu" "$cpu" \
+$py - "$work" "$scale" "$batching" "$mlosd_ort" "$peer_ort" "$(node --version 2>/dev/null || true)" "$ncpu" "$cpu" \
   "$(uname -r)" "$((t_end - t_start))" "$peer16" "$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || true)" \
-  "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" "$sections" "$busy_start" <<'PY'
-import datetime, json, sys
+  "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)" "$sections" "$busy_start" "$part" \
+  "$([ "$part" = peers ] && peers_versions)" "$pa_version" <<'PY'
+import datetime, json, os, sys
 (work, scale, batching, mlosd_ort, peer_ort, node, ncpu, cpu, kernel, wall, peer16, commit,
- load_start, load, sections, busy_start) = sys.argv[1:]
+ load_start, load, sections, busy_start, part, py_peers, pa_version) = sys.argv[1:]
 results = [json.loads(l) for l in open(work + "/results.jsonl") if l.strip()]
 meta = {
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -323,16 +384,22 @@ meta = {
     "loadavg_start": load_start, "loadavg_end": load, "cpu_busy_pct_start": int(busy_start),
     "mlosd_onnxruntime": mlosd_ort, "peer_onnxruntime": peer_ort, "node": node,
     "mlosd_config": open(work + "/mlosd-config.yaml").read(),
-    "mlosd_batching_config": open(work + "/mlosd-batching.yaml").read(),
+    "mlosd_batching_config": open(work + "/mlosd-batching.yaml").read() if os.path.exists(work + "/mlosd-batching.yaml") else None,
     "batching": batching,
     "peer_c16_encoder_rps": float(peer16) if peer16 else None,
     "notes": [l.rstrip("\n") for l in open(work + "/notes.txt") if l.strip()],
+    "part": part,
 }
+if part == "peers":
+    meta["peers"] = {p.split()[0]: " ".join(p.split()[1:]) for p in py_peers.split(";") if p.strip()}
+    meta["perf_analyzer"] = pa_version
+    meta.pop("peer_c16_encoder_rps")
+    meta["best_peer_c16_encoder_rps"] = float(peer16) if peer16 else None
 json.dump({"meta": meta, "results": results}, open(work + "/results.json", "w"), indent=1)
 PY
 log "done in $((t_end - t_start)) s; $(wc -l <"$work/results.jsonl") measurements in $work/results.jsonl"
 if [ "${MLOS_BENCH_NO_REPORT:-0}" != 1 ]; then
   mkdir -p "$root/docs/bench"
-  cp "$work/results.json" "$root/docs/bench/results.json"
+  cp "$work/results.json" "$root/docs/bench/$([ "$part" = peers ] && echo results-peers.json || echo results.json)"
   $py "$root/bench/report.py" "$root/docs/bench/results.json" "$root/docs/benchmarks.md" "$root/docs/bench"
 fi
