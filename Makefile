@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: setup configure build test demo demo-llm bench format clean package
+.PHONY: setup configure build test test-asan test-tsan demo demo-llm bench format clean package
 
 setup:
 	@scripts/setup.sh
@@ -15,6 +15,15 @@ build: configure
 
 test: setup build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The suite under sanitizers, each in its own build folder (docs/reliability.md, "Sanitizers"):
+# test-asan: ASan + UBSan, everything, in build-asan/; test-tsan: TSan, the concurrency-heavy
+# tests (label tsan), in build-tsan/. tests/sanitizers/run.sh configures, builds and runs them.
+test-asan: setup
+	@JOBS=$(JOBS) tests/sanitizers/run.sh asan
+
+test-tsan: setup
+	@JOBS=$(JOBS) tests/sanitizers/run.sh tsan
 
 # `make demo` builds only what scripts/demo.sh runs (not the tests): the daemon, axon, the plugins.
 DEMO_TARGETS = mlosd axon mlos_plugin_onnx mlos_plugin_testing

@@ -33,7 +33,12 @@ std::atomic<uint64_t> g_worker_seq{0};
 // Environment a worker keeps (nothing else of mlosd's: it may hold secrets).
 bool KeepEnv(const char* kv) {
   static const char* kKeep[] = {"PATH=", "LANG=", "LC_ALL=", "TZ=", "LD_LIBRARY_PATH=",
-                                "OMP_", "MALLOC_", "ORT_", "MLOS_TESTING_"};
+                                "OMP_", "MALLOC_", "ORT_", "MLOS_TESTING_",
+#ifdef MLOS_SANITIZER_BUILD
+                                // the sanitizer runtime's options (docs/reliability.md)
+                                "ASAN_OPTIONS=", "LSAN_OPTIONS=", "UBSAN_OPTIONS=", "TSAN_OPTIONS=",
+#endif
+  };
   for (const char* k : kKeep) {
     if (std::strncmp(kv, k, std::strlen(k)) == 0) return true;
   }

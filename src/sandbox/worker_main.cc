@@ -19,6 +19,7 @@
 #include "sandbox/arena.h"
 #include "sandbox/protocol.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/sanitizer_report.h"
 #include "wire/ipc_protocol.h"
 
 namespace mlos::sandbox {
@@ -576,9 +577,11 @@ int WorkerMain(int argc, char** argv) {
   Status st = Status::Ok();
   try {
     const SandboxSpec spec = SpecFrom(setup.at("sandbox"));
+    PrepareSanitizerForSandbox(spec.level != Level::kNone);
     st = EnterSandbox(spec);
     if (st.ok() && spec.level != Level::kNone) {
       SplitReaper(keep);
+      AdoptSanitizerReportFile();
       st = InstallSeccomp();
     }
     if (st.ok()) st = LoadModel(setup, &loaded);
