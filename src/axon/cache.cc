@@ -53,6 +53,19 @@ int RenameExchange(const fs::path& a, const fs::path& b) {
       ::syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE));
 }
 
+// A ref an install sets is written first as .refs/.pending-{alias}, then the version is
+// published (its rename is the one commit point), then the pending ref is renamed over
+// .refs/{alias}. Find takes a pending ref whose version is published, and the next writer
+// (under the model lock) rolls it forward or drops it, so a kill -9 at any moment shows the
+// new version together with its ref, or neither.
+constexpr const char* kPendingRef = ".pending-";
+
+bool Published(const fs::path& model_dir, const std::string& version) {
+  std::error_code ec;
+  return !version.empty() && version.find('/') == std::string::npos && version[0] != '.' &&
+         fs::is_regular_file(model_dir / version / kManifestFile, ec);
+}
+
 }  // namespace
 
 std::string NowRfc3339() {
@@ -108,16 +121,15 @@ Result<InstalledVersion> Cache::Find(const ModelRef& ref) const {
   std::error_code ec;
   if (fs::is_regular_file(dir / kManifestFile, ec) && fs::is_regular_file(dir / kMetadataFile, ec))
     return ReadInstalled(dir);
-  fs::path refp = ModelDir(ref.ns, ref.name) / ".refs" / ref.version;
-  if (fs::is_regular_file(refp, ec)) {
+  // A pending ref whose version is published is the ref (an install killed between the two).
+  for (const std::string& file : {kPendingRef + ref.version, ref.version}) {
+    fs::path refp = ModelDir(ref.ns, ref.name) / ".refs" / file;
+    if (!fs::is_regular_file(refp, ec)) continue;
     auto target = ReadFile(refp);
-    if (target.ok()) {
-      std::string v = Trim(*target);
-      fs::path vd = VersionDir(ref.ns, ref.name, v);
-      if (!v.empty() && v.find('/') == std::string::npos &&
-          fs::is_regular_file(vd / kManifestFile, ec))
-        return ReadInstalled(vd);
-    }
+    if (!target.ok()) continue;
+    std::string v = Trim(*target);
+    if (Published(ModelDir(ref.ns, ref.name), v))
+      return ReadInstalled(VersionDir(ref.ns, ref.name, v));
   }
   return NotFound(ref.Id() + ": not installed");
 }
@@ -218,7 +230,34 @@ Result<fs::path> Cache::MakeStaging(const std::string& ns, const std::string& na
   return dir;
 }
 
+void Cache::RecoverRefs(const std::string& ns, const std::string& name) const {
+  const fs::path model = ModelDir(ns, name), refs = model / ".refs";
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (fs::directory_iterator it(refs, ec), end; !ec && it != end; it.increment(ec))
+    files.push_back(it->path());
+  for (const fs::path& p : files) {
+    const std::string f = p.filename().string();
+    std::error_code ec2;
+    if (f.rfind(kPendingRef, 0) == 0) {
+      // An install killed after writing its pending ref: forward if its version was
+      // published, else dropped.
+      auto target = ReadFile(p);
+      if (target.ok() && Published(model, Trim(*target))) {
+        if (::rename(p.c_str(), (refs / f.substr(std::strlen(kPendingRef))).c_str()) == 0) continue;
+      }
+      fs::remove(p, ec2);
+    } else if (f.empty() || f[0] == '.') {
+      fs::remove(p, ec2);  // a temporary file of a killed WriteFileAtomic
+    } else if (auto target = ReadFile(p); !target.ok() || !Published(model, Trim(*target))) {
+      fs::remove(p, ec2);  // to a version an uninstall killed half-way removed
+    }
+  }
+  fs::remove(refs, ec);  // only if empty
+}
+
 uint64_t Cache::CleanStaging(const std::string& ns, const std::string& name) const {
+  RecoverRefs(ns, name);
   uint64_t n = 0;
   std::error_code ec;
   for (fs::directory_iterator it(ModelDir(ns, name), ec), end; !ec && it != end; it.increment(ec)) {
@@ -231,9 +270,28 @@ uint64_t Cache::CleanStaging(const std::string& ns, const std::string& name) con
   return n;
 }
 
-Status Cache::Publish(const fs::path& staging, const fs::path& version_dir) const {
+Status Cache::Publish(const fs::path& staging, const fs::path& version_dir,
+                      const std::string& ref_alias) const {
   std::error_code ec;
   fs::create_directories(version_dir.parent_path(), ec);
+  const fs::path refs = version_dir.parent_path() / ".refs";
+  const fs::path pending = refs / (kPendingRef + ref_alias);
+  if (!ref_alias.empty()) {
+    MLOS_RETURN_IF_ERROR(WriteFileAtomic(pending, version_dir.filename().string() + "\n"));
+  }
+  Status st = PublishDir(staging, version_dir);
+  if (ref_alias.empty()) return st;
+  if (!st.ok()) {
+    fs::remove(pending, ec);
+    return st;
+  }
+  if (::rename(pending.c_str(), (refs / ref_alias).c_str()) != 0)
+    return Internal((refs / ref_alias).string() + ": rename: " + std::strerror(errno));
+  return FsyncDir(refs);
+}
+
+Status Cache::PublishDir(const fs::path& staging, const fs::path& version_dir) const {
+  std::error_code ec;
   if (::rename(staging.c_str(), version_dir.c_str()) == 0) return FsyncDir(version_dir.parent_path());
   if (errno != EEXIST && errno != ENOTEMPTY)
     return Internal(version_dir.string() + ": rename: " + std::strerror(errno));

@@ -83,11 +83,18 @@ class Cache {
 
   // New staging dir for a version install (inside the model dir, same filesystem).
   Result<std::filesystem::path> MakeStaging(const std::string& ns, const std::string& name) const;
-  // Removes leftover staging dirs of a model (call with the model lock held).
+  // Removes leftover staging dirs of a model and repairs its refs after a killed writer
+  // (RecoverRefs). Call with the model lock held.
   uint64_t CleanStaging(const std::string& ns, const std::string& name) const;
+  // Rolls a pending ref forward (its version was published) or drops it; drops refs to
+  // versions that are gone and temporary files. Call with the model lock held.
+  void RecoverRefs(const std::string& ns, const std::string& name) const;
   // Atomically publishes a complete staging dir as the version dir. If the version dir exists
-  // it is exchanged (renameat2 RENAME_EXCHANGE) and the old one removed.
-  Status Publish(const std::filesystem::path& staging, const std::filesystem::path& version_dir) const;
+  // it is exchanged (renameat2 RENAME_EXCHANGE) and the old one removed. With `ref_alias`,
+  // .refs/{ref_alias} names the version from the same moment on (a pending ref written before
+  // the rename, Find and RecoverRefs take it once the version is there).
+  Status Publish(const std::filesystem::path& staging, const std::filesystem::path& version_dir,
+                 const std::string& ref_alias = "") const;
   // Removes a version dir (rename away, then delete) and the refs that point at it.
   Status Remove(const InstalledVersion& v) const;
 
@@ -96,6 +103,9 @@ class Cache {
   Result<GcReport> CollectGarbage(int64_t partial_max_age_s) const;
 
  private:
+  Status PublishDir(const std::filesystem::path& staging,
+                    const std::filesystem::path& version_dir) const;
+
   std::filesystem::path root_;
 };
 

@@ -115,8 +115,10 @@ class Transaction {
     return Status::Ok();
   }
   const fs::path& dir() const { return staging_; }
-  Status Commit(const std::string& version) {
-    MLOS_RETURN_IF_ERROR(cache_.Publish(staging_, cache_.VersionDir(ns_, name_, version)));
+  // Publishes the staging dir as `version`, with .refs/{ref_alias} naming it when given.
+  Status Commit(const std::string& version, const std::string& ref_alias) {
+    MLOS_RETURN_IF_ERROR(
+        cache_.Publish(staging_, cache_.VersionDir(ns_, name_, version), ref_alias));
     staging_.clear();
     return Status::Ok();
   }
@@ -271,8 +273,7 @@ Result<InstallResult> FinishInstall(const Cache& cache, Transaction& tx, const M
   iv.installed_at = NowRfc3339();
   MLOS_RETURN_IF_ERROR(WriteFileAtomic(tx.dir() / "manifest.yaml", yaml));
   MLOS_RETURN_IF_ERROR(WriteInstallMetadata(tx.dir(), iv));
-  MLOS_RETURN_IF_ERROR(tx.Commit(version));
-  if (set_latest) MLOS_RETURN_IF_ERROR(cache.SetRef(ref.ns, ref.name, "latest", version));
+  MLOS_RETURN_IF_ERROR(tx.Commit(version, set_latest ? "latest" : ""));
   iv.dir = cache.VersionDir(ref.ns, ref.name, version);
   res.installed = iv;
   res.manifest = std::move(parsed).value();
@@ -390,8 +391,8 @@ Result<InstallResult> InstallPackageFile(const Cache& cache, const fs::path& pac
   std::string out_yaml = mpf::EmitManifest(manifest);
   MLOS_RETURN_IF_ERROR(WriteFileAtomic(unpacked / "manifest.yaml", out_yaml));
   MLOS_RETURN_IF_ERROR(WriteInstallMetadata(unpacked, iv));
-  MLOS_RETURN_IF_ERROR(cache.Publish(unpacked, cache.VersionDir(ref.ns, ref.name, ref.version)));
-  if (set_latest) MLOS_RETURN_IF_ERROR(cache.SetRef(ref.ns, ref.name, "latest", ref.version));
+  MLOS_RETURN_IF_ERROR(cache.Publish(unpacked, cache.VersionDir(ref.ns, ref.name, ref.version),
+                                     set_latest ? "latest" : ""));
   InstallResult r;
   iv.dir = cache.VersionDir(ref.ns, ref.name, ref.version);
   r.installed = iv;
@@ -524,9 +525,8 @@ Result<InstallResult> InstallLocal(const Cache& cache, const fs::path& src,
     if (!parsed.ok()) return parsed.status().WithPrefix("manifest");
     InstalledVersion iv{ref.ns, ref.name, ref.version, {}, NowRfc3339(), "", m.metadata.source};
     MLOS_RETURN_IF_ERROR(WriteManifestAndMetadata(tx.dir(), m, iv));
-    MLOS_RETURN_IF_ERROR(tx.Commit(ref.version));
-    if (!have_forced || !forced.version_given)
-      MLOS_RETURN_IF_ERROR(cache.SetRef(ref.ns, ref.name, "latest", ref.version));
+    MLOS_RETURN_IF_ERROR(
+        tx.Commit(ref.version, !have_forced || !forced.version_given ? "latest" : ""));
     InstallResult r;
     iv.dir = cache.VersionDir(ref.ns, ref.name, ref.version);
     r.installed = iv;

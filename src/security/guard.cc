@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/fs.h"
 #include "security/token.h"
 
 namespace mlos::security {
@@ -360,17 +361,29 @@ Result<bool> Guard::EnsureAdminToken(const fs::path& file) {
   TokenSpec spec;
   spec.name = name;
   spec.role = Role::kAdmin;
-  MLOS_ASSIGN_OR_RETURN(auto issued, CreateToken(spec));
+  // The file first (whole, then renamed into place), then the token: a kill -9 between the two
+  // leaves a file whose token is not valid, and the next start, finding no admin token, writes
+  // another. The other order could leave a valid admin token that nobody holds, and an empty
+  // or missing file.
+  const std::string token = GenerateToken();
   std::error_code ec;
   if (file.has_parent_path()) fs::create_directories(file.parent_path(), ec);
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Unavailable("cannot write " + file.string() + ": " + std::strerror(errno));
+  const fs::path tmp = file.string() + ".tmp";
+  fs::remove(tmp, ec);  // left by a start killed while writing it
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Unavailable("cannot write " + tmp.string() + ": " + std::strerror(errno));
   (void)::fchmod(fd, 0600);
-  const std::string line = issued.first + "\n";
+  const std::string line = token + "\n";
   const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
                   ::fsync(fd) == 0;
   ::close(fd);
-  if (!ok) return Unavailable("cannot write " + file.string());
+  if (!ok || ::rename(tmp.c_str(), file.c_str()) != 0) {
+    fs::remove(tmp, ec);
+    return Unavailable("cannot write " + file.string());
+  }
+  MLOS_RETURN_IF_ERROR(FsyncDir(file.has_parent_path() ? file.parent_path() : fs::path(".")));
+  MLOS_RETURN_IF_ERROR(store_->Issue(spec, token).status());
+  MLOS_RETURN_IF_ERROR(ReloadTokens());
   return true;
 }
 

@@ -221,7 +221,8 @@ Result<std::unique_ptr<TokenStore>> TokenStore::Open(const std::filesystem::path
   return std::unique_ptr<TokenStore>(new TokenStore(std::move(impl)));
 }
 
-Result<std::pair<std::string, TokenRecord>> TokenStore::Issue(const TokenSpec& spec) {
+Result<std::pair<std::string, TokenRecord>> TokenStore::Issue(const TokenSpec& spec,
+                                                              std::string preset) {
   MLOS_RETURN_IF_ERROR(CheckSpec(spec));
   TokenRecord rec;
   rec.name = spec.name;
@@ -234,7 +235,7 @@ Result<std::pair<std::string, TokenRecord>> TokenStore::Issue(const TokenSpec& s
     }
     rec.expires_at_ms = rec.created_at_ms + spec.ttl_s * 1000;
   }
-  std::string token = GenerateToken();
+  std::string token = preset.empty() ? GenerateToken() : std::move(preset);
   rec.hash = HashToken(token);
 
   Impl& d = *impl_;

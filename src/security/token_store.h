@@ -55,7 +55,10 @@ class TokenStore {
   // returns {token, record}: the only time the token exists outside its holder.
   // kAlreadyExists when an active token has the name (a revoked one is replaced),
   // kInvalidArgument for a bad spec (naming the field).
-  Result<std::pair<std::string, TokenRecord>> Issue(const TokenSpec& spec);
+  // `preset`: a token the caller generated (GenerateToken) and saved first, so that it becomes
+  // valid only once it is kept somewhere (the first admin token and its file).
+  Result<std::pair<std::string, TokenRecord>> Issue(const TokenSpec& spec,
+                                                    std::string preset = "");
   // Every token (revoked ones included), by name.
   Result<std::vector<TokenRecord>> List();
   // Marks the named active token revoked. kNotFound when there is no active token of that name.

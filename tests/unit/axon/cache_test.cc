@@ -132,5 +132,46 @@ TEST_F(CacheTest, PublishReplacesAVersionAtomicallyAndStagingIsCleaned) {
   EXPECT_EQ(all->size(), 1u);
 }
 
+// The states a kill -9 leaves between an install's publish and its ref, or in an uninstall
+// between removing the version and its refs (tests/torture): readers and the next writer see
+// the version and its ref together or neither.
+TEST_F(CacheTest, RefsAfterAKilledWriter) {
+  Cache c(dir_ / "cache");
+  AddVersion(c, "t", "m", "1.0.0", "one");
+  ASSERT_TRUE(c.SetRef("t", "m", "latest", "1.0.0").ok());
+  const fs::path refs = c.ModelDir("t", "m") / ".refs";
+  ModelRef latest{"t", "m", "latest", false};
+  // Killed after publishing 2.0.0, before its pending ref replaced latest: 2.0.0 is latest.
+  AddVersion(c, "t", "m", "2.0.0", "two");
+  std::ofstream(refs / ".pending-latest") << "2.0.0\n";
+  auto found = c.Find(latest);
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(found->version, "2.0.0");
+  c.RecoverRefs("t", "m");
+  EXPECT_FALSE(fs::exists(refs / ".pending-latest"));
+  EXPECT_EQ(c.Find(latest)->version, "2.0.0");
+  // Killed before publishing 3.0.0: its pending ref is ignored, then dropped.
+  std::ofstream(refs / ".pending-latest") << "3.0.0\n";
+  std::ofstream(refs / ".latest.tmpAbC123") << "3.0";  // a killed atomic write
+  EXPECT_EQ(c.Find(latest)->version, "2.0.0");
+  c.RecoverRefs("t", "m");
+  EXPECT_FALSE(fs::exists(refs / ".pending-latest"));
+  EXPECT_FALSE(fs::exists(refs / ".latest.tmpAbC123"));
+  EXPECT_EQ(c.Find(latest)->version, "2.0.0");
+  // Publish with a ref: version and ref together.
+  auto staging = c.MakeStaging("t", "m");
+  ASSERT_TRUE(staging.ok());
+  std::ofstream(*staging / "manifest.yaml") << "x: 1\n";
+  ASSERT_TRUE(WriteInstallMetadata(*staging, {"t", "m", "4.0.0", {}, "", "", ""}).ok());
+  ASSERT_TRUE(c.Publish(*staging, c.VersionDir("t", "m", "4.0.0"), "latest").ok());
+  EXPECT_EQ(c.Find(latest)->version, "4.0.0");
+  EXPECT_FALSE(fs::exists(refs / ".pending-latest"));
+  // An uninstall killed after the version went: the ref to it reads as none and is dropped.
+  fs::remove_all(c.VersionDir("t", "m", "4.0.0"));
+  EXPECT_FALSE(c.Find(latest).ok());
+  c.RecoverRefs("t", "m");
+  EXPECT_FALSE(fs::exists(refs / "latest"));
+}
+
 }  // namespace
 }  // namespace mlos::axon
