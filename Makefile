@@ -51,6 +51,18 @@ package: setup configure
 bench: setup build
 	@bench/run.sh
 
+# `make torture TORTURE_KILLS=N`: the kill -9 torture (tests/torture/torture.py) with N
+# SIGKILLs of mlosd and N of axon at random moments; fails on any inconsistency
+# (docs/reliability.md, "Crash consistency"). Builds only what it runs.
+.PHONY: torture
+TORTURE_KILLS ?= 200
+TORTURE_TARGETS = mlosd axon mlos_plugin_testing mlos_plugin_onnx mlos_fixtures
+
+torture: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target $(TORTURE_TARGETS)
+	@MLOS_BUILD_DIR=$(abspath $(BUILD)) tests/torture/run_torture.sh --kills $(TORTURE_KILLS) \
+		--axon-kills $(TORTURE_KILLS)
+
 format:
 	@find src apps tests include plugins -name '*.cc' -o -name '*.h' 2>/dev/null | xargs -r clang-format -i
 
