@@ -94,6 +94,49 @@ Status CheckKnownKeys(const YAML::Node& map, const std::string& path,
   return Status::Ok();
 }
 
+// http./grpc./ipc. max_connections, header_timeout_s, idle_timeout_s, max_header_bytes.
+Status ReadConnectionLimits(const YAML::Node& section, const std::string& name,
+                            bool has_max_connections, api::ConnectionLimits& limits) {
+  auto seconds = [&](const char* key, std::chrono::milliseconds& out, bool zero_ok) -> Status {
+    if (!section[key]) return Status::Ok();
+    double v = -1;
+    MLOS_RETURN_IF_ERROR(Read(section, key, name + "." + key, v));
+    if (v < 0 || (v == 0 && !zero_ok) || v > 86400) {
+      return InvalidArgument("config field '" + name + "." + key + "' must be " +
+                             (zero_ok ? "0 (never) or up to" : "> 0 and at most") +
+                             " 86400 seconds");
+    }
+    out = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
+    return Status::Ok();
+  };
+  MLOS_RETURN_IF_ERROR(seconds("header_timeout_s", limits.header_timeout, false));
+  MLOS_RETURN_IF_ERROR(seconds("idle_timeout_s", limits.idle_timeout, true));
+  if (section["max_header_bytes"]) {
+    int v = 0;
+    MLOS_RETURN_IF_ERROR(Read(section, "max_header_bytes", name + ".max_header_bytes", v));
+    if (v < 1024 || v > 16 * 1024 * 1024) {
+      return InvalidArgument("config field '" + name +
+                             ".max_header_bytes' must be between 1024 and 16777216");
+    }
+    limits.max_header_bytes = static_cast<uint32_t>(v);
+  }
+  if (section["max_connections"]) {
+    if (!has_max_connections) {
+      return InvalidArgument("config field '" + name +
+                             ".max_connections' is not supported (gRPC 1.51 has no connection "
+                             "limit; see docs/reliability.md)");
+    }
+    int v = -1;
+    MLOS_RETURN_IF_ERROR(Read(section, "max_connections", name + ".max_connections", v));
+    if (v < 0 || v > 1000000) {
+      return InvalidArgument("config field '" + name +
+                             ".max_connections' must be 0 (no limit) or up to 1000000");
+    }
+    limits.max_connections = v;
+  }
+  return Status::Ok();
+}
+
 DaemonConfig DefaultConfig() {
   DaemonConfig c;
   if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && *xdg) {
@@ -127,6 +170,7 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
     if (http["infer_threads"] && (c.infer_threads < 0 || c.infer_threads > 1024)) {
       return InvalidArgument("config field 'http.infer_threads' must be between 0 and 1024");
     }
+    MLOS_RETURN_IF_ERROR(ReadConnectionLimits(http, "http", true, c.http_limits));
     MLOS_RETURN_IF_ERROR(Read(http, "stream_threads", "http.stream_threads", c.stream_threads));
     if (http["stream_threads"] && (c.stream_threads < 1 || c.stream_threads > 4096)) {
       return InvalidArgument("config field 'http.stream_threads' must be between 1 and 4096");
@@ -189,6 +233,7 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
     MLOS_RETURN_IF_ERROR(Read(grpc, "listen", "grpc.listen", c.grpc));
     MLOS_RETURN_IF_ERROR(Read(grpc, "max_message_bytes", "grpc.max_message_bytes",
                               c.grpc_max_message_bytes));
+    MLOS_RETURN_IF_ERROR(ReadConnectionLimits(grpc, "grpc", false, c.grpc_limits));
     if (const YAML::Node tls = grpc["tls"]; tls) {
       if (!tls.IsMap()) return InvalidArgument("config field 'grpc.tls' must be a mapping");
       MLOS_RETURN_IF_ERROR(Read(tls, "cert", "grpc.tls.cert", c.grpc_tls_cert));
@@ -199,6 +244,7 @@ Status ApplyConfigFile(const std::filesystem::path& file, DaemonConfig& c) {
   if (const YAML::Node ipc = root["ipc"]; ipc) {
     if (!ipc.IsMap()) return InvalidArgument("config field 'ipc' must be a mapping");
     MLOS_RETURN_IF_ERROR(Read(ipc, "path", "ipc.path", c.ipc_path));
+    MLOS_RETURN_IF_ERROR(ReadConnectionLimits(ipc, "ipc", true, c.ipc_limits));
     std::string mode;  // octal, e.g. "0660"
     MLOS_RETURN_IF_ERROR(Read(ipc, "mode", "ipc.mode", mode));
     if (!mode.empty()) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "api/common/connection_limits.h"
 #include "common/status.h"
 #include "core/core.h"
 #include "security/guard.h"
@@ -35,6 +36,15 @@ struct DaemonConfig {
   std::string grpc;
   uint64_t grpc_max_message_bytes = 64ull * 1024 * 1024;
   std::string grpc_tls_cert, grpc_tls_key, grpc_tls_client_ca;
+  // Connection limits per front-end (http., grpc., ipc. max_connections, header_timeout_s,
+  // idle_timeout_s, max_header_bytes; docs/reliability.md). gRPC: no max_connections (gRPC
+  // 1.51 has none), header_timeout_s = handshake, max_header_bytes = metadata; IPC: idle
+  // connections stay open unless ipc.idle_timeout_s is set.
+  api::ConnectionLimits http_limits = {};
+  api::ConnectionLimits grpc_limits = {0, std::chrono::seconds(10), std::chrono::seconds(0),
+                                       8192, {}};
+  api::ConnectionLimits ipc_limits = {1024, std::chrono::seconds(10), std::chrono::seconds(0),
+                                      64 * 1024, {}};
   // Dynamic batching for models with a dynamic first dimension (off unless max_batch_size > 1).
   int max_batch_size = 0;
   int max_concurrent_batches = 1;

@@ -372,6 +372,18 @@ int main(int argc, char** argv) {
   server_options.max_body_bytes = config.max_body_bytes;
   server_options.request_timeout = service_options.request_timeout;
   server_options.tls = {config.http_tls_cert, config.http_tls_key, config.http_tls_client_ca};
+  // Connection events feed mlos_connections_open / mlos_connections_dropped_total.
+  auto observe = [&metrics](const char* protocol) {
+    return [&metrics, protocol](mlos::api::ConnectionEvent e) {
+      using E = mlos::api::ConnectionEvent;
+      metrics.RecordConnection(protocol, e == E::kOpened   ? "opened"
+                                         : e == E::kClosed ? "closed"
+                                         : e == E::kRefused ? "refused"
+                                                            : "timed_out");
+    };
+  };
+  server_options.limits = config.http_limits;
+  server_options.limits.observe = observe("http");
   mlos::http::Server server(api, server_options);
   if (mlos::Status st = server.Start(); !st.ok()) {
     spdlog::error("{}", st.message());
@@ -386,6 +398,7 @@ int main(int argc, char** argv) {
     grpc_options.max_message_bytes = config.grpc_max_message_bytes;
     grpc_options.threads = config.threads;
     grpc_options.tls = {config.grpc_tls_cert, config.grpc_tls_key, config.grpc_tls_client_ca};
+    grpc_options.limits = config.grpc_limits;
     grpc_server = std::make_unique<mlos::grpcapi::GrpcServer>(service, grpc_options);
     if (mlos::Status st = grpc_server->Start(); !st.ok()) {
       spdlog::error("{}", st.message());
@@ -407,6 +420,9 @@ int main(int argc, char** argv) {
     ipc_options.path = config.ipc_path;
     ipc_options.mode = config.ipc_mode;
     ipc_options.server_version = MLOS_VERSION;
+    ipc_options.limits = config.ipc_limits;
+    ipc_options.limits.observe = observe("ipc");
+    ipc_options.send_timeout = service_options.request_timeout;
     ipc_server = std::make_unique<mlos::ipc::Server>(service, ipc_options);
     if (mlos::Status st = ipc_server->Start(); !st.ok()) {
       spdlog::error("{}", st.message());

@@ -124,6 +124,26 @@ Metrics::Metrics() : instance_(next_instance.fetch_add(1)), registry_(std::make_
                   .Name("mlos_security_denials_total")
                   .Help("Calls refused by authentication, authorization or quotas")
                   .Register(*registry_);
+  connections_open_ = &prometheus::BuildGauge()
+                           .Name("mlos_connections_open")
+                           .Help("Open client connections by front-end")
+                           .Register(*registry_);
+  connections_dropped_ = &prometheus::BuildCounter()
+                              .Name("mlos_connections_dropped_total")
+                              .Help("Connections refused over the connection limit or closed "
+                                    "because a request head or frame stalled")
+                              .Register(*registry_);
+}
+
+void Metrics::RecordConnection(const char* protocol, const char* event) {
+  const std::string_view e = event;
+  if (e == "opened") {
+    connections_open_->Add({{"protocol", protocol}}).Increment();
+  } else if (e == "closed") {
+    connections_open_->Add({{"protocol", protocol}}).Decrement();
+  } else {
+    connections_dropped_->Add({{"protocol", protocol}, {"reason", event}}).Increment();
+  }
 }
 
 void Metrics::GenerationStarted(const std::string& model) {

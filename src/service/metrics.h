@@ -78,6 +78,10 @@ class Metrics : public core::CoreObserver {
   // One call refused by security (Service::Deny).
   void RecordDenial(const char* protocol, const char* action, StatusCode code);
 
+  // Connections of a front-end (`protocol` "http" or "ipc"): `event` is "opened", "closed",
+  // "refused" (over the connection limit) or "timed_out" (a request head or frame stalled).
+  void RecordConnection(const char* protocol, const char* event);
+
   // Refreshes per-model gauges from `models` (and the memory and queue gauges from `stats`)
   // and renders the text exposition format.
   std::string Render(const std::vector<core::ModelStatus>& models,
@@ -122,6 +126,8 @@ class Metrics : public core::CoreObserver {
   prometheus::Family<prometheus::Gauge>* state_;
   prometheus::Family<prometheus::Gauge>* memory_;
   prometheus::Family<prometheus::Counter>* denials_;
+  prometheus::Family<prometheus::Gauge>* connections_open_;
+  prometheus::Family<prometheus::Counter>* connections_dropped_;
   prometheus::Family<prometheus::Histogram>* load_kind_;
   prometheus::Family<prometheus::Counter>* evictions_;
   prometheus::Family<prometheus::Counter>* rejected_;

@@ -305,6 +305,12 @@ Status ReadExactV(int fd, iovec* iov, int count, int* received_fd, bool at_frame
     const ssize_t r = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     if (r < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {  // the socket's receive timeout
+        return Status(StatusCode::kDeadlineExceeded,
+                      got == 0 && at_frame_start
+                          ? "ipc: no frame arrived within the receive timeout"
+                          : "ipc: a frame stalled for longer than the receive timeout");
+      }
       return Unavailable(std::string("ipc: receive failed: ") + std::strerror(errno));
     }
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {

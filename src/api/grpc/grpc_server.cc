@@ -694,6 +694,19 @@ Status GrpcServer::Start() {
   builder.RegisterService(&impl_->management_async);
   builder.SetMaxReceiveMessageSize(max_bytes);
   builder.SetMaxSendMessageSize(max_bytes);
+  auto ms = [](std::chrono::milliseconds t) {
+    return static_cast<int>(std::min<int64_t>(t.count(), INT32_MAX));
+  };
+  if (o.limits.header_timeout.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, ms(o.limits.header_timeout));
+  }
+  if (o.limits.idle_timeout.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, ms(o.limits.idle_timeout));
+  }
+  if (o.limits.max_header_bytes > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE,
+                               static_cast<int>(o.limits.max_header_bytes));
+  }
   impl_->cq = builder.AddCompletionQueue();
   impl_->server = builder.BuildAndStart();
   if (!impl_->server || selected == 0) {

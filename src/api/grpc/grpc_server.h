@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "api/common/connection_limits.h"
 #include "common/status.h"
 #include "service/service.h"
 
@@ -35,6 +36,12 @@ struct GrpcServerOptions {
   // calls when one has run for over a millisecond.
   int threads = 0;
   GrpcTlsOptions tls;
+  // Against floods and slow clients, as gRPC 1.51 allows: header_timeout bounds a new
+  // connection's handshake (grpc.server_handshake_timeout_ms), idle_timeout closes a connection
+  // without calls (grpc.max_connection_idle_ms; clients reconnect), max_header_bytes bounds a
+  // call's metadata (grpc.max_metadata_size). gRPC 1.51 has no connection count limit
+  // (max_connections is not used; grpc.max_allowed_incoming_connections came later).
+  api::ConnectionLimits limits = {0, std::chrono::seconds(10), std::chrono::seconds(0), 8192, {}};
 };
 
 class GrpcServer {

@@ -17,6 +17,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -63,6 +64,8 @@ struct Server::Impl {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
   std::optional<tcp::acceptor> acceptor;
+  std::optional<asio::steady_timer> accept_retry;  // out of descriptors: accept again later
+  std::atomic<int> open_connections{0};             // sessions counted against the limit
   std::unique_ptr<asio::thread_pool> blocking;
   std::unique_ptr<asio::thread_pool> infer;  // null: inference on the io threads
   std::unique_ptr<asio::thread_pool> generate;  // generation routes (they block for long)
@@ -92,13 +95,25 @@ class Session final : public SessionControl,
 
  public:
   // PlainStream: (server, socket); TlsStream: (server, socket, ssl context).
+  // `refuse`: the server is at its connection limit: read the request, answer 503, close.
   template <class... StreamArgs>
-  explicit Session(Server::Impl& server, asio::io_context& ioc, StreamArgs&&... args)
-      : server_(server), ioc_(ioc), stream_(std::forward<StreamArgs>(args)...) {}
+  explicit Session(Server::Impl& server, asio::io_context& ioc, bool refuse, StreamArgs&&... args)
+      : server_(server), ioc_(ioc), stream_(std::forward<StreamArgs>(args)...), refuse_(refuse) {
+    if (!refuse_) {
+      server_.open_connections.fetch_add(1, std::memory_order_relaxed);
+      server_.options.limits.Report(api::ConnectionEvent::kOpened);
+    }
+  }
 
   ~Session() override {
-    std::lock_guard lock(server_.sessions_mu);
-    server_.sessions.erase(this);
+    {
+      std::lock_guard lock(server_.sessions_mu);
+      server_.sessions.erase(this);
+    }
+    if (!refuse_) {
+      server_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+      server_.options.limits.Report(api::ConnectionEvent::kClosed);
+    }
   }
 
   void Start() {
@@ -115,7 +130,7 @@ class Session final : public SessionControl,
               std::to_string(remote.port());
     }
     if constexpr (kTls) {
-      Tcp().expires_after(server_.options.request_timeout);
+      Tcp().expires_after(server_.options.limits.header_timeout);
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
                                 self->OnHandshake(ec);
@@ -149,13 +164,32 @@ class Session final : public SessionControl,
     DoRead();
   }
 
+  // Between requests of a keep-alive connection the wait for the next one's first bytes is
+  // bounded by the idle timeout; from there (and on a new connection from the start) the whole
+  // head must arrive within the header timeout, so a client trickling its headers is closed.
   void DoRead() {
     if (server_.stopping.load(std::memory_order_relaxed)) return Close();
     parser_.emplace();
     parser_->body_limit(server_.options.max_body_bytes);
-    parser_->header_limit(64 * 1024);
+    parser_->header_limit(server_.options.limits.max_header_bytes);
     body_view_ = {};
-    Tcp().expires_after(server_.options.request_timeout);
+    if (!served_ || buffer_.size() > 0) return ReadHeader();
+    const auto idle = server_.options.limits.idle_timeout;
+    if (idle.count() > 0) {
+      Tcp().expires_after(idle);
+    } else {
+      Tcp().expires_never();
+    }
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              self->buffer_.commit(n);
+                              if (ec) return self->Close();  // idle, end of stream, reset
+                              self->ReadHeader();
+                            });
+  }
+
+  void ReadHeader() {
+    Tcp().expires_after(server_.options.limits.header_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = this->shared_from_this()](beast::error_code ec, size_t) {
                                self->OnHeader(ec);
@@ -167,7 +201,7 @@ class Session final : public SessionControl,
   // 64-byte aligned so inputs are used in place); a chunked one goes through Beast's parser.
   void OnHeader(beast::error_code ec) {
     if (ec) return OnRead(ec);
-    if (parser_->is_done()) return OnRead({});
+    if (parser_->is_done() || refuse_) return OnRead({});  // a refused one's body stays unread
     const auto length = parser_->content_length();
     if (!length) {
       return bhttp::async_read(stream_, buffer_, *parser_,
@@ -222,13 +256,31 @@ class Session final : public SessionControl,
       if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
           ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
         keep_alive_ = false;
-        Api::Error(res_data_, ec == bhttp::error::header_limit ? 431 : 400,
-                   "malformed HTTP request: " + ec.message());
+        if (ec == bhttp::error::header_limit) {
+          Api::Error(res_data_, 431,
+                     "request head exceeds the limit of " +
+                         std::to_string(server_.options.limits.max_header_bytes) + " bytes");
+        } else {
+          Api::Error(res_data_, 400, "malformed HTTP request: " + ec.message());
+        }
         return Write();
+      }
+      if (ec == beast::error::timeout && !refuse_) {
+        server_.options.limits.Report(api::ConnectionEvent::kTimedOut);
       }
       return Close();  // end of stream, timeout, reset
     }
     busy_ = true;
+    ++served_;
+    if (refuse_) {
+      keep_alive_ = false;
+      Api::Error(res_data_, 503,
+                 "too many open connections (the server's limit is " +
+                     std::to_string(server_.options.limits.max_connections) +
+                     "); retry later");
+      res_data_.retry_after_s = 1;
+      return Write();
+    }
     const auto& msg = parser_->get();
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
@@ -486,7 +538,7 @@ class Session final : public SessionControl,
   void OnWrite(beast::error_code ec, bool gathered = false) {
     busy_ = false;
     const bool unread_body = res_data_.status == 413 || res_data_.status == 400 ||
-                             res_data_.status == 431;
+                             res_data_.status == 431 || refuse_;
     if (!gathered) res_.body().swap(res_data_.body);  // keep the capacity for the next answer
     res_data_.Reset();
     // A large body goes back to the pool; a small one stays with the connection.
@@ -547,6 +599,9 @@ class Session final : public SessionControl,
   std::string client_cn_;  // mutual TLS: the verified client certificate's CN
   HttpResponse res_data_;
   char discard_[8192];
+  static constexpr size_t kFirstReadBytes = 16 * 1024;
+  uint64_t served_ = 0;  // requests read on this connection
+  const bool refuse_;    // over the connection limit (see the constructor)
   bool busy_ = false;
   bool keep_alive_ = true;
   bool head_ = false;
@@ -562,12 +617,21 @@ void Server::Impl::Accept() {
   acceptor->async_accept(target, [this, ioc = &target](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-      // EMFILE and friends: try again shortly rather than spin.
       if (stopping.load()) return;
-    } else if (tls) {
-      std::make_shared<Session<TlsStream>>(*this, *ioc, std::move(socket), *tls)->Start();
+      // EMFILE and friends: try again shortly rather than spin on the failing accept.
+      accept_retry->expires_after(std::chrono::milliseconds(50));
+      accept_retry->async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec && !stopping.load()) Accept();
+      });
+      return;
+    }
+    const int max = options.limits.max_connections;
+    const bool refuse = max > 0 && open_connections.load(std::memory_order_relaxed) >= max;
+    if (refuse) options.limits.Report(api::ConnectionEvent::kRefused);
+    if (tls) {
+      std::make_shared<Session<TlsStream>>(*this, *ioc, refuse, std::move(socket), *tls)->Start();
     } else {
-      std::make_shared<Session<PlainStream>>(*this, *ioc, std::move(socket))->Start();
+      std::make_shared<Session<PlainStream>>(*this, *ioc, refuse, std::move(socket))->Start();
     }
     if (!stopping.load()) Accept();
   });
@@ -610,6 +674,7 @@ Status Server::Start() {
   }
   const tcp::endpoint endpoint(address, s.options.port);
   s.acceptor.emplace(*s.iocs[0]);
+  s.accept_retry.emplace(*s.iocs[0]);
   s.acceptor->open(endpoint.protocol(), ec);
   if (!ec) s.acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) s.acceptor->bind(endpoint, ec);
@@ -651,6 +716,7 @@ void Server::Stop(std::chrono::milliseconds drain_timeout) {
   asio::post(*s.iocs[0], [&s] {
     beast::error_code ec;
     s.acceptor->close(ec);
+    s.accept_retry->cancel();
   });
   // The sessions are collected under the lock and told to close after it: a reference taken
   // here can turn out to be a session's last one (its io thread let go meanwhile), and its

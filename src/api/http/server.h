@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "api/common/connection_limits.h"
 #include "api/http/api.h"
 #include "common/status.h"
 
@@ -32,8 +33,11 @@ struct ServerOptions {
   // generation blocks its thread for as long as it streams, so this caps the concurrent ones.
   int stream_threads = 64;
   uint64_t max_body_bytes = 64ull * 1024 * 1024;   // larger bodies get 413
-  // Read/write of one request, an idle keep-alive connection, a TLS handshake.
+  // Reading a request's body, writing an answer, a TLS handshake.
   std::chrono::milliseconds request_timeout{30000};
+  // Open connections (over the limit: 503 and close), the request head's size (431) and time
+  // to arrive (slow clients are closed), idle keep-alive connections.
+  api::ConnectionLimits limits;
   // TLS (HTTPS) when cert_file and key_file are set (PEM). With client_ca_file as well, mutual
   // TLS: a client must present a certificate that CA signed, and its subject CN reaches the
   // service as HttpRequest::tls_client_cn (the principal). client_ca_file alone is an error.

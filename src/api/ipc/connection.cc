@@ -99,6 +99,9 @@ class ConnectionImpl final : public Connection {
         e.status = static_cast<uint32_t>(st.code());
         (void)SendFrame(fd_, e, st.message());
         spdlog::warn("ipc {}: {}; closing the connection", id_, st.message());
+      } else if (st.code() == StatusCode::kDeadlineExceeded) {
+        options_.limits.Report(api::ConnectionEvent::kTimedOut);
+        spdlog::warn("ipc {}: {}; closing the connection", id_, st.message());
       } else if (st.code() != StatusCode::kCancelled) {
         spdlog::debug("ipc {}: {}", id_, st.message());
       }

@@ -6,6 +6,7 @@
 // dropped when it closes.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,8 @@ class Connection {
 
   int fd() const { return fd_; }
   bool busy = false;  // a thread is handling it (guarded by the server's lock)
+  // When it last went back to waiting for a frame (guarded by the server's lock).
+  std::chrono::steady_clock::time_point last_active = std::chrono::steady_clock::now();
 
  protected:
   explicit Connection(int fd) : fd_(fd) {}

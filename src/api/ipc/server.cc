@@ -26,6 +26,18 @@
 
 namespace mlos::ipc {
 
+namespace {
+
+// A blocking read (a started frame) or write (an answer) on the socket gives up after `t`.
+void SetTimeout(int fd, int option, std::chrono::milliseconds t) {
+  if (t.count() <= 0) return;
+  timeval tv{static_cast<time_t>(t.count() / 1000),
+             static_cast<suseconds_t>((t.count() % 1000) * 1000)};
+  (void)::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
+}
+
+}  // namespace
+
 struct Server::Impl {
   service::Service& service;
   ServerOptions options;
@@ -56,6 +68,8 @@ struct Server::Impl {
   void Handle(uint64_t id, const std::shared_ptr<Connection>& c);
   void Rearm(uint64_t id, const std::shared_ptr<Connection>& c);
   void Close(uint64_t id);
+  void CloseIdle();
+  void Refuse(int fd);
 };
 
 void Server::Impl::WorkerLoop() {
@@ -121,6 +135,7 @@ void Server::Impl::Rearm(uint64_t id, const std::shared_ptr<Connection>& c) {
       ev.data.u64 = id;
       if (::epoll_ctl(epoll, EPOLL_CTL_MOD, c->fd(), &ev) == 0) {
         c->busy = false;
+        c->last_active = std::chrono::steady_clock::now();
         return;
       }
       spdlog::warn("ipc: connection {}: epoll: {}", id, std::strerror(errno));
@@ -141,19 +156,71 @@ void Server::Impl::Close(uint64_t id) {
   (void)::epoll_ctl(epoll, EPOLL_CTL_DEL, c->fd(), nullptr);
   c->Closed();
   ::close(c->fd());
+  options.limits.Report(api::ConnectionEvent::kClosed);
   std::lock_guard lock(mu);
   idle.notify_all();
+}
+
+// Closes the connections that waited for a frame longer than the idle timeout. The check and
+// the removal are one step under the lock, so a worker never gets a connection closed here.
+void Server::Impl::CloseIdle() {
+  const auto cutoff = std::chrono::steady_clock::now() - options.limits.idle_timeout;
+  std::vector<std::shared_ptr<Connection>> gone;
+  {
+    std::lock_guard lock(mu);
+    for (auto it = connections.begin(); it != connections.end();) {
+      if (!it->second->busy && it->second->last_active < cutoff) {
+        gone.push_back(std::move(it->second));
+        it = connections.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& c : gone) {
+    (void)::epoll_ctl(epoll, EPOLL_CTL_DEL, c->fd(), nullptr);
+    c->Closed();
+    ::close(c->fd());
+    options.limits.Report(api::ConnectionEvent::kClosed);
+  }
+  if (!gone.empty()) {
+    spdlog::info("ipc: closed {} connection(s) idle for over {} ms", gone.size(),
+                 options.limits.idle_timeout.count());
+    std::lock_guard lock(mu);
+    idle.notify_all();
+  }
+}
+
+// Over max_connections: one error frame saying so (a client waiting for its HELLO answer reads
+// it), then close.
+void Server::Impl::Refuse(int fd) {
+  options.limits.Report(api::ConnectionEvent::kRefused);
+  FrameHeader e;
+  e.status = static_cast<uint32_t>(StatusCode::kResourceExhausted);
+  (void)SendFrame(fd, e,
+                  "too many open connections (the server's limit is " +
+                      std::to_string(options.limits.max_connections) + "); retry later");
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
 }
 
 void Server::Impl::AcceptLoop() {
   for (;;) {
     pollfd p[2] = {{listen_fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
-    if (::poll(p, 2, -1) < 0) {
+    const auto idle_limit = options.limits.idle_timeout;
+    // With an idle timeout, look for idle connections a few times per timeout (at most 1/s).
+    const int wait_ms =
+        idle_limit.count() > 0
+            ? static_cast<int>(std::clamp<int64_t>(idle_limit.count() / 4, 10, 1000))
+            : -1;
+    const int ready = ::poll(p, 2, wait_ms);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       spdlog::error("ipc: poll failed: {}", std::strerror(errno));
       return;
     }
     if (stopping.load() || (p[1].revents & POLLIN)) return;
+    if (idle_limit.count() > 0) CloseIdle();
     if (!(p[0].revents & POLLIN)) continue;
     const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
@@ -164,11 +231,20 @@ void Server::Impl::AcceptLoop() {
       continue;
     }
     SetLargeSocketBuffers(fd);
-    std::lock_guard lock(mu);
+    SetTimeout(fd, SO_RCVTIMEO, options.limits.header_timeout);
+    SetTimeout(fd, SO_SNDTIMEO, options.send_timeout);
+    std::unique_lock lock(mu);
     if (stopping.load()) {
       ::close(fd);
       return;
     }
+    const int max = options.limits.max_connections;
+    if (max > 0 && connections.size() >= static_cast<size_t>(max)) {
+      lock.unlock();
+      Refuse(fd);
+      continue;
+    }
+    options.limits.Report(api::ConnectionEvent::kOpened);
     const uint64_t id = next_id++;
     auto c = Connection::Create(service, options, fd, "ipc-" + std::to_string(id));
     connections.emplace(id, c);
@@ -180,6 +256,7 @@ void Server::Impl::AcceptLoop() {
       connections.erase(id);
       c->Closed();
       ::close(fd);
+      options.limits.Report(api::ConnectionEvent::kClosed);
     }
   }
 }

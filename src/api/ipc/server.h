@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "api/common/connection_limits.h"
 #include "common/status.h"
 #include "service/service.h"
 
@@ -26,6 +27,13 @@ struct ServerOptions {
   uint32_t mode = 0660;                         // permissions of the socket file
   std::string server_version;                   // reported by HELLO
   uint32_t max_payload = 1u << 30;              // frames above it close the connection
+  // max_connections (over it: an error frame, then close), header_timeout (a started frame
+  // stalling longer between reads closes the connection: its thread is not held), idle_timeout
+  // (0: idle connections stay open, as local clients expect).
+  api::ConnectionLimits limits = {1024, std::chrono::seconds(10), std::chrono::seconds(0),
+                                  64 * 1024, {}};
+  // A client that stops reading its answers for this long is disconnected.
+  std::chrono::milliseconds send_timeout{30000};
 };
 
 class Server {
