@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: setup configure build test test-asan test-tsan demo demo-llm bench format clean package
+.PHONY: setup configure build test test-asan test-tsan demo demo-llm bench format clean package fuzz
 
 setup:
 	@scripts/setup.sh
@@ -47,6 +47,14 @@ PACKAGE_TARGETS = mlosd mlos axon mlos-worker mlos_plugin_onnx mlos_plugin_llama
 package: setup configure
 	@cmake --build $(BUILD) -j $(JOBS) --target $(PACKAGE_TARGETS)
 	@cd $(BUILD) && cpack -G DEB
+
+# `make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="router npy"]`: the libFuzzer targets of fuzz/ (clang,
+# ASan + UBSan, in build-fuzz/), N seconds each, one at a time; fails on a crash
+# (scripts/fuzz.sh; docs/reliability.md). Installs clang with scripts/setup_fuzz.sh.
+FUZZ_SECONDS ?= 60
+
+fuzz: setup
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) scripts/fuzz.sh
 
 bench: setup build
 	@bench/run.sh

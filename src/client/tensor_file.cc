@@ -74,6 +74,12 @@ Status Encode(const json& v, const std::string& dtype, Tensor& t) {
     return InvalidArgument("input '" + t.name + "': " + v.dump() + " is not an integer (" +
                            dtype + ")");
   }
+  // A whole double beyond the 64-bit integer it is read as (converting it would be undefined).
+  if (integral && v.is_number_float() &&
+      (dtype.starts_with("uint") ? !(d >= 0 && d < 0x1p64) : !(d >= -0x1p63 && d < 0x1p63))) {
+    return InvalidArgument("input '" + t.name + "': " + v.dump() + " is out of range (" + dtype +
+                           ")");
+  }
   if (dtype == "float32") Append(t.data, static_cast<float>(d));
   else if (dtype == "float64") Append(t.data, d);
   else if (dtype == "float16") Append(t.data, wire::FloatToHalf(static_cast<float>(d)));

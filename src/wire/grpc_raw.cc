@@ -55,6 +55,11 @@ Status ParseWithRawField(grpc::ByteBuffer& bytes, int raw_field,
       }
       uint32_t length = 0;
       if (!in.ReadVarint32(&length)) return InvalidArgument("malformed protobuf message");
+      // An entry cannot be longer than the message: refused before anything is reserved for
+      // it (a length over INT_MAX would also turn negative in ReadRaw).
+      if (length > bytes.Length() || length > static_cast<uint32_t>(INT_MAX)) {
+        return InvalidArgument("malformed protobuf message (raw contents longer than the message)");
+      }
       const size_t at = RoundUp(raw.size());
       if (at + length > raw.capacity()) {
         // More entries than the reservation's padding allowed for: grow (offsets stay valid).

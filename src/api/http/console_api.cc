@@ -1,7 +1,6 @@
 #include "api/http/console_api.h"
 
 #include <algorithm>
-#include <charconv>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -116,22 +115,9 @@ void EncodeLive(const service::LiveSnapshot& s, std::string& out) {
 
 // ?limit=N (1..1000); kDefaultAuditEvents without one.
 Result<size_t> AuditLimit(std::string_view target) {
-  std::string_view q = QueryString(target);
-  size_t limit = kDefaultAuditEvents;
-  while (!q.empty()) {
-    const size_t amp = q.find('&');
-    const std::string_view part = q.substr(0, amp);
-    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
-    if (part.substr(0, 6) != "limit=") continue;
-    const std::string_view v = part.substr(6);
-    auto r = std::from_chars(v.data(), v.data() + v.size(), limit);
-    if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size() || limit < 1 ||
-        limit > kMaxAuditEvents) {
-      return InvalidArgument("query parameter 'limit' must be an integer from 1 to " +
-                             std::to_string(kMaxAuditEvents));
-    }
-  }
-  return limit;
+  MLOS_ASSIGN_OR_RETURN(uint64_t limit,
+                        QueryUInt(target, "limit", 1, kMaxAuditEvents, kDefaultAuditEvents));
+  return static_cast<size_t>(limit);
 }
 
 void Audit(service::Service& service, const HttpRequest& req, HttpResponse& res) {

@@ -1,5 +1,7 @@
 #include "api/http/url.h"
 
+#include <charconv>
+
 #include "core/policy.h"
 
 namespace mlos::http {
@@ -41,6 +43,27 @@ std::string_view QueryString(std::string_view target) {
   std::string_view query = target.substr(q + 1);
   const size_t hash = query.find('#');
   return hash == std::string_view::npos ? query : query.substr(0, hash);
+}
+
+Result<uint64_t> QueryUInt(std::string_view target, std::string_view key, uint64_t min,
+                           uint64_t max, uint64_t fallback) {
+  std::string_view q = QueryString(target);
+  uint64_t value = fallback;
+  while (!q.empty()) {
+    const size_t amp = q.find('&');
+    const std::string_view part = q.substr(0, amp);
+    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+    if (part.size() <= key.size() || !part.starts_with(key) || part[key.size()] != '=') continue;
+    const std::string_view v = part.substr(key.size() + 1);
+    auto r = std::from_chars(v.data(), v.data() + v.size(), value);
+    if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size() || value < min ||
+        value > max) {
+      return InvalidArgument("query parameter '" + std::string(key) +
+                             "' must be an integer from " + std::to_string(min) + " to " +
+                             std::to_string(max));
+    }
+  }
+  return value;
 }
 
 std::vector<std::string_view> SplitPath(std::string_view target) {

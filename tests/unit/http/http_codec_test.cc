@@ -100,6 +100,20 @@ TEST(SplitPath, SkipsEmptySegmentsAndQuery) {
   EXPECT_EQ(QueryString("/a?x=1#f"), "x=1");
 }
 
+TEST(QueryUInt, ReadsTheLastValueInRange) {
+  EXPECT_EQ(*QueryUInt("/audit", "limit", 1, 1000, 100), 100u);
+  EXPECT_EQ(*QueryUInt("/audit?limit=7", "limit", 1, 1000, 100), 7u);
+  EXPECT_EQ(*QueryUInt("/audit?x=1&limit=5&limit=9#limit=0", "limit", 1, 1000, 100), 9u);
+  EXPECT_EQ(*QueryUInt("/audit?limits=0&limit", "limit", 1, 1000, 100), 100u);
+  for (const char* bad : {"/audit?limit=", "/audit?limit=0", "/audit?limit=1001",
+                          "/audit?limit=-1", "/audit?limit=+1", "/audit?limit=1x",
+                          "/audit?limit=18446744073709551616"}) {
+    auto r = QueryUInt(bad, "limit", 1, 1000, 100);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().message(), "query parameter 'limit' must be an integer from 1 to 1000");
+  }
+}
+
 TEST(HttpStatus, MapsEveryCode) {
   EXPECT_EQ(HttpStatusFor(StatusCode::kOk), 200);
   EXPECT_EQ(HttpStatusFor(StatusCode::kInvalidArgument), 400);
