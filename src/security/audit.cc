@@ -170,7 +170,8 @@ struct AuditLog::Impl {
   // Writer side (the writer thread, or Open before it starts) -----------------------------
 
   Status OpenFile() {
-    const int f = ::open(options.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    // Read too: the last byte says whether a killed writer left half a line (below).
+    const int f = ::open(options.path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (f < 0) return Fail(Errno("open"));
     struct stat st {};
     if (::fstat(f, &st) != 0) {
@@ -184,6 +185,12 @@ struct AuditLog::Impl {
     }
     fd = f;
     size = static_cast<uint64_t>(st.st_size);
+    // A process killed in the middle of a write (kill -9 between two pages of a large batch)
+    // left half a line: the next record starts on a line of its own.
+    char last = '\n';
+    if (size > 0 && ::pread(f, &last, 1, static_cast<off_t>(size - 1)) == 1 && last != '\n') {
+      need_newline = true;
+    }
     return Status::Ok();
   }
 

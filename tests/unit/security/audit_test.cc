@@ -150,6 +150,18 @@ TEST_F(AuditLogTest, FileIsPrivate) {
   EXPECT_EQ(json::parse(lines[1])["principal"], "bob");
 }
 
+// A process killed in the middle of writing a record left half a line: the next process's
+// first record starts a line of its own (tests/torture).
+TEST_F(AuditLogTest, HalfLineLeftByAKilledWriterStaysApart) {
+  std::ofstream(path_) << "{\"time\":\"2026-12-04T21:00:00Z\",\"principal\":\"al";
+  auto log = Open();
+  ASSERT_TRUE(log);
+  ASSERT_TRUE(log->Record(Event("bob")).ok());
+  auto lines = Lines(path_);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(json::parse(lines[1])["principal"], "bob");
+}
+
 TEST_F(AuditLogTest, OpenFailureNamesThePath) {
   AuditOptions o;
   o.path = dir_ / "missing" / "audit.log";
