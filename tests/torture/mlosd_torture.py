@@ -269,6 +269,9 @@ class Client:
             if status != 200:
                 op.state, op.answer = "refused", (status, doc)
                 self.totals.refused += 1
+                if status >= 500:  # a refusal is the caller's fault (4xx), never the store's
+                    self.totals.inconsistencies.append(
+                        f"{op.describe()} answered {status}: {doc}")
                 continue
             op.state, op.answer = "acked", doc
             self.totals.acked += 1
@@ -372,6 +375,43 @@ def read_facts(db: sqlite3.Connection, universe: Universe, problems: list[str]) 
     return facts
 
 
+AUDIT_ACTIONS = {"register": "register", "unregister": "unregister", "load": "load",
+                 "unload": "unload", "default": "set_default", "rollback": "rollback",
+                 "alias": "alias", "pin": "pin", "unpin": "pin", "token_create": "tokens",
+                 "token_revoke": "tokens"}
+
+
+def audit_key(op: Op) -> tuple[str, str]:
+    model = "token:" + op.args[0] if op.kind.startswith("token") else op.args[0]
+    if op.kind == "alias":
+        model = f"{op.args[0]}@{op.args[1]}"
+    return AUDIT_ACTIONS[op.kind], model
+
+
+def check_audit(state: pathlib.Path, acked: dict) -> list[str]:
+    """The audit log (synced before each answer, docs/security.md): whole JSON lines, a
+    half line only at the very end (the kill), and an "ok" record for every acknowledged
+    management operation (`acked`: (action, model) -> count)."""
+    problems: list[str] = []
+    seen: dict = {}
+    files = sorted(state.glob("audit.log*"), key=lambda p: p.name, reverse=True)
+    for f in files:
+        lines = f.read_bytes().split(b"\n")
+        for n, line in enumerate(lines[:-1], 1):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                problems.append(f"{f.name} line {n} is not JSON: {line[:160]!r}")
+                continue
+            if rec.get("outcome") == "ok":
+                k = (rec.get("action"), rec.get("model"))
+                seen[k] = seen.get(k, 0) + 1
+    for k, count in acked.items():
+        if seen.get(k, 0) < count:
+            problems.append(f"audit log: {seen.get(k, 0)} ok records of {k}, {count} acknowledged")
+    return problems
+
+
 def check_api(d: Mlosd, admin: str, facts: dict, secrets: dict, universe: Universe) -> list[str]:
     """mlosd, restarted and ready, must serve what its database holds."""
     problems: list[str] = []
@@ -464,6 +504,7 @@ def run(work: pathlib.Path, kills: int, bootstrap_kills: int, seed: int, log=pri
     d.wait_ready()
     admin = (d.state / "admin.token").read_text().strip()
     mlosd_kills = 0
+    acked_audit: dict = {}
     while mlosd_kills < kills:
         client = Client(d, universe, expected, secrets, admin, rng, totals)
         if rng.random() < 0.1:
@@ -486,12 +527,14 @@ def run(work: pathlib.Path, kills: int, bootstrap_kills: int, seed: int, log=pri
         if in_flight is not None:
             totals.in_flight += 1
         where = f"kill {mlosd_kills}"
+        for op in client.journal.ops:
+            if op.state == "acked":
+                k = audit_key(op)
+                acked_audit[k] = acked_audit.get(k, 0) + 1
         facts, problems = observe_db(d.state, work / "dbcopy", universe)
+        problems += [f"{where}: {p}" for p in check_audit(d.state, acked_audit)]
         totals.checks += 1
         problems += reconcile(expected, facts, in_flight, where, totals)
-        if in_flight is not None and in_flight.kind == "token_create" and \
-                expected.get(("token", in_flight.args[0])) == "active":
-            pass  # created, secret never received: revoked later by name, never tried
         d.spawn()
         try:
             d.wait_listening()

@@ -76,6 +76,23 @@ def registry_checks(work: pathlib.Path) -> None:
     expect("damaged pages", probs, "integrity_check" if any("integrity" in p for p in probs)
            else "unreadable")
 
+    # The audit log: as made it holds the acknowledged operations; a half line glued to the
+    # next record and a missing record are caught.
+    acked = {("register", "t/a@1.0.0"): 1, ("register", "t/a@2.0.0"): 1,
+             ("alias", "t/a@prod"): 1, ("pin", "t/a@2.0.0"): 1}
+    audit_problems = mlosd_torture.check_audit(d.state, acked)
+    print(f"  audit log as made: problems {audit_problems}")
+    if audit_problems:
+        FAILURES.append(f"the intact audit log reads wrong: {audit_problems}")
+    audit = work / "audit-copy"
+    audit.mkdir()
+    lines = (d.state / "audit.log").read_bytes().split(b"\n")
+    (audit / "audit.log").write_bytes(b"\n".join([lines[0][:40] + lines[1]] + lines[2:]))
+    expect("a half line in the audit log", mlosd_torture.check_audit(audit, {}), "not JSON")
+    expect("an acknowledged operation not audited",
+           mlosd_torture.check_audit(d.state, {("unregister", "t/a@1.0.0"): 1}),
+           "0 ok records of ('unregister', 't/a@1.0.0')")
+
     # The journal: an acknowledged register that is missing, a half-applied unregister.
     expected = dict(good)
     expected[("reg", "t/m@1.0.0")] = True
