@@ -17,16 +17,16 @@ peers_start() {
     for m in tiny mlp encoder; do args+=(--model "$m=$work/models/$m/model.onnx"); done
     port=$(free_port); gport=$(free_port); mport=$(free_port)
     local venv="$root/.venv-peers-$n" cpus; cpus=$(nproc)
+    local cmd=("$venv/bin/python" "$root/bench/peers/${n}_server.py" "${args[@]}")
     case "$n" in
-      kserve) setsid "$venv/bin/python" "$root/bench/peers/kserve_server.py" "${args[@]}" \
-                --http_port "$port" --grpc_port "$gport" --workers "$cpus" ;;
-      mlserver) setsid "$venv/bin/python" "$root/bench/peers/mlserver_server.py" "${args[@]}" \
-                  --dir "$work/mlserver" --http-port "$port" --grpc-port "$gport" \
-                  --metrics-port "$mport" --workers "$cpus" ;;
-      litserve) gport=""
-                setsid "$venv/bin/python" "$root/bench/peers/litserve_server.py" "${args[@]}" \
-                  --port "$port" --workers "$cpus" ;;
-    esac >"$work/peer-$n.log" 2>&1 &
+      kserve) cmd+=(--http_port "$port" --grpc_port "$gport" --workers "$cpus") ;;
+      mlserver) cmd+=(--dir "$work/mlserver" --http-port "$port" --grpc-port "$gport"
+                      --metrics-port "$mport" --workers "$cpus") ;;
+      litserve) gport="" cmd+=(--port "$port" --workers "$cpus") ;;
+    esac
+    # setsid: the peer leads a session (and process group) of its own, so that its worker
+    # processes can be pinned and stopped with it; $! is that leader.
+    setsid "${cmd[@]}" >"$work/peer-$n.log" 2>&1 &
     pypeer_pid[$n]=$! pypeer_port[$n]=$port pypeer_grpc[$n]=$gport
     ready=0
     for i in $(seq 1200); do  # up to 120 s: the Python servers import a lot on a busy machine

@@ -4,6 +4,7 @@ Triton's perf_analyzer beside mlos-bench. Called by bench/report.py; the text of
 bench/peers/notes.md (configuration, how to read the numbers) is written by hand."""
 import json
 import os
+import re
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PEER_NAMES = {"kserve": "KServe", "mlserver": "MLServer", "litserve": "LitServe"}
@@ -43,7 +44,7 @@ def why(r):
     if r is None:
         return "not run"
     if r.get("suite_error"):
-        return "failed: " + r["suite_error"][:160].replace("|", "/")
+        return "failed (below)"
     return f"{r['errors']} errors" if r.get("errors") else ""
 
 
@@ -192,7 +193,7 @@ class PeersReport:
         L = ["", "### e.d perf_analyzer beside mlos-bench (mlosd, closed loop)", ""]
         if not rows:
             return L + ["Not measured."]
-        L += ["perf_analyzer's requests/s and p50 (ms) against mlosd, next to mlos-bench's for the same model, "
+        L += ["perf_analyzer's requests/s and p50 (µs) against mlosd, next to mlos-bench's for the same model, "
               "protocol and concurrency in e.b (perf_analyzer's HTTP sends tensors in the binary extension, so "
               "its HTTP column sits beside mlos-bench's `http-binary`). \"÷\" is perf_analyzer's throughput "
               "over mlos-bench's. The shared-memory columns have no mlos-bench counterpart on HTTP or gRPC "
@@ -208,14 +209,28 @@ class PeersReport:
                 cells = []
                 for pa_t, mb_t in PA_TARGETS:
                     pa = self.pick("perf", "perf_analyzer", pa_t, model, c)
-                    cells.append(f"{rps(pa['throughput_rps'])}, p50 {ms(lat(pa, 'p50'))}" if ok(pa) else f"— {why(pa)}")
+                    cells.append(f"{rps(pa['throughput_rps'])}, p50 {us(lat(pa, 'p50'))}" if ok(pa) else f"— {why(pa)}")
                     if mb_t:
                         mb = self.pick("throughput", "mlosd", mb_t, model, c)
-                        cells.append(f"{rps(mb['throughput_rps'])}, p50 {ms(lat(mb, 'p50'))}" if ok(mb) else f"— {why(mb)}")
+                        cells.append(f"{rps(mb['throughput_rps'])}, p50 {us(lat(mb, 'p50'))}" if ok(mb) else f"— {why(mb)}")
                         cells.append(f"{pa['throughput_rps'] / mb['throughput_rps']:.2f}" if ok(pa) and ok(mb) else "—")
                 L.append(f"| {c} | " + " | ".join(cells) + " |")
             L.append("")
         return L
+
+    def failures(self):
+        bad = [r for r in self.results if r.get("suite_error") or (r.get("errors") and r.get("errors") != 0)]
+        if not bad:
+            return []
+        L = ["", "Failed or incomplete runs of the peers run:", ""]
+        seen = {}
+        for r in bad:
+            msg = r.get("suite_error") or r.get("first_error") or f"{r.get('errors')} errors"
+            msg = re.sub(r"Thread \[\d+\]", "Thread [i]", msg)
+            seen.setdefault(msg, []).append(r.get("label", "?") + (f" c={r['concurrency']}" if r.get("concurrency") else ""))
+        for msg, labels in seen.items():
+            L.append(f"- {', '.join(f'`{l}`' for l in labels)}: {msg}")
+        return L + [""]
 
     def commands(self):
         return ["<details><summary>Every command of the peers run, in the order run</summary>", "", "```"] + \
@@ -223,14 +238,16 @@ class PeersReport:
 
     def render(self):
         return self.header() + self.goals() + self.overhead() + self.throughput() + self.openloop() \
-            + self.perf() + [""] + self.commands()
+            + self.perf() + self.failures() + [""] + self.commands()
 
 
 def render(path):
     """Section e's lines from a results-peers.json, or a line saying how to make one."""
     if not os.path.exists(path):
+        notes = os.path.join(HERE, "notes.md")
         return ["", "## e. Peer servers from PyPI, and Triton's perf_analyzer", "",
-                "Not measured yet: `MLOS_BENCH_PART=peers bench/suite.sh` (part of `make bench`) writes "
-                "docs/bench/results-peers.json, from which this section is written."]
+                "**Not measured yet**: `MLOS_BENCH_PART=peers bench/suite.sh` (part of `make bench`) writes "
+                "docs/bench/results-peers.json, from which this section's tables are written."] + \
+            (["", open(notes).read().strip()] if os.path.exists(notes) else [])
     doc = json.load(open(path))
     return PeersReport(doc.get("meta", {}), doc.get("results", [])).render()
