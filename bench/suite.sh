@@ -351,7 +351,7 @@ fi
 pa_version=""
 if want perf; then
   if "$root/bench/peers/setup.sh" perf-analyzer; then
-    pa_version=$("$pa_bin" --version 2>&1 | head -1)
+    pa_version="$("$pa_bin" --version 2>&1 | head -1), PyPI perf-analyzer $(sed -n "s/^perf-analyzer==//p" "$root/bench/peers/requirements-perf-analyzer.txt")"
     pin_servers "$all_cpus"
     for m in ${MLOS_BENCH_PERF_MODELS:-encoder mlp}; do
       for c in 1 4 16 64; do

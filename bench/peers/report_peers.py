@@ -84,7 +84,7 @@ class PeersReport:
         vers = m.get("peers") or {}
         L += ["", "Versions: " + "; ".join(f"{PEER_NAMES.get(k, k)} {v}" for k, v in vers.items())
               + (f"; mlosd's onnx plugin `{m.get('mlosd_onnxruntime')}`" if m.get("mlosd_onnxruntime") else "")
-              + (f"; {m['perf_analyzer']} (PyPI perf-analyzer 2.60.0)" if m.get("perf_analyzer") else "") + "."]
+              + (f"; {m['perf_analyzer']}" if m.get("perf_analyzer") else "") + "."]
         for n in m.get("notes") or []:
             L.append(f"- Note: {n}")
         path = os.path.join(HERE, "notes.md")
