@@ -15,7 +15,8 @@
 # peer servers from PyPI (bench/peers/: KServe, MLServer, LitServe, each in .venv-peers-<name>/)
 # beside mlosd (HTTP JSON, HTTP binary, gRPC) and raw in sections a, b and c, and e: Triton's
 # perf_analyzer against mlosd over HTTP and gRPC, with and without system shared memory; its
-# results go to docs/bench/results-peers.json and section e of docs/benchmarks.md. About 11 minutes.
+# results go to docs/bench/results-peers.json and section e of docs/benchmarks.md. About 10 minutes
+# at MLOS_BENCH_SCALE=1 (plus about 3 the first time, for bench/peers/setup.sh's environments).
 # Usage: bench/suite.sh [BUILD_DIR]
 # Environment:
 #   MLOS_BENCH_PART              "all" (default: the sections above) or "peers"
