@@ -11,6 +11,7 @@ Usage: mlserver_server.py --dir DIR --model NAME=PATH [...] --http-port P --grpc
        --metrics-port M [--workers N] [--intra-op N]
 """
 import argparse
+import importlib.metadata
 import json
 import os
 import sys
@@ -42,6 +43,8 @@ def main():
     os.environ["PYTHONPATH"] = here + os.pathsep + os.environ.get("PYTHONPATH", "")
     sys.path.insert(0, here)
     os.chdir(a.dir)  # MLServer keeps .metrics/ and .envs/ in its working directory
+    print(f"mlserver {importlib.metadata.version('mlserver')}, onnxruntime "
+          f"{importlib.metadata.version('onnxruntime')}, {a.workers} worker(s), pid {os.getpid()}", flush=True)
     from mlserver.cli.main import main as mlserver_main
     sys.argv = ["mlserver", "start", "."]
     return mlserver_main()
