@@ -48,9 +48,9 @@ package: setup configure
 	@cmake --build $(BUILD) -j $(JOBS) --target $(PACKAGE_TARGETS)
 	@cd $(BUILD) && cpack -G DEB
 
-# `make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="router npy"]`: the libFuzzer targets of fuzz/ (clang,
-# ASan + UBSan, in build-fuzz/), N seconds each, one at a time; fails on a crash
-# (scripts/fuzz.sh; docs/reliability.md). Installs clang with scripts/setup_fuzz.sh.
+# `make fuzz FUZZ_SECONDS=N [FUZZ_RUNS=M] [FUZZ_TARGETS="router npy"]`: the libFuzzer targets of
+# fuzz/ (clang, ASan + UBSan, in build-fuzz/), N seconds (or M runs) each, one at a time; fails
+# on a crash (scripts/fuzz.sh; docs/reliability.md). Installs clang with scripts/setup_fuzz.sh.
 FUZZ_SECONDS ?= 60
 
 fuzz: setup
