@@ -342,6 +342,23 @@ Result<GcReport> Cache::CollectGarbage(int64_t partial_max_age_s) const {
   ec.clear();
   for (fs::directory_iterator it(root_ / "partial", ec), end; !ec && it != end; it.increment(ec)) {
     fs::path p = it->path();
+    std::error_code ec2;
+    if (p.filename().string().rfind("copy-", 0) == 0 && it->is_directory(ec2)) {
+      // A local file's copy that an install killed before the blob store left behind.
+      struct stat st {};
+      if (::stat(p.c_str(), &st) != 0) continue;
+      auto mtime = std::chrono::system_clock::from_time_t(st.st_mtime);
+      if (std::chrono::duration_cast<std::chrono::seconds>(now - mtime).count() < partial_max_age_s)
+        continue;
+      uint64_t bytes = 0;
+      for (fs::recursive_directory_iterator f(p, ec2), fend; !ec2 && f != fend; f.increment(ec2))
+        if (f->is_regular_file(ec2)) bytes += f->file_size(ec2);
+      if (fs::remove_all(p, ec2) > 0) {
+        ++r.partials_removed;
+        r.partial_bytes_freed += bytes;
+      }
+      continue;
+    }
     if (p.extension() != ".incomplete") continue;
     fs::path lockp = p;
     lockp.replace_extension(".lock");
@@ -356,7 +373,6 @@ Result<GcReport> Cache::CollectGarbage(int64_t partial_max_age_s) const {
       ++r.partials_removed;
       r.partial_bytes_freed += static_cast<uint64_t>(st.st_size);
     }
-    std::error_code ec2;
     fs::remove(lockp, ec2);
   }
   // Staging dirs of models no one is writing.
@@ -369,7 +385,9 @@ Result<GcReport> Cache::CollectGarbage(int64_t partial_max_age_s) const {
     bool has_staging = false;
     for (fs::directory_iterator it(d, ec), end; !ec && it != end; it.increment(ec)) {
       std::string f = it->path().filename().string();
-      if (f.rfind(".staging-", 0) == 0 || f.rfind(".removing-", 0) == 0) has_staging = true;
+      // .refs too: a writer killed mid-way may have left a pending ref (RecoverRefs).
+      if (f.rfind(".staging-", 0) == 0 || f.rfind(".removing-", 0) == 0 || f == ".refs")
+        has_staging = true;
       else if (!f.empty() && f[0] != '.' && it->is_directory() &&
                !fs::exists(it->path() / kMetadataFile))
         stack.push_back(it->path());

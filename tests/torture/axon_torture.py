@@ -21,7 +21,7 @@ import signal
 import subprocess
 import time
 
-from torture_common import BIN, Op, Totals, reconcile, wait_for_binary, write_package
+from torture_common import BIN, Op, Totals, popen_binary, reconcile, wait_for_binary, write_package
 
 AXON = BIN / "axon"
 
@@ -33,9 +33,8 @@ class Cache:
         self.env = dict(os.environ, AXON_HOME=str(self.home), HF_HUB_OFFLINE="1")
 
     def start(self, args: list[str]) -> subprocess.Popen:
-        wait_for_binary(AXON)
-        return subprocess.Popen([str(AXON), *args], env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        return popen_binary([str(AXON), *args], env=self.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
 
     def run(self, args: list[str], timeout: float = 300) -> tuple[int, str]:
         p = self.start(args)
@@ -104,6 +103,28 @@ def observe(cache: Cache, packages: Packages) -> tuple[dict, list[str]]:
         elif "not installed" not in vout:
             problems.append(f"axon verify {name} (latest): {vout.strip()[:300]}")
     return facts, problems
+
+
+def leftovers_after_gc(cache: Cache) -> list[str]:
+    """`axon cache gc` (nothing running, any age) reclaims whatever the kills left: partial
+    files and copies, staging and removing dirs, blobs no version links, temporary refs."""
+    rc, out = cache.run(["cache", "gc", "--partial-max-age", "0"])
+    if rc != 0:
+        return [f"axon cache gc failed ({rc}): {out[:300]}"]
+    problems = []
+    partial = cache.root / "partial"
+    left = sorted(p.name for p in partial.iterdir()) if partial.exists() else []
+    if left:
+        problems.append(f"after cache gc, partial/ still holds {left[:8]}")
+    for p in (cache.root / "models").rglob(".*"):
+        if p.name.startswith((".staging-", ".removing-", ".pending-")) or \
+                (p.parent.name == ".refs" and p.name.startswith(".")):
+            problems.append(f"after cache gc, {p} is left")
+    blobs = cache.root / "blobs" / "sha256"
+    for b in blobs.iterdir() if blobs.exists() else []:
+        if b.stat().st_nlink == 1:
+            problems.append(f"after cache gc, blob {b.name[:16]}... is linked by no version")
+    return problems
 
 
 def pick(rng: random.Random, expected: dict, packages: Packages) -> Op:
@@ -210,6 +231,7 @@ def run(work: pathlib.Path, kills: int, seed: int, log=print) -> Totals:
     facts, problems = observe(cache, packages)
     totals.checks += 1
     problems += reconcile(expected, facts, None, "axon final", totals)
+    problems += leftovers_after_gc(cache)
     totals.inconsistencies += problems
     shutil.rmtree(cache.home, ignore_errors=True)
     return totals

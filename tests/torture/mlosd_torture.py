@@ -28,8 +28,8 @@ import threading
 import time
 import urllib.parse
 
-from torture_common import (ANY, BIN, FIXTURES, Journal, Op, Totals, reconcile, wait_for_binary,
-                            write_package)
+from torture_common import (ANY, BIN, FIXTURES, Journal, Op, Totals, binary_stamp, popen_binary,
+                            reconcile, write_package)
 
 MLOSD = BIN / "mlosd"
 CONFIG = """\
@@ -61,13 +61,28 @@ class Mlosd:
         self.port = 0
 
     def spawn(self) -> None:
-        wait_for_binary(MLOSD)
         args = [str(MLOSD), "--http", "127.0.0.1:0", "--state-dir", str(self.state),
                 "--model-root", str(self.dir), "--config", str(self.dir / "mlosd.yaml"),
                 "--threads", "2"]
+        self.stamp = binary_stamp(MLOSD)
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log)
+            self.proc = popen_binary(args, stdout=subprocess.PIPE, stderr=log)
         self.port = 0
+
+    def start(self) -> None:
+        """spawn + listening + ready. Others may relink mlosd meanwhile: a start that failed
+        while the binary changed under it is tried again (up to 3 times), not counted."""
+        for attempt in range(4):
+            try:
+                self.wait_listening()
+                self.wait_ready()
+                return
+            except DaemonGone:
+                relinked = binary_stamp(MLOSD) != self.stamp
+                if not relinked or attempt == 3:
+                    raise
+                self.kill()
+                self.spawn()
 
     def wait_listening(self, timeout: float = READY_TIMEOUT) -> None:
         assert self.proc and self.proc.stdout
@@ -468,8 +483,7 @@ def bootstrap_round(work: pathlib.Path, rng: random.Random, totals: Totals, dela
     totals.kills += 1
     d.spawn()
     try:
-        d.wait_listening()
-        d.wait_ready()
+        d.start()
         token = (d.state / "admin.token").read_text().strip() if (d.state / "admin.token").exists() else ""
         code, _ = d.call("GET", "/models", None, token)
         totals.checks += 1
@@ -486,7 +500,6 @@ def bootstrap_round(work: pathlib.Path, rng: random.Random, totals: Totals, dela
 def run(work: pathlib.Path, kills: int, bootstrap_kills: int, seed: int, log=print) -> Totals:
     rng = random.Random(seed)
     totals = Totals()
-    wait_for_binary(MLOSD)
     t0 = time.monotonic()
     boot = Mlosd(work / "boot-timing")
     boot.spawn()
@@ -500,8 +513,7 @@ def run(work: pathlib.Path, kills: int, bootstrap_kills: int, seed: int, log=pri
     expected: dict = {}
     secrets: dict = {}
     d.spawn()
-    d.wait_listening()
-    d.wait_ready()
+    d.start()
     admin = (d.state / "admin.token").read_text().strip()
     mlosd_kills = 0
     acked_audit: dict = {}
@@ -537,8 +549,7 @@ def run(work: pathlib.Path, kills: int, bootstrap_kills: int, seed: int, log=pri
         problems += reconcile(expected, facts, in_flight, where, totals)
         d.spawn()
         try:
-            d.wait_listening()
-            d.wait_ready()
+            d.start()
             problems += [f"{where}, after restart: {p}"
                          for p in check_api(d, admin, expected, secrets, universe)]
         except (DaemonGone, OSError, http.client.HTTPException) as e:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import pathlib
+import subprocess
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -38,6 +39,26 @@ def wait_for_binary(path: pathlib.Path, timeout: float = 300.0) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"torture: {path} is missing (build it first)")
         time.sleep(0.5)
+
+
+def popen_binary(args: list[str], timeout: float = 300.0, **kw) -> subprocess.Popen:
+    """Popen that waits out a binary being relinked (ETXTBSY, ENOEXEC while it is written)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        wait_for_binary(pathlib.Path(args[0]), timeout)
+        try:
+            return subprocess.Popen(args, **kw)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def binary_stamp(path: pathlib.Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def write_package(root: pathlib.Path, ns: str, name: str, version: str, framework: str,

@@ -30,8 +30,7 @@ def registry_checks(work: pathlib.Path) -> None:
     d = mlosd_torture.Mlosd(work / "registry")
     u = mlosd_torture.Universe(work / "registry" / "packages")
     d.spawn()
-    d.wait_listening()
-    d.wait_ready()
+    d.start()
     admin = (d.state / "admin.token").read_text().strip()
     for mid in ("t/a@1.0.0", "t/a@2.0.0"):
         status, doc = d.call("POST", "/models/register", {"model_id": mid, "path": str(u.paths[mid])},
@@ -131,6 +130,23 @@ def cache_checks(work: pathlib.Path) -> None:
     data[100] ^= 0xFF
     f.write_bytes(bytes(data))
     expect("a damaged installed file", axon_torture.observe(cache, packages)[1], "verify")
+    # What kills leave behind, which `cache gc` must reclaim; then something it must not touch
+    # (an unknown file), which the leftover check must report.
+    model_dir = vdir.parent
+    (cache.root / "partial" / "copy-AbC123").mkdir(parents=True)
+    (cache.root / "partial" / "copy-AbC123" / "f").write_bytes(b"x" * 1000)
+    (model_dir / ".staging-XyZ987").mkdir()
+    (model_dir / ".refs" / ".pending-latest").write_text("9.9.9\n")
+    (model_dir / ".refs" / ".latest.tmpQwE456").write_text("9.9")
+    orphan = cache.root / "blobs" / "sha256" / ("0" * 64)
+    orphan.write_bytes(b"orphan")
+    left = axon_torture.leftovers_after_gc(cache)
+    print(f"  leftovers of kills after gc: {left}")
+    if left:
+        FAILURES.append(f"cache gc left what kills leave: {left}")
+    (cache.root / "partial" / "junk").write_text("?")
+    expect("something gc leaves", axon_torture.leftovers_after_gc(cache), "partial/ still holds")
+    (cache.root / "partial" / "junk").unlink()
     expected = {("installed", mid): True, ("latest", "k/small"): "1.0.0"}
     (vdir.parent / ".refs" / "latest").write_text("0.0.1\n")
     facts, _ = axon_torture.observe(cache, packages)
