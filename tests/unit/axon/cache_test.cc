@@ -173,5 +173,22 @@ TEST_F(CacheTest, RefsAfterAKilledWriter) {
   EXPECT_FALSE(fs::exists(refs / "latest"));
 }
 
+// A local install killed while copying a file into partial/ leaves its copy-* dir: gc takes
+// it once it is older than the partial age (a running install's copy is younger).
+TEST_F(CacheTest, GcRemovesCopiesAKilledInstallLeft) {
+  Cache c(dir_ / "cache");
+  const fs::path copy = dir_ / "cache/partial/copy-AbC123";
+  fs::create_directories(copy);
+  std::ofstream(copy / "f") << "0123456789";
+  auto kept = c.CollectGarbage(3600);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_TRUE(fs::exists(copy));
+  auto r = c.CollectGarbage(0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->partials_removed, 1u);
+  EXPECT_EQ(r->partial_bytes_freed, 10u);
+  EXPECT_FALSE(fs::exists(copy));
+}
+
 }  // namespace
 }  // namespace mlos::axon
