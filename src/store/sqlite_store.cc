@@ -363,6 +363,9 @@ class SqliteStore final : public RegistryStore {
 
 }  // namespace
 
+// Less free space than this when the registry cannot be opened: the disk is full.
+constexpr uintmax_t kFullBelowBytes = 1 << 20;
+
 Result<std::unique_ptr<RegistryStore>> OpenSqliteStore(const std::filesystem::path& db_path) {
   std::error_code ec;
   if (db_path.has_parent_path()) std::filesystem::create_directories(db_path.parent_path(), ec);
@@ -379,6 +382,15 @@ Result<std::unique_ptr<RegistryStore>> OpenSqliteStore(const std::filesystem::pa
   auto store = std::make_unique<SqliteStore>(db);
   Status st = store->Init();
   if (!st.ok()) {
+    // A full file system (SQLite cannot create its write-ahead log or write the schema) is
+    // not a damaged registry: say what it is.
+    const std::filesystem::path dir = db_path.has_parent_path() ? db_path.parent_path() : ".";
+    const auto space = std::filesystem::space(dir, ec);
+    if (!ec && space.available < kFullBelowBytes) {
+      return Unavailable("registry " + db_path.string() + ": the file system holding it is full (" +
+                         std::to_string(space.available) + " bytes free); free space and start "
+                         "again (" + st.message() + ")");
+    }
     if (st.code() == StatusCode::kInternal) {
       st = DataLoss("registry " + db_path.string() + ": " + st.message());
     }
