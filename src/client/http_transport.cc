@@ -236,6 +236,18 @@ class HttpClient final : public Client {
         pos += n;
       } else if (o.contains("data")) {
         MLOS_RETURN_IF_ERROR(FromJsonData(o["data"], t));
+      } else {
+        // Requested into shared memory: the server writes it where the request said and
+        // answers name, datatype and shape only (as Triton does).
+        for (const OutputSpec& spec : req.outputs) {
+          if (spec.name != t.name || !spec.shm.used()) continue;
+          t.shm = spec.shm;
+          if (const uint64_t size = DtypeSize(t.dtype); size > 0) {
+            uint64_t n = 1;
+            for (int64_t d : t.shape) n *= static_cast<uint64_t>(std::max<int64_t>(d, 0));
+            t.shm.byte_size = n * size;  // BYTES: the region's size (the strings say theirs)
+          }
+        }
       }
       result.outputs.push_back(std::move(t));
     }

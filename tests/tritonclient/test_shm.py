@@ -95,9 +95,9 @@ def test_infer_inputs_and_outputs_in_shm(triton: Triton, regions: Regions) -> No
         # The answer names the output and its shape; its bytes are only in the region.
         out = r.get_output("sum")
         if triton.http:
-            assert out["shape"] == [2, 3] and "data" not in out
-            assert out["parameters"]["shared_memory_region"] == "tc_out"
-            assert "binary_data_size" not in out["parameters"]
+            # As Triton: no data and no parameters (Triton's C++ client, perf_analyzer's,
+            # refuses output parameters without binary_data_size).
+            assert out["shape"] == [2, 3] and "data" not in out and "parameters" not in out
         else:
             assert list(out.shape) == [2, 3]
             assert out.parameters["shared_memory_region"].string_param == "tc_out"

@@ -295,15 +295,9 @@ void EncodeKServeInferResponse(const KServeInferRequest& request,
     w.Key("shape");
     WriteShape(w, t.shape);
     if (shm) {
-      w.Key("parameters");
-      w.BeginObject();
-      w.Key("shared_memory_region");
-      w.String(shm->region);
-      w.Key("shared_memory_offset");
-      w.UInt(shm->offset);
-      w.Key("shared_memory_byte_size");
-      w.UInt(BinarySizeOf(t));  // BYTES: the serialized size written into the region
-      w.EndObject();
+      // The bytes are in the region the request named; the answer carries neither data nor
+      // parameters, as Triton's does: Triton's C++ HTTP client (perf_analyzer) refuses an
+      // output whose parameters lack binary_data_size, and the protocol asks for neither.
     } else if (binary) {
       w.Key("parameters");
       w.BeginObject();
