@@ -138,6 +138,17 @@ def shm_seeds():
                                             trunc=1000))
 
 
+def repository_seeds():
+    def entry(kind, *names):
+        return bytes([kind]) + b"".join(bytes([len(n)]) + n.encode() for n in names)
+    triton = entry(5, "resnet", "1", "model") + entry(5, "resnet", "2", "model")
+    files = entry(6, "bert") + entry(21, "a") + entry(10, "llm", "x")
+    packages = entry(37, "pkg", "x") + entry(128, "empty", "v", "w")
+    put("model_repository", "triton", b"\x00" + triton)
+    put("model_repository", "mixed", b"\x00" + files + packages + triton)
+    put("model_repository", "named", b"\x01\x0dlocal/m@2.0.0" + entry(6, "model"))
+
+
 def npy(descr, shape, data):
     header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (
         descr, ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else ""))
@@ -167,7 +178,8 @@ def main():
         with open(out, "rb") as f:
             put("archive", "add.axon", f.read())
         tar = os.path.join(tmp, "plain.tar")
-        subprocess.run(["tar", "--format=ustar", "-cf", tar, "-C", pkg, "manifest.yaml",
+        subprocess.run(["tar", "--format=ustar", "--mtime=@0", "--owner=0", "--group=0",
+                        "--numeric-owner", "-cf", tar, "-C", pkg, "manifest.yaml",
                         "model.onnx"], check=True)
         with open(tar, "rb") as f:
             put("archive", "plain.tar", f.read())
@@ -177,6 +189,18 @@ def main():
     copy("tflite", "tflite_add_f32.tflite", "tflite_multi.tflite", "tflite_gather_str.tflite",
          "tflite_passthrough.tflite")
     copy("torchscript", "torch_dict.pt", "torch_lite_flatbuffer.ptl")
+    copy("tflite_plugin", "tflite_add_f32.tflite", "tflite_multi.tflite",
+         "tflite_gather_str.tflite", "tflite_passthrough.tflite")
+    io = {"inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 4]},
+                     {"name": "ids", "dtype": "int64"}],
+          "outputs": [{"name": "y", "dtype": "bfloat16", "shape": [-1, 4]}]}
+    put("torch_io", "manifest", json.dumps({"apiVersion": "mlos.ai/v1", "kind": "Model",
+                                            "metadata": {"name": "m", "version": "1.0.0"},
+                                            "spec": {"format": {"type": "torchscript"},
+                                                     "io": io}}))
+    put("torch_io", "uint16", json.dumps({"spec": {"io": {
+        "inputs": [{"name": "x", "dtype": "uint16", "shape": [1]}],
+        "outputs": [{"name": "y", "dtype": "float32", "shape": []}]}}}))
 
     for f in ("torch_dtypes.io.yaml", "torch_scripted.io.yaml"):
         with open(os.path.join(BUILD, "fixtures", f), "rb") as src:
@@ -238,6 +262,7 @@ def main():
 
     ipc_seeds()
     shm_seeds()
+    repository_seeds()
     grpc_seeds()
 
 
