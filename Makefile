@@ -71,6 +71,19 @@ torture: configure
 	@MLOS_BUILD_DIR=$(abspath $(BUILD)) tests/torture/run_torture.sh --kills $(TORTURE_KILLS) \
 		--axon-kills $(TORTURE_KILLS)
 
+# `make soak SOAK_MINUTES=N`: mlosd under HTTP, gRPC and IPC load at 80 % of the measured
+# capacity with version switches, unloads and loads, for N minutes (bench/soak/soak.py); fails on
+# any error or on memory/descriptor growth of 5 % or more; writes docs/bench/soak.{json,png} and
+# the "Soak" section of docs/reliability.md. Builds only what it runs.
+.PHONY: soak
+SOAK_MINUTES ?= 30
+SOAK_TARGETS = mlosd mlos-bench mlos_plugin_onnx mlos_fixtures
+
+soak: setup configure
+	@cmake --build $(BUILD) -j $(JOBS) --target $(SOAK_TARGETS)
+	@python3 bench/soak/soak.py --build $(BUILD) --minutes $(SOAK_MINUTES) --out docs/bench \
+		--doc docs/reliability.md
+
 format:
 	@find src apps tests include plugins -name '*.cc' -o -name '*.h' 2>/dev/null | xargs -r clang-format -i
 
