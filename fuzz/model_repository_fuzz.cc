@@ -36,7 +36,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                          ".axon", ".tgz",  ".tar.gz", ".txt"};
   mlos::fuzz::Cursor in(mlos::fuzz::View(data, size));
   const uint8_t mode = in.U8();
-  const std::string name = mode & 1 ? std::string(in.Str(32)) : "";
+  // A spec is a command-line or YAML string: no NUL (the system calls would stop at it).
+  std::string name = mode & 1 ? std::string(in.Str(32)) : "";
+  for (char& c : name) {
+    if (c == '\0') c = '_';
+  }
   const fs::path repo = mlos::fuzz::ScratchDir() / "repo";
   fs::remove_all(repo);
   fs::create_directories(repo);

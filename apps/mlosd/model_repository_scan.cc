@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "axon/install.h"
+#include "core/policy.h"
 #include "model_repository.h"
 
 namespace mlos::mlosd {
@@ -45,13 +46,15 @@ bool HasModelFiles(const fs::path& dir) {
   return false;
 }
 
-// A model the repository names itself (local/NAME@VERSION); "" when NAME cannot be a model name.
+// A model the repository names itself (local/NAME@VERSION); "" when NAME cannot be a model name
+// (registration would refuse the id: e.g. "a..b", found by fuzz/model_repository_fuzz.cc).
 std::string LocalName(const std::string& name, const std::string& version) {
   static constexpr const char* kAllowed = "abcdefghijklmnopqrstuvwxyz0123456789-_.";
   std::string lower = name;
   std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
   if (lower.empty() || lower.find_first_not_of(kAllowed) != std::string::npos) return "";
-  return "local/" + lower + "@" + version;
+  std::string id = "local/" + lower + "@" + version;
+  return core::policy::ValidateRegistrationId(id).ok() ? id : "";
 }
 
 }  // namespace
