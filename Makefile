@@ -50,10 +50,11 @@ package: setup configure
 
 # `make fuzz FUZZ_SECONDS=N [FUZZ_RUNS=M] [FUZZ_TARGETS="router npy"]`: the libFuzzer targets of
 # fuzz/ (clang, ASan + UBSan, in build-fuzz/), N seconds (or M runs) each, one at a time; fails
-# on a crash (scripts/fuzz.sh; docs/reliability.md). Installs clang with scripts/setup_fuzz.sh.
+# on a crash (scripts/fuzz.sh; docs/reliability.md). scripts/setup_fuzz.sh installs clang and the
+# Debian packages of scripts/setup.sh (not its downloads: the fuzz targets need none of them).
 FUZZ_SECONDS ?= 60
 
-fuzz: setup
+fuzz:
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) scripts/fuzz.sh
 
 bench: setup build
