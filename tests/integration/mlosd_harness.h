@@ -33,6 +33,14 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 inline const fs::path kMlosd = fs::path(MLOS_BINARY_DIR) / "bin" / "mlosd";
+// How much longer waits for the daemon are in a sanitizer build (MLOS_SANITIZE): mlosd starts
+// several times slower there (loading libtorch's plugin alone takes ~50 s under ASan on 2 busy
+// CPUs). Waits only; no assertion about speed is relaxed.
+#ifdef MLOS_SANITIZER_BUILD
+inline constexpr int kWaitScale = 5;
+#else
+inline constexpr int kWaitScale = 1;
+#endif
 inline const fs::path kFixtures = fs::path(MLOS_BINARY_DIR) / "fixtures";
 inline const fs::path kPlugins = fs::path(MLOS_BINARY_DIR) / "lib" / "mlos" / "plugins";
 
@@ -224,7 +232,7 @@ class Daemon {
     ::close(fds[1]);
     out_fd_ = fds[0];
     std::string out;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60 * kWaitScale);
     const std::string marker = "mlosd listening on " + scheme_ + "://127.0.0.1:";
     while (std::chrono::steady_clock::now() < deadline) {
       pollfd p{out_fd_, POLLIN, 0};
