@@ -3,12 +3,13 @@
 # is also built with -fno-sanitize-recover), has a stack trace, and goes to a file under
 # $MLOS_SANITIZER_LOG_DIR (launcher.sh gives each test its own folder and fails the test when one
 # appears). The suppression files here hold third-party code only, each entry with its reason.
-san_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+_san_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export MLOS_SANITIZER_LOG_DIR="$1/sanitizer-logs"
 rm -rf "$MLOS_SANITIZER_LOG_DIR"
 mkdir -p "$MLOS_SANITIZER_LOG_DIR"
-log="log_path=$MLOS_SANITIZER_LOG_DIR/report:log_exe_name=1"
-export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:suppressions=$san_dir/asan.supp:$log"
-export LSAN_OPTIONS="suppressions=$san_dir/lsan.supp:print_suppressions=0:$log"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$san_dir/ubsan.supp:$log"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$san_dir/tsan.supp:$log"
+_san_log="log_path=$MLOS_SANITIZER_LOG_DIR/report:log_exe_name=1"
+export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:suppressions=$_san_dir/asan.supp:$_san_log"
+export LSAN_OPTIONS="suppressions=$_san_dir/lsan.supp:print_suppressions=0:$_san_log"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$_san_dir/ubsan.supp:$_san_log"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$_san_dir/tsan.supp:$_san_log"
+unset _san_dir _san_log

@@ -38,9 +38,15 @@ class Gate {
   bool open_ = false;
 };
 
-// Waits until `n` calls are queued in `s`.
+// Waits until `n` calls are queued in `s` (threads start several times slower in a sanitizer
+// build on busy CPUs: a longer wait there, the same checks).
+#ifdef MLOS_SANITIZER_BUILD
+constexpr int kQueueWaitMs = 20000;
+#else
+constexpr int kQueueWaitMs = 2000;
+#endif
 void WaitQueued(const Scheduler& s, uint64_t n) {
-  for (int i = 0; i < 2000; ++i) {
+  for (int i = 0; i < kQueueWaitMs; ++i) {
     uint64_t q = 0;
     for (const QueueDepth& d : s.Depths()) q += d.depth;
     if (q >= n) return;
