@@ -4,7 +4,8 @@
 
 namespace mlos::sandbox {
 
-// Called before EnterSandbox, while the host's file tree is still visible. For a sandboxed
+// Called before EnterSandbox, while the host's file tree is still visible. Any worker: SIGSEGV
+// and SIGBUS kill it again (not ASan's report-and-exit). For a sandboxed
 // worker: opens its report file in the folder of the log_path of *SAN_OPTIONS (after pivot_root
 // that folder is gone, and the runtime opens its file only when it reports), and runs
 // LeakSanitizer's check now: at exit it could not run under seccomp (it stops the threads with

@@ -114,7 +114,8 @@ TEST(IpcProtocol, GatheredInferFramesAreTheEncodedBytes) {
   // Inline tensors of sizes that leave every alignment case, with and without the extension:
   // the gathered pieces, put together, are byte for byte the encoded payload.
   for (size_t first : {0, 1, 5, 8, 13, 64}) {
-    InferRequestMsg m = SampleRequest(std::string(first, '\x11'));
+    const std::string first_data(first, '\x11');  // outlives m (WireTensor::data is a view)
+    InferRequestMsg m = SampleRequest(first_data);
     WireTensor c;
     c.name = "third_with_a_longer_name";
     c.dtype = 3;
