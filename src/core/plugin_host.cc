@@ -86,7 +86,14 @@ Result<std::unique_ptr<PluginHost>> PluginHost::Create(const PluginHostOptions& 
 }
 
 Status PluginHost::LoadOne(const fs::path& path, const std::string& config_json_all) {
+#ifdef MLOS_SANITIZER_BUILD
+  // Sanitizer builds keep a plugin and the libraries it brought mapped after dlclose:
+  // LeakSanitizer names the library of a leak's frames (and its suppressions match it) only
+  // while it is mapped (docs/reliability.md, "Sanitizers").
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+#else
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+#endif
   if (!handle) {
     const char* err = dlerror();
     return Unavailable(std::string("dlopen failed: ") + (err ? err : "unknown error"));
