@@ -41,7 +41,7 @@ failed=()
 rows=()
 for t in $targets; do
   dir="$work/$t"
-  scratch="$scratch_root/mlos-fuzz-$t"
+  scratch="$scratch_root/mlos-fuzz-$$-$t"  # $$: two runs at once (two clones) stay apart
   mkdir -p "$dir/corpus" "$dir/artifacts" "$scratch"
   rm -f "$dir/artifacts/"*
   [ -d "fuzz/corpus/$t" ] && cp -n "fuzz/corpus/$t/"* "$dir/corpus/" 2>/dev/null || true
@@ -66,11 +66,11 @@ for t in $targets; do
     status=1
     failed+=("$t: ${crash:+$dir/artifacts/$crash }(exit $rc; log $dir/log)")
   fi
-  rows+=("$(printf '%-14s %12s %9s %7s %7s %12s %8s' "$t" "${execs:-?}" "${rate:-?}" \
+  rows+=("$(printf '%-16s %12s %9s %7s %7s %12s %8s' "$t" "${execs:-?}" "${rate:-?}" \
     "$elapsed" "${cov:-?}" "${corp:-?}" "$status")")
 done
 
-printf '\n%-14s %12s %9s %7s %7s %12s %8s\n' target execs exec/s seconds cov corpus crashes
+printf '\n%-16s %12s %9s %7s %7s %12s %8s\n' target execs exec/s seconds cov corpus crashes
 printf '%s\n' "${rows[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
   echo
