@@ -160,7 +160,8 @@ TEST(IpcProtocol, GatheredInferFramesAreTheEncodedBytes) {
   GatherPayload g;
   GatherInferResponse(r, g);
   EXPECT_EQ(Concat(g), encoded);
-  auto d = DecodeInferResponse(Concat(g));
+  const std::string gathered = Concat(g);  // outlives d (decoded tensors view the payload)
+  auto d = DecodeInferResponse(gathered);
   ASSERT_TRUE(d.ok()) << d.status().message();
   EXPECT_EQ(d->outputs[2].data, b);
 }
