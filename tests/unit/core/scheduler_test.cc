@@ -65,12 +65,17 @@ SchedulerOptions Options(int slots) {
 TEST(SchedulerTest, WaitingCallsRunByPriorityThenArrival) {
   Scheduler s(Options(1));
   Gate gate;
+  Gate holding;  // opened once the first call has the slot
   uint64_t w = 0;
   // The holder is at the most urgent level, so every other call waits for its slot.
   std::thread holder([&] {
-    EXPECT_TRUE(s.Run("m", 1, std::nullopt, [&] { gate.Wait(); return Status::Ok(); }, &w).ok());
+    EXPECT_TRUE(s.Run("m", 1, std::nullopt, [&] {
+      holding.Open();
+      gate.Wait();
+      return Status::Ok();
+    }, &w).ok());
   });
-  std::this_thread::sleep_for(20ms);  // the holder has the slot
+  holding.Wait();
   std::mutex mu;
   std::vector<std::string> order;
   std::vector<std::thread> callers;
@@ -99,11 +104,16 @@ TEST(SchedulerTest, WaitingCallsRunByPriorityThenArrival) {
 TEST(SchedulerTest, AnUrgentCallStartsWhileLowPriorityOnesFillTheSlots) {
   Scheduler s(Options(1));
   Gate gate;
+  Gate holding;  // opened once the first call has the slot
   std::thread low([&] {
     uint64_t w = 0;
-    EXPECT_TRUE(s.Run("batch", 10, std::nullopt, [&] { gate.Wait(); return Status::Ok(); }, &w).ok());
+    EXPECT_TRUE(s.Run("batch", 10, std::nullopt, [&] {
+      holding.Open();
+      gate.Wait();
+      return Status::Ok();
+    }, &w).ok());
   });
-  std::this_thread::sleep_for(20ms);
+  holding.Wait();
   // Another priority-10 call waits for the slot...
   std::atomic<bool> second_ran{false};
   std::thread low2([&] {
@@ -127,11 +137,16 @@ TEST(SchedulerTest, AnUrgentCallStartsWhileLowPriorityOnesFillTheSlots) {
 TEST(SchedulerTest, DeadlinePassingInTheQueueFailsWithoutRunning) {
   Scheduler s(Options(1));
   Gate gate;
+  Gate holding;  // opened once the first call has the slot
   std::thread holder([&] {
     uint64_t w = 0;
-    EXPECT_TRUE(s.Run("m", 5, std::nullopt, [&] { gate.Wait(); return Status::Ok(); }, &w).ok());
+    EXPECT_TRUE(s.Run("m", 5, std::nullopt, [&] {
+      holding.Open();
+      gate.Wait();
+      return Status::Ok();
+    }, &w).ok());
   });
-  std::this_thread::sleep_for(20ms);
+  holding.Wait();
   bool ran = false;
   uint64_t wait = 0;
   Status st = s.Run("m", 5, Scheduler::Clock::now() + 30ms, [&] { ran = true; return Status::Ok(); }, &wait);
@@ -148,11 +163,16 @@ TEST(SchedulerTest, AgedLowPriorityCallRunsBeforeANewerUrgentOne) {
   o.aging = 10ms;  // one level per 10 ms
   Scheduler s(o);
   Gate gate;
+  Gate holding;  // opened once the first call has the slot
   std::thread holder([&] {
     uint64_t w = 0;
-    EXPECT_TRUE(s.Run("m", 1, std::nullopt, [&] { gate.Wait(); return Status::Ok(); }, &w).ok());
+    EXPECT_TRUE(s.Run("m", 1, std::nullopt, [&] {
+      holding.Open();
+      gate.Wait();
+      return Status::Ok();
+    }, &w).ok());
   });
-  std::this_thread::sleep_for(20ms);
+  holding.Wait();
   std::mutex mu;
   std::vector<int> order;
   auto call = [&](int prio) {
