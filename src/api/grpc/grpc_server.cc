@@ -20,6 +20,9 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
 #include <google/protobuf/arena.h>
+#ifdef __SANITIZE_THREAD__
+#include <sanitizer/tsan_interface.h>
+#endif
 
 #include "api/grpc/grpc_services.h"
 #include "wire/utf8.h"
@@ -28,6 +31,18 @@
 
 namespace mlos::grpcapi {
 namespace {
+
+// A call object (a Tag) goes from the thread that gives it to gRPC to the thread whose
+// CompletionQueue::Next returns it, through libgrpc, which TSan does not see (it is not
+// instrumented). In TSan builds that hand-over is declared: a release before each call that
+// passes a tag, an acquire when Next returns one (docs/reliability.md, "Sanitizers").
+#ifdef __SANITIZE_THREAD__
+inline void HandOver(void* tag) { __tsan_release(tag); }
+inline void TakeOver(void* tag) { __tsan_acquire(tag); }
+#else
+inline void HandOver(void*) {}
+inline void TakeOver(void*) {}
+#endif
 
 using Clock = std::chrono::steady_clock;
 
@@ -112,6 +127,7 @@ class Dispatcher {
       --polling_;
       if (!got) return;  // shut down and drained
       lock.unlock();
+      TakeOver(tag);
       busy_[index].store(NowNs(), std::memory_order_relaxed);
       if (timer_fd_ >= 0 && !armed_.exchange(true)) Arm(kPromoteAfter);
       static_cast<Tag*>(tag)->Proceed(ok);
@@ -193,6 +209,7 @@ class UnaryCall final : public Tag {
  public:
   UnaryCall(const UnaryMethod<Req, Res>* method, grpc::ServerCompletionQueue* cq)
       : method_(method), cq_(cq) {
+    HandOver(this);
     method_->request(&ctx_, req_, &writer_, cq_, this);
   }
 
@@ -205,8 +222,10 @@ class UnaryCall final : public Tag {
     finishing_ = true;
     grpc::Status st = method_->handle(&ctx_, req_, res_);
     if (st.ok()) {
+      HandOver(this);
       writer_.Finish(*res_, st, this);
     } else {
+      HandOver(this);
       writer_.FinishWithError(st, this);
     }
   }
@@ -239,6 +258,7 @@ class RawUnaryCall final : public Tag {
  public:
   RawUnaryCall(const RawUnaryMethod* method, grpc::ServerCompletionQueue* cq)
       : method_(method), cq_(cq) {
+    HandOver(this);
     method_->request(&ctx_, &req_, &writer_, cq_, this);
   }
 
@@ -252,8 +272,10 @@ class RawUnaryCall final : public Tag {
     grpc::Status st = method_->handle(&ctx_, &req_, &res_);
     req_.Clear();  // the request's bytes are no longer needed while the answer goes out
     if (st.ok()) {
+      HandOver(this);
       writer_.Finish(res_, st, this);
     } else {
+      HandOver(this);
       writer_.FinishWithError(st, this);
     }
   }
@@ -276,6 +298,7 @@ class StreamCall final : public Tag {
   StreamCall(inference::GRPCInferenceService::AsyncService* service, const Handler* handle,
              const std::atomic<bool>* stopping, grpc::ServerCompletionQueue* cq)
       : service_(service), handle_(handle), stopping_(stopping), cq_(cq) {
+    HandOver(this);
     service_->RequestModelStreamInfer(&ctx_, &stream_, cq_, cq_, this);
   }
 
@@ -285,25 +308,30 @@ class StreamCall final : public Tag {
         if (!ok) break;
         if (!stopping_->load()) new StreamCall(service_, handle_, stopping_, cq_);
         state_ = State::kReading;
+        HandOver(this);
         stream_.Read(&req_, this);
         return;
       case State::kReading:
         if (!ok) {  // the client is done sending
           state_ = State::kFinishing;
+          HandOver(this);
           stream_.Finish(grpc::Status::OK, this);
           return;
         }
         (*handle_)(&ctx_, req_, &res_);
         state_ = State::kWriting;
+        HandOver(this);
         stream_.Write(res_, this);
         return;
       case State::kWriting:
         if (!ok) {  // the stream is gone
           state_ = State::kFinishing;
+          HandOver(this);
           stream_.Finish(grpc::Status::OK, this);
           return;
         }
         state_ = State::kReading;
+        HandOver(this);
         stream_.Read(&req_, this);
         return;
       case State::kFinishing:
