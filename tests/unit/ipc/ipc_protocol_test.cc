@@ -222,7 +222,8 @@ TEST(IpcProtocol, InferRequestWithoutExtensionIsTheOriginalFrame) {
   // A request with no priority or keep_alive is byte for byte the frame clients wrote before
   // the extension existed, and decodes with both unset.
   std::string payload;
-  const InferRequestMsg m = SampleRequest(std::string(24, 'x'));
+  const std::string bytes(24, 'x');  // outlives m (WireTensor::data is a view)
+  const InferRequestMsg m = SampleRequest(bytes);
   EncodeInferRequest(m, payload);
   std::string with;
   InferRequestMsg e = m;
@@ -249,8 +250,9 @@ TEST(IpcProtocol, InferRequestExtensionRoundTrip) {
   };
   std::string base;
   EncodeInferRequest(SampleRequest(std::string(24, 'x')), base);
+  const std::string bytes(24, 'x');  // outlives every m (WireTensor::data is a view)
   for (const Case& c : cases) {
-    InferRequestMsg m = SampleRequest(std::string(24, 'x'));
+    InferRequestMsg m = SampleRequest(bytes);
     m.priority = c.priority;
     m.keep_alive_ms = c.keep_alive_ms;
     std::string payload;
