@@ -51,21 +51,22 @@ class Cursor {
 };
 
 // A directory of this process's own under $TMPDIR (default /tmp), created on first use and
-// removed at exit.
+// removed at exit. The path is never destroyed: the exit handler runs after static destructors
+// registered later would have run.
 inline const std::filesystem::path& ScratchDir() {
-  static const std::filesystem::path dir = [] {
+  static const std::filesystem::path* const dir = [] {
     const char* tmp = std::getenv("TMPDIR");
-    std::filesystem::path d = std::filesystem::path(tmp && *tmp ? tmp : "/tmp") /
-                              ("mlos-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(d);
-    std::filesystem::create_directories(d);
+    auto* d = new std::filesystem::path(std::filesystem::path(tmp && *tmp ? tmp : "/tmp") /
+                                        ("mlos-fuzz-" + std::to_string(::getpid())));
+    std::filesystem::remove_all(*d);
+    std::filesystem::create_directories(*d);
     std::atexit([] {
       std::error_code ec;
       std::filesystem::remove_all(ScratchDir(), ec);
     });
     return d;
   }();
-  return dir;
+  return *dir;
 }
 
 // Writes the input to ScratchDir()/name (truncating) and returns the path.
