@@ -155,6 +155,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--doc", help="docs/reliability.md to update")
     ap.add_argument("--load", type=float, default=0.8, help="fraction of the measured capacity")
+    ap.add_argument("--note", default="", help="a sentence for the doc about the run's machine")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     os.makedirs(a.out, exist_ok=True)
@@ -204,7 +205,7 @@ def main():
         json.dump(result, f, indent=1)
     plot(a.out, work, windows, samples)
     if a.doc:
-        write_doc(a.doc, result)
+        write_doc(a.doc, result, a.note)
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result["summary"], indent=1))
     if result["failures"]:
@@ -293,7 +294,7 @@ unset multiplot
     subprocess.run(["gnuplot"], input=script, text=True, check=False)
 
 
-def write_doc(doc, result):
+def write_doc(doc, result, note=""):
     s = result["summary"]
     rows = "\n".join(
         f"| {t} | {p['capacity']:.0f} | {p['rate']} | {p['requests']} | {p['errors']} | "
@@ -306,7 +307,7 @@ versions from a Triton-layout repository) over HTTP JSON, HTTP binary, gRPC and 
 memory at once, each driven by `mlos-bench` in open loop at 80 % of the rate the four sustained
 together in a closed-loop measurement just before, in 20 s windows; every 15 s the default
 switched to the other version, the version left was unloaded and loaded again
-({s['management_cycles']} cycles, {s['management_failures']} failed calls).
+({s['management_cycles']} cycles, {s['management_failures']} failed calls). {note}
 
 | front-end | capacity (req/s) | driven at (req/s) | requests | errors | dropped | p50 (µs, median window) | p99 (µs, median window) | p99 (µs, worst window) |
 |---|---|---|---|---|---|---|---|---|
