@@ -109,7 +109,8 @@ Status ReadConnectionLimits(const YAML::Node& section, const std::string& name,
     out = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
     return Status::Ok();
   };
-  MLOS_RETURN_IF_ERROR(seconds("header_timeout_s", limits.header_timeout, false));
+  // gRPC: 0 keeps gRPC's own handshake timeout.
+  MLOS_RETURN_IF_ERROR(seconds("header_timeout_s", limits.header_timeout, !has_max_connections));
   MLOS_RETURN_IF_ERROR(seconds("idle_timeout_s", limits.idle_timeout, true));
   if (section["max_header_bytes"]) {
     int v = 0;

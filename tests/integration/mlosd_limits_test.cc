@@ -309,6 +309,8 @@ TEST_F(MlosdLimitsTest, GrpcHandshakeTimeoutMetadataLimitAndSilentFlood) {
   auto live = [&](const std::string& pad) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    // A connection the server's 1 s handshake limit cut on a loaded machine is retried.
+    ctx.set_wait_for_ready(true);
     if (!pad.empty()) ctx.AddMetadata("x-pad", pad);
     inference::ServerLiveRequest req;
     inference::ServerLiveResponse res;
