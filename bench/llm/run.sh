@@ -98,7 +98,8 @@ results="$work/results.jsonl"
 : >"$results"
 show() {  # a command as the report prints it
   local s="$*"
-  s=${s//$build/\$BUILD}; s=${s//$work/\$WORK}; s=${s//$root/\$ROOT}
+  # The scratch folder first: a short build path (/tmp/m) can be part of it.
+  s=${s//$work/\$WORK}; s=${s//$build/\$BUILD}; s=${s//$root/\$ROOT}
   s=$(printf '%s' "$s" | sed -E 's#127\.0\.0\.1:[0-9]+#127.0.0.1:$PORT#g')
   printf '%s\n' "$s"
 }
