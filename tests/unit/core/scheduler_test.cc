@@ -55,6 +55,34 @@ void WaitQueued(const Scheduler& s, uint64_t n) {
   FAIL() << "calls never queued";
 }
 
+// Holds one of `s`'s slots with a call of `model` at `priority` from construction until Release()
+// (or destruction); the constructor returns once the call has the slot, so what the test starts
+// next queues behind it however late the holder's thread started.
+class SlotHolder {
+ public:
+  SlotHolder(Scheduler& s, std::string model, int priority)
+      : thread_([this, &s, model = std::move(model), priority] {
+          uint64_t w = 0;
+          EXPECT_TRUE(s.Run(model, priority, std::nullopt, [&] {
+            holding_.Open();
+            gate_.Wait();
+            return Status::Ok();
+          }, &w).ok());
+        }) {
+    holding_.Wait();
+  }
+  ~SlotHolder() { Release(); }
+  void Release() {
+    gate_.Open();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  Gate gate_;
+  Gate holding_;
+  std::thread thread_;
+};
+
 SchedulerOptions Options(int slots) {
   SchedulerOptions o;
   o.slots = slots;
@@ -64,18 +92,8 @@ SchedulerOptions Options(int slots) {
 
 TEST(SchedulerTest, WaitingCallsRunByPriorityThenArrival) {
   Scheduler s(Options(1));
-  Gate gate;
-  Gate holding;  // opened once the first call has the slot
-  uint64_t w = 0;
   // The holder is at the most urgent level, so every other call waits for its slot.
-  std::thread holder([&] {
-    EXPECT_TRUE(s.Run("m", 1, std::nullopt, [&] {
-      holding.Open();
-      gate.Wait();
-      return Status::Ok();
-    }, &w).ok());
-  });
-  holding.Wait();
+  SlotHolder holder(s, "m", 1);
   std::mutex mu;
   std::vector<std::string> order;
   std::vector<std::thread> callers;
@@ -95,25 +113,14 @@ TEST(SchedulerTest, WaitingCallsRunByPriorityThenArrival) {
     });
     WaitQueued(s, ++queued);  // arrival order is the order above
   }
-  gate.Open();
-  holder.join();
+  holder.Release();
   for (std::thread& t : callers) t.join();
   EXPECT_EQ(order, (std::vector<std::string>{"p1", "p5a", "p5b", "p9"}));
 }
 
 TEST(SchedulerTest, AnUrgentCallStartsWhileLowPriorityOnesFillTheSlots) {
   Scheduler s(Options(1));
-  Gate gate;
-  Gate holding;  // opened once the first call has the slot
-  std::thread low([&] {
-    uint64_t w = 0;
-    EXPECT_TRUE(s.Run("batch", 10, std::nullopt, [&] {
-      holding.Open();
-      gate.Wait();
-      return Status::Ok();
-    }, &w).ok());
-  });
-  holding.Wait();
+  SlotHolder low(s, "batch", 10);
   // Another priority-10 call waits for the slot...
   std::atomic<bool> second_ran{false};
   std::thread low2([&] {
@@ -128,25 +135,14 @@ TEST(SchedulerTest, AnUrgentCallStartsWhileLowPriorityOnesFillTheSlots) {
   EXPECT_TRUE(ran);
   EXPECT_LT(wait, 10000u);
   EXPECT_FALSE(second_ran.load());
-  gate.Open();
-  low.join();
+  low.Release();
   low2.join();
   EXPECT_TRUE(second_ran.load());
 }
 
 TEST(SchedulerTest, DeadlinePassingInTheQueueFailsWithoutRunning) {
   Scheduler s(Options(1));
-  Gate gate;
-  Gate holding;  // opened once the first call has the slot
-  std::thread holder([&] {
-    uint64_t w = 0;
-    EXPECT_TRUE(s.Run("m", 5, std::nullopt, [&] {
-      holding.Open();
-      gate.Wait();
-      return Status::Ok();
-    }, &w).ok());
-  });
-  holding.Wait();
+  SlotHolder holder(s, "m", 5);
   bool ran = false;
   uint64_t wait = 0;
   Status st = s.Run("m", 5, Scheduler::Clock::now() + 30ms, [&] { ran = true; return Status::Ok(); }, &wait);
@@ -154,25 +150,13 @@ TEST(SchedulerTest, DeadlinePassingInTheQueueFailsWithoutRunning) {
   EXPECT_NE(st.message().find("queued for a CPU slot"), std::string::npos) << st.message();
   EXPECT_FALSE(ran);
   EXPECT_TRUE(s.Depths().empty());
-  gate.Open();
-  holder.join();
 }
 
 TEST(SchedulerTest, AgedLowPriorityCallRunsBeforeANewerUrgentOne) {
   SchedulerOptions o = Options(1);
   o.aging = 10ms;  // one level per 10 ms
   Scheduler s(o);
-  Gate gate;
-  Gate holding;  // opened once the first call has the slot
-  std::thread holder([&] {
-    uint64_t w = 0;
-    EXPECT_TRUE(s.Run("m", 1, std::nullopt, [&] {
-      holding.Open();
-      gate.Wait();
-      return Status::Ok();
-    }, &w).ok());
-  });
-  holding.Wait();
+  SlotHolder holder(s, "m", 1);
   std::mutex mu;
   std::vector<int> order;
   auto call = [&](int prio) {
@@ -191,8 +175,7 @@ TEST(SchedulerTest, AgedLowPriorityCallRunsBeforeANewerUrgentOne) {
   std::this_thread::sleep_for(150ms);  // aged from 10 to 1
   std::thread fresh_urgent(call, 2);
   WaitQueued(s, 2);
-  gate.Open();
-  holder.join();
+  holder.Release();
   old_low.join();
   fresh_urgent.join();
   EXPECT_EQ(order, (std::vector<int>{10, 2}));
@@ -259,13 +242,8 @@ TEST(SchedulerTest, PredictsFromTheLearntServiceTimeAndTheQueueAhead) {
   EXPECT_EQ(s.PredictUs("m", 5, &service, &ahead), service);  // idle: just the call itself
   EXPECT_GE(service, 19000);
   EXPECT_LT(service, 200000);
-  Gate gate;
+  SlotHolder holder(s, "m", 5);
   std::vector<std::thread> ts;
-  ts.emplace_back([&] {
-    uint64_t x = 0;
-    (void)s.Run("m", 5, std::nullopt, [&] { gate.Wait(); return Status::Ok(); }, &x);
-  });
-  std::this_thread::sleep_for(10ms);
   for (int i = 0; i < 3; ++i) {
     ts.emplace_back([&] {
       uint64_t x = 0;
@@ -279,7 +257,7 @@ TEST(SchedulerTest, PredictsFromTheLearntServiceTimeAndTheQueueAhead) {
   // A more urgent call is not behind them.
   EXPECT_EQ(s.PredictUs("m", 1, &service, &ahead), service);
   EXPECT_EQ(ahead, 0u);
-  gate.Open();
+  holder.Release();
   for (std::thread& t : ts) t.join();
 }
 
@@ -292,12 +270,7 @@ TEST(SchedulerTest, AdmissionRefusesACallWhoseDeadlineTheQueueMakesUnreachable) 
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(s.Run("m", 5, std::nullopt, [] { std::this_thread::sleep_for(20ms); return Status::Ok(); }, &w).ok());
   }
-  Gate gate;
-  std::thread holder([&] {
-    uint64_t x = 0;
-    (void)s.Run("m", 5, std::nullopt, [&] { gate.Wait(); return Status::Ok(); }, &x);
-  });
-  std::this_thread::sleep_for(10ms);
+  SlotHolder holder(s, "m", 5);
   std::vector<std::thread> queued;
   for (int i = 0; i < 3; ++i) {
     queued.emplace_back([&] {
@@ -322,8 +295,7 @@ TEST(SchedulerTest, AdmissionRefusesACallWhoseDeadlineTheQueueMakesUnreachable) 
             StatusCode::kDeadlineExceeded);
   // A more urgent call is not behind them: admitted.
   EXPECT_TRUE(s.Run("m", 1, Scheduler::Clock::now() + 200ms, [] { return Status::Ok(); }, &w, true).ok());
-  gate.Open();
-  holder.join();
+  holder.Release();
   for (std::thread& t : queued) t.join();
 }
 
