@@ -257,7 +257,14 @@ TEST_F(MlosdLlmHttpTest, OllamaGenerateEmbedAndModels) {
   EXPECT_EQ(e.Json()["embeddings"][0].size(), 32u);
   Reply legacy = Post("/api/embeddings", {{"model", kBert + ":latest"}, {"prompt", "a"}});
   ASSERT_EQ(legacy.status, 200) << legacy.body;
-  EXPECT_EQ(legacy.Json()["embedding"], e.Json()["embeddings"][0]);
+  // The same vector as "a" in the batch of three, up to rounding: ggml's matrix kernels take
+  // another path (and summation order) for one sequence than for three, a last-bit difference.
+  const json one = legacy.Json()["embedding"];
+  const json first = e.Json()["embeddings"][0];
+  ASSERT_EQ(one.size(), first.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    EXPECT_NEAR(one[i].get<double>(), first[i].get<double>(), 1e-5) << i;
+  }
 
   Reply tags = Get("/api/tags");
   ASSERT_EQ(tags.status, 200) << tags.body;
