@@ -34,14 +34,23 @@ std::string Missing(const std::vector<std::string>& want, auto&& has) {
 class GrpcTransport final : public Transport {
  public:
   GrpcTransport(const std::string& target, const inference::ModelInferRequest& request,
-                const std::vector<std::string>& want)
+                const std::vector<std::string>& want,
+                std::chrono::system_clock::time_point connect_by)
       : request_(request), want_(want) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
-    stub_ = inference::GRPCInferenceService::NewStub(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+    // Connected before the first request. Debian 12's gRPC (1.51) reads errno after other calls
+    // once connect() returned EINPROGRESS (fixed upstream in grpc/grpc#35064), so now and then a
+    // connection that was only in progress fails ("failed to connect ... No such file or
+    // directory") and the calls given to this channel fail during its 1 s reconnect backoff: the
+    // soak saw ~115 such errors in a few of its windows. A worker that starts connected measures
+    // the server; a server that is not there still fails the first request (every worker waits
+    // until the same time, 20 s after the start).
+    channel->WaitForConnected(connect_by);
+    stub_ = inference::GRPCInferenceService::NewStub(channel);
   }
 
   bool Infer(std::string* error) override {
@@ -96,13 +105,15 @@ class GrpcFactory final : public TransportFactory {
     }
   }
   std::unique_ptr<Transport> New(int) override {
-    return std::make_unique<GrpcTransport>(target_, request_, w_.outputs);
+    return std::make_unique<GrpcTransport>(target_, request_, w_.outputs, connect_by_);
   }
 
  private:
   const Workload& w_;
   std::string target_;
   inference::ModelInferRequest request_;
+  const std::chrono::system_clock::time_point connect_by_ =
+      std::chrono::system_clock::now() + std::chrono::seconds(20);
 };
 #endif
 
