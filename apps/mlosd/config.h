@@ -41,7 +41,7 @@ struct DaemonConfig {
   // 1.51 has none), header_timeout_s = handshake, max_header_bytes = metadata; IPC: idle
   // connections stay open unless ipc.idle_timeout_s is set.
   api::ConnectionLimits http_limits = {};
-  api::ConnectionLimits grpc_limits = {0, std::chrono::seconds(0), std::chrono::seconds(0),
+  api::ConnectionLimits grpc_limits = {0, std::chrono::seconds(10), std::chrono::seconds(0),
                                        8192, {}};
   api::ConnectionLimits ipc_limits = {1024, std::chrono::seconds(10), std::chrono::seconds(0),
                                       64 * 1024, {}};

@@ -41,9 +41,8 @@ struct GrpcServerOptions {
   // without calls (grpc.max_connection_idle_ms; clients reconnect), max_header_bytes bounds a
   // call's metadata (grpc.max_metadata_size). gRPC 1.51 has no connection count limit
   // (max_connections is not used; grpc.max_allowed_incoming_connections came later).
-  // header_timeout 0: gRPC's own handshake timeout (120 s); a short one failed new clients'
-  // first calls on a loaded machine (a client without wait_for_ready fails at once).
-  api::ConnectionLimits limits = {0, std::chrono::seconds(0), std::chrono::seconds(0), 8192, {}};
+  // header_timeout 0 keeps gRPC's own handshake timeout (120 s).
+  api::ConnectionLimits limits = {0, std::chrono::seconds(10), std::chrono::seconds(0), 8192, {}};
 };
 
 class GrpcServer {
