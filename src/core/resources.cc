@@ -2,6 +2,11 @@
 
 #include <malloc.h>
 #include <unistd.h>
+#ifdef MLOS_SANITIZER_BUILD
+// The sanitizer runtimes' allocator statistics (compiler-rt's allocator_interface.h, which GCC
+// 12 does not install).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
+#endif
 
 #include <cmath>
 #include <cstdio>
@@ -55,8 +60,13 @@ uint64_t ResidentBytes() {
 }
 
 uint64_t HeapBytesInUse() {
+#ifdef MLOS_SANITIZER_BUILD
+  // The sanitizer's allocator replaces glibc's malloc there; mallinfo2 would not see it.
+  return static_cast<uint64_t>(__sanitizer_get_current_allocated_bytes());
+#else
   const struct mallinfo2 m = ::mallinfo2();
   return static_cast<uint64_t>(m.uordblks) + static_cast<uint64_t>(m.hblkhd);
+#endif
 }
 
 uint64_t MemoryAvailableToProcess() {

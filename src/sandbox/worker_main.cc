@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +36,30 @@ struct Loaded {
 };
 Loaded g;
 std::string g_model_id = "?";
+
+// The calls running on the channels. mlosd drains the model before it sends kShutdown, so the
+// unload finds none; it still waits for the count to reach zero under this mutex, which also
+// orders each call's last touch of the model before the unload in this process (the order mlosd
+// makes through the sockets is one ThreadSanitizer cannot see).
+struct InFlight {
+  std::mutex mu;
+  std::condition_variable idle;
+  int calls = 0;
+} g_in_flight;
+
+class InFlightCall {
+ public:
+  InFlightCall() {
+    std::lock_guard<std::mutex> lock(g_in_flight.mu);
+    ++g_in_flight.calls;
+  }
+  ~InFlightCall() {
+    std::lock_guard<std::mutex> lock(g_in_flight.mu);
+    if (--g_in_flight.calls == 0) g_in_flight.idle.notify_all();
+  }
+  InFlightCall(const InFlightCall&) = delete;
+  InFlightCall& operator=(const InFlightCall&) = delete;
+};
 
 uint64_t ResidentBytes() {
   std::ifstream in("/proc/self/status");
@@ -283,6 +309,7 @@ void ServeChannel(int fd) {
       rfd = -1;
       if (!ipc::RecvFrame(fd, h, payload, &rfd).ok()) ::_exit(0);
     }
+    const InFlightCall in_flight;  // until this request's answer has gone out
     if (h.op == static_cast<uint16_t>(WorkerOp::kGenerate)) {
       if (rfd >= 0) ::close(rfd);
       ServeGenerate(fd, h, payload);
@@ -612,12 +639,15 @@ int WorkerMain(int argc, char** argv) {
         Reply(control, h, StatusCode::kOk, "");
         break;
       }
-      case WorkerOp::kShutdown:
-        // mlosd drained the model before asking; nothing runs on the channels.
+      case WorkerOp::kShutdown: {
+        // mlosd drained the model before asking: at most a channel thread still returning.
+        std::unique_lock<std::mutex> lock(g_in_flight.mu);
+        g_in_flight.idle.wait(lock, [] { return g_in_flight.calls == 0; });
         g.api->model_unload(g.model);
         g.api->plugin_shutdown(g.plugin);
         Reply(control, h, StatusCode::kOk, "");
         ::_exit(0);
+      }
       default:
         Reply(control, h, StatusCode::kUnimplemented,
               "worker: unknown operation " + std::to_string(h.op));

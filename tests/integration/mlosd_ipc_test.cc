@@ -248,10 +248,12 @@ TEST_F(MlosdIpcTest, SharedMemoryInferReadsAndWritesInPlace) {
   ref.inputs.push_back(t);
   std::string payload;
   EncodeInferRequest(ref, payload);
-  Answer a = c.Call(Op::kInfer, payload);
-  ASSERT_TRUE(a.ok()) << a.payload;
-  auto want = DecodeInferResponse(a.payload);
+  // The reference answer keeps its payload: the decoded tensors are views of it.
+  const Answer ref_answer = c.Call(Op::kInfer, payload);
+  ASSERT_TRUE(ref_answer.ok()) << ref_answer.payload;
+  auto want = DecodeInferResponse(ref_answer.payload);
   ASSERT_TRUE(want.ok());
+  Answer a;
 
   const size_t size = 8192;
   int mfd = Memfd(size, true);

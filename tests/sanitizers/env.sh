@@ -11,5 +11,13 @@ _san_log="log_path=$MLOS_SANITIZER_LOG_DIR/report:log_exe_name=1"
 export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1:check_initialization_order=1:strict_init_order=1:suppressions=$_san_dir/asan.supp:$_san_log"
 export LSAN_OPTIONS="suppressions=$_san_dir/lsan.supp:print_suppressions=0:$_san_log"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$_san_dir/ubsan.supp:$_san_log"
-export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$_san_dir/tsan.supp:$_san_log"
-unset _san_dir _san_log
+# tsan.supp plus one called_from_lib line per abseil library (see tsan.supp).
+_san_tsan_supp="$1/tsan.supp"
+{
+  cat "$_san_dir/tsan.supp"
+  if [ -x "$1/bin/mlosd" ]; then
+    ldd "$1/bin/mlosd" | grep -o 'libabsl_[A-Za-z0-9_]*\.so' | sort -u | sed 's/^/called_from_lib:/'
+  fi
+} > "$_san_tsan_supp"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$_san_tsan_supp:$_san_log"
+unset _san_dir _san_log _san_tsan_supp

@@ -22,6 +22,9 @@
 #include <google/protobuf/arena.h>
 #ifdef __SANITIZE_THREAD__
 #include <sanitizer/tsan_interface.h>
+// Exported by libtsan, not declared in GCC 12's tsan_interface.h.
+extern "C" void __tsan_ignore_thread_begin();
+extern "C" void __tsan_ignore_thread_end();
 #endif
 
 #include "api/grpc/grpc_services.h"
@@ -34,14 +37,27 @@ namespace {
 
 // A call object (a Tag) goes from the thread that gives it to gRPC to the thread whose
 // CompletionQueue::Next returns it, through libgrpc, which TSan does not see (it is not
-// instrumented). In TSan builds that hand-over is declared: a release before each call that
-// passes a tag, an acquire when Next returns one (docs/reliability.md, "Sanitizers").
+// instrumented). In TSan builds that hand-over is declared (docs/reliability.md, "Sanitizers"):
+// a release before each call that passes a tag (Pass), an acquire when Next returns one
+// (TakeOver). The passing call itself works on state the other thread will touch after it: it
+// allocates gRPC's request object (RequestXxx), serialises the message (Finish, Write), fills the
+// operation set, all before libgrpc queues the operation, an order made inside libgrpc; so
+// during that call the thread's own accesses are not recorded.
 #ifdef __SANITIZE_THREAD__
-inline void HandOver(void* tag) { __tsan_release(tag); }
 inline void TakeOver(void* tag) { __tsan_acquire(tag); }
+template <typename Start>
+void Pass(void* tag, Start&& start) {
+  __tsan_release(tag);
+  __tsan_ignore_thread_begin();
+  start();
+  __tsan_ignore_thread_end();
+}
 #else
-inline void HandOver(void*) {}
 inline void TakeOver(void*) {}
+template <typename Start>
+void Pass(void*, Start&& start) {
+  start();
+}
 #endif
 
 using Clock = std::chrono::steady_clock;
@@ -209,8 +225,7 @@ class UnaryCall final : public Tag {
  public:
   UnaryCall(const UnaryMethod<Req, Res>* method, grpc::ServerCompletionQueue* cq)
       : method_(method), cq_(cq) {
-    HandOver(this);
-    method_->request(&ctx_, req_, &writer_, cq_, this);
+    Pass(this, [&] { method_->request(&ctx_, req_, &writer_, cq_, this); });
   }
 
   void Proceed(bool ok) override {
@@ -222,11 +237,9 @@ class UnaryCall final : public Tag {
     finishing_ = true;
     grpc::Status st = method_->handle(&ctx_, req_, res_);
     if (st.ok()) {
-      HandOver(this);
-      writer_.Finish(*res_, st, this);
+      Pass(this, [&] { writer_.Finish(*res_, st, this); });
     } else {
-      HandOver(this);
-      writer_.FinishWithError(st, this);
+      Pass(this, [&] { writer_.FinishWithError(st, this); });
     }
   }
 
@@ -258,8 +271,7 @@ class RawUnaryCall final : public Tag {
  public:
   RawUnaryCall(const RawUnaryMethod* method, grpc::ServerCompletionQueue* cq)
       : method_(method), cq_(cq) {
-    HandOver(this);
-    method_->request(&ctx_, &req_, &writer_, cq_, this);
+    Pass(this, [&] { method_->request(&ctx_, &req_, &writer_, cq_, this); });
   }
 
   void Proceed(bool ok) override {
@@ -272,11 +284,9 @@ class RawUnaryCall final : public Tag {
     grpc::Status st = method_->handle(&ctx_, &req_, &res_);
     req_.Clear();  // the request's bytes are no longer needed while the answer goes out
     if (st.ok()) {
-      HandOver(this);
-      writer_.Finish(res_, st, this);
+      Pass(this, [&] { writer_.Finish(res_, st, this); });
     } else {
-      HandOver(this);
-      writer_.FinishWithError(st, this);
+      Pass(this, [&] { writer_.FinishWithError(st, this); });
     }
   }
 
@@ -298,8 +308,7 @@ class StreamCall final : public Tag {
   StreamCall(inference::GRPCInferenceService::AsyncService* service, const Handler* handle,
              const std::atomic<bool>* stopping, grpc::ServerCompletionQueue* cq)
       : service_(service), handle_(handle), stopping_(stopping), cq_(cq) {
-    HandOver(this);
-    service_->RequestModelStreamInfer(&ctx_, &stream_, cq_, cq_, this);
+    Pass(this, [&] { service_->RequestModelStreamInfer(&ctx_, &stream_, cq_, cq_, this); });
   }
 
   void Proceed(bool ok) override {
@@ -308,31 +317,26 @@ class StreamCall final : public Tag {
         if (!ok) break;
         if (!stopping_->load()) new StreamCall(service_, handle_, stopping_, cq_);
         state_ = State::kReading;
-        HandOver(this);
-        stream_.Read(&req_, this);
+        Pass(this, [&] { stream_.Read(&req_, this); });
         return;
       case State::kReading:
         if (!ok) {  // the client is done sending
           state_ = State::kFinishing;
-          HandOver(this);
-          stream_.Finish(grpc::Status::OK, this);
+          Pass(this, [&] { stream_.Finish(grpc::Status::OK, this); });
           return;
         }
         (*handle_)(&ctx_, req_, &res_);
         state_ = State::kWriting;
-        HandOver(this);
-        stream_.Write(res_, this);
+        Pass(this, [&] { stream_.Write(res_, this); });
         return;
       case State::kWriting:
         if (!ok) {  // the stream is gone
           state_ = State::kFinishing;
-          HandOver(this);
-          stream_.Finish(grpc::Status::OK, this);
+          Pass(this, [&] { stream_.Finish(grpc::Status::OK, this); });
           return;
         }
         state_ = State::kReading;
-        HandOver(this);
-        stream_.Read(&req_, this);
+        Pass(this, [&] { stream_.Read(&req_, this); });
         return;
       case State::kFinishing:
         break;
