@@ -107,6 +107,7 @@ TEST_F(MlosdHttpShmTest, RegisterInferStatusUnregister) {
   ASSERT_EQ(r.status, 200) << r.body;
   json j = r.Json();
   ASSERT_EQ(j["outputs"].size(), 2u);
+  const json ref_json = ref.Json();  // a range-for over ref.Json()[...] would read a dead temporary
   for (const json& o : j["outputs"]) {
     // As Triton: neither data nor parameters; the bytes are where the request said.
     EXPECT_FALSE(o.contains("data")) << o.dump();
@@ -114,7 +115,7 @@ TEST_F(MlosdHttpShmTest, RegisterInferStatusUnregister) {
     const size_t at = 8192 + (o["name"] == "probs" ? 256 : 0);
     std::vector<float> got(8);
     std::memcpy(got.data(), base_ + at, 32);
-    for (const json& ro : ref.Json()["outputs"]) {
+    for (const json& ro : ref_json["outputs"]) {
       if (ro["name"] == o["name"]) {
         EXPECT_EQ(got, ro["data"].get<std::vector<float>>()) << o;
       }

@@ -239,8 +239,10 @@ TEST_F(MlosdResourcesTest, ADeadlineThatCannotBeMetIsRefusedAtOnce) {
     EXPECT_NE(error.find("allowed 1"), std::string::npos) << error;  // "allowed 149.x ms"
   }
   std::sort(took_ms.begin(), took_ms.end());
-  // Refused on arrival: the median round trip over loopback, answer included, is under 1 ms.
-  EXPECT_LT(took_ms[took_ms.size() / 2], 1.0) << "median " << took_ms[4] << " ms";
+  // Refused on arrival, not when the deadline runs out: the slowest refusal takes less than a
+  // third of the 150 ms it allowed (a request that waited would take 150 ms, a queued one ~400).
+  // How fast a refusal is belongs to the benchmarks; under a sanitizer the median is ~2 ms.
+  EXPECT_LT(took_ms.back(), 50.0) << "median " << took_ms[4] << " ms, slowest " << took_ms.back();
   // A deadline that can be met is served (behind the queue).
   Reply ok = d.Post(path, body, {{"X-MLOS-Timeout-Ms", "5000"}});
   EXPECT_EQ(ok.status, 200) << ok.body;
