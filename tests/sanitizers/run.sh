@@ -3,11 +3,13 @@
 # project with MLOS_SANITIZE in its own build folder, builds it and runs ctest there with the
 # runtime options and suppressions of this folder.
 #   asan: ASan + UBSan (+ LSan), build-asan/, the whole suite
+#   asan-ci: the same build, the subset `make test` runs (labels tsan, asan_ci and fuzz;
+#            tests/CMakeLists.txt: MLOS_TSAN_TESTS, MLOS_ASAN_CI_TESTS)
 #   tsan: TSan, build-tsan/, the tests labelled "tsan" (tests/CMakeLists.txt: MLOS_TSAN_TESTS)
 # Every process a test starts (mlosd, axon, mlos, mlos-worker) is instrumented too; its reports go
 # to a folder of the test's own (launcher.sh) and any report fails that test.
 set -euo pipefail
-kind=${1:?usage: run.sh asan|tsan [ctest args...]}
+kind=${1:?usage: run.sh asan|asan-ci|tsan [ctest args...]}
 shift
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 san="$root/tests/sanitizers"
@@ -15,9 +17,11 @@ jobs=${JOBS:-$(nproc)}
 case "$kind" in
   asan) build=${BUILD_ASAN:-$root/build-asan}; sanitize="address,undefined"; target=all
         ctest_args=() ;;
+  asan-ci) build=${BUILD_ASAN:-$root/build-asan}; sanitize="address,undefined"
+        target=mlos_asan_ci_tests; ctest_args=(-L '^(tsan|asan_ci|fuzz)$') ;;
   tsan) build=${BUILD_TSAN:-$root/build-tsan}; sanitize="thread"; target=mlos_tsan_tests
         ctest_args=(-L '^tsan$') ;;
-  *) echo "run.sh: asan or tsan, not '$kind'" >&2; exit 2 ;;
+  *) echo "run.sh: asan, asan-ci or tsan, not '$kind'" >&2; exit 2 ;;
 esac
 
 # A lean build: -O1 keeps the instrumented code fast enough, -g1 keeps line tables for the
