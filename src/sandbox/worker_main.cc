@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <condition_variable>
 #include <cstring>
@@ -38,25 +39,34 @@ Loaded g;
 std::string g_model_id = "?";
 
 // The calls running on the channels. mlosd drains the model before it sends kShutdown, so the
-// unload finds none; it still waits for the count to reach zero under this mutex, which also
-// orders each call's last touch of the model before the unload in this process (the order mlosd
-// makes through the sockets is one ThreadSanitizer cannot see).
-struct InFlight {
-  std::mutex mu;
-  std::condition_variable idle;
-  int calls = 0;
+// unload finds none; it still waits for the count to reach zero, which also orders each call's
+// last touch of the model before the unload in this process (the order mlosd makes through the
+// sockets is one ThreadSanitizer cannot see). A call costs one atomic increment and decrement;
+// the mutex is taken only by the last call out and by the wait.
+class InFlightCalls {
+ public:
+  void Enter() { calls_.fetch_add(1, std::memory_order_relaxed); }
+  void Leave() {
+    if (calls_.fetch_sub(1, std::memory_order_release) == 1) {
+      std::lock_guard<std::mutex> lock(mu_);
+      idle_.notify_all();
+    }
+  }
+  void WaitUntilNone() {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_.wait(lock, [this] { return calls_.load(std::memory_order_acquire) == 0; });
+  }
+
+ private:
+  std::atomic<int> calls_{0};
+  std::mutex mu_;
+  std::condition_variable idle_;
 } g_in_flight;
 
 class InFlightCall {
  public:
-  InFlightCall() {
-    std::lock_guard<std::mutex> lock(g_in_flight.mu);
-    ++g_in_flight.calls;
-  }
-  ~InFlightCall() {
-    std::lock_guard<std::mutex> lock(g_in_flight.mu);
-    if (--g_in_flight.calls == 0) g_in_flight.idle.notify_all();
-  }
+  InFlightCall() { g_in_flight.Enter(); }
+  ~InFlightCall() { g_in_flight.Leave(); }
   InFlightCall(const InFlightCall&) = delete;
   InFlightCall& operator=(const InFlightCall&) = delete;
 };
@@ -641,8 +651,7 @@ int WorkerMain(int argc, char** argv) {
       }
       case WorkerOp::kShutdown: {
         // mlosd drained the model before asking: at most a channel thread still returning.
-        std::unique_lock<std::mutex> lock(g_in_flight.mu);
-        g_in_flight.idle.wait(lock, [] { return g_in_flight.calls == 0; });
+        g_in_flight.WaitUntilNone();
         g.api->model_unload(g.model);
         g.api->plugin_shutdown(g.plugin);
         Reply(control, h, StatusCode::kOk, "");
