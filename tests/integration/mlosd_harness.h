@@ -339,7 +339,12 @@ struct Package {
 
 inline std::string ReadFileBytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(p, ec);
+  std::string bytes(ec ? 0 : static_cast<size_t>(size), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));  // in one call, not per byte
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  return bytes;
 }
 
 inline fs::path WritePackage(const fs::path& root, const Package& p) {
