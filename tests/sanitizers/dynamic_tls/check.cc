@@ -38,8 +38,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dynamic_tls_check: %s\n", dlerror());
     return 2;
   }
-  // Take 40-byte chunks until one ends 48 bytes before a page boundary: the allocator's next
-  // chunk of that size, the main thread's TLS block, then starts 16 bytes after the boundary.
+  // Take 40-byte chunks (64 bytes apart in ASan's allocator) until one starts 48 bytes before a
+  // page boundary: the next one, glibc's malloc(40) for the main thread's TLS block, then starts
+  // 16 bytes after the boundary.
   std::vector<void*> taken;
   taken.reserve(1 << 16);
   for (int i = 0; i < (1 << 16); ++i) {
