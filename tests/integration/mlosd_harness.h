@@ -25,6 +25,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/fs.h"
 #include "common/sha256.h"
 
 namespace mlostest {
@@ -337,14 +338,10 @@ struct Package {
   std::string Id() const { return ns + "/" + name + "@" + version; }
 };
 
+// A file's bytes, or "" when it cannot be read (mlos::ReadFile, src/common/fs.h).
 inline std::string ReadFileBytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::error_code ec;
-  const uintmax_t size = fs::file_size(p, ec);
-  std::string bytes(ec ? 0 : static_cast<size_t>(size), '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));  // in one call, not per byte
-  bytes.resize(static_cast<size_t>(in.gcount()));
-  return bytes;
+  mlos::Result<std::string> bytes = mlos::ReadFile(p);
+  return bytes.ok() ? std::move(bytes).value() : std::string();
 }
 
 inline fs::path WritePackage(const fs::path& root, const Package& p) {

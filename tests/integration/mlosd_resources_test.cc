@@ -30,10 +30,10 @@ std::string WeightsRequest() {
 // way, far more than resident memory moves from one daemon start to the next (1-2 MiB here,
 // ~10 MiB under ASan, whose allocator and fake stacks grow with thread timing): with the 16 MiB
 // fixture of before, ASan runs failed about one in four.
-Package WeightsPackage(const std::string& name) {
+Package WeightsPackage(const std::string& name, std::string weights) {
   Package p;
   p.name = name;
-  p.file_contents = ReadFileBytes(kFixtures / "weights64m.onnx");
+  p.file_contents = std::move(weights);
   p.io_yaml =
       "    inputs:\n      - name: input\n        dtype: float32\n        shape: [-1, 4096]\n"
       "    outputs:\n      - name: output\n        dtype: float32\n        shape: [-1, 4096]\n";
@@ -61,10 +61,11 @@ class MlosdResourcesTest : public ::testing::Test {
   // (192 MiB: only the tests that load them).
   void RegisterAll(Daemon& d) {
     if (packages_.empty()) {
+      const std::string weights = ReadFileBytes(kFixtures / "weights64m.onnx");
       for (const char* n : {"wa", "wb", "wc"}) {
-        Package p = WeightsPackage(n);
+        Package p = WeightsPackage(n, weights);
         dirs_.push_back(WritePackage(tmp_.path(), p));
-        packages_.push_back(p);
+        packages_.push_back(std::move(p));
       }
       mlp_ = MlpPackage();
       mlp_dir_ = WritePackage(tmp_.path(), mlp_);
